@@ -1,0 +1,463 @@
+//! Scenario files: the data that says what `proxybench run` measures.
+//!
+//! A file (TOML) has a `[run]` table (trials, warm-up, duration, threads)
+//! and one or more `[[cell]]` tables. A cell names a scenario, the cores to
+//! run it on and its parameters; a parameter given as a list expands into
+//! one cell per value. See `scenarios/default.toml` for the built-in matrix.
+//!
+//! Every error names the file and the field (`cell[1].message_bytes`), so a
+//! typo never silently becomes a default.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use pb_shared::Scenario;
+use serde::Deserialize;
+
+/// The built-in default matrix, the same text as `scenarios/default.toml`.
+pub const DEFAULT_TOML: &str = include_str!("../../../scenarios/default.toml");
+
+/// Name under which the built-in matrix is reported.
+pub const DEFAULT_NAME: &str = "scenarios/default.toml (built in)";
+
+/// Largest message the echo scenario accepts, so a typo cannot ask the
+/// driver for gigabytes per connection.
+pub const MAX_MESSAGE_BYTES: usize = 16 << 20;
+
+/// A scenario file that failed to load.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// The file could not be read.
+    #[error("cannot read scenario file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or a field has the wrong type or name.
+    #[error("{path}: field `{field}`: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Dotted path of the offending field (`.` for the whole file).
+        field: String,
+        /// What is wrong, with line and column where TOML gives them.
+        message: String,
+    },
+    /// A field parsed but its value is out of range or unknown.
+    #[error("{path}: field `{field}`: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Dotted path of the offending field.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl ScenarioError {
+    /// The field the error is about, if any.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            ScenarioError::Read { .. } => None,
+            ScenarioError::Parse { field, .. } | ScenarioError::Invalid { field, .. } => {
+                Some(field)
+            }
+        }
+    }
+}
+
+/// Settings that apply to every cell of a file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSettings {
+    /// Measured trials per cell and core.
+    #[serde(default = "defaults::trials")]
+    pub trials: u32,
+    /// Warm-up before each trial's measured window, seconds.
+    #[serde(default = "defaults::warmup_s")]
+    pub warmup_s: f64,
+    /// Measured window per trial, seconds.
+    #[serde(default = "defaults::duration_s")]
+    pub duration_s: f64,
+    /// Serving threads per core process.
+    #[serde(default = "defaults::threads")]
+    pub core_threads: usize,
+    /// Driver threads.
+    #[serde(default = "defaults::threads")]
+    pub driver_threads: usize,
+}
+
+mod defaults {
+    pub(crate) fn trials() -> u32 {
+        3
+    }
+    pub(crate) fn warmup_s() -> f64 {
+        1.0
+    }
+    pub(crate) fn duration_s() -> f64 {
+        3.0
+    }
+    pub(crate) fn threads() -> usize {
+        1
+    }
+    pub(crate) fn connections() -> usize {
+        50
+    }
+    pub(crate) fn in_flight() -> usize {
+        1
+    }
+}
+
+impl Default for RunSettings {
+    fn default() -> Self {
+        RunSettings {
+            trials: defaults::trials(),
+            warmup_s: defaults::warmup_s(),
+            duration_s: defaults::duration_s(),
+            core_threads: defaults::threads(),
+            driver_threads: defaults::threads(),
+        }
+    }
+}
+
+impl RunSettings {
+    /// Warm-up as a duration.
+    pub fn warmup(&self) -> Duration {
+        Duration::from_secs_f64(self.warmup_s)
+    }
+
+    /// Measured window as a duration.
+    pub fn duration(&self) -> Duration {
+        Duration::from_secs_f64(self.duration_s)
+    }
+}
+
+/// One value or a list of values; a list expands the cell.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+impl<T: Clone> OneOrMany<T> {
+    fn values(&self) -> Vec<T> {
+        match self {
+            OneOrMany::One(v) => vec![v.clone()],
+            OneOrMany::Many(vs) => vs.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    run: RunSettings,
+    #[serde(rename = "cell")]
+    cells: Vec<RawCell>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCell {
+    scenario: String,
+    #[serde(default)]
+    cores: Option<Vec<String>>,
+    message_bytes: OneOrMany<usize>,
+    #[serde(default = "defaults::connections")]
+    connections: usize,
+    #[serde(default = "defaults::in_flight")]
+    in_flight: usize,
+}
+
+/// The load a cell puts on a core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CellParams {
+    /// Bytes per echo message.
+    pub message_bytes: usize,
+    /// Concurrent connections.
+    pub connections: usize,
+    /// Messages in flight per connection (1 = ping-pong).
+    pub in_flight: usize,
+}
+
+/// One cell of the matrix: a scenario, its parameters and the cores to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cell {
+    /// What the cores serve.
+    pub scenario: Scenario,
+    /// Cores to run; `None` means every registered core.
+    pub cores: Option<Vec<String>>,
+    /// Load parameters.
+    pub params: CellParams,
+    /// Where in the file the cell came from (`cell[2]`), for messages.
+    pub origin: String,
+}
+
+impl Cell {
+    /// Short stable label, e.g. `echo/100B/c50x1`.
+    pub fn label(&self) -> String {
+        format!(
+            "{}/{}B/c{}x{}",
+            self.scenario.name(),
+            self.params.message_bytes,
+            self.params.connections,
+            self.params.in_flight
+        )
+    }
+}
+
+/// A loaded, checked scenario file with its cells expanded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScenarioFile {
+    /// Where it came from (a path, or [`DEFAULT_NAME`]).
+    pub source: String,
+    /// The file's `name`.
+    pub name: String,
+    /// The file's `description`.
+    pub description: String,
+    /// Settings for every cell.
+    pub run: RunSettings,
+    /// The expanded matrix, in file order.
+    pub cells: Vec<Cell>,
+}
+
+impl fmt::Display for ScenarioFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({} cells, from {})", self.name, self.cells.len(), self.source)
+    }
+}
+
+impl ScenarioFile {
+    /// Reads and checks a scenario file.
+    pub fn load(path: &Path) -> Result<ScenarioFile, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        ScenarioFile::parse(&text, path)
+    }
+
+    /// The built-in default matrix.
+    pub fn builtin_default() -> ScenarioFile {
+        ScenarioFile::parse(DEFAULT_TOML, Path::new(DEFAULT_NAME))
+            .expect("the built-in scenario file is checked by a test")
+    }
+
+    /// Parses and checks scenario text; `path` names it in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<ScenarioFile, ScenarioError> {
+        let parse_error = |field: String, message: String| ScenarioError::Parse {
+            path: path.to_owned(),
+            field,
+            message,
+        };
+        let deserializer =
+            toml::Deserializer::parse(text).map_err(|e| parse_error(".".into(), e.to_string()))?;
+        let raw: RawFile = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let field = e.path().to_string();
+            parse_error(field, e.into_inner().message().trim().to_owned())
+        })?;
+        let invalid = |field: String, message: String| ScenarioError::Invalid {
+            path: path.to_owned(),
+            field,
+            message,
+        };
+        check_run(&raw.run).map_err(|(field, message)| invalid(format!("run.{field}"), message))?;
+        if raw.cells.is_empty() {
+            return Err(invalid("cell".into(), "at least one [[cell]] is required".into()));
+        }
+        let mut cells = Vec::new();
+        for (i, raw_cell) in raw.cells.iter().enumerate() {
+            let at = |field: &str| format!("cell[{i}].{field}");
+            let scenario = Scenario::from_name(&raw_cell.scenario).ok_or_else(|| {
+                let known: Vec<_> = Scenario::ALL.iter().map(|s| s.name()).collect();
+                invalid(
+                    at("scenario"),
+                    format!("unknown scenario {:?}; known: {}", raw_cell.scenario, known.join(", ")),
+                )
+            })?;
+            if let Some(cores) = &raw_cell.cores
+                && cores.is_empty()
+            {
+                return Err(invalid(at("cores"), "list is empty; omit it to run every core".into()));
+            }
+            check_range(raw_cell.connections, 1, 100_000)
+                .map_err(|m| invalid(at("connections"), m))?;
+            check_range(raw_cell.in_flight, 1, 4096).map_err(|m| invalid(at("in_flight"), m))?;
+            let sizes = raw_cell.message_bytes.values();
+            if sizes.is_empty() {
+                return Err(invalid(at("message_bytes"), "list is empty".into()));
+            }
+            for size in sizes {
+                check_range(size, 1, MAX_MESSAGE_BYTES).map_err(|m| invalid(at("message_bytes"), m))?;
+                cells.push(Cell {
+                    scenario,
+                    cores: raw_cell.cores.clone(),
+                    params: CellParams {
+                        message_bytes: size,
+                        connections: raw_cell.connections,
+                        in_flight: raw_cell.in_flight,
+                    },
+                    origin: format!("cell[{i}]"),
+                });
+            }
+        }
+        Ok(ScenarioFile {
+            source: path.display().to_string(),
+            name: raw.name,
+            description: raw.description,
+            run: raw.run,
+            cells,
+        })
+    }
+
+    /// Checks that every core a cell names is one of `known`; the error
+    /// names the field (`cell[0].cores[2]`).
+    pub fn check_cores(&self, known: &[&str]) -> Result<(), ScenarioError> {
+        for cell in &self.cells {
+            for (j, core) in cell.cores.iter().flatten().enumerate() {
+                if !known.contains(&core.as_str()) {
+                    return Err(ScenarioError::Invalid {
+                        path: PathBuf::from(&self.source),
+                        field: format!("{}.cores[{j}]", cell.origin),
+                        message: format!("unknown core {core:?}; known: {}", known.join(", ")),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_run(run: &RunSettings) -> Result<(), (&'static str, String)> {
+    check_range(run.trials as usize, 1, 1000).map_err(|m| ("trials", m))?;
+    check_seconds(run.warmup_s, 0.0).map_err(|m| ("warmup_s", m))?;
+    check_seconds(run.duration_s, 0.05).map_err(|m| ("duration_s", m))?;
+    check_range(run.core_threads, 1, 4096).map_err(|m| ("core_threads", m))?;
+    check_range(run.driver_threads, 1, 4096).map_err(|m| ("driver_threads", m))?;
+    Ok(())
+}
+
+fn check_range(value: usize, min: usize, max: usize) -> Result<(), String> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(format!("{value} is out of range {min}..={max}"))
+    }
+}
+
+fn check_seconds(value: f64, min: f64) -> Result<(), String> {
+    if value.is_finite() && (min..=3600.0).contains(&value) {
+        Ok(())
+    } else {
+        Err(format!("{value} s is out of range {min}..=3600 s"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<ScenarioFile, ScenarioError> {
+        ScenarioFile::parse(text, Path::new("scenarios/x.toml"))
+    }
+
+    #[test]
+    fn builtin_default_expands_echo_sizes_for_three_cores() {
+        let file = ScenarioFile::builtin_default();
+        let sizes: Vec<_> = file.cells.iter().map(|c| c.params.message_bytes).collect();
+        assert_eq!(sizes, [100, 1024]);
+        for cell in &file.cells {
+            assert_eq!(cell.scenario, Scenario::Echo);
+            assert_eq!(
+                cell.cores.as_deref().unwrap(),
+                ["tokio-tower", "monoio", "glommio"]
+            );
+        }
+    }
+
+    #[test]
+    fn list_values_expand_and_defaults_apply() {
+        let file = parse(
+            "name = \"t\"\n[[cell]]\nscenario = \"echo\"\nmessage_bytes = [1, 2, 3]\n",
+        )
+        .unwrap();
+        assert_eq!(file.cells.len(), 3);
+        assert_eq!(file.run, RunSettings::default());
+        assert_eq!(file.cells[2].params.message_bytes, 3);
+        assert_eq!(file.cells[0].params.connections, 50);
+        assert_eq!(file.cells[0].label(), "echo/1B/c50x1");
+    }
+
+    #[test]
+    fn wrong_type_names_file_and_field() {
+        let err = parse(
+            "name = \"t\"\n[[cell]]\nscenario = \"echo\"\nmessage_bytes = 100\nconnections = \"many\"\n",
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert_eq!(err.field(), Some("cell[0].connections"), "{text}");
+        assert!(text.starts_with("scenarios/x.toml: field `cell[0].connections`"), "{text}");
+    }
+
+    #[test]
+    fn unknown_field_is_rejected_by_name() {
+        let err = parse("name = \"t\"\n[run]\ntrails = 3\n[[cell]]\nscenario = \"echo\"\nmessage_bytes = 1\n")
+            .unwrap_err();
+        assert!(err.to_string().contains("trails"), "{err}");
+        assert!(err.field().unwrap().starts_with("run"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_values_name_the_field() {
+        let cases = [
+            ("[run]\ntrials = 0\n", "run.trials"),
+            ("[run]\nduration_s = -1.0\n", "run.duration_s"),
+        ];
+        for (run, field) in cases {
+            let text = format!("name = \"t\"\n{run}[[cell]]\nscenario = \"echo\"\nmessage_bytes = 1\n");
+            assert_eq!(parse(&text).unwrap_err().field(), Some(field));
+        }
+        let err = parse("name = \"t\"\n[[cell]]\nscenario = \"echo\"\nmessage_bytes = [10, 0]\n")
+            .unwrap_err();
+        assert_eq!(err.field(), Some("cell[0].message_bytes"));
+        let err = parse("name = \"t\"\n[[cell]]\nscenario = \"ftp\"\nmessage_bytes = 1\n").unwrap_err();
+        assert_eq!(err.field(), Some("cell[0].scenario"));
+        assert!(err.to_string().contains("known: echo"));
+    }
+
+    #[test]
+    fn malformed_toml_is_a_parse_error_with_position() {
+        let err = parse("name = \n").unwrap_err();
+        assert!(matches!(err, ScenarioError::Parse { .. }));
+        assert!(err.to_string().contains("scenarios/x.toml"), "{err}");
+        assert!(err.to_string().contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn unknown_core_names_the_list_entry() {
+        let file = parse(
+            "name = \"t\"\n[[cell]]\nscenario = \"echo\"\nmessage_bytes = 1\ncores = [\"a\", \"zz\"]\n",
+        )
+        .unwrap();
+        let err = file.check_cores(&["a", "b"]).unwrap_err();
+        assert_eq!(err.field(), Some("cell[0].cores[1]"));
+    }
+
+    #[test]
+    fn missing_file_names_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nope.toml");
+        let err = ScenarioFile::load(&path).unwrap_err();
+        assert!(err.to_string().contains("nope.toml"));
+    }
+}

@@ -1,0 +1,253 @@
+//! The `monoio` core: one monoio runtime per thread, each pinned to its CPU
+//! with its own `SO_REUSEPORT` listener (thread-per-core, nothing shared
+//! between threads but the port), and connection handling as a
+//! `service-async` borrowing service stack built with `FactoryStack`.
+//!
+//! Stack, outermost first: [`ConnLimit`](pb_shared::ConnLimit) (shared
+//! admission logic) -> [`EchoService`]. The stack is built once per thread
+//! and shared by every connection on that thread through an `Rc` — no
+//! `Arc`, no `Buffer`, no `poll_ready`.
+//!
+//! Two registry entries: [`Monoio::IO_URING`] (the default, io_uring) and
+//! [`Monoio::EPOLL`] (monoio's legacy driver, a named variant that isolates
+//! the driver and that valgrind can run).
+
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
+use monoio::net::{ListenerOpts, TcpListener, TcpStream};
+use monoio::{IoUringDriver, LegacyDriver, RuntimeBuilder};
+use pb_shared::core::{CoreInfo, ProxyCore, Requirement};
+use pb_shared::serve::{self, ThreadSlot};
+use pb_shared::{
+    BACKLOG, ConnGauge, ConnLimitFactory, ConnLimitParams, Scenario, ServeError, ServeOpts, Shutdown,
+};
+use service_async::stack::FactoryStack;
+use service_async::{MakeService, Param, Service};
+
+/// Which monoio driver a registry entry uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Driver {
+    IoUring,
+    Epoll,
+}
+
+/// A monoio registry entry.
+#[derive(Debug, Clone, Copy)]
+pub struct Monoio {
+    driver: Driver,
+}
+
+static INFO_IO_URING: CoreInfo = CoreInfo {
+    name: "monoio",
+    runtime: "monoio 0.2 thread-per-core, io_uring driver",
+    service: "service-async borrowing Service, FactoryStack",
+    requirements: &[Requirement::IoUring],
+    scenarios: &[Scenario::Echo],
+};
+
+static INFO_EPOLL: CoreInfo = CoreInfo {
+    name: "monoio-epoll",
+    runtime: "monoio 0.2 thread-per-core, legacy epoll driver",
+    service: "service-async borrowing Service, FactoryStack",
+    requirements: &[],
+    scenarios: &[Scenario::Echo],
+};
+
+impl Monoio {
+    /// monoio on io_uring: the configuration monoio is known for.
+    pub const IO_URING: Monoio = Monoio {
+        driver: Driver::IoUring,
+    };
+    /// monoio on its legacy epoll driver.
+    pub const EPOLL: Monoio = Monoio {
+        driver: Driver::Epoll,
+    };
+}
+
+impl ProxyCore for Monoio {
+    fn info(&self) -> &'static CoreInfo {
+        match self.driver {
+            Driver::IoUring => &INFO_IO_URING,
+            Driver::Epoll => &INFO_EPOLL,
+        }
+    }
+
+    fn serve(
+        &self,
+        opts: &ServeOpts,
+        shutdown: &Shutdown,
+        on_ready: &mut dyn FnMut(SocketAddr, usize),
+    ) -> Result<(), ServeError> {
+        let driver = self.driver;
+        let config = StackConfig {
+            buf_size: opts.buf_size,
+            conn: ConnLimitParams {
+                gauge: ConnGauge::default(),
+                limit: opts.max_conns,
+            },
+            drain: opts.drain,
+        };
+        let shutdown = shutdown.clone();
+        serve::thread_per_core(self.info().name, opts, on_ready, move |slot| {
+            serve_thread(driver, slot, config.clone(), &shutdown)
+        })
+    }
+}
+
+fn serve_thread(
+    driver: Driver,
+    slot: ThreadSlot,
+    config: StackConfig,
+    shutdown: &Shutdown,
+) -> Result<(), ServeError> {
+    let runtime_error = |source: io::Error| match driver {
+        // No io_uring here (seccomp, sysctl, old kernel): the core cannot
+        // run at all, which the runner reports as "unavailable".
+        Driver::IoUring => ServeError::Unavailable {
+            reason: format!("monoio io_uring driver: {source}"),
+        },
+        Driver::Epoll => ServeError::Runtime {
+            runtime: "monoio",
+            source,
+        },
+    };
+    match driver {
+        Driver::IoUring => match RuntimeBuilder::<IoUringDriver>::new().enable_timer().build() {
+            Ok(mut rt) => rt.block_on(serve_listener(slot, config, shutdown)),
+            Err(e) => Err(report_failed(&slot, runtime_error(e))),
+        },
+        Driver::Epoll => match RuntimeBuilder::<LegacyDriver>::new().enable_timer().build() {
+            Ok(mut rt) => rt.block_on(serve_listener(slot, config, shutdown)),
+            Err(e) => Err(report_failed(&slot, runtime_error(e))),
+        },
+    }
+}
+
+/// Hands a start-up failure to the coordinator (which reports it) and
+/// returns a short form for the thread's own result.
+fn report_failed(slot: &ThreadSlot, error: ServeError) -> ServeError {
+    let summary = ServeError::Thread {
+        thread: slot.index,
+        message: error.to_string(),
+    };
+    slot.failed(error);
+    summary
+}
+
+async fn serve_listener(
+    slot: ThreadSlot,
+    config: StackConfig,
+    shutdown: &Shutdown,
+) -> Result<(), ServeError> {
+    let opts = ListenerOpts::new()
+        .reuse_port(true)
+        .reuse_addr(true)
+        .backlog(BACKLOG);
+    let listener = match TcpListener::bind_with_config(slot.addr, &opts) {
+        Ok(listener) => listener,
+        Err(source) => {
+            let error = ServeError::Bind {
+                addr: slot.addr,
+                source,
+            };
+            return Err(report_failed(&slot, error));
+        }
+    };
+    let gauge = config.conn.gauge.clone();
+    let drain = config.drain;
+    let echo = EchoFactory {
+        buf_size: config.buf_size,
+    };
+    let stack = FactoryStack::new(config)
+        .replace(echo)
+        .push(ConnLimitFactory::layer())
+        .check_make_svc::<TcpStream>();
+    let svc = match stack.make() {
+        Ok(svc) => Rc::new(svc),
+        Err(never) => match never {},
+    };
+    slot.ready();
+    serve::accept_until_shutdown(
+        || listener.accept(),
+        monoio::time::sleep,
+        shutdown,
+        |accepted| {
+            if let Ok((stream, _peer)) = accepted {
+                let svc = Rc::clone(&svc);
+                monoio::spawn(async move {
+                    // Errors end this connection only; the peer sees the close.
+                    let _ = svc.call(stream).await;
+                });
+            }
+        },
+    )
+    .await;
+    drop(listener);
+    serve::drain(&gauge, drain, monoio::time::sleep).await;
+    Ok(())
+}
+
+/// Configuration every stage of the stack reads what it needs from.
+#[derive(Debug, Clone)]
+struct StackConfig {
+    buf_size: usize,
+    conn: ConnLimitParams,
+    drain: std::time::Duration,
+}
+
+impl Param<ConnLimitParams> for StackConfig {
+    fn param(&self) -> ConnLimitParams {
+        self.conn.clone()
+    }
+}
+
+// === impl EchoService ===
+
+/// Echoes one connection with monoio's owned-buffer I/O: the buffer moves
+/// into each read and write and comes back with the result.
+#[derive(Debug)]
+pub struct EchoService {
+    buf_size: usize,
+}
+
+impl Service<TcpStream> for EchoService {
+    type Response = ();
+    type Error = io::Error;
+
+    async fn call(&self, mut stream: TcpStream) -> io::Result<()> {
+        stream.set_nodelay(true)?;
+        let mut buf = Vec::with_capacity(self.buf_size);
+        loop {
+            let (read, b) = stream.read(buf).await;
+            buf = b;
+            if read? == 0 {
+                break;
+            }
+            let (written, b) = stream.write_all(buf).await;
+            buf = b;
+            written?;
+        }
+        stream.shutdown().await
+    }
+}
+
+/// Makes [`EchoService`]s with the stack's buffer size.
+#[derive(Debug)]
+struct EchoFactory {
+    buf_size: usize,
+}
+
+impl MakeService for EchoFactory {
+    type Service = EchoService;
+    type Error = Infallible;
+
+    fn make_via_ref(&self, _old: Option<&Self::Service>) -> Result<Self::Service, Self::Error> {
+        Ok(EchoService {
+            buf_size: self.buf_size,
+        })
+    }
+}

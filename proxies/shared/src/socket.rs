@@ -1,0 +1,85 @@
+//! Socket settings shared by every core.
+//!
+//! Every core listens with the same backlog and sets `TCP_NODELAY` on every
+//! accepted connection, so no core wins on socket tuning.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+/// Listen backlog for every core. glommio's `TcpListener::bind` hard-codes
+/// 1024, so the others use the same value.
+pub const BACKLOG: i32 = 1024;
+
+/// A bound, non-listening `SO_REUSEPORT` socket that holds a port while
+/// several threads each bind their own listener to it.
+///
+/// Needed for port 0: the first bind picks the port, the reservation keeps
+/// it, and it never accepts a connection because it never listens.
+#[derive(Debug)]
+pub struct PortReservation {
+    socket: Socket,
+    addr: SocketAddr,
+}
+
+impl PortReservation {
+    /// Binds a placeholder socket at `addr` (port 0 allowed).
+    pub fn new(addr: SocketAddr) -> io::Result<PortReservation> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_reuse_port(true)?;
+        socket.set_reuse_address(true)?;
+        socket.bind(&SockAddr::from(addr))?;
+        let addr = socket
+            .local_addr()?
+            .as_socket()
+            .ok_or_else(|| io::Error::other("bound socket has no IP address"))?;
+        Ok(PortReservation { socket, addr })
+    }
+
+    /// The concrete address, port resolved.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Releases the port once every listener holds it.
+    pub fn release(self) {
+        drop(self.socket);
+    }
+}
+
+/// A plain listener (no `SO_REUSEPORT`) with the shared backlog, for cores
+/// that accept on one socket and spread connections themselves.
+pub fn listener(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&SockAddr::from(addr))?;
+    socket.listen(BACKLOG)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reservation_lets_reuseport_listeners_share_its_port() {
+        let reservation = PortReservation::new("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = reservation.addr();
+        assert_ne!(addr.port(), 0);
+        let listeners: Vec<_> = (0..2)
+            .map(|_| {
+                let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+                s.set_reuse_port(true).unwrap();
+                s.bind(&addr.into()).unwrap();
+                s.listen(BACKLOG).unwrap();
+                s
+            })
+            .collect();
+        reservation.release();
+        // The port is still served after the reservation is gone.
+        std::net::TcpStream::connect(addr).unwrap();
+        drop(listeners);
+    }
+}
