@@ -1,0 +1,34 @@
+//! The load driver. It knows no core: it gets an address and a workload,
+//! opens real connections, and measures.
+//!
+//! | module | role |
+//! |---|---|
+//! | [`spec`] | [`LoadSpec`]: target, workload, work mode, timing, threads |
+//! | [`echo`] | the echo workload: message patterns and byte-exact verification |
+//! | [`conn`] | one connection's closed loop (pipelined up to `in_flight`) |
+//! | [`run`] | threads, the shared schedule, window edges, CPU accounting -> [`LoadReport`] |
+//!
+//! Every loop is bounded by the schedule: warm-up, measured window, then a
+//! short drain; nothing outlives [`run::run`].
+
+pub mod conn;
+pub mod echo;
+pub mod run;
+pub mod spec;
+
+pub use crate::run::{DriverError, LoadReport, WindowEdge, run};
+pub use crate::spec::{LoadSpec, WorkMode, Workload};
+
+/// Highest latency the histograms track; slower responses are clamped and
+/// counted as timeouts anyway.
+pub const MAX_LATENCY_NS: u64 = 60_000_000_000;
+
+/// Significant digits of every latency histogram.
+pub const SIGFIG: u8 = 3;
+
+/// A fresh latency histogram in nanoseconds, the form every part of
+/// proxybench records and merges.
+pub fn new_histogram() -> hdrhistogram::Histogram<u64> {
+    hdrhistogram::Histogram::new_with_bounds(1, MAX_LATENCY_NS, SIGFIG)
+        .expect("static histogram bounds are valid")
+}

@@ -1,0 +1,260 @@
+//! Threads, the shared schedule, window edges and the driver's own CPU.
+//!
+//! Each driver thread runs a single-threaded tokio runtime pinned to its
+//! CPU and owns a share of the connections; nothing is shared between
+//! threads while load runs. All threads follow one [`Schedule`], so the
+//! measured window is the same instant everywhere, and the caller's
+//! `on_edge` fires at those instants (the runner samples the core's CPU
+//! there).
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use hdrhistogram::Histogram;
+use nix::sys::resource::{UsageWho, getrusage};
+use tokio::time::Instant;
+
+use crate::conn::{Schedule, ThreadStats, closed_loop};
+use crate::spec::LoadSpec;
+
+/// Share of the driver's CPU above which a cell is marked driver-bound.
+pub const DRIVER_BOUND_UTIL: f64 = 0.90;
+
+/// Time the threads get to start their runtimes before load begins.
+const START_MARGIN: Duration = Duration::from_millis(50);
+
+/// A run that could not take place. Failures *during* load are data in
+/// [`LoadReport::errors`], never this.
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    /// The spec is unusable.
+    #[error("invalid load spec: {0}")]
+    Spec(String),
+    /// The target did not accept a first connection.
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        /// The target.
+        addr: SocketAddr,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// A driver thread or its runtime could not start.
+    #[error("driver thread {thread} could not start: {source}")]
+    Thread {
+        /// Index of the thread.
+        thread: usize,
+        /// The error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// The edges of the measured window, reported to the caller as they pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowEdge {
+    /// The measured window opens.
+    Start,
+    /// The measured window closes.
+    End,
+}
+
+/// What a load run measured.
+#[derive(Debug, Clone)]
+pub struct LoadReport {
+    /// Intact replies completed inside the window.
+    pub requests: u64,
+    /// Length of the measured window.
+    pub window: Duration,
+    /// Latency of those replies, ns, merged over threads.
+    pub histogram: Histogram<u64>,
+    /// Failures by kind over the whole run.
+    pub errors: BTreeMap<String, u64>,
+    /// CPU time (user + sys) the driver threads spent inside the window.
+    pub driver_cpu: Duration,
+    /// Driver threads.
+    pub driver_threads: usize,
+    /// Set when the driver, not the target, may have limited throughput.
+    pub driver_bound: Option<String>,
+}
+
+impl LoadReport {
+    /// Completed requests per second of window.
+    pub fn qps(&self) -> f64 {
+        self.requests as f64 / self.window.as_secs_f64()
+    }
+
+    /// All failures, any kind.
+    pub fn error_count(&self) -> u64 {
+        self.errors.values().sum()
+    }
+
+    /// Share of the driver's CPUs it kept busy in the window (0..=1 per thread).
+    pub fn driver_util(&self) -> f64 {
+        self.driver_cpu.as_secs_f64() / (self.window.as_secs_f64() * self.driver_threads as f64)
+    }
+
+    /// Driver CPU per completed request, µs.
+    pub fn driver_cpu_us_per_req(&self) -> Option<f64> {
+        (self.requests > 0).then(|| self.driver_cpu.as_secs_f64() * 1e6 / self.requests as f64)
+    }
+}
+
+struct ThreadOutcome {
+    stats: ThreadStats,
+    cpu: Duration,
+}
+
+/// Runs `spec` to completion. `on_edge` is called from the calling thread
+/// as the measured window opens and closes.
+pub fn run(spec: &LoadSpec, on_edge: &mut dyn FnMut(WindowEdge)) -> Result<LoadReport, DriverError> {
+    spec.validate().map_err(DriverError::Spec)?;
+    // One synchronous connection first: a wrong address is a set-up error
+    // with the OS's reason, not a run full of connect failures.
+    std::net::TcpStream::connect_timeout(&spec.target, spec.connect_timeout).map_err(|source| {
+        DriverError::Connect {
+            addr: spec.target,
+            source,
+        }
+    })?;
+
+    // Each thread sets up (pins, builds its runtime), then waits for the
+    // schedule; if a spawn fails, dropping the senders releases the others.
+    let mut handles = Vec::with_capacity(spec.threads);
+    let mut senders = Vec::with_capacity(spec.threads);
+    for thread in 0..spec.threads {
+        let (tx, rx) = mpsc::channel::<Schedule>();
+        let thread_spec = spec.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("pb-driver-{thread}"))
+            .spawn(move || driver_thread(thread, &thread_spec, rx));
+        match spawned {
+            Ok(handle) => {
+                handles.push(handle);
+                senders.push(tx);
+            }
+            Err(source) => {
+                drop(senders);
+                for handle in handles {
+                    let _ = handle.join();
+                }
+                return Err(DriverError::Thread { thread, source });
+            }
+        }
+    }
+
+    let start = Instant::now() + START_MARGIN;
+    let window_start = start + spec.warmup;
+    let window_end = window_start + spec.duration;
+    let schedule = Schedule {
+        start,
+        window_start,
+        window_end,
+        hard_stop: window_end + spec.drain,
+    };
+    for tx in senders {
+        // A thread that failed set-up has hung up; its error comes from join.
+        let _ = tx.send(schedule);
+    }
+
+    std::thread::sleep(window_start.saturating_duration_since(Instant::now()));
+    on_edge(WindowEdge::Start);
+    std::thread::sleep(window_end.saturating_duration_since(Instant::now()));
+    on_edge(WindowEdge::End);
+
+    let mut histogram = crate::new_histogram();
+    let mut requests = 0;
+    let mut errors: BTreeMap<String, u64> = BTreeMap::new();
+    let mut driver_cpu = Duration::ZERO;
+    for (thread, handle) in handles.into_iter().enumerate() {
+        let outcome = handle
+            .join()
+            .map_err(|_| DriverError::Thread {
+                thread,
+                source: io::Error::other("driver thread panicked"),
+            })?
+            .map_err(|source| DriverError::Thread { thread, source })?;
+        histogram
+            .add(&outcome.stats.histogram)
+            .expect("histograms share bounds");
+        requests += outcome.stats.requests;
+        for (kind, n) in outcome.stats.errors {
+            *errors.entry(kind.to_owned()).or_default() += n;
+        }
+        driver_cpu += outcome.cpu;
+    }
+    let mut report = LoadReport {
+        requests,
+        window: spec.duration,
+        histogram,
+        errors,
+        driver_cpu,
+        driver_threads: spec.threads,
+        driver_bound: None,
+    };
+    let util = report.driver_util();
+    if util >= DRIVER_BOUND_UTIL {
+        report.driver_bound = Some(format!(
+            "driver CPU {:.0}% busy over {} thread(s): throughput is a lower bound for the target",
+            util * 100.0,
+            spec.threads
+        ));
+    }
+    Ok(report)
+}
+
+fn driver_thread(
+    thread: usize,
+    spec: &LoadSpec,
+    schedule: mpsc::Receiver<Schedule>,
+) -> io::Result<ThreadOutcome> {
+    if let Some(cpus) = &spec.cpus {
+        pb_shared::CpuSet::new(vec![cpus.nth_wrapping(thread)])
+            .expect("one CPU")
+            .pin_current_thread()?;
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let schedule = schedule
+        .recv()
+        .map_err(|_| io::Error::other("run aborted before it started"))?;
+    let stats = RefCell::new(ThreadStats::default());
+    let cpu = runtime.block_on(async {
+        let mut connections: FuturesUnordered<_> = (0..spec.mode.connections())
+            .filter(|id| id % spec.threads == thread)
+            .map(|id| closed_loop(id as u64, spec, &schedule, &stats))
+            .collect();
+        let sampler = async {
+            tokio::time::sleep_until(schedule.window_start).await;
+            let before = thread_cpu();
+            tokio::time::sleep_until(schedule.window_end).await;
+            thread_cpu().saturating_sub(before)
+        };
+        let drive_all = async { while connections.next().await.is_some() {} };
+        let (cpu, ()) = tokio::join!(sampler, drive_all);
+        cpu
+    });
+    Ok(ThreadOutcome {
+        stats: stats.into_inner(),
+        cpu,
+    })
+}
+
+/// User + system CPU time of the calling thread.
+fn thread_cpu() -> Duration {
+    match getrusage(UsageWho::RUSAGE_THREAD) {
+        Ok(usage) => {
+            let tv = |t: nix::sys::time::TimeVal| {
+                Duration::from_secs(t.tv_sec() as u64) + Duration::from_micros(t.tv_usec() as u64)
+            };
+            tv(usage.user_time()) + tv(usage.system_time())
+        }
+        Err(_) => Duration::ZERO,
+    }
+}
