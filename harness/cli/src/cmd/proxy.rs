@@ -1,0 +1,77 @@
+//! `proxybench proxy`: one core in this process until SIGTERM/SIGINT.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+
+use anyhow::Context as _;
+use pb_shared::{CpuSet, ReadyLine, Scenario, ServeError, ServeOpts, Shutdown};
+
+use crate::Outcome;
+
+/// Options of `proxy`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Core to start (see `proxybench cores`).
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(pb_cores::names()))]
+    core: String,
+    /// Scenario to serve.
+    #[arg(long, default_value = "echo", value_parser = clap::builder::PossibleValuesParser::new(Scenario::ALL.iter().map(|s| s.name())))]
+    scenario: String,
+    /// Address to listen on; port 0 picks a free port (printed on the readiness line).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// Serving threads.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// CPUs to run on, e.g. `0` or `0-3,6` (thread i on the i-th CPU).
+    #[arg(long)]
+    cpus: Option<CpuSet>,
+    /// Read buffer per connection, bytes.
+    #[arg(long, default_value_t = pb_shared::opts::DEFAULT_BUF_SIZE)]
+    buf_size: usize,
+    /// Connections above this many are closed on accept.
+    #[arg(long, default_value_t = pb_shared::opts::DEFAULT_MAX_CONNS)]
+    max_conns: usize,
+}
+
+pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
+    let core = pb_cores::find(&args.core).context("core not registered")?;
+    let scenario = Scenario::from_name(&args.scenario).context("unknown scenario")?;
+    if let Err(reason) = core.info().availability(super::probe().as_ref()) {
+        // The runner recognises this wording and exit code 2.
+        eprintln!("proxybench: core unavailable: {reason}");
+        std::process::exit(2);
+    }
+    let opts = ServeOpts {
+        threads: args.threads,
+        cpus: args.cpus,
+        buf_size: args.buf_size,
+        max_conns: args.max_conns,
+        ..ServeOpts::new(scenario, args.listen)
+    };
+    let shutdown = Shutdown::on_signals().context("installing signal handlers")?;
+    let name = core.info().name;
+    let served = core.serve(&opts, &shutdown, &mut |addr, threads| {
+        let line = ReadyLine {
+            core: name.to_owned(),
+            addr,
+            threads,
+            pid: std::process::id(),
+        };
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    });
+    match served {
+        Ok(()) => Ok(Outcome::Ok),
+        Err(ServeError::Unavailable { reason }) => {
+            eprintln!("proxybench: core unavailable: {reason}");
+            std::process::exit(2);
+        }
+        Err(e) => {
+            let code = e.exit_code();
+            eprintln!("proxybench: {name}: {e}");
+            std::process::exit(code);
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! `proxybench run`: a scenario matrix, results JSON and the table.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use pb_results::CellStatus;
+use pb_runner::env::BuildInfo;
+use pb_runner::{CoreEntry, RunConfig};
+use pb_scenario::ScenarioFile;
+use pb_shared::CpuSet;
+
+use crate::Outcome;
+
+/// Options of `run`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Scenario file; the built-in default matrix (scenarios/default.toml) when omitted.
+    scenario: Option<PathBuf>,
+    /// Directory for results (`latest.json` and a timestamped copy).
+    #[arg(long, default_value = "results")]
+    out: PathBuf,
+    /// Only these cores (comma-separated), intersected with each cell's list.
+    #[arg(long, value_delimiter = ',')]
+    cores: Option<Vec<String>>,
+    /// Override the file's trials per cell.
+    #[arg(long)]
+    trials: Option<u32>,
+    /// Override the file's measured seconds per trial.
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Override the file's warm-up seconds per trial.
+    #[arg(long)]
+    warmup: Option<f64>,
+    /// CPUs the run may use (default: all this process may run on).
+    #[arg(long)]
+    cpus: Option<CpuSet>,
+}
+
+pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
+    let mut scenario = match &args.scenario {
+        Some(path) => ScenarioFile::load(path)?,
+        None => ScenarioFile::builtin_default(),
+    };
+    if let Some(trials) = args.trials {
+        anyhow::ensure!(trials >= 1, "--trials must be at least 1");
+        scenario.run.trials = trials;
+    }
+    if let Some(d) = args.duration {
+        anyhow::ensure!(d.is_finite() && d >= 0.05, "--duration must be at least 0.05 s");
+        scenario.run.duration_s = d;
+    }
+    if let Some(w) = args.warmup {
+        anyhow::ensure!(w.is_finite() && w >= 0.0, "--warmup must be a non-negative number of seconds");
+        scenario.run.warmup_s = w;
+    }
+    let names = pb_cores::names();
+    if let Some(only) = &args.cores {
+        for name in only {
+            anyhow::ensure!(names.contains(&name.as_str()), "unknown core {name:?}; known: {}", names.join(", "));
+        }
+        for cell in &mut scenario.cells {
+            let list = cell.cores.take().unwrap_or_else(|| names.iter().map(|s| s.to_string()).collect());
+            cell.cores = Some(list.into_iter().filter(|c| only.contains(c)).collect());
+        }
+    }
+
+    let probe = super::probe();
+    let cores = pb_cores::CORES
+        .iter()
+        .map(|core| CoreEntry {
+            name: core.info().name.to_owned(),
+            runtime: core.info().runtime.to_owned(),
+            service: core.info().service.to_owned(),
+            availability: core.info().availability(probe.as_ref()),
+        })
+        .collect();
+    let allowed_cpus = match args.cpus {
+        Some(set) => set,
+        None => CpuSet::allowed().context("reading this process's CPU affinity")?,
+    };
+    let cfg = RunConfig {
+        exe: std::env::current_exe().context("locating the proxybench executable")?,
+        scenario,
+        cores,
+        allowed_cpus,
+        io_uring: probe.io_uring(),
+        memlock_limit: probe.memlock_limit(),
+        build: BuildInfo {
+            tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+            rustc: env!("PB_RUSTC_VERSION").to_owned(),
+            git_revision: env!("PB_GIT_REVISION").to_owned(),
+            profile: env!("PB_PROFILE").to_owned(),
+        },
+    };
+    if cfg.build.profile != "release" {
+        eprintln!("note: this is a {} build; figures are only comparable from --release builds", cfg.build.profile);
+    }
+    eprintln!("running {}", cfg.scenario);
+    let results = pb_runner::run(&cfg, &mut |line| eprintln!("{line}"))?;
+    let (latest, stamped) = pb_results::io::write_results(&results, &args.out)?;
+    println!("{}", pb_runner::table::render(&results));
+    println!("results: {} (also {})", latest.display(), stamped.display());
+
+    let failed = results.cells.iter().any(|c| {
+        c.status == CellStatus::Failed || c.summary.as_ref().is_some_and(|s| s.errors > 0)
+    });
+    Ok(if failed { Outcome::Failed } else { Outcome::Ok })
+}

@@ -1,0 +1,63 @@
+//! `proxybench`: a thin command line over the harness libraries.
+//!
+//! | command | library |
+//! |---|---|
+//! | `cores` | `pb-cores` registry + `pb-shared` probe |
+//! | `proxy` | one core from the registry, as its own process |
+//! | `load` | `pb-driver` alone against an address |
+//! | `run` | `pb-runner` over a scenario file -> `pb-results` + table |
+//!
+//! Exit codes: 0 ok, 1 a failed check (errors in a run, a failed cell),
+//! 2 usage or environment error.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+/// Benchmark and conformance harness for Rust proxy cores.
+#[derive(Debug, Parser)]
+#[command(name = "proxybench", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List every core and whether it can run on this machine.
+    Cores(cmd::cores::Args),
+    /// Start one proxy core (the runner spawns these; useful by hand too).
+    Proxy(cmd::proxy::Args),
+    /// Run the load driver alone against an address.
+    Load(cmd::load::Args),
+    /// Run a scenario matrix: results JSON plus a table.
+    Run(cmd::run::Args),
+}
+
+/// How a command ended, beyond success.
+pub(crate) enum Outcome {
+    /// Everything passed.
+    Ok,
+    /// A check failed (exit 1).
+    Failed,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Cores(args) => cmd::cores::main(args),
+        Command::Proxy(args) => cmd::proxy::main(args),
+        Command::Load(args) => cmd::load::main(args),
+        Command::Run(args) => cmd::run::main(args),
+    };
+    match result {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::Failed) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("proxybench: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! Reading and writing result files. Every error names the file.
+
+use std::path::{Path, PathBuf};
+
+use crate::{Results, SCHEMA_VERSION};
+
+/// A result file that could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum ResultsIoError {
+    /// File system error.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Not a results file proxybench can read.
+    #[error("{path}: not a valid results file: {message}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Writes `results` as `<dir>/latest.json` and `<dir>/<run_id>.json`;
+/// returns both paths.
+pub fn write_results(results: &Results, dir: &Path) -> Result<(PathBuf, PathBuf), ResultsIoError> {
+    std::fs::create_dir_all(dir).map_err(|source| ResultsIoError::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let json = serde_json::to_string_pretty(results).expect("results serialise");
+    let stamped = dir.join(format!("{}.json", results.run_id));
+    let latest = dir.join("latest.json");
+    for path in [&stamped, &latest] {
+        // Write beside, then rename: a reader never sees half a file.
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, &json)
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .map_err(|source| ResultsIoError::Io {
+                path: path.clone(),
+                source,
+            })?;
+    }
+    Ok((latest, stamped))
+}
+
+/// Reads a results file, refusing other schema versions by name.
+pub fn read_results(path: &Path) -> Result<Results, ResultsIoError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ResultsIoError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let format = |message: String| ResultsIoError::Format {
+        path: path.to_owned(),
+        message,
+    };
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| format(e.to_string()))?;
+    match value.get("schema_version").and_then(|v| v.as_u64()) {
+        Some(v) if v == u64::from(SCHEMA_VERSION) => {}
+        Some(v) => {
+            return Err(format(format!(
+                "schema_version {v}, this proxybench reads {SCHEMA_VERSION}"
+            )));
+        }
+        None => return Err(format("no schema_version".into())),
+    }
+    serde_json::from_value(value).map_err(|e| format(e.to_string()))
+}

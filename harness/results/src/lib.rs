@@ -1,0 +1,25 @@
+//! The results file: what a run measured, in a form other tools (the
+//! report, the gate, `jq`) can rely on.
+//!
+//! | module | role |
+//! |---|---|
+//! | [`model`] | the serde types; [`SCHEMA_VERSION`] and the committed schema ([`SCHEMA_JSON`]) describe them |
+//! | [`hist`] | HdrHistogram encoding (compressed V2, base64: the standard `HISTF…` form) and percentiles |
+//! | [`summary`] | per-cell summaries from trials: medians, spreads, merged latency |
+//! | [`io`] | reading and writing result files, with the path in every error |
+//!
+//! Raw per-trial figures are always kept; summaries are derived and can be
+//! recomputed, and histograms merge exactly across trials or driver hosts.
+
+pub mod hist;
+pub mod io;
+pub mod model;
+pub mod summary;
+
+pub use crate::model::*;
+
+/// Version of the results format; bumped on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The committed JSON Schema for [`Results`], draft 2020-12.
+pub const SCHEMA_JSON: &str = include_str!("../schema/results.schema.json");

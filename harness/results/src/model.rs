@@ -1,0 +1,246 @@
+//! The serde model of a results file. Field names are the contract in
+//! DESIGN.md; `schema/results.schema.json` must accept what these produce.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// A whole results file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Results {
+    /// Format version ([`crate::SCHEMA_VERSION`]).
+    pub schema_version: u32,
+    /// Unique id of the run (UTC timestamp, `20261126T221530Z`).
+    pub run_id: String,
+    /// When the run began, RFC 3339 UTC.
+    pub started_at: String,
+    /// When it ended, RFC 3339 UTC.
+    pub finished_at: String,
+    /// proxybench's own version.
+    pub tool_version: String,
+    /// The scenario file (path or built-in name) and its `name`.
+    pub scenario: ScenarioRef,
+    /// The machine and how it was used.
+    pub environment: Environment,
+    /// Every registered core and whether it could run.
+    pub cores: Vec<CoreStatus>,
+    /// One entry per (scenario cell, core).
+    pub cells: Vec<Cell>,
+}
+
+/// Which scenario file produced a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioRef {
+    /// Path, or the built-in default's name.
+    pub source: String,
+    /// The file's `name`.
+    pub name: String,
+}
+
+/// Facts about the machine that change what the numbers mean.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Environment {
+    /// `uname -sr`.
+    pub kernel: String,
+    /// CPU model from /proc/cpuinfo.
+    pub cpu_model: String,
+    /// Logical CPUs online.
+    pub cpu_count: usize,
+    /// `rustc --version` of the build.
+    pub rustc: String,
+    /// `git describe` of the build (`-dirty` if it had local changes).
+    pub git_revision: String,
+    /// Build profile (`release` figures only are comparable).
+    pub build_profile: String,
+    /// Whether io_uring works here.
+    pub io_uring: IoUringStatus,
+    /// `RLIMIT_MEMLOCK` in bytes; absent when unlimited.
+    pub memlock_limit_bytes: Option<u64>,
+    /// Which CPUs did what.
+    pub cpu_plan: CpuPlan,
+}
+
+/// io_uring availability.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IoUringStatus {
+    /// Could a ring be created?
+    pub available: bool,
+    /// `ok`, or the reason it could not.
+    pub detail: String,
+}
+
+/// How CPUs were split between the core under test, the driver and the
+/// origin. Overlaps are allowed on small machines but always recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CpuPlan {
+    /// CPUs proxybench was allowed to use.
+    pub allowed: Vec<usize>,
+    /// CPUs of the core under test.
+    pub core: Vec<usize>,
+    /// CPUs of the load driver.
+    pub driver: Vec<usize>,
+    /// CPUs of the origin server (empty when the scenario has none).
+    pub origin: Vec<usize>,
+    /// True when any two roles share a CPU.
+    pub shared: bool,
+    /// One line a reader can act on.
+    pub note: String,
+}
+
+/// A registered core and whether it could run here.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CoreStatus {
+    /// Registry name.
+    pub name: String,
+    /// Runtime and driver.
+    pub runtime: String,
+    /// Service composition.
+    pub service: String,
+    /// Could it run here?
+    pub available: bool,
+    /// Why not, when it could not.
+    pub reason: Option<String>,
+}
+
+/// Outcome of a cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CellStatus {
+    /// Measured.
+    Ok,
+    /// The core cannot run on this machine; `reason` says why.
+    Unavailable,
+    /// The core or the driver failed; `reason` says how.
+    Failed,
+}
+
+/// Parameters of a cell, as run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellParams {
+    /// Work mode: `closed`.
+    pub mode: String,
+    /// Bytes per echo message.
+    pub message_bytes: usize,
+    /// Concurrent connections.
+    pub connections: usize,
+    /// Requests in flight per connection.
+    pub in_flight: usize,
+    /// Warm-up per trial, seconds.
+    pub warmup_s: f64,
+    /// Measured window per trial, seconds.
+    pub duration_s: f64,
+    /// Trials asked for.
+    pub trials: u32,
+    /// Serving threads of the core.
+    pub core_threads: usize,
+    /// Driver threads.
+    pub driver_threads: usize,
+}
+
+/// One (scenario cell, core) pair.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cell {
+    /// Stable id: `<label>/<core>`, e.g. `echo/100B/c50x1/monoio`.
+    pub id: String,
+    /// Scenario name.
+    pub scenario: String,
+    /// Core name.
+    pub core: String,
+    /// Outcome.
+    pub status: CellStatus,
+    /// Why a cell is unavailable or failed.
+    pub reason: Option<String>,
+    /// Load parameters.
+    pub params: CellParams,
+    /// Raw figures, one per trial, in the order they ran.
+    pub trials: Vec<Trial>,
+    /// How the core process ended (`exit 0 after SIGTERM`, ...).
+    pub core_exit: Option<String>,
+    /// Derived from `trials`; absent when no trial ran.
+    pub summary: Option<Summary>,
+}
+
+/// Latency percentiles in microseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Percentiles {
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p999: f64,
+    /// Largest recorded.
+    pub max: f64,
+    /// Mean.
+    pub mean: f64,
+}
+
+/// One measured trial of one core.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trial {
+    /// Trial number within the cell, from 0.
+    pub index: u32,
+    /// Position in the whole run's order (shows the interleaving).
+    pub sequence: u32,
+    /// Measured window, seconds.
+    pub window_s: f64,
+    /// Verified requests completed in the window.
+    pub requests: u64,
+    /// `requests / window_s`.
+    pub qps: f64,
+    /// Failures of any kind (warm-up included).
+    pub errors: u64,
+    /// Failures by kind.
+    pub errors_by_kind: BTreeMap<String, u64>,
+    /// Latency percentiles of this trial.
+    pub latency_us: Percentiles,
+    /// The latency histogram (ns), compressed V2 HdrHistogram, base64.
+    pub histogram: String,
+    /// User+sys CPU of the core process inside the window, µs.
+    pub core_cpu_us: f64,
+    /// `core_cpu_us / requests`.
+    pub cpu_us_per_req: Option<f64>,
+    /// User+sys CPU of the driver threads inside the window, µs.
+    pub driver_cpu_us: f64,
+    /// `driver_cpu_us / requests`.
+    pub driver_cpu_us_per_req: Option<f64>,
+    /// Driver CPU as a share of its CPUs over the window (0..=1).
+    pub driver_util: f64,
+    /// Peak RSS of the core process so far, bytes.
+    pub rss_max_bytes: u64,
+    /// Set when the driver may have limited throughput.
+    pub driver_bound: bool,
+    /// Why, when it did.
+    pub driver_bound_reason: Option<String>,
+}
+
+/// A cell's figures over its trials.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Median QPS over trials.
+    pub qps: f64,
+    /// Lowest trial QPS.
+    pub qps_min: f64,
+    /// Highest trial QPS.
+    pub qps_max: f64,
+    /// Percentiles of all trials' histograms merged (never averaged).
+    pub latency_us: Percentiles,
+    /// Median core CPU µs per request over trials.
+    pub cpu_us_per_req: Option<f64>,
+    /// Median driver CPU µs per request over trials.
+    pub driver_cpu_us_per_req: Option<f64>,
+    /// Peak RSS of the core process, bytes.
+    pub rss_max_bytes: u64,
+    /// Failures over all trials.
+    pub errors: u64,
+    /// Failures by kind over all trials.
+    pub errors_by_kind: BTreeMap<String, u64>,
+    /// True if any trial was driver-bound.
+    pub driver_bound: bool,
+    /// The first reason given.
+    pub driver_bound_reason: Option<String>,
+    /// Trials summarised.
+    pub trials: u32,
+}

@@ -1,0 +1,61 @@
+//! The machine, as recorded in every results file.
+
+use pb_results::{CpuPlan, Environment, IoUringStatus};
+
+/// Facts fixed when proxybench was built (the binary supplies them).
+#[derive(Debug, Clone)]
+pub struct BuildInfo {
+    /// proxybench version.
+    pub tool_version: String,
+    /// `rustc --version` at build time.
+    pub rustc: String,
+    /// `git describe --always --dirty` at build time.
+    pub git_revision: String,
+    /// `release` or `debug`.
+    pub profile: String,
+}
+
+/// Reads the machine facts and combines them with the build and the plan.
+pub fn capture(
+    build: &BuildInfo,
+    io_uring: &Result<(), String>,
+    memlock_limit: Option<u64>,
+    cpu_plan: CpuPlan,
+) -> Environment {
+    let kernel = nix::sys::utsname::uname()
+        .map(|u| {
+            format!(
+                "{} {}",
+                u.sysname().to_string_lossy(),
+                u.release().to_string_lossy()
+            )
+        })
+        .unwrap_or_else(|_| "unknown".into());
+    let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let cpu_count = std::thread::available_parallelism().map_or(1, |n| n.get());
+    Environment {
+        kernel,
+        cpu_model,
+        cpu_count,
+        rustc: build.rustc.clone(),
+        git_revision: build.git_revision.clone(),
+        build_profile: build.profile.clone(),
+        io_uring: IoUringStatus {
+            available: io_uring.is_ok(),
+            detail: match io_uring {
+                Ok(()) => "ok".into(),
+                Err(reason) => reason.clone(),
+            },
+        },
+        memlock_limit_bytes: memlock_limit,
+        cpu_plan,
+    }
+}

@@ -1,0 +1,247 @@
+//! A core as a child process: spawned pinned, awaited until its readiness
+//! line, sampled in /proc, stopped with SIGTERM (SIGKILL only if it hangs).
+//! A `CoreProcess` that is dropped kills its child: no run leaves a core
+//! behind.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use pb_shared::{CpuSet, ReadyLine};
+
+/// How long a core may take to print its readiness line.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How much of a core's stderr is kept for error messages.
+const STDERR_TAIL: usize = 4096;
+
+/// Why a core did not become ready.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StartError {
+    /// The core says it cannot run on this machine.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// It crashed, hung or could not be spawned.
+    #[error("failed to start: {0}")]
+    Failed(String),
+}
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct CoreCommand<'a> {
+    /// The `proxybench` executable.
+    pub exe: &'a Path,
+    /// Registry name.
+    pub core: &'a str,
+    /// Scenario name.
+    pub scenario: &'a str,
+    /// Serving threads.
+    pub threads: usize,
+    /// CPUs to pin to.
+    pub cpus: &'a CpuSet,
+}
+
+/// A running core.
+#[derive(Debug)]
+pub struct CoreProcess {
+    child: Option<Child>,
+    ready: ReadyLine,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl CoreProcess {
+    /// Spawns `proxybench proxy ...` and waits for its readiness line.
+    pub fn start(cmd: &CoreCommand<'_>) -> Result<CoreProcess, StartError> {
+        let mut child = Command::new(cmd.exe)
+            .args(["proxy", "--core", cmd.core, "--scenario", cmd.scenario])
+            .args(["--listen", "127.0.0.1:0"])
+            .args(["--threads", &cmd.threads.to_string()])
+            .args(["--cpus", &cmd.cpus.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| StartError::Failed(format!("cannot spawn {}: {e}", cmd.exe.display())))?;
+
+        let stderr = Arc::new(Mutex::new(String::new()));
+        if let Some(pipe) = child.stderr.take() {
+            let tail = Arc::clone(&stderr);
+            std::thread::spawn(move || keep_tail(pipe, &tail));
+        }
+        let (tx, rx) = mpsc::channel();
+        if let Some(pipe) = child.stdout.take() {
+            std::thread::spawn(move || {
+                let mut sent = false;
+                // Keep draining after the ready line so the core never
+                // blocks on a full stdout pipe.
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    if !sent && let Ok(ready) = line.parse::<ReadyLine>() {
+                        let _ = tx.send(ready);
+                        sent = true;
+                    }
+                }
+            });
+        }
+        let mut process = CoreProcess {
+            child: Some(child),
+            ready: ReadyLine {
+                core: cmd.core.to_owned(),
+                addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+                threads: 0,
+                pid: 0,
+            },
+            stderr,
+        };
+        match rx.recv_timeout(READY_TIMEOUT) {
+            Ok(ready) => {
+                process.ready = ready;
+                Ok(process)
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(StartError::Failed(format!(
+                "no readiness line within {READY_TIMEOUT:?}{}",
+                process.stderr_suffix()
+            ))),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let status = process.wait_exit(Duration::from_secs(5));
+                // Give the stderr reader a moment to collect the last words.
+                std::thread::sleep(Duration::from_millis(50));
+                let text = process.stderr_text();
+                match text.find("core unavailable: ") {
+                    Some(at) if status.and_then(|s| s.code()) == Some(2) => Err(StartError::Unavailable(
+                        text[at + "core unavailable: ".len()..].trim().to_owned(),
+                    )),
+                    _ => Err(StartError::Failed(format!(
+                        "exited before ready ({}){}",
+                        describe(status),
+                        process.stderr_suffix()
+                    ))),
+                }
+            }
+        }
+    }
+
+    /// Where the core listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.ready.addr
+    }
+
+    /// The core's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// User + system CPU time the core process has used so far.
+    pub fn cpu_time(&self) -> std::io::Result<Duration> {
+        let stat = procfs::process::Process::new(self.pid() as i32)
+            .and_then(|p| p.stat())
+            .map_err(std::io::Error::other)?;
+        let ticks = stat.utime + stat.stime;
+        Ok(Duration::from_secs_f64(ticks as f64 / procfs::ticks_per_second() as f64))
+    }
+
+    /// Peak resident set size so far (VmHWM), bytes.
+    pub fn rss_max(&self) -> std::io::Result<u64> {
+        let status = procfs::process::Process::new(self.pid() as i32)
+            .and_then(|p| p.status())
+            .map_err(std::io::Error::other)?;
+        Ok(status.vmhwm.unwrap_or(0) * 1024)
+    }
+
+    /// `Some(description)` if the process has exited.
+    pub fn exited(&mut self) -> Option<String> {
+        let child = self.child.as_mut()?;
+        match child.try_wait() {
+            Ok(Some(status)) => Some(format!("{}{}", describe(Some(status)), self.stderr_suffix())),
+            _ => None,
+        }
+    }
+
+    /// Stops the core with SIGTERM, escalating to SIGKILL after `grace`;
+    /// returns how it ended.
+    pub fn stop(mut self, grace: Duration) -> String {
+        let pid = Pid::from_raw(self.pid() as i32);
+        if let Some(Ok(None)) = self.child.as_mut().map(Child::try_wait) {
+            let _ = kill(pid, Signal::SIGTERM);
+            match self.wait_exit(grace) {
+                Some(status) => format!("{} after SIGTERM", describe(Some(status))),
+                None => {
+                    let _ = kill(pid, Signal::SIGKILL);
+                    let status = self.wait_exit(Duration::from_secs(5));
+                    format!("did not stop within {grace:?} of SIGTERM; killed ({})", describe(status))
+                }
+            }
+        } else {
+            let status = self.wait_exit(Duration::ZERO);
+            format!("had already exited ({}){}", describe(status), self.stderr_suffix())
+        }
+    }
+
+    fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let child = self.child.as_mut()?;
+        let deadline = Instant::now() + limit;
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) => return Some(status),
+                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+                _ => return None,
+            }
+        }
+    }
+
+    fn stderr_text(&self) -> String {
+        self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    fn stderr_suffix(&self) -> String {
+        let text = self.stderr_text();
+        let text = text.trim();
+        if text.is_empty() {
+            String::new()
+        } else {
+            format!("; stderr: {text}")
+        }
+    }
+}
+
+impl Drop for CoreProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take()
+            && let Ok(None) = child.try_wait()
+        {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn describe(status: Option<ExitStatus>) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match status {
+        Some(s) if s.code().is_some() => format!("exit {}", s.code().unwrap_or_default()),
+        Some(s) => format!("killed by signal {}", s.signal().unwrap_or_default()),
+        None => "still running".to_owned(),
+    }
+}
+
+fn keep_tail(mut pipe: impl Read, tail: &Mutex<String>) {
+    let mut buf = [0u8; 1024];
+    while let Ok(n) = pipe.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        if let Ok(mut text) = tail.lock() {
+            text.push_str(&String::from_utf8_lossy(&buf[..n]));
+            if text.len() > STDERR_TAIL {
+                let cut = text.len() - STDERR_TAIL;
+                let cut = (cut..text.len()).find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+                text.drain(..cut);
+            }
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! The table `proxybench run` ends with: one block per scenario cell, one
+//! row per core.
+
+use std::fmt::Write as _;
+
+use pb_results::{CellStatus, Results};
+
+/// Renders the results as a fixed-width text table.
+pub fn render(results: &Results) -> String {
+    let mut out = String::new();
+    let plan = &results.environment.cpu_plan;
+    let _ = writeln!(
+        out,
+        "proxybench {} — {} — {} CPUs ({}), core on {:?}, driver on {:?}{}",
+        results.tool_version,
+        results.scenario.name,
+        results.environment.cpu_count,
+        results.environment.cpu_model,
+        plan.core,
+        plan.driver,
+        if plan.shared { " (shared)" } else { "" },
+    );
+    let mut current = None;
+    for cell in &results.cells {
+        let label = cell.id.rsplit_once('/').map_or(cell.id.as_str(), |(l, _)| l);
+        if current != Some(label) {
+            current = Some(label);
+            let _ = writeln!(
+                out,
+                "\n{label}  ({} trials x {} s, {} connections x {} in flight)",
+                cell.params.trials, cell.params.duration_s, cell.params.connections, cell.params.in_flight
+            );
+            let _ = writeln!(
+                out,
+                "  {:<13} {:>26} {:>9} {:>9} {:>9} {:>10} {:>10} {:>7}  notes",
+                "core", "req/s median [min–max]", "p50 µs", "p99 µs", "p99.9 µs", "core µs/req", "drv µs/req", "errors"
+            );
+        }
+        match (&cell.status, &cell.summary) {
+            (CellStatus::Ok, Some(s)) => {
+                let opt = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.2}"));
+                let qps = format!("{} [{}–{}]", si(s.qps), si(s.qps_min), si(s.qps_max));
+                let mut notes = Vec::new();
+                if s.driver_bound {
+                    notes.push("driver-bound".to_owned());
+                }
+                if s.errors > 0 {
+                    let kinds: Vec<_> = s.errors_by_kind.iter().map(|(k, n)| format!("{k} x{n}")).collect();
+                    notes.push(kinds.join(", "));
+                }
+                let _ = writeln!(
+                    out,
+                    "  {:<13} {:>26} {:>9.1} {:>9.1} {:>9.1} {:>10} {:>10} {:>7}  {}",
+                    cell.core,
+                    qps,
+                    s.latency_us.p50,
+                    s.latency_us.p99,
+                    s.latency_us.p999,
+                    opt(s.cpu_us_per_req),
+                    opt(s.driver_cpu_us_per_req),
+                    s.errors,
+                    notes.join("; ")
+                );
+            }
+            (status, _) => {
+                let word = match status {
+                    CellStatus::Unavailable => "unavailable",
+                    _ => "FAILED",
+                };
+                let _ = writeln!(
+                    out,
+                    "  {:<13} {word}: {}",
+                    cell.core,
+                    cell.reason.as_deref().unwrap_or("no trial completed")
+                );
+            }
+        }
+    }
+    if results.cells.iter().any(|c| c.summary.as_ref().is_some_and(|s| s.driver_bound)) {
+        let _ = writeln!(
+            out,
+            "\ndriver-bound: the driver's CPU was saturated, so req/s is a floor for that core, not its limit;\ncompare cores by core µs/req and latency instead."
+        );
+    }
+    out
+}
+
+/// 123456.0 -> "123.5k".
+fn si(v: f64) -> String {
+    if v >= 1e6 {
+        format!("{:.2}M", v / 1e6)
+    } else if v >= 1e3 {
+        format!("{:.1}k", v / 1e3)
+    } else {
+        format!("{v:.0}")
+    }
+}
