@@ -19,7 +19,10 @@ fn main() {
         .unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=PB_RUSTC_VERSION={rustc_version}");
     println!("cargo:rustc-env=PB_GIT_REVISION={git}");
-    println!("cargo:rustc-env=PB_PROFILE={}", std::env::var("PROFILE").unwrap_or_default());
+    println!(
+        "cargo:rustc-env=PB_PROFILE={}",
+        std::env::var("PROFILE").unwrap_or_default()
+    );
     // Re-run when HEAD moves or the index changes (a commit or a checkout).
     for path in ["../../.git/HEAD", "../../.git/index"] {
         if std::path::Path::new(path).exists() {

@@ -10,7 +10,17 @@ use std::time::Duration;
 use pb_runner::process::{CoreCommand, CoreProcess, StartError};
 use pb_shared::CpuSet;
 
-const SIZES: &[usize] = &[1, 2, 100, 1024, 4095, 16 * 1024, 16 * 1024 + 1, 65_536, 256 * 1024];
+const SIZES: &[usize] = &[
+    1,
+    2,
+    100,
+    1024,
+    4095,
+    16 * 1024,
+    16 * 1024 + 1,
+    65_536,
+    256 * 1024,
+];
 const CONNECTIONS: usize = 4;
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -42,7 +52,9 @@ fn connect(process: &CoreProcess) -> TcpStream {
 }
 
 fn payload(seed: usize, size: usize) -> Vec<u8> {
-    (0..size).map(|i| (i.wrapping_mul(31) ^ seed.wrapping_mul(131)) as u8).collect()
+    (0..size)
+        .map(|i| (i.wrapping_mul(31) ^ seed.wrapping_mul(131)) as u8)
+        .collect()
 }
 
 /// Writes `data` from a second thread while reading the echo here, so a
@@ -62,7 +74,10 @@ fn for_each_core(test: impl Fn(&str, &CoreProcess)) {
         if let Some(process) = start(name) {
             test(name, &process);
             let exit = process.stop(Duration::from_secs(10));
-            assert!(exit.starts_with("exit 0"), "{name} did not stop cleanly: {exit}");
+            assert!(
+                exit.starts_with("exit 0"),
+                "{name} did not stop cleanly: {exit}"
+            );
         }
     }
 }
@@ -79,7 +94,10 @@ fn echoes_every_size_byte_exact_over_concurrent_connections() {
                     for &size in SIZES {
                         let data = payload(conn * 1000 + size, size);
                         let back = echo_once(&stream, &data);
-                        assert!(back == data, "{name}: {size} B on connection {conn} came back altered");
+                        assert!(
+                            back == data,
+                            "{name}: {size} B on connection {conn} came back altered"
+                        );
                     }
                 });
             }
@@ -106,7 +124,11 @@ fn client_half_close_delivers_every_byte_then_a_clean_eof() {
                 .read_to_end(&mut back)
                 .unwrap_or_else(|e| panic!("{name}: {size} B: expected EOF, got {e}"));
             sender.join().unwrap().unwrap();
-            assert!(back == data, "{name}: {size} B: {} bytes came back", back.len());
+            assert!(
+                back == data,
+                "{name}: {size} B: {} bytes came back",
+                back.len()
+            );
         }
     });
 }
@@ -122,7 +144,11 @@ fn core_keeps_its_write_side_open_until_the_client_closes() {
             .unwrap();
         let mut byte = [0u8; 1];
         match stream.read(&mut byte) {
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
             other => panic!("{name}: core closed or sent data unprompted: {other:?}"),
         }
         stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
@@ -131,7 +157,10 @@ fn core_keeps_its_write_side_open_until_the_client_closes() {
         stream.shutdown(Shutdown::Write).unwrap();
         let mut rest = Vec::new();
         stream.read_to_end(&mut rest).unwrap();
-        assert!(rest.is_empty(), "{name}: unexpected bytes after FIN: {rest:?}");
+        assert!(
+            rest.is_empty(),
+            "{name}: unexpected bytes after FIN: {rest:?}"
+        );
     });
 }
 
@@ -150,7 +179,11 @@ fn sigterm_stops_accepting_but_lets_open_connections_finish() {
             TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err(),
             "{name}: still accepting after SIGTERM"
         );
-        assert_eq!(echo_once(&stream, b"during drain"), b"during drain", "{name}");
+        assert_eq!(
+            echo_once(&stream, b"during drain"),
+            b"during drain",
+            "{name}"
+        );
         drop(stream);
         let exit = process.stop(Duration::from_secs(10));
         assert!(exit.starts_with("exit 0"), "{name}: {exit}");

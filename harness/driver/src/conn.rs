@@ -61,7 +61,12 @@ impl ThreadStats {
 
 /// Runs connection `id` until the window closes, reconnecting after
 /// failures (each counted), then drains what is outstanding.
-pub async fn closed_loop(id: u64, spec: &LoadSpec, schedule: &Schedule, stats: &RefCell<ThreadStats>) {
+pub async fn closed_loop(
+    id: u64,
+    spec: &LoadSpec,
+    schedule: &Schedule,
+    stats: &RefCell<ThreadStats>,
+) {
     let Workload::Echo { message_bytes } = spec.workload;
     let WorkMode::Closed { in_flight, .. } = spec.mode;
     let pattern = EchoPattern::new(id, message_bytes);

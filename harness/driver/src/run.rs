@@ -112,7 +112,10 @@ struct ThreadOutcome {
 
 /// Runs `spec` to completion. `on_edge` is called from the calling thread
 /// as the measured window opens and closes.
-pub fn run(spec: &LoadSpec, on_edge: &mut dyn FnMut(WindowEdge)) -> Result<LoadReport, DriverError> {
+pub fn run(
+    spec: &LoadSpec,
+    on_edge: &mut dyn FnMut(WindowEdge),
+) -> Result<LoadReport, DriverError> {
     spec.validate().map_err(DriverError::Spec)?;
     // One synchronous connection first: a wrong address is a set-up error
     // with the OS's reason, not a run full of connect failures.

@@ -90,7 +90,12 @@ fn a_correct_echo_gives_requests_and_no_errors() {
     for (size, in_flight) in [(1, 1), (100, 1), (100, 8), (200_000, 2)] {
         let report = load(addr, size, in_flight);
         assert!(report.requests > 0, "{size} B x{in_flight}: no requests");
-        assert_eq!(report.errors.len(), 0, "{size} B x{in_flight}: {:?}", report.errors);
+        assert_eq!(
+            report.errors.len(),
+            0,
+            "{size} B x{in_flight}: {:?}",
+            report.errors
+        );
         assert_eq!(report.histogram.len(), report.requests);
     }
 }
@@ -115,13 +120,21 @@ fn corrupted_bytes_are_mismatches_not_successes() {
 #[test]
 fn bytes_nobody_sent_are_reported() {
     let report = load(server(Behaviour::Extra), 100, 1);
-    assert!(report.errors.get("unexpected bytes").copied().unwrap_or(0) > 0, "{:?}", report.errors);
+    assert!(
+        report.errors.get("unexpected bytes").copied().unwrap_or(0) > 0,
+        "{:?}",
+        report.errors
+    );
 }
 
 #[test]
 fn a_server_that_hangs_up_early_costs_errors_and_the_driver_reconnects() {
     let report = load(server(Behaviour::CloseEarly), 100, 1);
-    assert!(report.errors.get("eof before reply").copied().unwrap_or(0) > 0, "{:?}", report.errors);
+    assert!(
+        report.errors.get("eof before reply").copied().unwrap_or(0) > 0,
+        "{:?}",
+        report.errors
+    );
     // Each reconnection gets ten more answers, so work continues.
     assert!(report.requests > 40, "only {} requests", report.requests);
 }
@@ -129,7 +142,10 @@ fn a_server_that_hangs_up_early_costs_errors_and_the_driver_reconnects() {
 #[test]
 fn an_unreachable_target_is_a_setup_error() {
     // Bind then drop: the port is almost surely closed now.
-    let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let spec = LoadSpec::closed_echo(addr, 10, 1, 1, Duration::ZERO, Duration::from_millis(100));
     let err = pb_driver::run(&spec, &mut |_| {}).unwrap_err();
     assert!(err.to_string().contains(&addr.to_string()), "{err}");
@@ -138,8 +154,18 @@ fn an_unreachable_target_is_a_setup_error() {
 #[test]
 fn window_edges_are_reported_in_order() {
     let addr = server(Behaviour::Echo);
-    let spec = LoadSpec::closed_echo(addr, 10, 1, 1, Duration::from_millis(20), Duration::from_millis(100));
+    let spec = LoadSpec::closed_echo(
+        addr,
+        10,
+        1,
+        1,
+        Duration::from_millis(20),
+        Duration::from_millis(100),
+    );
     let mut edges = Vec::new();
     pb_driver::run(&spec, &mut |edge| edges.push(edge)).unwrap();
-    assert_eq!(edges, [pb_driver::WindowEdge::Start, pb_driver::WindowEdge::End]);
+    assert_eq!(
+        edges,
+        [pb_driver::WindowEdge::Start, pb_driver::WindowEdge::End]
+    );
 }

@@ -59,7 +59,8 @@ pub fn read_results(path: &Path) -> Result<Results, ResultsIoError> {
         path: path.to_owned(),
         message,
     };
-    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| format(e.to_string()))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format(e.to_string()))?;
     match value.get("schema_version").and_then(|v| v.as_u64()) {
         Some(v) if v == u64::from(SCHEMA_VERSION) => {}
         Some(v) => {

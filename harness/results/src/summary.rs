@@ -13,7 +13,7 @@ pub fn median(values: &[f64]) -> Option<f64> {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     let mid = sorted.len() / 2;
-    Some(if sorted.len() % 2 == 0 {
+    Some(if sorted.len().is_multiple_of(2) {
         (sorted[mid - 1] + sorted[mid]) / 2.0
     } else {
         sorted[mid]
@@ -39,7 +39,10 @@ impl Summary {
         }
         let qps: Vec<f64> = trials.iter().map(|t| t.qps).collect();
         let cpu: Vec<f64> = trials.iter().filter_map(|t| t.cpu_us_per_req).collect();
-        let driver: Vec<f64> = trials.iter().filter_map(|t| t.driver_cpu_us_per_req).collect();
+        let driver: Vec<f64> = trials
+            .iter()
+            .filter_map(|t| t.driver_cpu_us_per_req)
+            .collect();
         let mut errors_by_kind: BTreeMap<String, u64> = BTreeMap::new();
         for trial in trials {
             for (kind, n) in &trial.errors_by_kind {

@@ -9,7 +9,9 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use pb_driver::{LoadReport, LoadSpec, WindowEdge};
-use pb_results::{Cell, CellParams, CellStatus, CoreStatus, Results, ScenarioRef, Summary, Trial, hist};
+use pb_results::{
+    Cell, CellParams, CellStatus, CoreStatus, Results, ScenarioRef, Summary, Trial, hist,
+};
 use pb_scenario::ScenarioFile;
 use pb_shared::CpuSet;
 
@@ -70,7 +72,12 @@ pub fn run(cfg: &RunConfig, progress: &mut dyn FnMut(&str)) -> Result<Results, R
     let started = SystemTime::now();
     let settings = &cfg.scenario.run;
     // Echo has no origin; forwarding scenarios will ask for one.
-    let cpu_plan = plan::plan(&cfg.allowed_cpus, settings.core_threads, settings.driver_threads, 0);
+    let cpu_plan = plan::plan(
+        &cfg.allowed_cpus,
+        settings.core_threads,
+        settings.driver_threads,
+        0,
+    );
     let core_cpus = CpuSet::new(cpu_plan.core.clone()).expect("plans give the core a CPU");
     let driver_cpus = CpuSet::new(cpu_plan.driver.clone()).expect("plans give the driver a CPU");
     progress(&format!(
@@ -117,8 +124,12 @@ pub fn run(cfg: &RunConfig, progress: &mut dyn FnMut(&str)) -> Result<Results, R
                     };
                     match CoreProcess::start(&cmd) {
                         Ok(process) => slot.process = Some(process),
-                        Err(StartError::Unavailable(reason)) => slot.end(CellStatus::Unavailable, reason),
-                        Err(e @ StartError::Failed(_)) => slot.end(CellStatus::Failed, e.to_string()),
+                        Err(StartError::Unavailable(reason)) => {
+                            slot.end(CellStatus::Unavailable, reason)
+                        }
+                        Err(e @ StartError::Failed(_)) => {
+                            slot.end(CellStatus::Failed, e.to_string())
+                        }
                     }
                 }
             }
@@ -130,7 +141,9 @@ pub fn run(cfg: &RunConfig, progress: &mut dyn FnMut(&str)) -> Result<Results, R
 
         for trial in 0..settings.trials {
             for slot in slots.iter_mut() {
-                let Some(process) = slot.process.as_mut() else { continue };
+                let Some(process) = slot.process.as_mut() else {
+                    continue;
+                };
                 let spec = LoadSpec {
                     threads: settings.driver_threads,
                     cpus: Some(driver_cpus.clone()),
@@ -154,7 +167,11 @@ pub fn run(cfg: &RunConfig, progress: &mut dyn FnMut(&str)) -> Result<Results, R
                             t.latency_us.p99,
                             t.cpu_us_per_req.map_or("-".into(), |c| format!("{c:.2}")),
                             t.errors,
-                            if t.driver_bound { "  (driver-bound)" } else { "" },
+                            if t.driver_bound {
+                                "  (driver-bound)"
+                            } else {
+                                ""
+                            },
                         ));
                         slot.cell.trials.push(t);
                         sequence += 1;
@@ -257,7 +274,12 @@ impl Slot {
 
 /// One trial against one running core: the driver runs, and the core's
 /// CPU is sampled exactly at the window's edges.
-fn measure(process: &CoreProcess, spec: &LoadSpec, index: u32, sequence: u32) -> Result<Trial, String> {
+fn measure(
+    process: &CoreProcess,
+    spec: &LoadSpec,
+    index: u32,
+    sequence: u32,
+) -> Result<Trial, String> {
     let mut cpu_at_start = None;
     let mut cpu_at_end = None;
     let mut sample_error = None;

@@ -10,7 +10,12 @@ use pb_shared::CpuSet;
 /// Splits `allowed` for a core with `core_threads` threads, a driver with
 /// `driver_threads` threads and an origin with `origin_threads` (0 when the
 /// scenario has none).
-pub fn plan(allowed: &CpuSet, core_threads: usize, driver_threads: usize, origin_threads: usize) -> CpuPlan {
+pub fn plan(
+    allowed: &CpuSet,
+    core_threads: usize,
+    driver_threads: usize,
+    origin_threads: usize,
+) -> CpuPlan {
     let ids = allowed.ids();
     let n = ids.len();
     let wanted = core_threads + driver_threads + origin_threads;
@@ -27,7 +32,11 @@ pub fn plan(allowed: &CpuSet, core_threads: usize, driver_threads: usize, origin
         // Keep the core on its own CPUs; driver and origin share the rest.
         let core_n = core_threads.min(n - 1);
         let rest = take(core_n, n - core_n);
-        let origin = if origin_threads > 0 { rest.clone() } else { Vec::new() };
+        let origin = if origin_threads > 0 {
+            rest.clone()
+        } else {
+            Vec::new()
+        };
         (
             take(0, core_n),
             rest,
@@ -35,12 +44,20 @@ pub fn plan(allowed: &CpuSet, core_threads: usize, driver_threads: usize, origin
             true,
             format!(
                 "shared: {n} CPUs for {wanted} threads; the core keeps {core_n} CPU(s) to itself{}",
-                if origin_threads > 0 { ", driver and origin share the rest" } else { ", the driver has the rest" }
+                if origin_threads > 0 {
+                    ", driver and origin share the rest"
+                } else {
+                    ", the driver has the rest"
+                }
             ),
         )
     } else {
         let only = take(0, 1);
-        let origin = if origin_threads > 0 { only.clone() } else { Vec::new() };
+        let origin = if origin_threads > 0 {
+            only.clone()
+        } else {
+            Vec::new()
+        };
         (
             only.clone(),
             only,
@@ -72,13 +89,19 @@ mod tests {
     #[test]
     fn two_cpus_one_each_for_core_and_driver() {
         let p = plan(&cpus("0-1"), 1, 1, 0);
-        assert_eq!((p.core, p.driver, p.origin.len(), p.shared), (vec![0], vec![1], 0, false));
+        assert_eq!(
+            (p.core, p.driver, p.origin.len(), p.shared),
+            (vec![0], vec![1], 0, false)
+        );
     }
 
     #[test]
     fn two_cpus_with_an_origin_share_the_drivers_cpu() {
         let p = plan(&cpus("0-1"), 1, 1, 1);
-        assert_eq!((p.core, p.driver, p.origin, p.shared), (vec![0], vec![1], vec![1], true));
+        assert_eq!(
+            (p.core, p.driver, p.origin, p.shared),
+            (vec![0], vec![1], vec![1], true)
+        );
     }
 
     #[test]

@@ -113,9 +113,11 @@ impl CoreProcess {
                 std::thread::sleep(Duration::from_millis(50));
                 let text = process.stderr_text();
                 match text.find("core unavailable: ") {
-                    Some(at) if status.and_then(|s| s.code()) == Some(2) => Err(StartError::Unavailable(
-                        text[at + "core unavailable: ".len()..].trim().to_owned(),
-                    )),
+                    Some(at) if status.and_then(|s| s.code()) == Some(2) => {
+                        Err(StartError::Unavailable(
+                            text[at + "core unavailable: ".len()..].trim().to_owned(),
+                        ))
+                    }
                     _ => Err(StartError::Failed(format!(
                         "exited before ready ({}){}",
                         describe(status),
@@ -142,7 +144,9 @@ impl CoreProcess {
             .and_then(|p| p.stat())
             .map_err(std::io::Error::other)?;
         let ticks = stat.utime + stat.stime;
-        Ok(Duration::from_secs_f64(ticks as f64 / procfs::ticks_per_second() as f64))
+        Ok(Duration::from_secs_f64(
+            ticks as f64 / procfs::ticks_per_second() as f64,
+        ))
     }
 
     /// Peak resident set size so far (VmHWM), bytes.
@@ -157,7 +161,11 @@ impl CoreProcess {
     pub fn exited(&mut self) -> Option<String> {
         let child = self.child.as_mut()?;
         match child.try_wait() {
-            Ok(Some(status)) => Some(format!("{}{}", describe(Some(status)), self.stderr_suffix())),
+            Ok(Some(status)) => Some(format!(
+                "{}{}",
+                describe(Some(status)),
+                self.stderr_suffix()
+            )),
             _ => None,
         }
     }
@@ -173,12 +181,19 @@ impl CoreProcess {
                 None => {
                     let _ = kill(pid, Signal::SIGKILL);
                     let status = self.wait_exit(Duration::from_secs(5));
-                    format!("did not stop within {grace:?} of SIGTERM; killed ({})", describe(status))
+                    format!(
+                        "did not stop within {grace:?} of SIGTERM; killed ({})",
+                        describe(status)
+                    )
                 }
             }
         } else {
             let status = self.wait_exit(Duration::ZERO);
-            format!("had already exited ({}){}", describe(status), self.stderr_suffix())
+            format!(
+                "had already exited ({}){}",
+                describe(status),
+                self.stderr_suffix()
+            )
         }
     }
 
@@ -188,7 +203,9 @@ impl CoreProcess {
         loop {
             match child.try_wait() {
                 Ok(Some(status)) => return Some(status),
-                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
                 _ => return None,
             }
         }
@@ -239,7 +256,9 @@ fn keep_tail(mut pipe: impl Read, tail: &Mutex<String>) {
             text.push_str(&String::from_utf8_lossy(&buf[..n]));
             if text.len() > STDERR_TAIL {
                 let cut = text.len() - STDERR_TAIL;
-                let cut = (cut..text.len()).find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+                let cut = (cut..text.len())
+                    .find(|&i| text.is_char_boundary(i))
+                    .unwrap_or(0);
                 text.drain(..cut);
             }
         }

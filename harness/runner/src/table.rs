@@ -22,18 +22,31 @@ pub fn render(results: &Results) -> String {
     );
     let mut current = None;
     for cell in &results.cells {
-        let label = cell.id.rsplit_once('/').map_or(cell.id.as_str(), |(l, _)| l);
+        let label = cell
+            .id
+            .rsplit_once('/')
+            .map_or(cell.id.as_str(), |(l, _)| l);
         if current != Some(label) {
             current = Some(label);
             let _ = writeln!(
                 out,
                 "\n{label}  ({} trials x {} s, {} connections x {} in flight)",
-                cell.params.trials, cell.params.duration_s, cell.params.connections, cell.params.in_flight
+                cell.params.trials,
+                cell.params.duration_s,
+                cell.params.connections,
+                cell.params.in_flight
             );
             let _ = writeln!(
                 out,
                 "  {:<13} {:>26} {:>9} {:>9} {:>9} {:>10} {:>10} {:>7}  notes",
-                "core", "req/s median [min–max]", "p50 µs", "p99 µs", "p99.9 µs", "core µs/req", "drv µs/req", "errors"
+                "core",
+                "req/s median [min–max]",
+                "p50 µs",
+                "p99 µs",
+                "p99.9 µs",
+                "core µs/req",
+                "drv µs/req",
+                "errors"
             );
         }
         match (&cell.status, &cell.summary) {
@@ -45,7 +58,11 @@ pub fn render(results: &Results) -> String {
                     notes.push("driver-bound".to_owned());
                 }
                 if s.errors > 0 {
-                    let kinds: Vec<_> = s.errors_by_kind.iter().map(|(k, n)| format!("{k} x{n}")).collect();
+                    let kinds: Vec<_> = s
+                        .errors_by_kind
+                        .iter()
+                        .map(|(k, n)| format!("{k} x{n}"))
+                        .collect();
                     notes.push(kinds.join(", "));
                 }
                 let _ = writeln!(
@@ -76,7 +93,11 @@ pub fn render(results: &Results) -> String {
             }
         }
     }
-    if results.cells.iter().any(|c| c.summary.as_ref().is_some_and(|s| s.driver_bound)) {
+    if results
+        .cells
+        .iter()
+        .any(|c| c.summary.as_ref().is_some_and(|s| s.driver_bound))
+    {
         let _ = writeln!(
             out,
             "\ndriver-bound: the driver's CPU was saturated, so req/s is a floor for that core, not its limit;\ncompare cores by core µs/req and latency instead."

@@ -233,7 +233,13 @@ pub struct ScenarioFile {
 
 impl fmt::Display for ScenarioFile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({} cells, from {})", self.name, self.cells.len(), self.source)
+        write!(
+            f,
+            "{} ({} cells, from {})",
+            self.name,
+            self.cells.len(),
+            self.source
+        )
     }
 }
 
@@ -273,7 +279,10 @@ impl ScenarioFile {
         };
         check_run(&raw.run).map_err(|(field, message)| invalid(format!("run.{field}"), message))?;
         if raw.cells.is_empty() {
-            return Err(invalid("cell".into(), "at least one [[cell]] is required".into()));
+            return Err(invalid(
+                "cell".into(),
+                "at least one [[cell]] is required".into(),
+            ));
         }
         let mut cells = Vec::new();
         for (i, raw_cell) in raw.cells.iter().enumerate() {
@@ -282,13 +291,20 @@ impl ScenarioFile {
                 let known: Vec<_> = Scenario::ALL.iter().map(|s| s.name()).collect();
                 invalid(
                     at("scenario"),
-                    format!("unknown scenario {:?}; known: {}", raw_cell.scenario, known.join(", ")),
+                    format!(
+                        "unknown scenario {:?}; known: {}",
+                        raw_cell.scenario,
+                        known.join(", ")
+                    ),
                 )
             })?;
             if let Some(cores) = &raw_cell.cores
                 && cores.is_empty()
             {
-                return Err(invalid(at("cores"), "list is empty; omit it to run every core".into()));
+                return Err(invalid(
+                    at("cores"),
+                    "list is empty; omit it to run every core".into(),
+                ));
             }
             check_range(raw_cell.connections, 1, 100_000)
                 .map_err(|m| invalid(at("connections"), m))?;
@@ -298,7 +314,8 @@ impl ScenarioFile {
                 return Err(invalid(at("message_bytes"), "list is empty".into()));
             }
             for size in sizes {
-                check_range(size, 1, MAX_MESSAGE_BYTES).map_err(|m| invalid(at("message_bytes"), m))?;
+                check_range(size, 1, MAX_MESSAGE_BYTES)
+                    .map_err(|m| invalid(at("message_bytes"), m))?;
                 cells.push(Cell {
                     scenario,
                     cores: raw_cell.cores.clone(),
@@ -387,10 +404,9 @@ mod tests {
 
     #[test]
     fn list_values_expand_and_defaults_apply() {
-        let file = parse(
-            "name = \"t\"\n[[cell]]\nscenario = \"echo\"\nmessage_bytes = [1, 2, 3]\n",
-        )
-        .unwrap();
+        let file =
+            parse("name = \"t\"\n[[cell]]\nscenario = \"echo\"\nmessage_bytes = [1, 2, 3]\n")
+                .unwrap();
         assert_eq!(file.cells.len(), 3);
         assert_eq!(file.run, RunSettings::default());
         assert_eq!(file.cells[2].params.message_bytes, 3);
@@ -406,13 +422,18 @@ mod tests {
         .unwrap_err();
         let text = err.to_string();
         assert_eq!(err.field(), Some("cell[0].connections"), "{text}");
-        assert!(text.starts_with("scenarios/x.toml: field `cell[0].connections`"), "{text}");
+        assert!(
+            text.starts_with("scenarios/x.toml: field `cell[0].connections`"),
+            "{text}"
+        );
     }
 
     #[test]
     fn unknown_field_is_rejected_by_name() {
-        let err = parse("name = \"t\"\n[run]\ntrails = 3\n[[cell]]\nscenario = \"echo\"\nmessage_bytes = 1\n")
-            .unwrap_err();
+        let err = parse(
+            "name = \"t\"\n[run]\ntrails = 3\n[[cell]]\nscenario = \"echo\"\nmessage_bytes = 1\n",
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("trails"), "{err}");
         assert!(err.field().unwrap().starts_with("run"), "{err}");
     }
@@ -424,13 +445,15 @@ mod tests {
             ("[run]\nduration_s = -1.0\n", "run.duration_s"),
         ];
         for (run, field) in cases {
-            let text = format!("name = \"t\"\n{run}[[cell]]\nscenario = \"echo\"\nmessage_bytes = 1\n");
+            let text =
+                format!("name = \"t\"\n{run}[[cell]]\nscenario = \"echo\"\nmessage_bytes = 1\n");
             assert_eq!(parse(&text).unwrap_err().field(), Some(field));
         }
         let err = parse("name = \"t\"\n[[cell]]\nscenario = \"echo\"\nmessage_bytes = [10, 0]\n")
             .unwrap_err();
         assert_eq!(err.field(), Some("cell[0].message_bytes"));
-        let err = parse("name = \"t\"\n[[cell]]\nscenario = \"ftp\"\nmessage_bytes = 1\n").unwrap_err();
+        let err =
+            parse("name = \"t\"\n[[cell]]\nscenario = \"ftp\"\nmessage_bytes = 1\n").unwrap_err();
         assert_eq!(err.field(), Some("cell[0].scenario"));
         assert!(err.to_string().contains("known: echo"));
     }

@@ -69,7 +69,11 @@ impl ProxyCore for Glommio {
     }
 }
 
-fn serve_thread(slot: ThreadSlot, config: StackConfig, shutdown: &Shutdown) -> Result<(), ServeError> {
+fn serve_thread(
+    slot: ThreadSlot,
+    config: StackConfig,
+    shutdown: &Shutdown,
+) -> Result<(), ServeError> {
     let placement = match slot.cpu {
         Some(cpu) => Placement::Fixed(cpu),
         None => Placement::Unbound,

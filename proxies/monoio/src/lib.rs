@@ -22,11 +22,14 @@ use monoio::net::{ListenerOpts, TcpListener, TcpStream};
 use monoio::{IoUringDriver, LegacyDriver, RuntimeBuilder};
 use pb_shared::core::{CoreInfo, ProxyCore, Requirement};
 use pb_shared::serve::{self, ThreadSlot};
+use pb_shared::socket;
 use pb_shared::{
-    BACKLOG, ConnGauge, ConnLimitFactory, ConnLimitParams, Scenario, ServeError, ServeOpts, Shutdown,
+    BACKLOG, ConnGauge, ConnLimitFactory, ConnLimitParams, Scenario, ServeError, ServeOpts,
+    Shutdown,
 };
 use service_async::stack::FactoryStack;
 use service_async::{MakeService, Param, Service};
+use std::os::fd::AsRawFd;
 
 /// Which monoio driver a registry entry uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,7 +119,10 @@ fn serve_thread(
         },
     };
     match driver {
-        Driver::IoUring => match RuntimeBuilder::<IoUringDriver>::new().enable_timer().build() {
+        Driver::IoUring => match RuntimeBuilder::<IoUringDriver>::new()
+            .enable_timer()
+            .build()
+        {
             Ok(mut rt) => rt.block_on(serve_listener(slot, config, shutdown)),
             Err(e) => Err(report_failed(&slot, runtime_error(e))),
         },
@@ -186,6 +192,8 @@ async fn serve_listener(
         },
     )
     .await;
+    // The abandoned accept still holds the socket; see `stop_listening`.
+    let _ = socket::stop_listening(listener.as_raw_fd());
     drop(listener);
     serve::drain(&gauge, drain, monoio::time::sleep).await;
     Ok(())

@@ -47,7 +47,9 @@ impl ConnGauge {
         let admitted = self
             .inner
             .active
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < limit).then_some(n + 1))
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
             .is_ok();
         if admitted {
             self.inner.accepted.fetch_add(1, Ordering::Relaxed);
@@ -168,7 +170,10 @@ mod tests {
         let a = gauge.try_enter(2).unwrap();
         let _b = gauge.try_enter(2).unwrap();
         assert_eq!(gauge.try_enter(2).unwrap_err(), ConnRefused { limit: 2 });
-        assert_eq!((gauge.active(), gauge.accepted(), gauge.refused()), (2, 2, 1));
+        assert_eq!(
+            (gauge.active(), gauge.accepted(), gauge.refused()),
+            (2, 2, 1)
+        );
         drop(a);
         assert_eq!(gauge.active(), 1);
         let _c = gauge.try_enter(2).unwrap();

@@ -5,7 +5,7 @@ use std::fmt;
 use std::io;
 use std::str::FromStr;
 
-use nix::sched::{sched_getaffinity, sched_setaffinity, CpuSet as NixCpuSet};
+use nix::sched::{CpuSet as NixCpuSet, sched_getaffinity, sched_setaffinity};
 use nix::unistd::Pid;
 
 /// An ordered, duplicate-free list of CPU ids.

@@ -28,7 +28,9 @@ pub mod serve;
 pub mod shutdown;
 pub mod socket;
 
-pub use crate::conn::{ConnGauge, ConnGuard, ConnLimit, ConnLimitFactory, ConnLimitParams, ConnRefused};
+pub use crate::conn::{
+    ConnGauge, ConnGuard, ConnLimit, ConnLimitFactory, ConnLimitParams, ConnRefused,
+};
 pub use crate::core::{CoreInfo, ProxyCore, Requirement};
 pub use crate::cpus::CpuSet;
 pub use crate::error::ServeError;

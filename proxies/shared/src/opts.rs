@@ -83,13 +83,19 @@ impl ServeOpts {
     /// Checks the options any core would reject, before a runtime starts.
     pub fn validate(&self) -> Result<(), crate::ServeError> {
         if self.threads == 0 {
-            return Err(crate::ServeError::Options("threads must be at least 1".into()));
+            return Err(crate::ServeError::Options(
+                "threads must be at least 1".into(),
+            ));
         }
         if self.buf_size == 0 {
-            return Err(crate::ServeError::Options("buffer size must be at least 1 byte".into()));
+            return Err(crate::ServeError::Options(
+                "buffer size must be at least 1 byte".into(),
+            ));
         }
         if self.max_conns == 0 {
-            return Err(crate::ServeError::Options("max connections must be at least 1".into()));
+            return Err(crate::ServeError::Options(
+                "max connections must be at least 1".into(),
+            ));
         }
         Ok(())
     }

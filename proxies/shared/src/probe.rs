@@ -28,7 +28,9 @@ impl Probe for SystemProbe {
                     .as_deref()
                     .map(str::trim)
                 {
-                    Some("1") => " (kernel.io_uring_disabled=1: only a privileged group may use it)",
+                    Some("1") => {
+                        " (kernel.io_uring_disabled=1: only a privileged group may use it)"
+                    }
                     Some("2") => " (kernel.io_uring_disabled=2: io_uring is switched off)",
                     _ if e.raw_os_error() == Some(nix::libc::ENOSYS) => {
                         " (the kernel lacks io_uring or a seccomp filter blocks it)"

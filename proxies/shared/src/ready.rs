@@ -60,9 +60,27 @@ impl FromStr for ReadyLine {
             let bad = |_| err(format!("bad value for {key}"));
             match key {
                 "core" => core = Some(value.to_owned()),
-                "addr" => addr = Some(value.parse().map_err(|e: std::net::AddrParseError| bad(e.to_string()))?),
-                "threads" => threads = Some(value.parse().map_err(|e: std::num::ParseIntError| bad(e.to_string()))?),
-                "pid" => pid = Some(value.parse().map_err(|e: std::num::ParseIntError| bad(e.to_string()))?),
+                "addr" => {
+                    addr = Some(
+                        value
+                            .parse()
+                            .map_err(|e: std::net::AddrParseError| bad(e.to_string()))?,
+                    )
+                }
+                "threads" => {
+                    threads = Some(
+                        value
+                            .parse()
+                            .map_err(|e: std::num::ParseIntError| bad(e.to_string()))?,
+                    )
+                }
+                "pid" => {
+                    pid = Some(
+                        value
+                            .parse()
+                            .map_err(|e: std::num::ParseIntError| bad(e.to_string()))?,
+                    )
+                }
                 _ => {} // unknown keys are ignored so the line can grow
             }
         }
@@ -94,11 +112,15 @@ mod tests {
     #[test]
     fn rejects_other_lines() {
         assert!("hello".parse::<ReadyLine>().is_err());
-        assert!("proxybench-ready core=x addr=nope threads=1 pid=1"
-            .parse::<ReadyLine>()
-            .is_err());
-        assert!("proxybench-ready core=x threads=1 pid=1"
-            .parse::<ReadyLine>()
-            .is_err());
+        assert!(
+            "proxybench-ready core=x addr=nope threads=1 pid=1"
+                .parse::<ReadyLine>()
+                .is_err()
+        );
+        assert!(
+            "proxybench-ready core=x threads=1 pid=1"
+                .parse::<ReadyLine>()
+                .is_err()
+        );
     }
 }

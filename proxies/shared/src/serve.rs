@@ -125,12 +125,11 @@ where
     use std::sync::Arc;
 
     opts.validate()?;
-    let reservation = crate::socket::PortReservation::new(opts.listen).map_err(|source| {
-        ServeError::Bind {
+    let reservation =
+        crate::socket::PortReservation::new(opts.listen).map_err(|source| ServeError::Bind {
             addr: opts.listen,
             source,
-        }
-    })?;
+        })?;
     let addr = reservation.addr();
     let serve_thread = Arc::new(serve_thread);
     let (tx, rx) = std::sync::mpsc::channel();

@@ -59,6 +59,17 @@ pub fn listener(addr: SocketAddr) -> io::Result<TcpListener> {
     Ok(socket.into())
 }
 
+/// Makes a listening socket refuse new connections *now*.
+///
+/// Dropping a listener is not enough on io_uring runtimes: an accept still
+/// in flight holds a reference to the socket, which keeps listening (and
+/// completing handshakes into its backlog) until that accept completes.
+/// `shutdown(SHUT_RD)` on a listening socket stops it at once and fails the
+/// pending accept, so "stop accepting" means the same on every core.
+pub fn stop_listening(fd: std::os::fd::RawFd) -> io::Result<()> {
+    nix::sys::socket::shutdown(fd, nix::sys::socket::Shutdown::Read).map_err(io::Error::from)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -55,10 +55,11 @@ impl ProxyCore for TokioTower {
         opts.validate()?;
         // Pin before the runtime exists so every worker inherits the set.
         if let Some(cpus) = &opts.cpus {
-            cpus.pin_current_thread().map_err(|source| ServeError::Affinity {
-                cpu: cpus.ids()[0],
-                source,
-            })?;
+            cpus.pin_current_thread()
+                .map_err(|source| ServeError::Affinity {
+                    cpu: cpus.ids()[0],
+                    source,
+                })?;
         }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(opts.threads)
@@ -69,16 +70,16 @@ impl ProxyCore for TokioTower {
                 runtime: "tokio",
                 source,
             })?;
-        let std_listener =
-            socket::listener(opts.listen).map_err(|source| ServeError::Bind {
-                addr: opts.listen,
-                source,
-            })?;
+        let std_listener = socket::listener(opts.listen).map_err(|source| ServeError::Bind {
+            addr: opts.listen,
+            source,
+        })?;
         let result = runtime.block_on(async {
-            let listener = TcpListener::from_std(std_listener).map_err(|source| ServeError::Bind {
-                addr: opts.listen,
-                source,
-            })?;
+            let listener =
+                TcpListener::from_std(std_listener).map_err(|source| ServeError::Bind {
+                    addr: opts.listen,
+                    source,
+                })?;
             let addr = listener.local_addr().map_err(|source| ServeError::Bind {
                 addr: opts.listen,
                 source,

@@ -31,7 +31,10 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
             .collect();
         println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
-        println!("{:<13} {:<11} {:<50} service", "core", "available", "runtime");
+        println!(
+            "{:<13} {:<11} {:<50} service",
+            "core", "available", "runtime"
+        );
         for (info, verdict) in &rows {
             println!(
                 "{:<13} {:<11} {:<50} {}",

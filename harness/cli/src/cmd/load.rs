@@ -42,7 +42,8 @@ pub(crate) struct Args {
 
 pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
     let seconds = |v: f64, name: &str| {
-        Duration::try_from_secs_f64(v).map_err(|_| anyhow::anyhow!("--{name} must be a non-negative number of seconds"))
+        Duration::try_from_secs_f64(v)
+            .map_err(|_| anyhow::anyhow!("--{name} must be a non-negative number of seconds"))
     };
     let spec = LoadSpec {
         threads: args.threads,
@@ -88,10 +89,19 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
         println!(
             "driver: {:.0}% CPU, {} µs CPU per request{}",
             report.driver_util() * 100.0,
-            report.driver_cpu_us_per_req().map_or("-".into(), |v| format!("{v:.2}")),
-            report.driver_bound.as_deref().map_or(String::new(), |r| format!(" — DRIVER-BOUND: {r}"))
+            report
+                .driver_cpu_us_per_req()
+                .map_or("-".into(), |v| format!("{v:.2}")),
+            report
+                .driver_bound
+                .as_deref()
+                .map_or(String::new(), |r| format!(" — DRIVER-BOUND: {r}"))
         );
         println!("errors: {} {:?}", report.error_count(), report.errors);
     }
-    Ok(if report.error_count() == 0 { Outcome::Ok } else { Outcome::Failed })
+    Ok(if report.error_count() == 0 {
+        Outcome::Ok
+    } else {
+        Outcome::Failed
+    })
 }

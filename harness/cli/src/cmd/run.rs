@@ -46,20 +46,33 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
         scenario.run.trials = trials;
     }
     if let Some(d) = args.duration {
-        anyhow::ensure!(d.is_finite() && d >= 0.05, "--duration must be at least 0.05 s");
+        anyhow::ensure!(
+            d.is_finite() && d >= 0.05,
+            "--duration must be at least 0.05 s"
+        );
         scenario.run.duration_s = d;
     }
     if let Some(w) = args.warmup {
-        anyhow::ensure!(w.is_finite() && w >= 0.0, "--warmup must be a non-negative number of seconds");
+        anyhow::ensure!(
+            w.is_finite() && w >= 0.0,
+            "--warmup must be a non-negative number of seconds"
+        );
         scenario.run.warmup_s = w;
     }
     let names = pb_cores::names();
     if let Some(only) = &args.cores {
         for name in only {
-            anyhow::ensure!(names.contains(&name.as_str()), "unknown core {name:?}; known: {}", names.join(", "));
+            anyhow::ensure!(
+                names.contains(&name.as_str()),
+                "unknown core {name:?}; known: {}",
+                names.join(", ")
+            );
         }
         for cell in &mut scenario.cells {
-            let list = cell.cores.take().unwrap_or_else(|| names.iter().map(|s| s.to_string()).collect());
+            let list = cell
+                .cores
+                .take()
+                .unwrap_or_else(|| names.iter().map(|s| s.to_string()).collect());
             cell.cores = Some(list.into_iter().filter(|c| only.contains(c)).collect());
         }
     }
@@ -93,7 +106,10 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
         },
     };
     if cfg.build.profile != "release" {
-        eprintln!("note: this is a {} build; figures are only comparable from --release builds", cfg.build.profile);
+        eprintln!(
+            "note: this is a {} build; figures are only comparable from --release builds",
+            cfg.build.profile
+        );
     }
     eprintln!("running {}", cfg.scenario);
     let results = pb_runner::run(&cfg, &mut |line| eprintln!("{line}"))?;

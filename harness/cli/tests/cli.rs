@@ -1,0 +1,256 @@
+//! The `proxybench` binary as a user runs it: `run` writes a results file
+//! that validates against the committed schema, unavailable cores are
+//! reported with their reason, bad input is a clear error with exit 2.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const EXE: &str = env!("CARGO_BIN_EXE_proxybench");
+
+/// A small matrix: every headline core, two sizes, short trials.
+const TINY: &str = r#"
+name = "tiny"
+[run]
+trials = 2
+warmup_s = 0.1
+duration_s = 0.3
+[[cell]]
+scenario = "echo"
+cores = ["tokio-tower", "monoio", "glommio"]
+message_bytes = [100, 1024]
+connections = 8
+in_flight = 1
+"#;
+
+fn proxybench(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Output {
+    Command::new(EXE)
+        .args(args)
+        .current_dir(dir)
+        .envs(env.iter().copied())
+        .output()
+        .expect("proxybench runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn schema_validator() -> jsonschema::Validator {
+    let schema: serde_json::Value = serde_json::from_str(pb_results::SCHEMA_JSON).unwrap();
+    jsonschema::validator_for(&schema).expect("the committed schema is valid JSON Schema")
+}
+
+fn assert_valid(json: &serde_json::Value) {
+    let validator = schema_validator();
+    let errors: Vec<String> = validator
+        .iter_errors(json)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "results do not match the schema:\n{}",
+        errors.join("\n")
+    );
+}
+
+fn run_tiny(env: &[(&str, &str)]) -> (Output, serde_json::Value, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("tiny.toml"), TINY).unwrap();
+    let out = proxybench(&["run", "tiny.toml", "--out", "out"], dir.path(), env);
+    let latest = dir.path().join("out/latest.json");
+    let json = std::fs::read_to_string(&latest)
+        .unwrap_or_else(|e| panic!("{}: {e}\nstderr:\n{}", latest.display(), text(&out.stderr)));
+    (out, serde_json::from_str(&json).unwrap(), dir)
+}
+
+#[test]
+fn run_writes_results_that_match_the_schema_and_prints_the_table() {
+    let (out, json, dir) = run_tiny(&[]);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        text(&out.stderr)
+    );
+    assert_valid(&json);
+
+    let cells = json["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 6, "two sizes x three cores");
+    for cell in cells {
+        assert_eq!(cell["status"], "ok", "{cell}");
+        assert_eq!(cell["summary"]["errors"], 0, "{cell}");
+        assert!(cell["summary"]["qps"].as_f64().unwrap() > 0.0);
+        assert_eq!(cell["trials"].as_array().unwrap().len(), 2);
+        assert!(
+            cell["core_exit"].as_str().unwrap().starts_with("exit 0"),
+            "{cell}"
+        );
+        // The merged histogram is the sum of the trials'.
+        let merged: u64 = cell["trials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                pb_results::hist::decode(t["histogram"].as_str().unwrap())
+                    .unwrap()
+                    .len()
+            })
+            .sum();
+        let requests: u64 = cell["trials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["requests"].as_u64().unwrap())
+            .sum();
+        assert_eq!(merged, requests);
+    }
+    // Trials interleave across cores: A B C A B C within each cell.
+    let first_cell: Vec<_> = cells[..3]
+        .iter()
+        .map(|c| {
+            c["trials"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["sequence"].as_u64().unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(first_cell, [vec![0, 3], vec![1, 4], vec![2, 5]]);
+
+    for core in ["tokio-tower", "monoio", "glommio"] {
+        assert!(stdout.contains(core), "table lacks {core}:\n{stdout}");
+    }
+    assert!(
+        stdout.contains("echo/100B/c8x1") && stdout.contains("echo/1024B/c8x1"),
+        "{stdout}"
+    );
+    // A timestamped copy sits beside latest.json.
+    let copies = std::fs::read_dir(dir.path().join("out")).unwrap().count();
+    assert_eq!(copies, 2);
+}
+
+#[test]
+fn without_io_uring_the_uring_cores_are_unavailable_with_the_reason() {
+    let env = [("PROXYBENCH_FAKE_NO_IO_URING", "kernel.io_uring_disabled=2")];
+    let (out, json, _dir) = run_tiny(&env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_valid(&json);
+    assert_eq!(json["environment"]["io_uring"]["available"], false);
+    for cell in json["cells"].as_array().unwrap() {
+        match cell["core"].as_str().unwrap() {
+            "tokio-tower" => assert_eq!(cell["status"], "ok"),
+            _ => {
+                assert_eq!(cell["status"], "unavailable", "{cell}");
+                assert!(
+                    cell["reason"]
+                        .as_str()
+                        .unwrap()
+                        .contains("kernel.io_uring_disabled=2"),
+                    "{cell}"
+                );
+            }
+        }
+    }
+    assert!(text(&out.stdout).contains("unavailable: io_uring disabled"));
+}
+
+#[test]
+fn cores_lists_unavailable_cores_with_their_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = proxybench(
+        &["cores", "--json"],
+        dir.path(),
+        &[("PROXYBENCH_FAKE_NO_IO_URING", "seccomp")],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let cores: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let by_name = |name: &str| {
+        cores
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(by_name("tokio-tower")["available"], true);
+    assert_eq!(by_name("monoio-epoll")["available"], true);
+    for name in ["monoio", "glommio"] {
+        let core = by_name(name);
+        assert_eq!(core["available"], false);
+        assert!(
+            core["reason"].as_str().unwrap().contains("seccomp"),
+            "{core}"
+        );
+    }
+}
+
+#[test]
+fn a_proxy_that_cannot_run_exits_2_saying_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = proxybench(
+        &["proxy", "--core", "monoio"],
+        dir.path(),
+        &[("PROXYBENCH_FAKE_NO_IO_URING", "test")],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("core unavailable: io_uring disabled"));
+}
+
+#[test]
+fn a_malformed_scenario_names_the_file_and_the_field_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "name = \"bad\"\n[[cell]]\nscenario = \"echo\"\nmessage_bytes = 100\nin_flight = \"two\"\n",
+    )
+    .unwrap();
+    let out = proxybench(&["run", "bad.toml", "--out", "out"], dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("bad.toml"), "{stderr}");
+    assert!(stderr.contains("cell[0].in_flight"), "{stderr}");
+    assert!(
+        !dir.path().join("out").exists(),
+        "nothing is written for bad input"
+    );
+}
+
+#[test]
+fn an_unknown_core_in_a_scenario_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("s.toml"),
+        "name = \"s\"\n[[cell]]\nscenario = \"echo\"\nmessage_bytes = 1\ncores = [\"tokio-tower\", \"nginx\"]\n",
+    )
+    .unwrap();
+    let out = proxybench(&["run", "s.toml"], dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("cell[0].cores[1]") && stderr.contains("nginx"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn bad_flags_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["proxy", "--core", "nope"][..],
+        &["proxy", "--core", "tokio-tower", "--cpus", "3-1"],
+        &["load", "--target", "not-an-address"],
+        &["run", "--trials", "0"],
+    ] {
+        let out = proxybench(args, dir.path(), &[]);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(!out.stderr.is_empty(), "{args:?} printed no reason");
+    }
+}
