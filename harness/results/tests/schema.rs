@@ -105,10 +105,13 @@ fn the_model_validates_and_round_trips() {
     assert_eq!(back, results);
 }
 
+/// A change that must make a valid results file invalid.
+type Mutation = Box<dyn Fn(&mut serde_json::Value)>;
+
 #[test]
 fn the_schema_rejects_what_it_must() {
     let good = serde_json::to_value(sample()).unwrap();
-    let mutations: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+    let mutations: Vec<(&str, Mutation)> = vec![
         (
             "other schema version",
             Box::new(|v| v["schema_version"] = 2.into()),
