@@ -6,6 +6,7 @@
 //! | `proxy` | one core from the registry, as its own process |
 //! | `load` | `pb-driver` alone against an address |
 //! | `run` | `pb-runner` over a scenario file -> `pb-results` + table |
+//! | `merge` | `pb-results` merge: exact combination of several drivers' files |
 //!
 //! Exit codes: 0 ok, 1 a failed check (errors in a run, a failed cell),
 //! 2 usage or environment error.
@@ -34,6 +35,8 @@ enum Command {
     Load(cmd::load::Args),
     /// Run a scenario matrix: results JSON plus a table.
     Run(cmd::run::Args),
+    /// Combine result files from several driver processes or hosts.
+    Merge(cmd::merge::Args),
 }
 
 /// How a command ended, beyond success.
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         Command::Proxy(args) => cmd::proxy::main(args),
         Command::Load(args) => cmd::load::main(args),
         Command::Run(args) => cmd::run::main(args),
+        Command::Merge(args) => cmd::merge::main(args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

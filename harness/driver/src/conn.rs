@@ -1,8 +1,13 @@
-//! One connection's closed loop.
+//! One connection's loop, closed or open.
 //!
 //! Reads and writes are raced in one task (`select!` on the two halves of
 //! the socket), so a pipeline of large messages cannot deadlock against a
 //! server that is itself blocked writing replies we have not read yet.
+//!
+//! Every request carries two instants: when it was *due* (open loop: its
+//! slot in the fixed schedule; closed loop: when it was sent) and when it
+//! was *sent*. Latency from the first is corrected for coordinated
+//! omission, from the second it is not; both are recorded.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
@@ -16,7 +21,7 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep_until};
 
 use crate::echo::{EchoPattern, EchoVerifier};
-use crate::spec::{LoadSpec, WorkMode, Workload};
+use crate::spec::{LoadSpec, Workload};
 
 /// The instants every connection of a run shares.
 #[derive(Debug, Clone, Copy)]
@@ -25,54 +30,111 @@ pub struct Schedule {
     pub start: Instant,
     /// Measured window opens.
     pub window_start: Instant,
-    /// Measured window closes; no request is started after it.
+    /// Measured window closes; no request is due after it.
     pub window_end: Instant,
     /// Outstanding requests are abandoned (and counted) at this instant.
     pub hard_stop: Instant,
 }
 
-/// What the connections of one driver thread record.
+/// What the connections of one driver thread record. Requests count when
+/// they were due inside the window, wherever they completed.
 #[derive(Debug)]
 pub struct ThreadStats {
-    /// Latency of intact replies completed inside the window, ns.
+    /// Latency from the due time, ns (coordinated-omission corrected).
     pub histogram: Histogram<u64>,
-    /// Intact replies completed inside the window.
+    /// Latency from the actual send time, ns.
+    pub uncorrected: Histogram<u64>,
+    /// Corrected latency per interval of the window, by completion time.
+    pub intervals: Vec<Histogram<u64>>,
+    /// Intact replies to requests due inside the window.
     pub requests: u64,
+    /// Requests due inside the window that went out more than
+    /// `late_after` late while the connection could have sent them: the
+    /// driver fell behind its schedule.
+    pub late_driver: u64,
+    /// Late requests that waited for a full connection (replies or writes
+    /// pending): the target pushed back.
+    pub late_blocked: u64,
+    /// Largest send lag seen inside the window.
+    pub max_lag: Duration,
     /// Failures by kind, over the whole run (warm-up included: a wrong
     /// byte is wrong whenever it arrives).
     pub errors: BTreeMap<&'static str, u64>,
 }
 
-impl Default for ThreadStats {
-    fn default() -> Self {
+impl ThreadStats {
+    /// Empty statistics for a window cut into `intervals` pieces.
+    pub fn new(intervals: usize) -> ThreadStats {
         ThreadStats {
             histogram: crate::new_histogram(),
+            uncorrected: crate::new_histogram(),
+            intervals: (0..intervals.max(1))
+                .map(|_| crate::new_histogram())
+                .collect(),
             requests: 0,
+            late_driver: 0,
+            late_blocked: 0,
+            max_lag: Duration::ZERO,
             errors: BTreeMap::new(),
+        }
+    }
+
+    fn error(&mut self, kind: &'static str) {
+        self.error_n(kind, 1);
+    }
+
+    fn error_n(&mut self, kind: &'static str, n: u64) {
+        if n > 0 {
+            *self.errors.entry(kind).or_default() += n;
         }
     }
 }
 
-impl ThreadStats {
-    fn error(&mut self, kind: &'static str) {
-        *self.errors.entry(kind).or_default() += 1;
-    }
+/// A request on the wire.
+#[derive(Debug, Clone, Copy)]
+struct InFlight {
+    /// Its slot in the schedule; decides which window it belongs to.
+    due: Instant,
+    /// When it actually went out.
+    sent: Instant,
+    /// What corrected latency is measured from: the due time, except when
+    /// the driver's own timer alone made it up to `late_after` late (see
+    /// [`LoadSpec::late_after`]); then the send time, so the driver's
+    /// pacing jitter is not charged to the target.
+    from: Instant,
 }
 
-/// Runs connection `id` until the window closes, reconnecting after
+/// When a connection's next request is due.
+#[derive(Debug, Clone, Copy)]
+enum Pace {
+    /// As soon as a slot is free.
+    Closed,
+    /// At `next`, then every `every`.
+    Open { next: Instant, every: Duration },
+}
+
+/// Runs connection `id` until its last request is due, reconnecting after
 /// failures (each counted), then drains what is outstanding.
-pub async fn closed_loop(
+pub async fn connection_loop(
     id: u64,
     spec: &LoadSpec,
     schedule: &Schedule,
     stats: &RefCell<ThreadStats>,
 ) {
     let Workload::Echo { message_bytes } = spec.workload;
-    let WorkMode::Closed { in_flight, .. } = spec.mode;
     let pattern = EchoPattern::new(id, message_bytes);
     let mut buf = vec![0u8; message_bytes.clamp(4096, 64 * 1024)];
+    let connections = spec.mode.connections() as f64;
+    // Spread the connections' schedules evenly over one period.
+    let mut pace = match spec.mode.per_connection_interval() {
+        None => Pace::Closed,
+        Some(every) => Pace::Open {
+            next: schedule.start + every.mul_f64(id as f64 / connections),
+            every,
+        },
+    };
     sleep_until(schedule.start).await;
-    while Instant::now() < schedule.window_end {
+    while pace.more_due(Instant::now(), schedule) {
         let connect = tokio::time::timeout(spec.connect_timeout, TcpStream::connect(spec.target));
         let stream = match connect.await {
             Ok(Ok(stream)) => stream,
@@ -88,93 +150,220 @@ pub async fn closed_loop(
             }
         };
         let _ = stream.set_nodelay(true);
-        match drive(stream, &pattern, in_flight, spec, schedule, stats, &mut buf).await {
-            Ok(()) => return,
+        let mut conn = Conn {
+            spec,
+            schedule,
+            stats,
+            pattern: &pattern,
+            pace: &mut pace,
+        };
+        match conn.drive(stream, &mut buf).await {
+            Ok(()) => break,
             Err(kind) => stats.borrow_mut().error(kind),
+        }
+    }
+    // Open loop: slots that passed while no connection could carry them
+    // were never sent; they are failures, not silence.
+    if let Pace::Open { next, every } = pace
+        && next < schedule.window_end
+    {
+        let missed = (schedule.window_end - next).as_secs_f64() / every.as_secs_f64();
+        stats.borrow_mut().error_n("not sent", missed.ceil() as u64);
+    }
+}
+
+impl Pace {
+    /// Whether another request will be due before the window closes.
+    fn more_due(&self, now: Instant, schedule: &Schedule) -> bool {
+        match *self {
+            Pace::Closed => now < schedule.window_end,
+            Pace::Open { next, .. } => next < schedule.window_end && now < schedule.hard_stop,
         }
     }
 }
 
-async fn drive(
-    mut stream: TcpStream,
-    pattern: &EchoPattern,
-    in_flight: usize,
-    spec: &LoadSpec,
-    schedule: &Schedule,
-    stats: &RefCell<ThreadStats>,
-    buf: &mut [u8],
-) -> Result<(), &'static str> {
-    let (mut rd, mut wr) = stream.split();
-    let mut verifier = EchoVerifier::default();
-    let mut sent: VecDeque<Instant> = VecDeque::with_capacity(in_flight);
-    let mut next_seq = 0u64;
-    // The message being written and how much of it is out.
-    let mut writing: Option<(u64, usize)> = None;
-    let mut last_progress = Instant::now();
-    // Lazily re-armed: it fires at most once per timeout period and is
-    // then pushed forward if replies kept arriving.
-    let mut watchdog = pin!(sleep_until(
-        (last_progress + spec.response_timeout).min(schedule.hard_stop)
-    ));
-    loop {
-        let now = Instant::now();
-        if writing.is_none() && sent.len() < in_flight && now < schedule.window_end {
-            writing = Some((next_seq, 0));
-            next_seq += 1;
-            sent.push_back(now);
-        }
-        if writing.is_none() && sent.is_empty() {
-            return Ok(());
-        }
-        tokio::select! {
-            biased;
-            read = rd.read(buf) => {
-                let n = read.map_err(io_error_kind)?;
-                if n == 0 {
-                    return Err("eof before reply");
+struct Conn<'a> {
+    spec: &'a LoadSpec,
+    schedule: &'a Schedule,
+    stats: &'a RefCell<ThreadStats>,
+    pattern: &'a EchoPattern,
+    pace: &'a mut Pace,
+}
+
+impl Conn<'_> {
+    async fn drive(&mut self, mut stream: TcpStream, buf: &mut [u8]) -> Result<(), &'static str> {
+        let max_in_flight = self.spec.mode.max_in_flight();
+        let schedule = *self.schedule;
+        let (mut rd, mut wr) = stream.split();
+        let mut verifier = EchoVerifier::default();
+        let mut sent: VecDeque<InFlight> = VecDeque::with_capacity(max_in_flight);
+        let mut next_seq = 0u64;
+        // The message being written and how much of it is out.
+        let mut writing: Option<(u64, usize)> = None;
+        let mut last_progress = Instant::now();
+        // When this connection last became able to send (a slot or the
+        // socket freed up): tells driver lag from target push-back.
+        let mut free_since = last_progress;
+        // Lazily re-armed: fires at most once per timeout period and is
+        // then pushed forward if replies kept arriving.
+        let mut watchdog = pin!(sleep_until(
+            (last_progress + self.spec.response_timeout).min(schedule.hard_stop)
+        ));
+        let mut pacer = pin!(sleep_until(schedule.start));
+        let mut pacer_at = schedule.start;
+        loop {
+            let now = Instant::now();
+            let can_send = writing.is_none() && sent.len() < max_in_flight;
+            // A request due inside the window may go out late (its latency
+            // then counts from its due time) until the hard stop; whatever
+            // is still unsent then is counted as not sent.
+            let due = match *self.pace {
+                Pace::Closed => (now < schedule.window_end).then_some(now),
+                Pace::Open { next, .. } => {
+                    (next < schedule.window_end && now < schedule.hard_stop).then_some(next)
                 }
-                let done = Instant::now();
-                last_progress = done;
-                let in_window = done >= schedule.window_start && done < schedule.window_end;
-                let mut stats = stats.borrow_mut();
-                verifier
-                    .feed(pattern, &buf[..n], sent.len(), |intact| {
-                        let started = sent.pop_front().expect("verifier bounds completions");
-                        if !intact {
-                            stats.error("mismatch");
-                        } else if in_window {
-                            let ns = (done - started).as_nanos().min(u128::from(crate::MAX_LATENCY_NS)) as u64;
-                            stats.histogram.saturating_record(ns.max(1));
-                            stats.requests += 1;
+            };
+            if can_send && let Some(due) = due.filter(|&d| d <= now) {
+                if sent.is_empty() {
+                    last_progress = now;
+                }
+                let from = self.note_lag(due, now, free_since);
+                sent.push_back(InFlight {
+                    due,
+                    sent: now,
+                    from,
+                });
+                writing = Some((next_seq, 0));
+                next_seq += 1;
+                if let Pace::Open { next, every } = self.pace {
+                    *next += *every;
+                }
+                continue;
+            }
+            if writing.is_none() && sent.is_empty() && due.is_none() {
+                return Ok(());
+            }
+            let wait_for_pace = can_send && due.is_some();
+            if wait_for_pace
+                && let Some(due) = due
+                && due != pacer_at
+            {
+                pacer.as_mut().reset(due);
+                pacer_at = due;
+            }
+            tokio::select! {
+                biased;
+                read = rd.read(buf) => {
+                    let n = read.map_err(io_error_kind)?;
+                    if n == 0 {
+                        return Err("eof before reply");
+                    }
+                    let done = Instant::now();
+                    last_progress = done;
+                    let was_full = sent.len() >= max_in_flight;
+                    self.complete(&mut verifier, &buf[..n], &mut sent, done)?;
+                    if was_full && sent.len() < max_in_flight {
+                        free_since = done;
+                    }
+                }
+                written = async {
+                    let (seq, offset) = writing.expect("guarded by the branch condition");
+                    wr.write(&self.pattern.message(seq)[offset..]).await
+                }, if writing.is_some() => {
+                    let n = written.map_err(io_error_kind)?;
+                    if n == 0 {
+                        return Err("write closed");
+                    }
+                    if let Some((seq, offset)) = writing {
+                        writing = (offset + n < self.pattern.size()).then_some((seq, offset + n));
+                        if writing.is_none() {
+                            free_since = Instant::now();
                         }
-                    })
-                    .map_err(|_| "unexpected bytes")?;
-            }
-            written = async {
-                let (seq, offset) = writing.expect("guarded by the branch condition");
-                wr.write(&pattern.message(seq)[offset..]).await
-            }, if writing.is_some() => {
-                let n = written.map_err(io_error_kind)?;
-                if n == 0 {
-                    return Err("write closed");
+                    }
                 }
-                if let Some((seq, offset)) = writing {
-                    writing = (offset + n < pattern.size()).then_some((seq, offset + n));
+                () = &mut pacer, if wait_for_pace => {}
+                () = &mut watchdog => {
+                    let now = Instant::now();
+                    let outstanding = writing.is_some() || !sent.is_empty();
+                    if now >= schedule.hard_stop && outstanding {
+                        return Err("unanswered at stop");
+                    }
+                    if outstanding && now - last_progress >= self.spec.response_timeout {
+                        return Err("timeout");
+                    }
+                    let next = if outstanding { last_progress } else { now };
+                    watchdog
+                        .as_mut()
+                        .reset((next + self.spec.response_timeout).min(schedule.hard_stop));
                 }
-            }
-            () = &mut watchdog => {
-                let now = Instant::now();
-                if now >= schedule.hard_stop {
-                    return Err("unanswered at stop");
-                }
-                if now - last_progress >= spec.response_timeout {
-                    return Err("timeout");
-                }
-                watchdog
-                    .as_mut()
-                    .reset((last_progress + spec.response_timeout).min(schedule.hard_stop));
             }
         }
+    }
+
+    /// Classifies a send's lag and returns the instant its corrected
+    /// latency counts from. Late sends inside the window are counted:
+    /// blocked (the connection was full when the request fell due: the
+    /// target's doing, always measured from the due time) or driver lag
+    /// (the connection was free: beyond `late_after` the driver fell
+    /// behind; within it, the timer's resolution, measured from the send).
+    fn note_lag(&self, due: Instant, now: Instant, free_since: Instant) -> Instant {
+        let lag = now - due;
+        let blocked = free_since > due;
+        let from = if blocked || lag > self.spec.late_after {
+            due
+        } else {
+            now
+        };
+        let in_window = due >= self.schedule.window_start && due < self.schedule.window_end;
+        if in_window && lag > self.spec.late_after {
+            let mut stats = self.stats.borrow_mut();
+            stats.max_lag = stats.max_lag.max(lag);
+            if blocked {
+                stats.late_blocked += 1;
+            } else {
+                stats.late_driver += 1;
+            }
+        }
+        from
+    }
+
+    /// Verifies received bytes and records every request they complete.
+    fn complete(
+        &self,
+        verifier: &mut EchoVerifier,
+        data: &[u8],
+        sent: &mut VecDeque<InFlight>,
+        done: Instant,
+    ) -> Result<(), &'static str> {
+        let schedule = self.schedule;
+        let interval_ns = self.spec.interval.as_nanos().max(1);
+        let mut stats = self.stats.borrow_mut();
+        let stats = &mut *stats;
+        let last_interval = stats.intervals.len() - 1;
+        let slot = ((done
+            .saturating_duration_since(schedule.window_start)
+            .as_nanos()
+            / interval_ns) as usize)
+            .min(last_interval);
+        let clamp =
+            |d: Duration| (d.as_nanos().min(u128::from(crate::MAX_LATENCY_NS)) as u64).max(1);
+        verifier
+            .feed(self.pattern, data, sent.len(), |intact| {
+                let request = sent.pop_front().expect("verifier bounds completions");
+                if !intact {
+                    stats.error("mismatch");
+                } else if request.due >= schedule.window_start && request.due < schedule.window_end
+                {
+                    let corrected = clamp(done - request.from);
+                    stats.histogram.saturating_record(corrected);
+                    stats
+                        .uncorrected
+                        .saturating_record(clamp(done - request.sent));
+                    stats.intervals[slot].saturating_record(corrected);
+                    stats.requests += 1;
+                }
+            })
+            .map_err(|_| "unexpected bytes")
     }
 }
 

@@ -3,10 +3,11 @@
 //!
 //! | module | role |
 //! |---|---|
-//! | [`spec`] | [`LoadSpec`]: target, workload, work mode, timing, threads |
+//! | [`spec`] | [`LoadSpec`]: target, workload, work mode ([`WorkMode`]), timing, threads |
 //! | [`echo`] | the echo workload: message patterns and byte-exact verification |
-//! | [`conn`] | one connection's closed loop (pipelined up to `in_flight`) |
-//! | [`run`] | threads, the shared schedule, window edges, CPU accounting -> [`LoadReport`] |
+//! | [`conn`] | one connection's loop: closed (pipelined up to `in_flight`) or open (fixed schedule, corrected and uncorrected latency) |
+//! | [`run`] | threads, the shared schedule, window edges, CPU accounting, self-check -> [`LoadReport`] |
+//! | [`search`] | the highest rate at which a latency percentile stays within a bound |
 //!
 //! Every loop is bounded by the schedule: warm-up, measured window, then a
 //! short drain; nothing outlives [`run::run`].
@@ -14,6 +15,7 @@
 pub mod conn;
 pub mod echo;
 pub mod run;
+pub mod search;
 pub mod spec;
 
 pub use crate::run::{DriverError, LoadReport, WindowEdge, run};

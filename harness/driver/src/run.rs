@@ -19,8 +19,8 @@ use hdrhistogram::Histogram;
 use nix::sys::resource::{UsageWho, getrusage};
 use tokio::time::Instant;
 
-use crate::conn::{Schedule, ThreadStats, closed_loop};
-use crate::spec::LoadSpec;
+use crate::conn::{Schedule, ThreadStats, connection_loop};
+use crate::spec::{LoadSpec, WorkMode};
 
 /// Share of the driver's CPU above which a cell is marked driver-bound.
 pub const DRIVER_BOUND_UTIL: f64 = 0.90;
@@ -64,15 +64,37 @@ pub enum WindowEdge {
     End,
 }
 
-/// What a load run measured.
+/// Share of requests that may go out late, by the driver's fault, before a
+/// run is marked driver-bound.
+pub const DRIVER_LATE_SHARE: f64 = 0.01;
+
+/// What a load run measured. Requests count when they were due inside the
+/// measured window.
 #[derive(Debug, Clone)]
 pub struct LoadReport {
-    /// Intact replies completed inside the window.
+    /// Work mode name (`closed`, `open`).
+    pub mode: &'static str,
+    /// Offered rate, requests per second (open loop only).
+    pub offered_rate: Option<f64>,
+    /// Intact replies to requests due inside the window.
     pub requests: u64,
     /// Length of the measured window.
     pub window: Duration,
-    /// Latency of those replies, ns, merged over threads.
+    /// Latency from the due time, ns, merged over threads (corrected for
+    /// coordinated omission; equal to the send time in closed loop).
     pub histogram: Histogram<u64>,
+    /// Latency from the actual send time, ns.
+    pub uncorrected: Histogram<u64>,
+    /// Corrected latency per `interval` of the window, by completion time.
+    pub intervals: Vec<Histogram<u64>>,
+    /// Length of one interval.
+    pub interval: Duration,
+    /// Requests sent late while the connection was free (driver lag).
+    pub late_driver: u64,
+    /// Requests sent late because the connection was full (target push-back).
+    pub late_blocked: u64,
+    /// Largest send lag inside the window.
+    pub max_lag: Duration,
     /// Failures by kind over the whole run.
     pub errors: BTreeMap<String, u64>,
     /// CPU time (user + sys) the driver threads spent inside the window.
@@ -102,6 +124,42 @@ impl LoadReport {
     /// Driver CPU per completed request, µs.
     pub fn driver_cpu_us_per_req(&self) -> Option<f64> {
         (self.requests > 0).then(|| self.driver_cpu.as_secs_f64() * 1e6 / self.requests as f64)
+    }
+}
+
+impl LoadReport {
+    /// Decides whether the driver, not the target, may have limited the
+    /// run: its CPU was saturated, or it could not keep its schedule.
+    fn judge_driver(&mut self) {
+        let mut reasons = Vec::new();
+        let util = self.driver_util();
+        if util >= DRIVER_BOUND_UTIL {
+            reasons.push(format!(
+                "driver CPU {:.0}% busy over {} thread(s)",
+                util * 100.0,
+                self.driver_threads
+            ));
+        }
+        let due = (self.requests + self.error_count()).max(1);
+        let not_sent = self.errors.get("not sent").copied().unwrap_or(0);
+        let late = self.late_driver + self.late_blocked + not_sent;
+        if late as f64 / due as f64 > DRIVER_LATE_SHARE {
+            let cause = if self.late_driver >= self.late_blocked + not_sent {
+                "the driver fell behind with connections free"
+            } else {
+                "its connections were full (more connections or in-flight needed, or the target is saturated)"
+            };
+            reasons.push(format!(
+                "{late} of {due} requests due went out late or never (late by up to {:.1} ms): {cause}",
+                self.max_lag.as_secs_f64() * 1e3
+            ));
+        }
+        self.driver_bound = (!reasons.is_empty()).then(|| {
+            format!(
+                "{}; throughput is a lower bound for the target",
+                reasons.join("; ")
+            )
+        });
     }
 }
 
@@ -170,8 +228,8 @@ pub fn run(
     std::thread::sleep(window_end.saturating_duration_since(Instant::now()));
     on_edge(WindowEdge::End);
 
-    let mut histogram = crate::new_histogram();
-    let mut requests = 0;
+    let intervals = interval_count(spec);
+    let mut total = ThreadStats::new(intervals);
     let mut errors: BTreeMap<String, u64> = BTreeMap::new();
     let mut driver_cpu = Duration::ZERO;
     for (thread, handle) in handles.into_iter().enumerate() {
@@ -182,32 +240,48 @@ pub fn run(
                 source: io::Error::other("driver thread panicked"),
             })?
             .map_err(|source| DriverError::Thread { thread, source })?;
-        histogram
-            .add(&outcome.stats.histogram)
+        let stats = outcome.stats;
+        total
+            .histogram
+            .add(&stats.histogram)
             .expect("histograms share bounds");
-        requests += outcome.stats.requests;
-        for (kind, n) in outcome.stats.errors {
+        total
+            .uncorrected
+            .add(&stats.uncorrected)
+            .expect("histograms share bounds");
+        for (sum, part) in total.intervals.iter_mut().zip(&stats.intervals) {
+            sum.add(part).expect("histograms share bounds");
+        }
+        total.requests += stats.requests;
+        total.late_driver += stats.late_driver;
+        total.late_blocked += stats.late_blocked;
+        total.max_lag = total.max_lag.max(stats.max_lag);
+        for (kind, n) in stats.errors {
             *errors.entry(kind.to_owned()).or_default() += n;
         }
         driver_cpu += outcome.cpu;
     }
     let mut report = LoadReport {
-        requests,
+        mode: spec.mode.name(),
+        offered_rate: match spec.mode {
+            WorkMode::Open { rate, .. } => Some(rate),
+            WorkMode::Closed { .. } => None,
+        },
+        requests: total.requests,
         window: spec.duration,
-        histogram,
+        histogram: total.histogram,
+        uncorrected: total.uncorrected,
+        intervals: total.intervals,
+        interval: spec.interval,
+        late_driver: total.late_driver,
+        late_blocked: total.late_blocked,
+        max_lag: total.max_lag,
         errors,
         driver_cpu,
         driver_threads: spec.threads,
         driver_bound: None,
     };
-    let util = report.driver_util();
-    if util >= DRIVER_BOUND_UTIL {
-        report.driver_bound = Some(format!(
-            "driver CPU {:.0}% busy over {} thread(s): throughput is a lower bound for the target",
-            util * 100.0,
-            spec.threads
-        ));
-    }
+    report.judge_driver();
     Ok(report)
 }
 
@@ -227,11 +301,11 @@ fn driver_thread(
     let schedule = schedule
         .recv()
         .map_err(|_| io::Error::other("run aborted before it started"))?;
-    let stats = RefCell::new(ThreadStats::default());
+    let stats = RefCell::new(ThreadStats::new(interval_count(spec)));
     let cpu = runtime.block_on(async {
         let mut connections: FuturesUnordered<_> = (0..spec.mode.connections())
             .filter(|id| id % spec.threads == thread)
-            .map(|id| closed_loop(id as u64, spec, &schedule, &stats))
+            .map(|id| connection_loop(id as u64, spec, &schedule, &stats))
             .collect();
         let sampler = async {
             tokio::time::sleep_until(schedule.window_start).await;
@@ -247,6 +321,13 @@ fn driver_thread(
         stats: stats.into_inner(),
         cpu,
     })
+}
+
+/// Intervals the window is cut into (the last may be shorter).
+fn interval_count(spec: &LoadSpec) -> usize {
+    (spec.duration.as_secs_f64() / spec.interval.as_secs_f64())
+        .ceil()
+        .max(1.0) as usize
 }
 
 /// User + system CPU time of the calling thread.

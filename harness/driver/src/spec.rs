@@ -15,16 +15,31 @@ pub enum Workload {
     },
 }
 
-/// How requests are issued. Open loop (fixed arrival rate) slots in here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How requests are issued.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum WorkMode {
     /// Each connection keeps `in_flight` requests outstanding and sends the
-    /// next as soon as one completes.
+    /// next as soon as one completes. Measures what a core sustains, but
+    /// hides stalls: a slow reply also delays the requests behind it.
     Closed {
         /// Concurrent connections.
         connections: usize,
         /// Outstanding requests per connection (1 = ping-pong).
         in_flight: usize,
+    },
+    /// Requests are due at a fixed total rate, spread evenly over the
+    /// connections. Latency is measured from each request's *intended*
+    /// send time, so a stall is charged to every request it delayed
+    /// (coordinated-omission correction); latency from the actual send time
+    /// is kept too.
+    Open {
+        /// Requests per second, all connections together.
+        rate: f64,
+        /// Concurrent connections.
+        connections: usize,
+        /// Most outstanding requests per connection; a request due while
+        /// the connection is full waits (and is counted late).
+        max_in_flight: usize,
     },
 }
 
@@ -32,7 +47,37 @@ impl WorkMode {
     /// Connections the mode opens.
     pub fn connections(&self) -> usize {
         match *self {
-            WorkMode::Closed { connections, .. } => connections,
+            WorkMode::Closed { connections, .. } | WorkMode::Open { connections, .. } => {
+                connections
+            }
+        }
+    }
+
+    /// Most outstanding requests per connection.
+    pub fn max_in_flight(&self) -> usize {
+        match *self {
+            WorkMode::Closed { in_flight, .. } => in_flight,
+            WorkMode::Open { max_in_flight, .. } => max_in_flight,
+        }
+    }
+
+    /// Stable name used in results (`closed`, `open`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            WorkMode::Closed { .. } => "closed",
+            WorkMode::Open { .. } => "open",
+        }
+    }
+
+    /// Time between two requests of one connection, for open loop.
+    pub fn per_connection_interval(&self) -> Option<std::time::Duration> {
+        match *self {
+            WorkMode::Closed { .. } => None,
+            WorkMode::Open {
+                rate, connections, ..
+            } => Some(std::time::Duration::from_secs_f64(
+                connections as f64 / rate,
+            )),
         }
     }
 }
@@ -60,6 +105,13 @@ pub struct LoadSpec {
     pub connect_timeout: Duration,
     /// After the window, outstanding requests get this long to finish.
     pub drain: Duration,
+    /// Length of the per-interval histograms (the latency timeline).
+    pub interval: Duration,
+    /// An open-loop request the driver sends later than this after its
+    /// intended time counts as late. The default, 2 ms, is two ticks of
+    /// tokio's 1 ms timer: pacing jitter below it is the driver's own and
+    /// is neither counted nor charged to the target's latency.
+    pub late_after: Duration,
 }
 
 impl LoadSpec {
@@ -86,6 +138,35 @@ impl LoadSpec {
             response_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(3),
             drain: Duration::from_secs(1),
+            interval: Duration::from_secs(1),
+            late_after: Duration::from_millis(2),
+        }
+    }
+
+    /// An open-loop echo run at `rate` requests per second in total.
+    pub fn open_echo(
+        target: SocketAddr,
+        message_bytes: usize,
+        rate: f64,
+        connections: usize,
+        max_in_flight: usize,
+        warmup: Duration,
+        duration: Duration,
+    ) -> LoadSpec {
+        LoadSpec {
+            mode: WorkMode::Open {
+                rate,
+                connections,
+                max_in_flight,
+            },
+            ..LoadSpec::closed_echo(
+                target,
+                message_bytes,
+                connections,
+                max_in_flight,
+                warmup,
+                duration,
+            )
         }
     }
 
@@ -95,12 +176,18 @@ impl LoadSpec {
         if message_bytes == 0 {
             return Err("message size must be at least 1 byte".into());
         }
-        let WorkMode::Closed {
-            connections,
-            in_flight,
-        } = self.mode;
-        if connections == 0 || in_flight == 0 {
+        if self.mode.connections() == 0 || self.mode.max_in_flight() == 0 {
             return Err("connections and in-flight must be at least 1".into());
+        }
+        if let WorkMode::Open { rate, .. } = self.mode
+            && !(rate.is_finite() && rate > 0.0)
+        {
+            return Err(format!(
+                "rate must be a positive number of requests per second, not {rate}"
+            ));
+        }
+        if self.interval.is_zero() {
+            return Err("interval must be above zero".into());
         }
         if self.threads == 0 {
             return Err("driver threads must be at least 1".into());

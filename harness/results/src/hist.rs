@@ -41,6 +41,27 @@ pub fn decode(text: &str) -> Result<Histogram<u64>, HistogramDecodeError> {
         .map_err(|e| HistogramDecodeError::new(format!("{e:?}")))
 }
 
+/// Decodes and adds histograms: the exact combination of runs (trials,
+/// threads, driver hosts). An empty input gives an empty histogram.
+pub fn merge<'a>(
+    encoded: impl IntoIterator<Item = &'a str>,
+) -> Result<Histogram<u64>, HistogramDecodeError> {
+    let mut total: Option<Histogram<u64>> = None;
+    for text in encoded {
+        let h = decode(text)?;
+        match &mut total {
+            Some(t) => t.add(&h).map_err(|e| {
+                HistogramDecodeError::new(format!("histograms do not merge: {e:?}"))
+            })?,
+            None => total = Some(h),
+        }
+    }
+    match total {
+        Some(t) => Ok(t),
+        None => Histogram::new(3).map_err(|e| HistogramDecodeError::new(format!("{e:?}"))),
+    }
+}
+
 /// Percentiles in µs of a histogram recorded in ns; zeros when empty.
 pub fn percentiles(histogram: &Histogram<u64>) -> Percentiles {
     let us = |ns: u64| ns as f64 / 1000.0;

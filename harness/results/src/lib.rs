@@ -4,15 +4,19 @@
 //! | module | role |
 //! |---|---|
 //! | [`model`] | the serde types; [`SCHEMA_VERSION`] and the committed schema ([`SCHEMA_JSON`]) describe them |
+//! | [`hdr`] | the `.hgrm` percentile distribution and `.hlog` interval log HdrHistogram's tools read |
 //! | [`hist`] | HdrHistogram encoding (compressed V2, base64: the standard `HISTF…` form) and percentiles |
 //! | [`summary`] | per-cell summaries from trials: medians, spreads, merged latency |
 //! | [`io`] | reading and writing result files, with the path in every error |
+//! | [`merge`] | exact combination of files from several drivers (histograms added) |
 //!
 //! Raw per-trial figures are always kept; summaries are derived and can be
 //! recomputed, and histograms merge exactly across trials or driver hosts.
 
+pub mod hdr;
 pub mod hist;
 pub mod io;
+pub mod merge;
 pub mod model;
 pub mod summary;
 

@@ -26,6 +26,10 @@ pub struct Results {
     pub cores: Vec<CoreStatus>,
     /// One entry per (scenario cell, core).
     pub cells: Vec<Cell>,
+    /// Run ids this file was merged from (`proxybench merge`); empty for a
+    /// single run.
+    #[serde(default)]
+    pub merged_from: Vec<String>,
 }
 
 /// Which scenario file produced a run.
@@ -117,8 +121,11 @@ pub enum CellStatus {
 /// Parameters of a cell, as run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CellParams {
-    /// Work mode: `closed`.
+    /// Work mode: `closed` or `open`.
     pub mode: String,
+    /// Offered rate in requests per second (open loop only).
+    #[serde(default)]
+    pub rate: Option<f64>,
     /// Bytes per echo message.
     pub message_bytes: usize,
     /// Concurrent connections.
@@ -154,6 +161,9 @@ pub struct Cell {
     pub params: CellParams,
     /// Raw figures, one per trial, in the order they ran.
     pub trials: Vec<Trial>,
+    /// The latency-vs-rate search, when the cell asked for one.
+    #[serde(default)]
+    pub rate_search: Option<RateSearch>,
     /// How the core process ended (`exit 0 after SIGTERM`, ...).
     pub core_exit: Option<String>,
     /// Derived from `trials`; absent when no trial ran.
@@ -214,6 +224,74 @@ pub struct Trial {
     pub driver_bound: bool,
     /// Why, when it did.
     pub driver_bound_reason: Option<String>,
+    /// Latency percentiles from the actual send time (open loop: not
+    /// corrected for coordinated omission; closed loop: same as `latency_us`).
+    #[serde(default)]
+    pub latency_uncorrected_us: Option<Percentiles>,
+    /// Histogram of uncorrected latency, same encoding as `histogram`.
+    #[serde(default)]
+    pub histogram_uncorrected: Option<String>,
+    /// Requests sent more than 1 ms after they were due while their
+    /// connection was free: the driver fell behind.
+    #[serde(default)]
+    pub late_driver: u64,
+    /// Requests sent late because their connection was full.
+    #[serde(default)]
+    pub late_blocked: u64,
+    /// Largest send lag in the window, µs.
+    #[serde(default)]
+    pub max_lag_us: f64,
+    /// Latency and throughput per interval of the window.
+    #[serde(default)]
+    pub intervals: Vec<IntervalPoint>,
+}
+
+/// One interval of a trial's timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IntervalPoint {
+    /// Start, seconds after the window opened.
+    pub start_s: f64,
+    /// Length in seconds (the last interval may be shorter).
+    pub length_s: f64,
+    /// Requests completed in the interval.
+    pub requests: u64,
+    /// `requests / length_s`.
+    pub qps: f64,
+    /// Corrected latency percentiles of the interval.
+    pub latency_us: Percentiles,
+    /// The interval's histogram, same encoding as [`Trial::histogram`].
+    pub histogram: String,
+}
+
+/// A search for the highest rate at which a latency percentile stays
+/// within a bound.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RateSearch {
+    /// The percentile watched, e.g. 99.0.
+    pub percentile: f64,
+    /// Its bound, µs.
+    pub bound_us: f64,
+    /// Highest offered rate that met the bound; absent if none did.
+    pub found_rate: Option<f64>,
+    /// Every rate tried, ascending.
+    pub points: Vec<RatePoint>,
+}
+
+/// One step of a rate search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RatePoint {
+    /// Offered rate, requests per second.
+    pub offered: f64,
+    /// Completed rate.
+    pub achieved: f64,
+    /// Corrected latency at this rate.
+    pub latency_us: Percentiles,
+    /// Failures of any kind.
+    pub errors: u64,
+    /// Whether this step met the bound (and kept up without errors).
+    pub ok: bool,
+    /// Whether the driver may have been the limit.
+    pub driver_bound: bool,
 }
 
 /// A cell's figures over its trials.
@@ -227,6 +305,9 @@ pub struct Summary {
     pub qps_max: f64,
     /// Percentiles of all trials' histograms merged (never averaged).
     pub latency_us: Percentiles,
+    /// The same for uncorrected latency, when the trials kept it.
+    #[serde(default)]
+    pub latency_uncorrected_us: Option<Percentiles>,
     /// Median core CPU µs per request over trials.
     pub cpu_us_per_req: Option<f64>,
     /// Median driver CPU µs per request over trials.

@@ -27,16 +27,15 @@ impl Summary {
         if trials.is_empty() {
             return Ok(None);
         }
-        let mut merged: Option<hdrhistogram::Histogram<u64>> = None;
-        for trial in trials {
-            let h = hist::decode(&trial.histogram)?;
-            match &mut merged {
-                Some(m) => m
-                    .add(&h)
-                    .map_err(|e| HistogramDecodeError::from_merge(format!("{e:?}")))?,
-                None => merged = Some(h),
-            }
-        }
+        let merged = hist::merge(trials.iter().map(|t| t.histogram.as_str()))?;
+        let uncorrected: Option<Vec<&str>> = trials
+            .iter()
+            .map(|t| t.histogram_uncorrected.as_deref())
+            .collect();
+        let latency_uncorrected_us = match uncorrected {
+            Some(encoded) => Some(hist::percentiles(&hist::merge(encoded)?)),
+            None => None,
+        };
         let qps: Vec<f64> = trials.iter().map(|t| t.qps).collect();
         let cpu: Vec<f64> = trials.iter().filter_map(|t| t.cpu_us_per_req).collect();
         let driver: Vec<f64> = trials
@@ -54,7 +53,8 @@ impl Summary {
             qps: median(&qps).unwrap_or(0.0),
             qps_min: qps.iter().copied().fold(f64::INFINITY, f64::min),
             qps_max: qps.iter().copied().fold(0.0, f64::max),
-            latency_us: hist::percentiles(&merged.expect("at least one trial")),
+            latency_us: hist::percentiles(&merged),
+            latency_uncorrected_us,
             cpu_us_per_req: median(&cpu),
             driver_cpu_us_per_req: median(&driver),
             rss_max_bytes: trials.iter().map(|t| t.rss_max_bytes).max().unwrap_or(0),
@@ -64,12 +64,6 @@ impl Summary {
             driver_bound_reason: bound.and_then(|t| t.driver_bound_reason.clone()),
             trials: trials.len() as u32,
         }))
-    }
-}
-
-impl HistogramDecodeError {
-    fn from_merge(message: String) -> Self {
-        HistogramDecodeError::new(format!("histograms do not merge: {message}"))
     }
 }
 
@@ -106,6 +100,12 @@ mod tests {
             rss_max_bytes: qps as u64,
             driver_bound: false,
             driver_bound_reason: None,
+            latency_uncorrected_us: None,
+            histogram_uncorrected: None,
+            late_driver: 0,
+            late_blocked: 0,
+            max_lag_us: 0.0,
+            intervals: Vec::new(),
         }
     }
 

@@ -27,6 +27,19 @@ fn sample() -> Results {
         rss_max_bytes: 4096,
         driver_bound: false,
         driver_bound_reason: None,
+        latency_uncorrected_us: Some(hist::percentiles(&h)),
+        histogram_uncorrected: Some(hist::encode(&h)),
+        late_driver: 0,
+        late_blocked: 3,
+        max_lag_us: 1500.0,
+        intervals: vec![IntervalPoint {
+            start_s: 0.0,
+            length_s: 1.0,
+            requests: 1,
+            qps: 1.0,
+            latency_us: hist::percentiles(&h),
+            histogram: hist::encode(&h),
+        }],
     };
     let summary = Summary::from_trials(std::slice::from_ref(&trial)).unwrap();
     Results {
@@ -74,7 +87,8 @@ fn sample() -> Results {
             status: CellStatus::Ok,
             reason: None,
             params: CellParams {
-                mode: "closed".into(),
+                mode: "open".into(),
+                rate: Some(1.0),
                 message_bytes: 100,
                 connections: 1,
                 in_flight: 1,
@@ -85,9 +99,23 @@ fn sample() -> Results {
                 driver_threads: 1,
             },
             trials: vec![trial],
+            rate_search: Some(RateSearch {
+                percentile: 99.0,
+                bound_us: 1000.0,
+                found_rate: Some(1.0),
+                points: vec![RatePoint {
+                    offered: 1.0,
+                    achieved: 1.0,
+                    latency_us: hist::percentiles(&h),
+                    errors: 0,
+                    ok: true,
+                    driver_bound: false,
+                }],
+            }),
             core_exit: Some("exit 0 after SIGTERM".into()),
             summary,
         }],
+        merged_from: vec![],
     }
 }
 

@@ -15,6 +15,16 @@ pub struct BuildInfo {
     pub profile: String,
 }
 
+/// `20261126T221530Z`: a run id from a time.
+pub fn run_id(at: std::time::SystemTime) -> String {
+    timestamp(at).replace(['-', ':'], "")
+}
+
+/// RFC 3339 UTC, seconds.
+pub fn timestamp(at: std::time::SystemTime) -> String {
+    humantime::format_rfc3339_seconds(at).to_string()
+}
+
 /// Reads the machine facts and combines them with the build and the plan.
 pub fn capture(
     build: &BuildInfo,

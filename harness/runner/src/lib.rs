@@ -5,6 +5,7 @@
 //! |---|---|
 //! | [`plan`] | split the allowed CPUs between core, driver and origin ([`CpuPlan`](pb_results::CpuPlan)) |
 //! | [`process`] | start a core as its own pinned process, wait for its readiness line, sample it in /proc, stop it |
+//! | [`measure`] | one driver run (or a rate search) against a target -> a results trial, with the target's CPU sampled at the window edges |
 //! | [`matrix`] | for each cell, start every core, run trials interleaved across cores (A B C A B C ...) |
 //! | [`env`] | record the machine: kernel, CPU, rustc, git revision, io_uring, memlock |
 //! | [`table`] | the readable table printed at the end |
@@ -14,6 +15,7 @@
 
 pub mod env;
 pub mod matrix;
+pub mod measure;
 pub mod plan;
 pub mod process;
 pub mod table;

@@ -8,14 +8,14 @@
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use pb_driver::{LoadReport, LoadSpec, WindowEdge};
-use pb_results::{
-    Cell, CellParams, CellStatus, CoreStatus, Results, ScenarioRef, Summary, Trial, hist,
-};
+use pb_driver::LoadSpec;
+use pb_driver::search::SearchSpec;
+use pb_results::{Cell, CellParams, CellStatus, CoreStatus, Results, ScenarioRef, Summary};
 use pb_scenario::ScenarioFile;
 use pb_shared::CpuSet;
 
 use crate::env::{self, BuildInfo};
+use crate::measure::{measure, rate_search};
 use crate::plan;
 use crate::process::{CoreCommand, CoreProcess, StartError};
 
@@ -89,7 +89,13 @@ pub fn run(cfg: &RunConfig, progress: &mut dyn FnMut(&str)) -> Result<Results, R
     let mut sequence = 0u32;
     for cell in &cfg.scenario.cells {
         let params = CellParams {
-            mode: "closed".into(),
+            mode: if cell.params.rate.is_some() {
+                "open"
+            } else {
+                "closed"
+            }
+            .into(),
+            rate: cell.params.rate,
             message_bytes: cell.params.message_bytes,
             connections: cell.params.connections,
             in_flight: cell.params.in_flight,
@@ -139,24 +145,40 @@ pub fn run(cfg: &RunConfig, progress: &mut dyn FnMut(&str)) -> Result<Results, R
             slots.push(slot);
         }
 
+        let spec_for = |process: &CoreProcess| {
+            let p = &cell.params;
+            let base = match p.rate {
+                Some(rate) => LoadSpec::open_echo(
+                    process.addr(),
+                    p.message_bytes,
+                    rate,
+                    p.connections,
+                    p.in_flight,
+                    settings.warmup(),
+                    settings.duration(),
+                ),
+                None => LoadSpec::closed_echo(
+                    process.addr(),
+                    p.message_bytes,
+                    p.connections,
+                    p.in_flight,
+                    settings.warmup(),
+                    settings.duration(),
+                ),
+            };
+            LoadSpec {
+                threads: settings.driver_threads,
+                cpus: Some(driver_cpus.clone()),
+                ..base
+            }
+        };
         for trial in 0..settings.trials {
             for slot in slots.iter_mut() {
                 let Some(process) = slot.process.as_mut() else {
                     continue;
                 };
-                let spec = LoadSpec {
-                    threads: settings.driver_threads,
-                    cpus: Some(driver_cpus.clone()),
-                    ..LoadSpec::closed_echo(
-                        process.addr(),
-                        cell.params.message_bytes,
-                        cell.params.connections,
-                        cell.params.in_flight,
-                        settings.warmup(),
-                        settings.duration(),
-                    )
-                };
-                match measure(process, &spec, trial, sequence) {
+                let spec = spec_for(process);
+                match measure(&spec, Some(process.sampler()), trial, sequence) {
                     Ok(t) => {
                         progress(&format!(
                             "[{label}] trial {}/{} {:<12} {:>9.0} req/s  p99 {:>8.1} µs  core {:>6} µs/req  errors {}{}",
@@ -191,9 +213,43 @@ pub fn run(cfg: &RunConfig, progress: &mut dyn FnMut(&str)) -> Result<Results, R
             }
         }
 
+        if let Some(bound) = cell.rate_search {
+            let search =
+                SearchSpec::new(bound, settings.search_start_rate, settings.search_max_rate);
+            for slot in slots.iter_mut() {
+                let Some(process) = slot.process.as_ref() else {
+                    continue;
+                };
+                let base = LoadSpec {
+                    warmup: settings.warmup().min(std::time::Duration::from_millis(500)),
+                    duration: std::time::Duration::from_secs_f64(settings.search_step_s),
+                    ..spec_for(process)
+                };
+                let core = slot.cell.core.clone();
+                let found = rate_search(&base, &search, |p| {
+                    progress(&format!(
+                        "[{label}] rate search {core}: {:>9.0} req/s offered, {:>9.0} done, p99 {:>9.1} µs, p99.9 {:>9.1} µs: {}",
+                        p.offered,
+                        p.achieved,
+                        p.latency_us.p99,
+                        p.latency_us.p999,
+                        if p.ok {
+                            format!("meets {bound}")
+                        } else {
+                            format!("misses {bound}")
+                        }
+                    ))
+                });
+                match found {
+                    Ok(result) => slot.cell.rate_search = Some(result),
+                    Err(reason) => slot.end(CellStatus::Failed, format!("rate search: {reason}")),
+                }
+            }
+        }
+
         for mut slot in slots {
             if let Some(process) = slot.process.take() {
-                let rss = process.rss_max().unwrap_or(0);
+                let rss = process.sampler().rss_max().unwrap_or(0);
                 if let Some(last) = slot.cell.trials.last_mut() {
                     last.rss_max_bytes = last.rss_max_bytes.max(rss);
                 }
@@ -217,9 +273,9 @@ pub fn run(cfg: &RunConfig, progress: &mut dyn FnMut(&str)) -> Result<Results, R
         .collect();
     Ok(Results {
         schema_version: pb_results::SCHEMA_VERSION,
-        run_id: run_id(started),
-        started_at: humantime::format_rfc3339_seconds(started).to_string(),
-        finished_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        run_id: env::run_id(started),
+        started_at: env::timestamp(started),
+        finished_at: env::timestamp(SystemTime::now()),
         tool_version: cfg.build.tool_version.clone(),
         scenario: ScenarioRef {
             source: cfg.scenario.source.clone(),
@@ -228,14 +284,8 @@ pub fn run(cfg: &RunConfig, progress: &mut dyn FnMut(&str)) -> Result<Results, R
         environment: env::capture(&cfg.build, &cfg.io_uring, cfg.memlock_limit, cpu_plan),
         cores,
         cells,
+        merged_from: Vec::new(),
     })
-}
-
-/// `20261126T221530Z` from a time.
-fn run_id(at: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(at)
-        .to_string()
-        .replace(['-', ':'], "")
 }
 
 /// One core's cell while the run is in progress.
@@ -255,6 +305,7 @@ impl Slot {
                 reason: None,
                 params: params.clone(),
                 trials: Vec::new(),
+                rate_search: None,
                 core_exit: None,
                 summary: None,
             },
@@ -270,55 +321,4 @@ impl Slot {
             self.cell.core_exit = Some(process.stop(STOP_GRACE));
         }
     }
-}
-
-/// One trial against one running core: the driver runs, and the core's
-/// CPU is sampled exactly at the window's edges.
-fn measure(
-    process: &CoreProcess,
-    spec: &LoadSpec,
-    index: u32,
-    sequence: u32,
-) -> Result<Trial, String> {
-    let mut cpu_at_start = None;
-    let mut cpu_at_end = None;
-    let mut sample_error = None;
-    let report: LoadReport = pb_driver::run(spec, &mut |edge| {
-        let sample = process.cpu_time();
-        match (edge, sample) {
-            (WindowEdge::Start, Ok(t)) => cpu_at_start = Some(t),
-            (WindowEdge::End, Ok(t)) => cpu_at_end = Some(t),
-            (_, Err(e)) => sample_error = Some(e.to_string()),
-        }
-    })
-    .map_err(|e| e.to_string())?;
-    if let Some(e) = sample_error {
-        return Err(format!("cannot read the core's CPU time: {e}"));
-    }
-    let core_cpu = match (cpu_at_start, cpu_at_end) {
-        (Some(a), Some(b)) => b.saturating_sub(a),
-        _ => return Err("the core's CPU time was not sampled".into()),
-    };
-    let per_req = |cpu: Duration| {
-        (report.requests > 0).then(|| cpu.as_secs_f64() * 1e6 / report.requests as f64)
-    };
-    Ok(Trial {
-        index,
-        sequence,
-        window_s: report.window.as_secs_f64(),
-        requests: report.requests,
-        qps: report.qps(),
-        errors: report.error_count(),
-        errors_by_kind: report.errors.clone(),
-        latency_us: hist::percentiles(&report.histogram),
-        histogram: hist::encode(&report.histogram),
-        core_cpu_us: core_cpu.as_secs_f64() * 1e6,
-        cpu_us_per_req: per_req(core_cpu),
-        driver_cpu_us: report.driver_cpu.as_secs_f64() * 1e6,
-        driver_cpu_us_per_req: report.driver_cpu_us_per_req(),
-        driver_util: report.driver_util(),
-        rss_max_bytes: process.rss_max().unwrap_or(0),
-        driver_bound: report.driver_bound.is_some(),
-        driver_bound_reason: report.driver_bound.clone(),
-    })
 }

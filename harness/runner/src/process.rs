@@ -138,23 +138,9 @@ impl CoreProcess {
         self.child.as_ref().map_or(0, Child::id)
     }
 
-    /// User + system CPU time the core process has used so far.
-    pub fn cpu_time(&self) -> std::io::Result<Duration> {
-        let stat = procfs::process::Process::new(self.pid() as i32)
-            .and_then(|p| p.stat())
-            .map_err(std::io::Error::other)?;
-        let ticks = stat.utime + stat.stime;
-        Ok(Duration::from_secs_f64(
-            ticks as f64 / procfs::ticks_per_second() as f64,
-        ))
-    }
-
-    /// Peak resident set size so far (VmHWM), bytes.
-    pub fn rss_max(&self) -> std::io::Result<u64> {
-        let status = procfs::process::Process::new(self.pid() as i32)
-            .and_then(|p| p.status())
-            .map_err(std::io::Error::other)?;
-        Ok(status.vmhwm.unwrap_or(0) * 1024)
+    /// Samples the core's CPU time and peak RSS.
+    pub fn sampler(&self) -> ProcSampler {
+        ProcSampler { pid: self.pid() }
     }
 
     /// `Some(description)` if the process has exited.
@@ -223,6 +209,36 @@ impl CoreProcess {
         } else {
             format!("; stderr: {text}")
         }
+    }
+}
+
+/// Reads a process's resource use from /proc; works for any process on
+/// this host, so `proxybench load --core-pid` can account a core it did
+/// not start.
+#[derive(Debug, Clone, Copy)]
+pub struct ProcSampler {
+    /// The process.
+    pub pid: u32,
+}
+
+impl ProcSampler {
+    /// User + system CPU time the process has used so far.
+    pub fn cpu_time(&self) -> std::io::Result<Duration> {
+        let stat = procfs::process::Process::new(self.pid as i32)
+            .and_then(|p| p.stat())
+            .map_err(std::io::Error::other)?;
+        let ticks = stat.utime + stat.stime;
+        Ok(Duration::from_secs_f64(
+            ticks as f64 / procfs::ticks_per_second() as f64,
+        ))
+    }
+
+    /// Peak resident set size so far (VmHWM), bytes.
+    pub fn rss_max(&self) -> std::io::Result<u64> {
+        let status = procfs::process::Process::new(self.pid as i32)
+            .and_then(|p| p.status())
+            .map_err(std::io::Error::other)?;
+        Ok(status.vmhwm.unwrap_or(0) * 1024)
     }
 }
 

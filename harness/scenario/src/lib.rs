@@ -12,6 +12,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use pb_driver::search::LatencyBound;
 use pb_shared::Scenario;
 use serde::Deserialize;
 
@@ -90,6 +91,15 @@ pub struct RunSettings {
     /// Driver threads.
     #[serde(default = "defaults::threads")]
     pub driver_threads: usize,
+    /// Measured seconds per rate-search step.
+    #[serde(default = "defaults::search_step_s")]
+    pub search_step_s: f64,
+    /// First rate a search tries, requests per second.
+    #[serde(default = "defaults::search_start_rate")]
+    pub search_start_rate: f64,
+    /// Highest rate a search offers.
+    #[serde(default = "defaults::search_max_rate")]
+    pub search_max_rate: f64,
 }
 
 mod defaults {
@@ -104,6 +114,15 @@ mod defaults {
     }
     pub(crate) fn threads() -> usize {
         1
+    }
+    pub(crate) fn search_step_s() -> f64 {
+        1.0
+    }
+    pub(crate) fn search_start_rate() -> f64 {
+        1000.0
+    }
+    pub(crate) fn search_max_rate() -> f64 {
+        2_000_000.0
     }
     pub(crate) fn connections() -> usize {
         50
@@ -121,6 +140,9 @@ impl Default for RunSettings {
             duration_s: defaults::duration_s(),
             core_threads: defaults::threads(),
             driver_threads: defaults::threads(),
+            search_step_s: defaults::search_step_s(),
+            search_start_rate: defaults::search_start_rate(),
+            search_max_rate: defaults::search_max_rate(),
         }
     }
 }
@@ -177,17 +199,25 @@ struct RawCell {
     connections: usize,
     #[serde(default = "defaults::in_flight")]
     in_flight: usize,
+    #[serde(default)]
+    rate: Option<f64>,
+    #[serde(default)]
+    rate_search: Option<String>,
 }
 
 /// The load a cell puts on a core.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CellParams {
     /// Bytes per echo message.
     pub message_bytes: usize,
     /// Concurrent connections.
     pub connections: usize,
-    /// Messages in flight per connection (1 = ping-pong).
+    /// Messages in flight per connection (1 = ping-pong); the most in
+    /// flight in open loop.
     pub in_flight: usize,
+    /// Open loop at this many requests per second in total; closed loop
+    /// when absent.
+    pub rate: Option<f64>,
 }
 
 /// One cell of the matrix: a scenario, its parameters and the cores to run.
@@ -199,6 +229,8 @@ pub struct Cell {
     pub cores: Option<Vec<String>>,
     /// Load parameters.
     pub params: CellParams,
+    /// Search for the highest rate meeting this bound, after the trials.
+    pub rate_search: Option<LatencyBound>,
     /// Where in the file the cell came from (`cell[2]`), for messages.
     pub origin: String,
 }
@@ -206,8 +238,12 @@ pub struct Cell {
 impl Cell {
     /// Short stable label, e.g. `echo/100B/c50x1`.
     pub fn label(&self) -> String {
+        let rate = self
+            .params
+            .rate
+            .map_or(String::new(), |r| format!("@{r}rps"));
         format!(
-            "{}/{}B/c{}x{}",
+            "{}/{}B/c{}x{}{rate}",
             self.scenario.name(),
             self.params.message_bytes,
             self.params.connections,
@@ -309,6 +345,21 @@ impl ScenarioFile {
             check_range(raw_cell.connections, 1, 100_000)
                 .map_err(|m| invalid(at("connections"), m))?;
             check_range(raw_cell.in_flight, 1, 4096).map_err(|m| invalid(at("in_flight"), m))?;
+            if let Some(rate) = raw_cell.rate
+                && !(rate.is_finite() && rate > 0.0 && rate <= 1e9)
+            {
+                return Err(invalid(
+                    at("rate"),
+                    format!("{rate} is not a rate in (0, 1e9] requests per second"),
+                ));
+            }
+            let rate_search = match &raw_cell.rate_search {
+                Some(text) => Some(
+                    text.parse::<LatencyBound>()
+                        .map_err(|m| invalid(at("rate_search"), m))?,
+                ),
+                None => None,
+            };
             let sizes = raw_cell.message_bytes.values();
             if sizes.is_empty() {
                 return Err(invalid(at("message_bytes"), "list is empty".into()));
@@ -323,7 +374,9 @@ impl ScenarioFile {
                         message_bytes: size,
                         connections: raw_cell.connections,
                         in_flight: raw_cell.in_flight,
+                        rate: raw_cell.rate,
                     },
+                    rate_search,
                     origin: format!("cell[{i}]"),
                 });
             }
@@ -361,6 +414,18 @@ fn check_run(run: &RunSettings) -> Result<(), (&'static str, String)> {
     check_seconds(run.duration_s, 0.05).map_err(|m| ("duration_s", m))?;
     check_range(run.core_threads, 1, 4096).map_err(|m| ("core_threads", m))?;
     check_range(run.driver_threads, 1, 4096).map_err(|m| ("driver_threads", m))?;
+    check_seconds(run.search_step_s, 0.05).map_err(|m| ("search_step_s", m))?;
+    for (name, rate) in [
+        ("search_start_rate", run.search_start_rate),
+        ("search_max_rate", run.search_max_rate),
+    ] {
+        if !(rate.is_finite() && rate > 0.0 && rate <= 1e9) {
+            return Err((
+                name,
+                format!("{rate} is not a rate in (0, 1e9] requests per second"),
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -464,6 +529,25 @@ mod tests {
         assert!(matches!(err, ScenarioError::Parse { .. }));
         assert!(err.to_string().contains("scenarios/x.toml"), "{err}");
         assert!(err.to_string().contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn open_loop_and_rate_search_cells() {
+        let file = parse(
+            "name = \"t\"\n[[cell]]\nscenario = \"echo\"\nmessage_bytes = 100\nrate = 5000.0\nrate_search = \"p99<=2ms\"\n",
+        )
+        .unwrap();
+        let cell = &file.cells[0];
+        assert_eq!(cell.params.rate, Some(5000.0));
+        assert_eq!(cell.label(), "echo/100B/c50x1@5000rps");
+        assert_eq!(cell.rate_search.unwrap().bound, Duration::from_millis(2));
+        let err = parse("name = \"t\"\n[[cell]]\nscenario = \"echo\"\nmessage_bytes = 1\nrate_search = \"p99\"\n")
+            .unwrap_err();
+        assert_eq!(err.field(), Some("cell[0].rate_search"));
+        let err =
+            parse("name = \"t\"\n[[cell]]\nscenario = \"echo\"\nmessage_bytes = 1\nrate = -3.0\n")
+                .unwrap_err();
+        assert_eq!(err.field(), Some("cell[0].rate"));
     }
 
     #[test]

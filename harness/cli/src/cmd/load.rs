@@ -1,9 +1,19 @@
-//! `proxybench load`: the driver alone.
+//! `proxybench load`: the driver alone, closed or open loop, optionally a
+//! rate search; `--out` writes a results file that `proxybench merge` can
+//! combine with files from other driver processes or hosts.
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
 
+use anyhow::Context as _;
 use pb_driver::LoadSpec;
+use pb_driver::search::{LatencyBound, SearchSpec};
+use pb_results::{
+    Cell, CellParams, CellStatus, CoreStatus, CpuPlan, Results, ScenarioRef, Summary,
+};
+use pb_runner::measure::{measure, rate_search};
+use pb_runner::process::ProcSampler;
 use pb_shared::CpuSet;
 
 use crate::Outcome;
@@ -20,22 +30,50 @@ pub(crate) struct Args {
     /// Concurrent connections.
     #[arg(long, default_value_t = 50)]
     connections: usize,
-    /// Messages in flight per connection (1 = ping-pong).
+    /// Messages in flight per connection (1 = ping-pong); the most in flight in open loop.
     #[arg(long, default_value_t = 1)]
     in_flight: usize,
+    /// Open loop: requests per second in total, spread over the connections;
+    /// latency is then measured from each request's intended send time.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Search for the highest rate meeting a bound, e.g. `p99<=1ms`.
+    #[arg(long, conflicts_with = "rate")]
+    rate_search: Option<LatencyBound>,
+    /// First rate a search tries.
+    #[arg(long, default_value_t = 1000.0, requires = "rate_search")]
+    search_start: f64,
+    /// Highest rate a search offers.
+    #[arg(long, default_value_t = 2_000_000.0, requires = "rate_search")]
+    search_max: f64,
     /// Warm-up seconds (not recorded).
     #[arg(long, default_value_t = 1.0)]
     warmup: f64,
-    /// Measured seconds.
+    /// Measured seconds (per step in a rate search).
     #[arg(long, default_value_t = 5.0)]
     duration: f64,
+    /// Seconds per latency/throughput interval.
+    #[arg(long, default_value_t = 1.0)]
+    interval: f64,
     /// Driver threads.
     #[arg(long, default_value_t = 1)]
     threads: usize,
     /// CPUs for the driver threads.
     #[arg(long)]
     cpus: Option<CpuSet>,
-    /// Print the figures as JSON.
+    /// Process id of the target on this host, to account its CPU and RSS.
+    #[arg(long)]
+    core_pid: Option<u32>,
+    /// Name the target in the results file (e.g. the core behind the address).
+    #[arg(long, default_value = "external")]
+    core_name: String,
+    /// Write a results file (mergeable with `proxybench merge`).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Also write HdrHistogram .hgrm/.hlog files into this directory.
+    #[arg(long)]
+    hdr: Option<PathBuf>,
+    /// Print the trial as JSON.
     #[arg(long)]
     json: bool,
 }
@@ -45,63 +83,194 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
         Duration::try_from_secs_f64(v)
             .map_err(|_| anyhow::anyhow!("--{name} must be a non-negative number of seconds"))
     };
-    let spec = LoadSpec {
-        threads: args.threads,
-        cpus: args.cpus,
-        ..LoadSpec::closed_echo(
+    let (warmup, duration) = (
+        seconds(args.warmup, "warmup")?,
+        seconds(args.duration, "duration")?,
+    );
+    let base = match args.rate {
+        Some(rate) => LoadSpec::open_echo(
+            args.target,
+            args.message_bytes,
+            rate,
+            args.connections,
+            args.in_flight,
+            warmup,
+            duration,
+        ),
+        None => LoadSpec::closed_echo(
             args.target,
             args.message_bytes,
             args.connections,
             args.in_flight,
-            seconds(args.warmup, "warmup")?,
-            seconds(args.duration, "duration")?,
-        )
+            warmup,
+            duration,
+        ),
     };
-    let report = pb_driver::run(&spec, &mut |_| {})?;
-    let p = pb_results::hist::percentiles(&report.histogram);
-    if args.json {
-        let json = serde_json::json!({
-            "target": args.target.to_string(),
-            "requests": report.requests,
-            "window_s": report.window.as_secs_f64(),
-            "qps": report.qps(),
-            "latency_us": p,
-            "histogram": pb_results::hist::encode(&report.histogram),
-            "errors": report.error_count(),
-            "errors_by_kind": report.errors,
-            "driver_cpu_us_per_req": report.driver_cpu_us_per_req(),
-            "driver_util": report.driver_util(),
-            "driver_bound": report.driver_bound,
-        });
-        println!("{}", serde_json::to_string_pretty(&json)?);
+    let spec = LoadSpec {
+        threads: args.threads,
+        cpus: args.cpus.clone(),
+        interval: seconds(args.interval, "interval")?,
+        ..base
+    };
+    spec.validate().map_err(|e| anyhow::anyhow!(e))?;
+    let target = args.core_pid.map(|pid| ProcSampler { pid });
+    let started = SystemTime::now();
+
+    let mut cell = Cell {
+        id: String::new(),
+        scenario: "echo".into(),
+        core: args.core_name.clone(),
+        status: CellStatus::Ok,
+        reason: None,
+        params: CellParams {
+            mode: spec.mode.name().into(),
+            rate: args.rate,
+            message_bytes: args.message_bytes,
+            connections: args.connections,
+            in_flight: args.in_flight,
+            warmup_s: args.warmup,
+            duration_s: args.duration,
+            trials: 1,
+            core_threads: 1,
+            driver_threads: args.threads,
+        },
+        trials: Vec::new(),
+        rate_search: None,
+        core_exit: None,
+        summary: None,
+    };
+    let rate_part = args.rate.map_or(String::new(), |r| format!("@{r}rps"));
+    cell.id = format!(
+        "echo/{}B/c{}x{}{rate_part}/{}",
+        args.message_bytes, args.connections, args.in_flight, args.core_name
+    );
+
+    if let Some(bound) = args.rate_search {
+        let search = SearchSpec::new(bound, args.search_start, args.search_max);
+        let result = rate_search(&spec, &search, |p| {
+            eprintln!(
+                "{:>10.0} req/s offered  {:>10.0} done  p50 {:>9.1} µs  p99 {:>9.1} µs  p99.9 {:>9.1} µs  errors {}  {}{}",
+                p.offered,
+                p.achieved,
+                p.latency_us.p50,
+                p.latency_us.p99,
+                p.latency_us.p999,
+                p.errors,
+                if p.ok { "meets " } else { "misses " },
+                bound,
+            )
+        })
+        .map_err(|e| anyhow::anyhow!(e))?;
+        match result.found_rate {
+            Some(rate) => println!(
+                "highest rate meeting {bound}: {rate:.0} req/s ({} steps)",
+                result.points.len()
+            ),
+            None => println!("no rate from {} req/s down met {bound}", args.search_start),
+        }
+        cell.rate_search = Some(result);
     } else {
-        println!(
-            "{} req/s over {:.1} s ({} requests), latency µs p50 {:.1} p90 {:.1} p99 {:.1} p99.9 {:.1} max {:.1}",
-            report.qps().round(),
-            report.window.as_secs_f64(),
-            report.requests,
-            p.p50,
-            p.p90,
-            p.p99,
-            p.p999,
-            p.max
-        );
-        println!(
-            "driver: {:.0}% CPU, {} µs CPU per request{}",
-            report.driver_util() * 100.0,
-            report
-                .driver_cpu_us_per_req()
-                .map_or("-".into(), |v| format!("{v:.2}")),
-            report
-                .driver_bound
-                .as_deref()
-                .map_or(String::new(), |r| format!(" — DRIVER-BOUND: {r}"))
-        );
-        println!("errors: {} {:?}", report.error_count(), report.errors);
+        let trial = measure(&spec, target, 0, 0).map_err(|e| anyhow::anyhow!(e))?;
+        print_trial(&trial, args.rate);
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&trial)?);
+        }
+        cell.trials.push(trial);
+        cell.summary = Summary::from_trials(&cell.trials)?;
     }
-    Ok(if report.error_count() == 0 {
+
+    let errors = cell.summary.as_ref().map_or(0, |s| s.errors);
+    let results = results_file(&args, cell, started)?;
+    if let Some(path) = &args.out {
+        let json = serde_json::to_string_pretty(&results)?;
+        std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("results: {}", path.display());
+    }
+    if let Some(dir) = &args.hdr {
+        let files = pb_results::hdr::write_hdr_files(&results, dir)?;
+        eprintln!("HdrHistogram files: {} in {}", files.len(), dir.display());
+    }
+    Ok(if errors == 0 {
         Outcome::Ok
     } else {
         Outcome::Failed
+    })
+}
+
+fn print_trial(t: &pb_results::Trial, rate: Option<f64>) {
+    let p = &t.latency_us;
+    let offered = rate.map_or(String::new(), |r| format!(" of {r:.0} offered"));
+    println!(
+        "{:.0} req/s{offered} over {:.1} s ({} requests), latency µs p50 {:.1} p90 {:.1} p99 {:.1} p99.9 {:.1} max {:.1}",
+        t.qps, t.window_s, t.requests, p.p50, p.p90, p.p99, p.p999, p.max
+    );
+    if let (Some(_), Some(u)) = (rate, &t.latency_uncorrected_us) {
+        println!(
+            "uncorrected (from actual send): p50 {:.1} p99 {:.1} p99.9 {:.1} max {:.1}; late sends {} (driver) + {} (connection full), max lag {:.1} ms",
+            u.p50,
+            u.p99,
+            u.p999,
+            u.max,
+            t.late_driver,
+            t.late_blocked,
+            t.max_lag_us / 1e3
+        );
+    }
+    println!(
+        "driver: {:.0}% CPU, {} µs CPU per request{}",
+        t.driver_util * 100.0,
+        t.driver_cpu_us_per_req
+            .map_or("-".into(), |v| format!("{v:.2}")),
+        t.driver_bound_reason
+            .as_deref()
+            .map_or(String::new(), |r| format!(" — DRIVER-BOUND: {r}"))
+    );
+    if let Some(cpu) = t.cpu_us_per_req {
+        println!(
+            "target: {cpu:.2} µs CPU per request, peak RSS {} KiB",
+            t.rss_max_bytes / 1024
+        );
+    }
+    println!("errors: {} {:?}", t.errors, t.errors_by_kind);
+}
+
+fn results_file(args: &Args, cell: Cell, started: SystemTime) -> anyhow::Result<Results> {
+    let allowed = CpuSet::allowed().context("reading this process's CPU affinity")?;
+    let driver = args.cpus.clone().unwrap_or_else(|| allowed.clone());
+    let probe = super::probe();
+    let plan = CpuPlan {
+        allowed: allowed.ids().to_vec(),
+        core: allowed.ids().to_vec(),
+        driver: driver.ids().to_vec(),
+        origin: Vec::new(),
+        shared: true,
+        note: "driver only: the target's CPUs are not managed by proxybench".into(),
+    };
+    let run_id = format!("{}-{}", super::run_id(started), std::process::id());
+    Ok(Results {
+        schema_version: pb_results::SCHEMA_VERSION,
+        run_id,
+        started_at: super::timestamp(started),
+        finished_at: super::timestamp(SystemTime::now()),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        scenario: ScenarioRef {
+            source: "proxybench load".into(),
+            name: format!("load {}", args.target),
+        },
+        environment: pb_runner::env::capture(
+            &super::build_info(),
+            &probe.io_uring(),
+            probe.memlock_limit(),
+            plan,
+        ),
+        cores: vec![CoreStatus {
+            name: args.core_name.clone(),
+            runtime: "not known to proxybench (driven by address)".into(),
+            service: "-".into(),
+            available: true,
+            reason: None,
+        }],
+        cells: vec![cell],
+        merged_from: Vec::new(),
     })
 }

@@ -3,6 +3,7 @@
 
 pub(crate) mod cores;
 pub(crate) mod load;
+pub(crate) mod merge;
 pub(crate) mod proxy;
 pub(crate) mod run;
 
@@ -22,3 +23,15 @@ pub(crate) fn probe() -> Box<dyn Probe> {
         _ => Box::new(SystemProbe),
     }
 }
+
+/// What this binary was built from, recorded in every results file.
+pub(crate) fn build_info() -> pb_runner::env::BuildInfo {
+    pb_runner::env::BuildInfo {
+        tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+        rustc: env!("PB_RUSTC_VERSION").to_owned(),
+        git_revision: env!("PB_GIT_REVISION").to_owned(),
+        profile: env!("PB_PROFILE").to_owned(),
+    }
+}
+
+pub(crate) use pb_runner::env::{run_id, timestamp};

@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use pb_results::CellStatus;
-use pb_runner::env::BuildInfo;
 use pb_runner::{CoreEntry, RunConfig};
 use pb_scenario::ScenarioFile;
 use pb_shared::CpuSet;
@@ -98,12 +97,7 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
         allowed_cpus,
         io_uring: probe.io_uring(),
         memlock_limit: probe.memlock_limit(),
-        build: BuildInfo {
-            tool_version: env!("CARGO_PKG_VERSION").to_owned(),
-            rustc: env!("PB_RUSTC_VERSION").to_owned(),
-            git_revision: env!("PB_GIT_REVISION").to_owned(),
-            profile: env!("PB_PROFILE").to_owned(),
-        },
+        build: super::build_info(),
     };
     if cfg.build.profile != "release" {
         eprintln!(
@@ -114,6 +108,8 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
     eprintln!("running {}", cfg.scenario);
     let results = pb_runner::run(&cfg, &mut |line| eprintln!("{line}"))?;
     let (latest, stamped) = pb_results::io::write_results(&results, &args.out)?;
+    let hdr_dir = args.out.join("hdr").join(&results.run_id);
+    pb_results::hdr::write_hdr_files(&results, &hdr_dir)?;
     println!("{}", pb_runner::table::render(&results));
     println!("results: {} (also {})", latest.display(), stamped.display());
 

@@ -1,0 +1,152 @@
+//! One load run against one target, turned into a results [`Trial`]: the
+//! driver runs, and the target's CPU is sampled exactly at the window's
+//! edges when the target is a process on this host.
+
+use std::time::Duration;
+
+use pb_driver::search::{self, Probe, SearchSpec};
+use pb_driver::{LoadReport, LoadSpec, WindowEdge};
+use pb_results::{IntervalPoint, RatePoint, RateSearch, Trial, hist};
+
+use crate::process::ProcSampler;
+
+/// Runs `spec` and returns the trial; `target` is sampled when given.
+pub fn measure(
+    spec: &LoadSpec,
+    target: Option<ProcSampler>,
+    index: u32,
+    sequence: u32,
+) -> Result<Trial, String> {
+    let mut cpu_at_start = None;
+    let mut cpu_at_end = None;
+    let mut sample_error = None;
+    let report = pb_driver::run(spec, &mut |edge| {
+        let Some(target) = target else { return };
+        match (edge, target.cpu_time()) {
+            (WindowEdge::Start, Ok(t)) => cpu_at_start = Some(t),
+            (WindowEdge::End, Ok(t)) => cpu_at_end = Some(t),
+            (_, Err(e)) => sample_error = Some(e.to_string()),
+        }
+    })
+    .map_err(|e| e.to_string())?;
+    if let Some(e) = sample_error {
+        return Err(format!("cannot read the target's CPU time: {e}"));
+    }
+    let core_cpu = match (target, cpu_at_start, cpu_at_end) {
+        (None, _, _) => None,
+        (Some(_), Some(a), Some(b)) => Some(b.saturating_sub(a)),
+        _ => return Err("the target's CPU time was not sampled".into()),
+    };
+    let rss = target.and_then(|t| t.rss_max().ok()).unwrap_or(0);
+    Ok(trial_from_report(&report, core_cpu, rss, index, sequence))
+}
+
+/// The results form of a driver report.
+pub fn trial_from_report(
+    report: &LoadReport,
+    core_cpu: Option<Duration>,
+    rss_max_bytes: u64,
+    index: u32,
+    sequence: u32,
+) -> Trial {
+    let per_req = |cpu: Duration| {
+        (report.requests > 0).then(|| cpu.as_secs_f64() * 1e6 / report.requests as f64)
+    };
+    let window = report.window.as_secs_f64();
+    let step = report.interval.as_secs_f64();
+    let intervals = report
+        .intervals
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let start_s = i as f64 * step;
+            let length_s = step.min(window - start_s).max(f64::MIN_POSITIVE);
+            IntervalPoint {
+                start_s,
+                length_s,
+                requests: h.len(),
+                qps: h.len() as f64 / length_s,
+                latency_us: hist::percentiles(h),
+                histogram: hist::encode(h),
+            }
+        })
+        .collect();
+    Trial {
+        index,
+        sequence,
+        window_s: window,
+        requests: report.requests,
+        qps: report.qps(),
+        errors: report.error_count(),
+        errors_by_kind: report.errors.clone(),
+        latency_us: hist::percentiles(&report.histogram),
+        histogram: hist::encode(&report.histogram),
+        core_cpu_us: core_cpu.map_or(0.0, |c| c.as_secs_f64() * 1e6),
+        cpu_us_per_req: core_cpu.and_then(per_req),
+        driver_cpu_us: report.driver_cpu.as_secs_f64() * 1e6,
+        driver_cpu_us_per_req: report.driver_cpu_us_per_req(),
+        driver_util: report.driver_util(),
+        rss_max_bytes,
+        driver_bound: report.driver_bound.is_some(),
+        driver_bound_reason: report.driver_bound.clone(),
+        latency_uncorrected_us: Some(hist::percentiles(&report.uncorrected)),
+        histogram_uncorrected: Some(hist::encode(&report.uncorrected)),
+        late_driver: report.late_driver,
+        late_blocked: report.late_blocked,
+        max_lag_us: report.max_lag.as_secs_f64() * 1e6,
+        intervals,
+    }
+}
+
+/// Runs a rate search with open-loop probes built from `base` (its mode's
+/// connections and in-flight are kept, the rate varies).
+pub fn rate_search(
+    base: &LoadSpec,
+    spec: &SearchSpec,
+    mut progress: impl FnMut(&RatePoint),
+) -> Result<RateSearch, String> {
+    let (connections, max_in_flight) = (base.mode.connections(), base.mode.max_in_flight());
+    let quantile = spec.bound.percentile / 100.0;
+    let outcome = search::search(spec, |rate| {
+        let probe_spec = LoadSpec {
+            mode: pb_driver::WorkMode::Open {
+                rate,
+                connections,
+                max_in_flight,
+            },
+            ..base.clone()
+        };
+        let report = pb_driver::run(&probe_spec, &mut |_| {}).map_err(|e| e.to_string())?;
+        let probe = Probe {
+            offered: rate,
+            achieved: report.qps(),
+            latency: Duration::from_nanos(report.histogram.value_at_quantile(quantile)),
+            errors: report.error_count(),
+            driver_bound: report.driver_bound.is_some(),
+        };
+        let point = point(&probe, &report, spec.passes(&probe));
+        progress(&point);
+        Ok::<_, String>((probe, report))
+    })?;
+    Ok(RateSearch {
+        percentile: spec.bound.percentile,
+        bound_us: spec.bound.bound.as_secs_f64() * 1e6,
+        found_rate: outcome.found,
+        points: outcome
+            .steps
+            .iter()
+            .map(|s| point(&s.probe, &s.extra, s.ok))
+            .collect(),
+    })
+}
+
+fn point(probe: &Probe, report: &LoadReport, ok: bool) -> RatePoint {
+    RatePoint {
+        offered: probe.offered,
+        achieved: probe.achieved,
+        latency_us: hist::percentiles(&report.histogram),
+        errors: probe.errors,
+        ok,
+        driver_bound: probe.driver_bound,
+    }
+}
