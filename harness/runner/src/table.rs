@@ -57,6 +57,13 @@ pub fn render(results: &Results) -> String {
                 if s.driver_bound {
                     notes.push("driver-bound".to_owned());
                 }
+                if let (Some(rate), Some(u)) = (cell.params.rate, &s.latency_uncorrected_us) {
+                    notes.push(format!(
+                        "open loop at {}/s; uncorrected p99 {:.1} µs",
+                        si(rate),
+                        u.p99
+                    ));
+                }
                 if s.errors > 0 {
                     let kinds: Vec<_> = s
                         .errors_by_kind
@@ -79,6 +86,7 @@ pub fn render(results: &Results) -> String {
                     notes.join("; ")
                 );
             }
+            (CellStatus::Ok, None) => {}
             (status, _) => {
                 let word = match status {
                     CellStatus::Unavailable => "unavailable",
@@ -91,6 +99,27 @@ pub fn render(results: &Results) -> String {
                     cell.reason.as_deref().unwrap_or("no trial completed")
                 );
             }
+        }
+    }
+    let searches: Vec<_> = results
+        .cells
+        .iter()
+        .filter_map(|c| c.rate_search.as_ref().map(|r| (c, r)))
+        .collect();
+    if !searches.is_empty() {
+        let _ = writeln!(out, "\nrate search (highest open-loop rate meeting the bound, corrected latency):");
+        for (cell, search) in searches {
+            let found = search
+                .found_rate
+                .map_or("none met it".to_owned(), |r| format!("{} req/s", si(r)));
+            let _ = writeln!(
+                out,
+                "  {:<40} p{}<={:.0} µs: {found} ({} steps)",
+                cell.id,
+                search.percentile,
+                search.bound_us,
+                search.points.len()
+            );
         }
     }
     if results
