@@ -32,6 +32,7 @@ fn start(core: &str) -> Option<CoreProcess> {
         scenario: "echo",
         threads: 2,
         cpus: &cpus,
+        spin_iters: 0,
     };
     match CoreProcess::start(&cmd) {
         Ok(p) => Some(p),

@@ -17,6 +17,7 @@ fn start_core() -> CoreProcess {
         scenario: "echo",
         threads: 1,
         cpus: &cpus,
+        spin_iters: 0,
     })
     .unwrap()
 }

@@ -142,6 +142,10 @@ pub struct CellParams {
     pub core_threads: usize,
     /// Driver threads.
     pub driver_threads: usize,
+    /// Extra work per request the cores were told to do (gate
+    /// calibration), spin iterations; 0 for a normal run.
+    #[serde(default)]
+    pub core_spin_iters: u64,
 }
 
 /// One (scenario cell, core) pair.

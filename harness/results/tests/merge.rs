@@ -106,6 +106,7 @@ fn half(run_id: &str, values: Vec<u64>) -> Results {
                 trials: 1,
                 core_threads: 1,
                 driver_threads: 1,
+                core_spin_iters: 0,
             },
             trials: vec![trial],
             rate_search: None,

@@ -97,6 +97,7 @@ fn sample() -> Results {
                 trials: 1,
                 core_threads: 1,
                 driver_threads: 1,
+                core_spin_iters: 0,
             },
             trials: vec![trial],
             rate_search: Some(RateSearch {

@@ -104,6 +104,7 @@ pub fn run(cfg: &RunConfig, progress: &mut dyn FnMut(&str)) -> Result<Results, R
             trials: settings.trials,
             core_threads: settings.core_threads,
             driver_threads: settings.driver_threads,
+            core_spin_iters: settings.core_spin_iters,
         };
         let label = cell.label();
         let wanted: Vec<&CoreEntry> = match &cell.cores {
@@ -127,6 +128,7 @@ pub fn run(cfg: &RunConfig, progress: &mut dyn FnMut(&str)) -> Result<Results, R
                         scenario: cell.scenario.name(),
                         threads: settings.core_threads,
                         cpus: &core_cpus,
+                        spin_iters: settings.core_spin_iters,
                     };
                     match CoreProcess::start(&cmd) {
                         Ok(process) => slot.process = Some(process),

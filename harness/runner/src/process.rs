@@ -45,6 +45,8 @@ pub struct CoreCommand<'a> {
     pub threads: usize,
     /// CPUs to pin to.
     pub cpus: &'a CpuSet,
+    /// Extra work per request (gate calibration); 0 for none.
+    pub spin_iters: u64,
 }
 
 /// A running core.
@@ -63,6 +65,7 @@ impl CoreProcess {
             .args(["--listen", "127.0.0.1:0"])
             .args(["--threads", &cmd.threads.to_string()])
             .args(["--cpus", &cmd.cpus.to_string()])
+            .args(["--spin-iters", &cmd.spin_iters.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

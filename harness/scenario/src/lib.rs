@@ -100,6 +100,10 @@ pub struct RunSettings {
     /// Highest rate a search offers.
     #[serde(default = "defaults::search_max_rate")]
     pub search_max_rate: f64,
+    /// Extra work per request in every core (gate calibration), spin
+    /// iterations; 0 (the default) for none.
+    #[serde(default)]
+    pub core_spin_iters: u64,
 }
 
 mod defaults {
@@ -143,6 +147,7 @@ impl Default for RunSettings {
             search_step_s: defaults::search_step_s(),
             search_start_rate: defaults::search_start_rate(),
             search_max_rate: defaults::search_max_rate(),
+            core_spin_iters: 0,
         }
     }
 }

@@ -17,7 +17,7 @@ use glommio::{LocalExecutorBuilder, Placement};
 use pb_shared::core::{CoreInfo, ProxyCore, Requirement};
 use pb_shared::serve::{self, ThreadSlot};
 use pb_shared::{
-    ConnGauge, ConnLimitFactory, ConnLimitParams, Scenario, ServeError, ServeOpts, Shutdown,
+    ConnGauge, ConnLimitFactory, ConnLimitParams, Scenario, ServeError, ServeOpts, Shutdown, Spin,
 };
 use service_async::stack::FactoryStack;
 use service_async::{MakeService, Param, Service};
@@ -56,6 +56,7 @@ impl ProxyCore for Glommio {
     ) -> Result<(), ServeError> {
         let config = StackConfig {
             buf_size: opts.buf_size,
+            spin: opts.spin,
             conn: ConnLimitParams {
                 gauge: ConnGauge::default(),
                 limit: opts.max_conns,
@@ -125,6 +126,7 @@ async fn serve_listener(
     let drain = config.drain;
     let echo = EchoFactory {
         buf_size: config.buf_size,
+        spin: config.spin,
     };
     let stack = FactoryStack::new(config)
         .replace(echo)
@@ -160,6 +162,7 @@ async fn serve_listener(
 #[derive(Debug, Clone)]
 struct StackConfig {
     buf_size: usize,
+    spin: Spin,
     conn: ConnLimitParams,
     drain: std::time::Duration,
 }
@@ -176,6 +179,7 @@ impl Param<ConnLimitParams> for StackConfig {
 #[derive(Debug)]
 pub struct EchoService {
     buf_size: usize,
+    spin: Spin,
 }
 
 impl Service<TcpStream> for EchoService {
@@ -190,6 +194,7 @@ impl Service<TcpStream> for EchoService {
             if n == 0 {
                 break;
             }
+            self.spin.burn();
             stream.write_all(&buf[..n]).await?;
         }
         stream
@@ -203,6 +208,7 @@ impl Service<TcpStream> for EchoService {
 #[derive(Debug)]
 struct EchoFactory {
     buf_size: usize,
+    spin: Spin,
 }
 
 impl MakeService for EchoFactory {
@@ -212,6 +218,7 @@ impl MakeService for EchoFactory {
     fn make_via_ref(&self, _old: Option<&Self::Service>) -> Result<Self::Service, Self::Error> {
         Ok(EchoService {
             buf_size: self.buf_size,
+            spin: self.spin,
         })
     }
 }

@@ -25,7 +25,7 @@ use pb_shared::serve::{self, ThreadSlot};
 use pb_shared::socket;
 use pb_shared::{
     BACKLOG, ConnGauge, ConnLimitFactory, ConnLimitParams, Scenario, ServeError, ServeOpts,
-    Shutdown,
+    Shutdown, Spin,
 };
 use service_async::stack::FactoryStack;
 use service_async::{MakeService, Param, Service};
@@ -88,6 +88,7 @@ impl ProxyCore for Monoio {
         let driver = self.driver;
         let config = StackConfig {
             buf_size: opts.buf_size,
+            spin: opts.spin,
             conn: ConnLimitParams {
                 gauge: ConnGauge::default(),
                 limit: opts.max_conns,
@@ -167,6 +168,7 @@ async fn serve_listener(
     let drain = config.drain;
     let echo = EchoFactory {
         buf_size: config.buf_size,
+        spin: config.spin,
     };
     let stack = FactoryStack::new(config)
         .replace(echo)
@@ -203,6 +205,7 @@ async fn serve_listener(
 #[derive(Debug, Clone)]
 struct StackConfig {
     buf_size: usize,
+    spin: Spin,
     conn: ConnLimitParams,
     drain: std::time::Duration,
 }
@@ -220,6 +223,7 @@ impl Param<ConnLimitParams> for StackConfig {
 #[derive(Debug)]
 pub struct EchoService {
     buf_size: usize,
+    spin: Spin,
 }
 
 impl Service<TcpStream> for EchoService {
@@ -235,6 +239,7 @@ impl Service<TcpStream> for EchoService {
             if read? == 0 {
                 break;
             }
+            self.spin.burn();
             let (written, b) = stream.write_all(buf).await;
             buf = b;
             written?;
@@ -247,6 +252,7 @@ impl Service<TcpStream> for EchoService {
 #[derive(Debug)]
 struct EchoFactory {
     buf_size: usize,
+    spin: Spin,
 }
 
 impl MakeService for EchoFactory {
@@ -256,6 +262,7 @@ impl MakeService for EchoFactory {
     fn make_via_ref(&self, _old: Option<&Self::Service>) -> Result<Self::Service, Self::Error> {
         Ok(EchoService {
             buf_size: self.buf_size,
+            spin: self.spin,
         })
     }
 }

@@ -12,11 +12,13 @@
 //! | [`ready`] | the readiness line a core prints and the runner parses |
 //! | [`serve`] | the accept loop and drain, generic over the runtime's accept and timer |
 //! | [`shutdown`] | SIGTERM/SIGINT turned into a flag each runtime polls |
+//! | [`calibrate`] | [`Spin`]: a known extra cost per request, to calibrate the regression gate |
 //! | [`conn`] | [`ConnGauge`] and the [`ConnLimit`] borrowing-service layer |
 //! | [`probe`] | whether io_uring and locked memory are usable here, behind a trait tests can fake |
 //! | [`core`] | the [`ProxyCore`] trait each core crate implements |
 //! | [`error`] | [`ServeError`], what a core reports when it cannot serve |
 
+pub mod calibrate;
 pub mod conn;
 pub mod core;
 pub mod cpus;
@@ -28,6 +30,7 @@ pub mod serve;
 pub mod shutdown;
 pub mod socket;
 
+pub use crate::calibrate::Spin;
 pub use crate::conn::{
     ConnGauge, ConnGuard, ConnLimit, ConnLimitFactory, ConnLimitParams, ConnRefused,
 };

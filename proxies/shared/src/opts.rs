@@ -59,6 +59,8 @@ pub struct ServeOpts {
     pub max_conns: usize,
     /// How long to wait for open connections after a stop signal.
     pub drain: Duration,
+    /// Extra work per request (gate calibration); none by default.
+    pub spin: crate::Spin,
 }
 
 impl ServeOpts {
@@ -72,6 +74,7 @@ impl ServeOpts {
             buf_size: DEFAULT_BUF_SIZE,
             max_conns: DEFAULT_MAX_CONNS,
             drain: DEFAULT_DRAIN,
+            spin: crate::Spin::default(),
         }
     }
 

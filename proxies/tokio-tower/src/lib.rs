@@ -16,7 +16,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use pb_shared::core::{CoreInfo, ProxyCore};
-use pb_shared::{ConnGauge, Scenario, ServeError, ServeOpts, Shutdown, serve, socket};
+use pb_shared::{ConnGauge, Scenario, ServeError, ServeOpts, Shutdown, Spin, serve, socket};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tower::buffer::Buffer;
@@ -90,6 +90,7 @@ impl ProxyCore for TokioTower {
                 .layer(ConnLimitLayer::new(gauge.clone(), opts.max_conns))
                 .service(EchoService {
                     buf_size: opts.buf_size,
+                    spin: opts.spin,
                 });
             on_ready(addr, opts.threads);
             accept_until_shutdown(&listener, stack, shutdown).await;
@@ -133,6 +134,7 @@ async fn accept_until_shutdown(listener: &TcpListener, stack: Stack, shutdown: &
 #[derive(Debug, Clone)]
 pub struct EchoService {
     buf_size: usize,
+    spin: Spin,
 }
 
 impl Service<TcpStream> for EchoService {
@@ -145,7 +147,7 @@ impl Service<TcpStream> for EchoService {
     }
 
     fn call(&mut self, mut stream: TcpStream) -> Self::Future {
-        let buf_size = self.buf_size;
+        let (buf_size, spin) = (self.buf_size, self.spin);
         Box::pin(async move {
             stream.set_nodelay(true)?;
             let mut buf = vec![0u8; buf_size];
@@ -154,6 +156,7 @@ impl Service<TcpStream> for EchoService {
                 if n == 0 {
                     break;
                 }
+                spin.burn();
                 stream.write_all(&buf[..n]).await?;
             }
             stream.shutdown().await

@@ -133,6 +133,7 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
             trials: 1,
             core_threads: 1,
             driver_threads: args.threads,
+            core_spin_iters: 0,
         },
         trials: Vec::new(),
         rate_search: None,

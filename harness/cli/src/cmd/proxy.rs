@@ -32,6 +32,10 @@ pub(crate) struct Args {
     /// Connections above this many are closed on accept.
     #[arg(long, default_value_t = pb_shared::opts::DEFAULT_MAX_CONNS)]
     max_conns: usize,
+    /// Extra work per request, in spin iterations (about 1 ns each): a known
+    /// cost for calibrating the regression gate. Off by default.
+    #[arg(long, default_value_t = 0)]
+    spin_iters: u64,
 }
 
 pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
@@ -47,6 +51,7 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
         cpus: args.cpus,
         buf_size: args.buf_size,
         max_conns: args.max_conns,
+        spin: pb_shared::Spin(args.spin_iters),
         ..ServeOpts::new(scenario, args.listen)
     };
     let shutdown = Shutdown::on_signals().context("installing signal handlers")?;
