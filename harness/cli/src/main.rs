@@ -4,8 +4,10 @@
 //! |---|---|
 //! | `cores` | `pb-cores` registry + `pb-shared` probe |
 //! | `proxy` | one core from the registry, as its own process |
+//! | `origin` | `pb-origin`: the HTTP origin, as its own process |
 //! | `load` | `pb-driver` alone against an address |
-//! | `run` | `pb-runner` over a scenario file -> `pb-results` + table |
+//! | `run` | `pb-runner` over a scenario file -> `pb-results` + table + `pb-report` |
+//! | `report` | `pb-report`: results (and a baseline) -> HTML with PNG charts |
 //! | `merge` | `pb-results` merge: exact combination of several drivers' files |
 //!
 //! Exit codes: 0 ok, 1 a failed check (errors in a run, a failed cell),
@@ -31,10 +33,14 @@ enum Command {
     Cores(cmd::cores::Args),
     /// Start one proxy core (the runner spawns these; useful by hand too).
     Proxy(cmd::proxy::Args),
+    /// Start the HTTP origin server (forwarding scenarios spawn these).
+    Origin(cmd::origin::Args),
     /// Run the load driver alone against an address.
     Load(cmd::load::Args),
     /// Run a scenario matrix: results JSON plus a table.
     Run(cmd::run::Args),
+    /// Render a results file (optionally against a baseline) as HTML with PNG charts.
+    Report(cmd::report::Args),
     /// Combine result files from several driver processes or hosts.
     Merge(cmd::merge::Args),
 }
@@ -52,8 +58,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Cores(args) => cmd::cores::main(args),
         Command::Proxy(args) => cmd::proxy::main(args),
+        Command::Origin(args) => cmd::origin::main(args),
         Command::Load(args) => cmd::load::main(args),
         Command::Run(args) => cmd::run::main(args),
+        Command::Report(args) => cmd::report::main(args),
         Command::Merge(args) => cmd::merge::main(args),
     };
     match result {

@@ -157,6 +157,36 @@ fn without_io_uring_the_uring_cores_are_unavailable_with_the_reason() {
 }
 
 #[test]
+fn an_injected_cost_is_recorded_with_the_cell() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("tiny.toml"), TINY).unwrap();
+    let out = proxybench(
+        &[
+            "run",
+            "tiny.toml",
+            "--out",
+            "out",
+            "--cores",
+            "tokio-tower",
+            "--trials",
+            "1",
+            "--core-spin-iters",
+            "500",
+        ],
+        dir.path(),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/latest.json")).unwrap())
+            .unwrap();
+    assert_valid(&json);
+    for cell in json["cells"].as_array().unwrap() {
+        assert_eq!(cell["params"]["core_spin_iters"], 500, "{cell}");
+    }
+}
+
+#[test]
 fn cores_lists_unavailable_cores_with_their_reason() {
     let dir = tempfile::tempdir().unwrap();
     let out = proxybench(

@@ -20,8 +20,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep_until};
 
-use crate::echo::{EchoPattern, EchoVerifier};
-use crate::spec::{LoadSpec, Workload};
+use crate::spec::LoadSpec;
+use crate::wire::{Reader, Wire};
 
 /// The instants every connection of a run shares.
 #[derive(Debug, Clone, Copy)]
@@ -121,9 +121,8 @@ pub async fn connection_loop(
     schedule: &Schedule,
     stats: &RefCell<ThreadStats>,
 ) {
-    let Workload::Echo { message_bytes } = spec.workload;
-    let pattern = EchoPattern::new(id, message_bytes);
-    let mut buf = vec![0u8; message_bytes.clamp(4096, 64 * 1024)];
+    let wire = Wire::new(id, &spec.workload);
+    let mut buf = vec![0u8; wire.read_buffer()];
     let connections = spec.mode.connections() as f64;
     // Spread the connections' schedules evenly over one period.
     let mut pace = match spec.mode.per_connection_interval() {
@@ -154,11 +153,12 @@ pub async fn connection_loop(
             spec,
             schedule,
             stats,
-            pattern: &pattern,
+            wire: &wire,
             pace: &mut pace,
         };
         match conn.drive(stream, &mut buf).await {
-            Ok(()) => break,
+            Ok(Next::Finished) => break,
+            Ok(Next::Reconnect) => {}
             Err(kind) => stats.borrow_mut().error(kind),
         }
     }
@@ -182,20 +182,30 @@ impl Pace {
     }
 }
 
+/// How a connection's drive ended well.
+enum Next {
+    /// Nothing more is due.
+    Finished,
+    /// Open a new connection for the next request.
+    Reconnect,
+}
+
 struct Conn<'a> {
     spec: &'a LoadSpec,
     schedule: &'a Schedule,
     stats: &'a RefCell<ThreadStats>,
-    pattern: &'a EchoPattern,
+    wire: &'a Wire,
     pace: &'a mut Pace,
 }
 
 impl Conn<'_> {
-    async fn drive(&mut self, mut stream: TcpStream, buf: &mut [u8]) -> Result<(), &'static str> {
+    async fn drive(&mut self, mut stream: TcpStream, buf: &mut [u8]) -> Result<Next, &'static str> {
         let max_in_flight = self.spec.mode.max_in_flight();
         let schedule = *self.schedule;
         let (mut rd, mut wr) = stream.split();
-        let mut verifier = EchoVerifier::default();
+        let mut reader = self.wire.reader();
+        let one_per_connection = self.wire.one_per_connection();
+        let mut started = 0u64;
         let mut sent: VecDeque<InFlight> = VecDeque::with_capacity(max_in_flight);
         let mut next_seq = 0u64;
         // The message being written and how much of it is out.
@@ -223,7 +233,9 @@ impl Conn<'_> {
                     (next < schedule.window_end && now < schedule.hard_stop).then_some(next)
                 }
             };
+            let can_send = can_send && !(one_per_connection && started == 1);
             if can_send && let Some(due) = due.filter(|&d| d <= now) {
+                started += 1;
                 if sent.is_empty() {
                     last_progress = now;
                 }
@@ -241,7 +253,10 @@ impl Conn<'_> {
                 continue;
             }
             if writing.is_none() && sent.is_empty() && due.is_none() {
-                return Ok(());
+                return Ok(Next::Finished);
+            }
+            if one_per_connection && started == 1 && writing.is_none() && sent.is_empty() {
+                return Ok(Next::Reconnect);
             }
             let wait_for_pace = can_send && due.is_some();
             if wait_for_pace
@@ -255,27 +270,36 @@ impl Conn<'_> {
                 biased;
                 read = rd.read(buf) => {
                     let n = read.map_err(io_error_kind)?;
-                    if n == 0 {
-                        return Err("eof before reply");
-                    }
                     let done = Instant::now();
+                    if n == 0 {
+                        // A close may end a close-delimited reply.
+                        let mut verdict = None;
+                        if reader.on_close(|v| verdict = Some(v)) {
+                            self.record(verdict.expect("on_close reports"), &mut sent, done);
+                        }
+                        return if sent.is_empty() && writing.is_none() {
+                            Ok(Next::Reconnect)
+                        } else {
+                            Err("eof before reply")
+                        };
+                    }
                     last_progress = done;
                     let was_full = sent.len() >= max_in_flight;
-                    self.complete(&mut verifier, &buf[..n], &mut sent, done)?;
+                    self.complete(&mut reader, &buf[..n], &mut sent, done)?;
                     if was_full && sent.len() < max_in_flight {
                         free_since = done;
                     }
                 }
                 written = async {
                     let (seq, offset) = writing.expect("guarded by the branch condition");
-                    wr.write(&self.pattern.message(seq)[offset..]).await
+                    wr.write(&self.wire.request(seq)[offset..]).await
                 }, if writing.is_some() => {
                     let n = written.map_err(io_error_kind)?;
                     if n == 0 {
                         return Err("write closed");
                     }
                     if let Some((seq, offset)) = writing {
-                        writing = (offset + n < self.pattern.size()).then_some((seq, offset + n));
+                        writing = (offset + n < self.wire.request(seq).len()).then_some((seq, offset + n));
                         if writing.is_none() {
                             free_since = Instant::now();
                         }
@@ -330,40 +354,54 @@ impl Conn<'_> {
     /// Verifies received bytes and records every request they complete.
     fn complete(
         &self,
-        verifier: &mut EchoVerifier,
+        reader: &mut Reader,
         data: &[u8],
         sent: &mut VecDeque<InFlight>,
         done: Instant,
     ) -> Result<(), &'static str> {
+        let outstanding = sent.len();
+        let mut verdicts = Vec::new();
+        reader.feed(self.wire, data, outstanding, |v| verdicts.push(v))?;
+        for verdict in verdicts {
+            self.record(verdict, sent, done);
+        }
+        Ok(())
+    }
+
+    /// Records the oldest outstanding request as completed at `done`.
+    fn record(
+        &self,
+        verdict: Result<(), &'static str>,
+        sent: &mut VecDeque<InFlight>,
+        done: Instant,
+    ) {
         let schedule = self.schedule;
-        let interval_ns = self.spec.interval.as_nanos().max(1);
+        let request = sent.pop_front().expect("readers bound completions");
         let mut stats = self.stats.borrow_mut();
         let stats = &mut *stats;
+        if let Err(kind) = verdict {
+            stats.error(kind);
+            return;
+        }
+        if request.due < schedule.window_start || request.due >= schedule.window_end {
+            return;
+        }
+        let clamp =
+            |d: Duration| (d.as_nanos().min(u128::from(crate::MAX_LATENCY_NS)) as u64).max(1);
+        let interval_ns = self.spec.interval.as_nanos().max(1);
         let last_interval = stats.intervals.len() - 1;
         let slot = ((done
             .saturating_duration_since(schedule.window_start)
             .as_nanos()
             / interval_ns) as usize)
             .min(last_interval);
-        let clamp =
-            |d: Duration| (d.as_nanos().min(u128::from(crate::MAX_LATENCY_NS)) as u64).max(1);
-        verifier
-            .feed(self.pattern, data, sent.len(), |intact| {
-                let request = sent.pop_front().expect("verifier bounds completions");
-                if !intact {
-                    stats.error("mismatch");
-                } else if request.due >= schedule.window_start && request.due < schedule.window_end
-                {
-                    let corrected = clamp(done - request.from);
-                    stats.histogram.saturating_record(corrected);
-                    stats
-                        .uncorrected
-                        .saturating_record(clamp(done - request.sent));
-                    stats.intervals[slot].saturating_record(corrected);
-                    stats.requests += 1;
-                }
-            })
-            .map_err(|_| "unexpected bytes")
+        let corrected = clamp(done - request.from);
+        stats.histogram.saturating_record(corrected);
+        stats
+            .uncorrected
+            .saturating_record(clamp(done - request.sent));
+        stats.intervals[slot].saturating_record(corrected);
+        stats.requests += 1;
     }
 }
 

@@ -5,6 +5,7 @@
 //! |---|---|
 //! | [`spec`] | [`LoadSpec`]: target, workload, work mode ([`WorkMode`]), timing, threads |
 //! | [`echo`] | the echo workload: message patterns and byte-exact verification |
+//! | [`http`] | the HTTP workload: GET/POST requests, keep-alive or one per connection, every response checked |
 //! | [`conn`] | one connection's loop: closed (pipelined up to `in_flight`) or open (fixed schedule, corrected and uncorrected latency) |
 //! | [`run`] | threads, the shared schedule, window edges, CPU accounting, self-check -> [`LoadReport`] |
 //! | [`search`] | the highest rate at which a latency percentile stays within a bound |
@@ -14,9 +15,11 @@
 
 pub mod conn;
 pub mod echo;
+pub mod http;
 pub mod run;
 pub mod search;
 pub mod spec;
+mod wire;
 
 pub use crate::run::{DriverError, LoadReport, WindowEdge, run};
 pub use crate::spec::{LoadSpec, WorkMode, Workload};

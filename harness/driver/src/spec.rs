@@ -6,13 +6,15 @@ use std::time::Duration;
 use pb_shared::CpuSet;
 
 /// The protocol spoken on each connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Workload {
     /// Fixed-size messages echoed back byte for byte.
     Echo {
         /// Bytes per message.
         message_bytes: usize,
     },
+    /// HTTP/1.1 requests, every response checked.
+    Http(crate::http::HttpWorkload),
 }
 
 /// How requests are issued.
@@ -172,8 +174,7 @@ impl LoadSpec {
 
     /// Rejects specs no run could honour.
     pub fn validate(&self) -> Result<(), String> {
-        let Workload::Echo { message_bytes } = self.workload;
-        if message_bytes == 0 {
+        if let Workload::Echo { message_bytes: 0 } = self.workload {
             return Err("message size must be at least 1 byte".into());
         }
         if self.mode.connections() == 0 || self.mode.max_in_flight() == 0 {

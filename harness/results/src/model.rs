@@ -126,7 +126,7 @@ pub struct CellParams {
     /// Offered rate in requests per second (open loop only).
     #[serde(default)]
     pub rate: Option<f64>,
-    /// Bytes per echo message.
+    /// Bytes per echo message, or per HTTP body (`http-forward`).
     pub message_bytes: usize,
     /// Concurrent connections.
     pub connections: usize,
@@ -146,6 +146,22 @@ pub struct CellParams {
     /// calibration), spin iterations; 0 for a normal run.
     #[serde(default)]
     pub core_spin_iters: u64,
+    /// HTTP parameters, for `http-forward` cells.
+    #[serde(default)]
+    pub http: Option<HttpCellParams>,
+}
+
+/// What an `http-forward` cell sent and to how many origins.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HttpCellParams {
+    /// `GET` or `POST`.
+    pub method: String,
+    /// Keep-alive, or one connection per request.
+    pub keep_alive: bool,
+    /// Origin processes behind the proxy.
+    pub origins: usize,
+    /// Balancing policy of the proxy.
+    pub policy: String,
 }
 
 /// One (scenario cell, core) pair.

@@ -8,16 +8,20 @@
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use pb_driver::LoadSpec;
+use pb_driver::http::{HttpWorkload, Method};
 use pb_driver::search::SearchSpec;
-use pb_results::{Cell, CellParams, CellStatus, CoreStatus, Results, ScenarioRef, Summary};
+use pb_driver::{LoadSpec, Workload};
+use pb_results::{
+    Cell, CellParams, CellStatus, CoreStatus, HttpCellParams, Results, ScenarioRef, Summary,
+};
 use pb_scenario::ScenarioFile;
+use pb_scenario::{DIRECT, HttpParams};
 use pb_shared::CpuSet;
 
 use crate::env::{self, BuildInfo};
 use crate::measure::{measure, rate_search};
 use crate::plan;
-use crate::process::{CoreCommand, CoreProcess, StartError};
+use crate::process::{CoreCommand, CoreProcess, ProcSampler, StartError};
 
 /// How long a core gets to stop after SIGTERM before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -71,17 +75,24 @@ pub fn run(cfg: &RunConfig, progress: &mut dyn FnMut(&str)) -> Result<Results, R
     cfg.scenario.check_cores(&names)?;
     let started = SystemTime::now();
     let settings = &cfg.scenario.run;
-    // Echo has no origin; forwarding scenarios will ask for one.
+    // Forwarding cells need origin CPUs; echo cells have no origin.
+    let needs_origin = cfg.scenario.cells.iter().any(|c| c.params.http.is_some());
     let cpu_plan = plan::plan(
         &cfg.allowed_cpus,
         settings.core_threads,
         settings.driver_threads,
-        0,
+        usize::from(needs_origin),
     );
     let core_cpus = CpuSet::new(cpu_plan.core.clone()).expect("plans give the core a CPU");
     let driver_cpus = CpuSet::new(cpu_plan.driver.clone()).expect("plans give the driver a CPU");
+    let origin_cpus = CpuSet::new(cpu_plan.origin.clone()).unwrap_or_else(|| driver_cpus.clone());
     progress(&format!(
-        "CPU plan: core on {core_cpus}, driver on {driver_cpus} ({})",
+        "CPU plan: core on {core_cpus}, driver on {driver_cpus}{} ({})",
+        if needs_origin {
+            format!(", origins on {origin_cpus}")
+        } else {
+            String::new()
+        },
         cpu_plan.note
     ));
 
@@ -105,12 +116,45 @@ pub fn run(cfg: &RunConfig, progress: &mut dyn FnMut(&str)) -> Result<Results, R
             core_threads: settings.core_threads,
             driver_threads: settings.driver_threads,
             core_spin_iters: settings.core_spin_iters,
+            http: cell.params.http.as_ref().map(|h| HttpCellParams {
+                method: match h.method {
+                    Method::Get => "GET".into(),
+                    Method::Post => "POST".into(),
+                },
+                keep_alive: h.keep_alive,
+                origins: h.origins,
+                policy: h.policy.name().into(),
+            }),
         };
         let label = cell.label();
+        // Origins and the proxy configuration pointing at them.
+        let origins = match &cell.params.http {
+            Some(h) => match Origins::start(&cfg.exe, h, &origin_cpus, &label) {
+                Ok(origins) => Some(origins),
+                Err(reason) => {
+                    progress(&format!("[{label}] origins: {reason}"));
+                    failed_cell_for_all(cfg, cell, &label, &params, &reason, &mut cells);
+                    continue;
+                }
+            },
+            None => None,
+        };
+        let direct_entry = CoreEntry {
+            name: DIRECT.into(),
+            runtime: "no proxy: the driver talks to an origin".into(),
+            service: "-".into(),
+            availability: Ok(()),
+        };
         let wanted: Vec<&CoreEntry> = match &cell.cores {
             Some(list) => list
                 .iter()
-                .filter_map(|name| cfg.cores.iter().find(|c| &c.name == name))
+                .filter_map(|name| {
+                    if name == DIRECT {
+                        Some(&direct_entry)
+                    } else {
+                        cfg.cores.iter().find(|c| &c.name == name)
+                    }
+                })
                 .collect(),
             None => cfg.cores.iter().collect(),
         };
@@ -121,6 +165,13 @@ pub fn run(cfg: &RunConfig, progress: &mut dyn FnMut(&str)) -> Result<Results, R
             let mut slot = Slot::new(&label, cell.scenario.name(), entry, &params);
             match &entry.availability {
                 Err(reason) => slot.end(CellStatus::Unavailable, reason.clone()),
+                Ok(()) if entry.name == DIRECT => {
+                    let first = &origins
+                        .as_ref()
+                        .expect("direct is an http-forward pseudo-core")
+                        .processes[0];
+                    slot.target = Some((first.addr(), first.sampler()));
+                }
                 Ok(()) => {
                     let cmd = CoreCommand {
                         exe: &cfg.exe,
@@ -129,9 +180,13 @@ pub fn run(cfg: &RunConfig, progress: &mut dyn FnMut(&str)) -> Result<Results, R
                         threads: settings.core_threads,
                         cpus: &core_cpus,
                         spin_iters: settings.core_spin_iters,
+                        config: origins.as_ref().map(|o| o.config.as_path()),
                     };
                     match CoreProcess::start(&cmd) {
-                        Ok(process) => slot.process = Some(process),
+                        Ok(process) => {
+                            slot.target = Some((process.addr(), process.sampler()));
+                            slot.process = Some(process);
+                        }
                         Err(StartError::Unavailable(reason)) => {
                             slot.end(CellStatus::Unavailable, reason)
                         }
@@ -147,11 +202,11 @@ pub fn run(cfg: &RunConfig, progress: &mut dyn FnMut(&str)) -> Result<Results, R
             slots.push(slot);
         }
 
-        let spec_for = |process: &CoreProcess| {
+        let spec_for = |addr: std::net::SocketAddr| {
             let p = &cell.params;
             let base = match p.rate {
                 Some(rate) => LoadSpec::open_echo(
-                    process.addr(),
+                    addr,
                     p.message_bytes,
                     rate,
                     p.connections,
@@ -160,7 +215,7 @@ pub fn run(cfg: &RunConfig, progress: &mut dyn FnMut(&str)) -> Result<Results, R
                     settings.duration(),
                 ),
                 None => LoadSpec::closed_echo(
-                    process.addr(),
+                    addr,
                     p.message_bytes,
                     p.connections,
                     p.in_flight,
@@ -168,19 +223,28 @@ pub fn run(cfg: &RunConfig, progress: &mut dyn FnMut(&str)) -> Result<Results, R
                     settings.duration(),
                 ),
             };
+            let workload = match &p.http {
+                Some(h) => Workload::Http(HttpWorkload {
+                    method: h.method,
+                    keep_alive: h.keep_alive,
+                    ..HttpWorkload::get(p.message_bytes)
+                }),
+                None => base.workload.clone(),
+            };
             LoadSpec {
                 threads: settings.driver_threads,
                 cpus: Some(driver_cpus.clone()),
+                workload,
                 ..base
             }
         };
         for trial in 0..settings.trials {
             for slot in slots.iter_mut() {
-                let Some(process) = slot.process.as_mut() else {
+                let Some((addr, sampler)) = slot.target else {
                     continue;
                 };
-                let spec = spec_for(process);
-                match measure(&spec, Some(process.sampler()), trial, sequence) {
+                let spec = spec_for(addr);
+                match measure(&spec, Some(sampler), trial, sequence) {
                     Ok(t) => {
                         progress(&format!(
                             "[{label}] trial {}/{} {:<12} {:>9.0} req/s  p99 {:>8.1} µs  core {:>6} µs/req  errors {}{}",
@@ -219,13 +283,13 @@ pub fn run(cfg: &RunConfig, progress: &mut dyn FnMut(&str)) -> Result<Results, R
             let search =
                 SearchSpec::new(bound, settings.search_start_rate, settings.search_max_rate);
             for slot in slots.iter_mut() {
-                let Some(process) = slot.process.as_ref() else {
+                let Some((addr, _)) = slot.target else {
                     continue;
                 };
                 let base = LoadSpec {
                     warmup: settings.warmup().min(std::time::Duration::from_millis(500)),
                     duration: std::time::Duration::from_secs_f64(settings.search_step_s),
-                    ..spec_for(process)
+                    ..spec_for(addr)
                 };
                 let core = slot.cell.core.clone();
                 let found = rate_search(&base, &search, |p| {
@@ -293,7 +357,10 @@ pub fn run(cfg: &RunConfig, progress: &mut dyn FnMut(&str)) -> Result<Results, R
 /// One core's cell while the run is in progress.
 struct Slot {
     cell: Cell,
+    /// The core process, for real cores.
     process: Option<CoreProcess>,
+    /// Where the driver connects and whose CPU is sampled.
+    target: Option<(std::net::SocketAddr, ProcSampler)>,
 }
 
 impl Slot {
@@ -312,6 +379,7 @@ impl Slot {
                 summary: None,
             },
             process: None,
+            target: None,
         }
     }
 
@@ -319,8 +387,87 @@ impl Slot {
     fn end(&mut self, status: CellStatus, reason: String) {
         self.cell.status = status;
         self.cell.reason = Some(reason);
+        self.target = None;
         if let Some(process) = self.process.take() {
             self.cell.core_exit = Some(process.stop(STOP_GRACE));
         }
+    }
+}
+
+/// The origins of one `http-forward` cell and the proxy configuration
+/// that points at them; stopped and removed when dropped.
+struct Origins {
+    processes: Vec<CoreProcess>,
+    config: PathBuf,
+}
+
+impl Origins {
+    fn start(
+        exe: &std::path::Path,
+        http: &HttpParams,
+        cpus: &CpuSet,
+        label: &str,
+    ) -> Result<Origins, String> {
+        let processes = (0..http.origins)
+            .map(|i| {
+                CoreProcess::start_origin(exe, &format!("origin-{i}"), cpus)
+                    .map_err(|e| e.to_string())
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let upstreams: Vec<String> = processes
+            .iter()
+            .map(|p| format!("{:?}", p.addr().to_string()))
+            .collect();
+        let text = format!(
+            "# written by proxybench run for {label}\n[[pool]]\nname = \"origins\"\npolicy = \"{}\"\nupstreams = [{}]\n\n[[route]]\npath_prefix = \"/\"\npool = \"origins\"\n\n[headers]\nresponse_add = [[\"via\", \"1.1 proxybench\"]]\n",
+            http.policy.name(),
+            upstreams.join(", ")
+        );
+        let config = std::env::temp_dir().join(format!(
+            "proxybench-{}-{}.toml",
+            std::process::id(),
+            label.replace('/', "_")
+        ));
+        std::fs::write(&config, text)
+            .map_err(|e| format!("cannot write {}: {e}", config.display()))?;
+        Ok(Origins { processes, config })
+    }
+}
+
+impl Drop for Origins {
+    fn drop(&mut self) {
+        for p in self.processes.drain(..) {
+            p.stop(STOP_GRACE);
+        }
+        let _ = std::fs::remove_file(&self.config);
+    }
+}
+
+/// Records every core of `cell` as failed with `reason`.
+fn failed_cell_for_all(
+    cfg: &RunConfig,
+    cell: &pb_scenario::Cell,
+    label: &str,
+    params: &CellParams,
+    reason: &str,
+    cells: &mut Vec<Cell>,
+) {
+    let names: Vec<String> = match &cell.cores {
+        Some(list) => list.clone(),
+        None => cfg.cores.iter().map(|c| c.name.clone()).collect(),
+    };
+    for name in names {
+        let entry = CoreEntry {
+            name,
+            runtime: String::new(),
+            service: String::new(),
+            availability: Ok(()),
+        };
+        let mut slot = Slot::new(label, cell.scenario.name(), &entry, params);
+        slot.end(
+            CellStatus::Failed,
+            format!("origins did not start: {reason}"),
+        );
+        cells.push(slot.cell);
     }
 }

@@ -47,6 +47,8 @@ pub struct CoreCommand<'a> {
     pub cpus: &'a CpuSet,
     /// Extra work per request (gate calibration); 0 for none.
     pub spin_iters: u64,
+    /// Forwarding configuration file (`http-forward`).
+    pub config: Option<&'a Path>,
 }
 
 /// A running core.
@@ -60,17 +62,41 @@ pub struct CoreProcess {
 impl CoreProcess {
     /// Spawns `proxybench proxy ...` and waits for its readiness line.
     pub fn start(cmd: &CoreCommand<'_>) -> Result<CoreProcess, StartError> {
-        let mut child = Command::new(cmd.exe)
-            .args(["proxy", "--core", cmd.core, "--scenario", cmd.scenario])
-            .args(["--listen", "127.0.0.1:0"])
-            .args(["--threads", &cmd.threads.to_string()])
-            .args(["--cpus", &cmd.cpus.to_string()])
-            .args(["--spin-iters", &cmd.spin_iters.to_string()])
+        let mut args: Vec<String> = ["proxy", "--core", cmd.core, "--scenario", cmd.scenario]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        args.extend(["--listen".into(), "127.0.0.1:0".into()]);
+        args.extend(["--threads".into(), cmd.threads.to_string()]);
+        args.extend(["--cpus".into(), cmd.cpus.to_string()]);
+        args.extend(["--spin-iters".into(), cmd.spin_iters.to_string()]);
+        if let Some(config) = cmd.config {
+            args.extend(["--config".into(), config.display().to_string()]);
+        }
+        CoreProcess::spawn(cmd.exe, cmd.core, &args)
+    }
+
+    /// Spawns `proxybench origin` (one worker thread) on `cpus`.
+    pub fn start_origin(exe: &Path, id: &str, cpus: &CpuSet) -> Result<CoreProcess, StartError> {
+        let args: Vec<String> = vec![
+            "origin".into(),
+            "--id".into(),
+            id.into(),
+            "--cpus".into(),
+            cpus.to_string(),
+        ];
+        CoreProcess::spawn(exe, id, &args)
+    }
+
+    /// Spawns `exe args...` and waits for its readiness line.
+    fn spawn(exe: &Path, name: &str, args: &[String]) -> Result<CoreProcess, StartError> {
+        let mut child = Command::new(exe)
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| StartError::Failed(format!("cannot spawn {}: {e}", cmd.exe.display())))?;
+            .map_err(|e| StartError::Failed(format!("cannot spawn {}: {e}", exe.display())))?;
 
         let stderr = Arc::new(Mutex::new(String::new()));
         if let Some(pipe) = child.stderr.take() {
@@ -94,7 +120,7 @@ impl CoreProcess {
         let mut process = CoreProcess {
             child: Some(child),
             ready: ReadyLine {
-                core: cmd.core.to_owned(),
+                core: name.to_owned(),
                 addr: SocketAddr::from(([127, 0, 0, 1], 0)),
                 threads: 0,
                 pid: 0,

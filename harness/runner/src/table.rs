@@ -107,7 +107,10 @@ pub fn render(results: &Results) -> String {
         .filter_map(|c| c.rate_search.as_ref().map(|r| (c, r)))
         .collect();
     if !searches.is_empty() {
-        let _ = writeln!(out, "\nrate search (highest open-loop rate meeting the bound, corrected latency):");
+        let _ = writeln!(
+            out,
+            "\nrate search (highest open-loop rate meeting the bound, corrected latency):"
+        );
         for (cell, search) in searches {
             let found = search
                 .found_rate

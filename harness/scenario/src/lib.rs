@@ -12,8 +12,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use pb_driver::http::Method;
 use pb_driver::search::LatencyBound;
 use pb_shared::Scenario;
+use pb_shared::proxy::config::Policy;
 use serde::Deserialize;
 
 /// The built-in default matrix, the same text as `scenarios/default.toml`.
@@ -21,6 +23,11 @@ pub const DEFAULT_TOML: &str = include_str!("../../../scenarios/default.toml");
 
 /// Name under which the built-in matrix is reported.
 pub const DEFAULT_NAME: &str = "scenarios/default.toml (built in)";
+
+/// The pseudo-core of `http-forward` cells: the driver talks straight to
+/// an origin, giving the baseline each proxy's added cost is measured
+/// against.
+pub const DIRECT: &str = "direct";
 
 /// Largest message the echo scenario accepts, so a typo cannot ask the
 /// driver for gigabytes per connection.
@@ -199,7 +206,18 @@ struct RawCell {
     scenario: String,
     #[serde(default)]
     cores: Option<Vec<String>>,
-    message_bytes: OneOrMany<usize>,
+    #[serde(default)]
+    message_bytes: Option<OneOrMany<usize>>,
+    #[serde(default)]
+    body_bytes: Option<OneOrMany<usize>>,
+    #[serde(default)]
+    method: Option<String>,
+    #[serde(default)]
+    keep_alive: Option<bool>,
+    #[serde(default)]
+    origins: Option<usize>,
+    #[serde(default)]
+    policy: Option<String>,
     #[serde(default = "defaults::connections")]
     connections: usize,
     #[serde(default = "defaults::in_flight")]
@@ -210,10 +228,24 @@ struct RawCell {
     rate_search: Option<String>,
 }
 
+/// What an `http-forward` cell asks of the proxy and its origins.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpParams {
+    /// `GET` (the origin sends the body) or `POST` (the client sends it,
+    /// the origin echoes it).
+    pub method: Method,
+    /// Keep connections alive, or one connection per request.
+    pub keep_alive: bool,
+    /// Origin processes behind the proxy.
+    pub origins: usize,
+    /// How the proxy balances over them.
+    pub policy: Policy,
+}
+
 /// The load a cell puts on a core.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CellParams {
-    /// Bytes per echo message.
+    /// Bytes per echo message, or per HTTP body.
     pub message_bytes: usize,
     /// Concurrent connections.
     pub connections: usize,
@@ -223,6 +255,8 @@ pub struct CellParams {
     /// Open loop at this many requests per second in total; closed loop
     /// when absent.
     pub rate: Option<f64>,
+    /// HTTP parameters (`http-forward` cells only).
+    pub http: Option<HttpParams>,
 }
 
 /// One cell of the matrix: a scenario, its parameters and the cores to run.
@@ -247,8 +281,19 @@ impl Cell {
             .params
             .rate
             .map_or(String::new(), |r| format!("@{r}rps"));
+        let http = self.params.http.as_ref().map_or(String::new(), |h| {
+            let method = match h.method {
+                Method::Get => "GET",
+                Method::Post => "POST",
+            };
+            format!("{method}/")
+        });
+        let close = match &self.params.http {
+            Some(h) if !h.keep_alive => "/close",
+            _ => "",
+        };
         format!(
-            "{}/{}B/c{}x{}{rate}",
+            "{}/{http}{}B/c{}x{}{close}{rate}",
             self.scenario.name(),
             self.params.message_bytes,
             self.params.connections,
@@ -365,13 +410,91 @@ impl ScenarioFile {
                 ),
                 None => None,
             };
-            let sizes = raw_cell.message_bytes.values();
+            let (sizes, http) = match scenario {
+                Scenario::Echo => {
+                    for (field, given) in [
+                        ("body_bytes", raw_cell.body_bytes.is_some()),
+                        ("method", raw_cell.method.is_some()),
+                        ("keep_alive", raw_cell.keep_alive.is_some()),
+                        ("origins", raw_cell.origins.is_some()),
+                        ("policy", raw_cell.policy.is_some()),
+                    ] {
+                        if given {
+                            return Err(invalid(
+                                at(field),
+                                "only http-forward cells take this".into(),
+                            ));
+                        }
+                    }
+                    let sizes = raw_cell
+                        .message_bytes
+                        .as_ref()
+                        .ok_or_else(|| {
+                            invalid(at("message_bytes"), "echo cells need a message size".into())
+                        })?
+                        .values();
+                    for &size in &sizes {
+                        check_range(size, 1, MAX_MESSAGE_BYTES)
+                            .map_err(|m| invalid(at("message_bytes"), m))?;
+                    }
+                    (sizes, None)
+                }
+                Scenario::HttpForward => {
+                    if raw_cell.message_bytes.is_some() {
+                        return Err(invalid(
+                            at("message_bytes"),
+                            "http-forward cells size bodies with body_bytes".into(),
+                        ));
+                    }
+                    let sizes = raw_cell
+                        .body_bytes
+                        .as_ref()
+                        .map_or(vec![0], OneOrMany::values);
+                    for &size in &sizes {
+                        check_range(size, 0, MAX_MESSAGE_BYTES)
+                            .map_err(|m| invalid(at("body_bytes"), m))?;
+                    }
+                    let method = match raw_cell.method.as_deref().unwrap_or("GET") {
+                        "GET" => Method::Get,
+                        "POST" => Method::Post,
+                        other => {
+                            return Err(invalid(
+                                at("method"),
+                                format!("{other:?} is not GET or POST"),
+                            ));
+                        }
+                    };
+                    let origins = raw_cell.origins.unwrap_or(3);
+                    check_range(origins, 1, 64).map_err(|m| invalid(at("origins"), m))?;
+                    let policy_name = raw_cell.policy.as_deref().unwrap_or("round-robin");
+                    let policy = Policy::from_name(policy_name).ok_or_else(|| {
+                        let known: Vec<_> = Policy::ALL.iter().map(|(n, _)| *n).collect();
+                        invalid(
+                            at("policy"),
+                            format!(
+                                "unknown policy {policy_name:?}; known: {}",
+                                known.join(", ")
+                            ),
+                        )
+                    })?;
+                    let http = HttpParams {
+                        method,
+                        keep_alive: raw_cell.keep_alive.unwrap_or(true),
+                        origins,
+                        policy,
+                    };
+                    (sizes, Some(http))
+                }
+            };
             if sizes.is_empty() {
-                return Err(invalid(at("message_bytes"), "list is empty".into()));
+                let field = if http.is_some() {
+                    "body_bytes"
+                } else {
+                    "message_bytes"
+                };
+                return Err(invalid(at(field), "list is empty".into()));
             }
             for size in sizes {
-                check_range(size, 1, MAX_MESSAGE_BYTES)
-                    .map_err(|m| invalid(at("message_bytes"), m))?;
                 cells.push(Cell {
                     scenario,
                     cores: raw_cell.cores.clone(),
@@ -380,6 +503,7 @@ impl ScenarioFile {
                         connections: raw_cell.connections,
                         in_flight: raw_cell.in_flight,
                         rate: raw_cell.rate,
+                        http: http.clone(),
                     },
                     rate_search,
                     origin: format!("cell[{i}]"),
@@ -400,7 +524,9 @@ impl ScenarioFile {
     pub fn check_cores(&self, known: &[&str]) -> Result<(), ScenarioError> {
         for cell in &self.cells {
             for (j, core) in cell.cores.iter().flatten().enumerate() {
-                if !known.contains(&core.as_str()) {
+                // `direct` drives the origin with no proxy: a baseline, not a core.
+                let direct = core == DIRECT && cell.scenario == Scenario::HttpForward;
+                if !direct && !known.contains(&core.as_str()) {
                     return Err(ScenarioError::Invalid {
                         path: PathBuf::from(&self.source),
                         field: format!("{}.cores[{j}]", cell.origin),

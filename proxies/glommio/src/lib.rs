@@ -15,6 +15,12 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
 use glommio::{LocalExecutorBuilder, Placement};
 use pb_shared::core::{CoreInfo, ProxyCore, Requirement};
+use pb_shared::proxy::io::{Runtime, Stream};
+use pb_shared::proxy::pool::LocalPool;
+use pb_shared::proxy::stack::{
+    AuthFactory, ForwardFactory, HttpConfig, HttpConnFactory, RewriteFactory, RouteFactory,
+};
+use pb_shared::proxy::{Conn, Exchange};
 use pb_shared::serve::{self, ThreadSlot};
 use pb_shared::{
     ConnGauge, ConnLimitFactory, ConnLimitParams, Scenario, ServeError, ServeOpts, Shutdown, Spin,
@@ -36,7 +42,7 @@ static INFO: CoreInfo = CoreInfo {
         // The registered I/O memory plus the rings themselves.
         Requirement::LockedMemory(2 * IO_MEMORY as u64),
     ],
-    scenarios: &[Scenario::Echo],
+    scenarios: &[Scenario::Echo, Scenario::HttpForward],
 };
 
 /// The core's registry entry.
@@ -55,6 +61,8 @@ impl ProxyCore for Glommio {
         on_ready: &mut dyn FnMut(SocketAddr, usize),
     ) -> Result<(), ServeError> {
         let config = StackConfig {
+            scenario: opts.scenario,
+            http: opts.http.clone().map(HttpConfig),
             buf_size: opts.buf_size,
             spin: opts.spin,
             conn: ConnLimitParams {
@@ -124,43 +132,126 @@ async fn serve_listener(
     };
     let gauge = config.conn.gauge.clone();
     let drain = config.drain;
-    let echo = EchoFactory {
-        buf_size: config.buf_size,
-        spin: config.spin,
-    };
-    let stack = FactoryStack::new(config)
-        .replace(echo)
-        .push(ConnLimitFactory::layer())
-        .check_make_svc::<TcpStream>();
-    let svc = match stack.make() {
-        Ok(svc) => Rc::new(svc),
-        Err(never) => match never {},
-    };
-    slot.ready();
+    match config.scenario {
+        Scenario::Echo => {
+            let echo = EchoFactory {
+                buf_size: config.buf_size,
+                spin: config.spin,
+            };
+            let stack = FactoryStack::new(config)
+                .replace(echo)
+                .push(ConnLimitFactory::layer())
+                .check_make_svc::<GlommioStream>();
+            let Ok(svc) = stack.make();
+            slot.ready();
+            accept_all(&listener, Rc::new(svc), shutdown).await;
+        }
+        Scenario::HttpForward => {
+            let forward = ForwardFactory::<GlommioRt, LocalPool<Conn<GlommioStream>>>::new(
+                config
+                    .http
+                    .clone()
+                    .expect("validated: http-forward has a config")
+                    .0,
+                slot.index as u64,
+            );
+            let stack = FactoryStack::new(config)
+                .replace(forward)
+                .push(RouteFactory::layer())
+                .push(RewriteFactory::layer())
+                .push(AuthFactory::layer())
+                .check_make_svc::<Exchange<GlommioStream>>()
+                .push(HttpConnFactory::<GlommioRt, _>::layer())
+                .push(ConnLimitFactory::layer())
+                .check_make_svc::<GlommioStream>();
+            let Ok(svc) = stack.make();
+            slot.ready();
+            accept_all(&listener, Rc::new(svc), shutdown).await;
+        }
+    }
+    drop(listener);
+    serve::drain(&gauge, drain, glommio::timer::sleep).await;
+    Ok(())
+}
+
+/// Accepts until shutdown, serving each connection on its own task with
+/// the thread's stack (shared by `Rc`: the stack never leaves the thread).
+async fn accept_all<S>(listener: &TcpListener, svc: Rc<S>, shutdown: &Shutdown)
+where
+    S: Service<GlommioStream> + 'static,
+{
     serve::accept_until_shutdown(
         || listener.accept(),
         glommio::timer::sleep,
         shutdown,
         |accepted| {
             if let Ok(stream) = accepted {
+                let _ = stream.set_nodelay(true);
                 let svc = Rc::clone(&svc);
                 glommio::spawn_local(async move {
                     // Errors end this connection only; the peer sees the close.
-                    let _ = svc.call(stream).await;
+                    let _ = svc.call(GlommioStream(stream)).await;
                 })
                 .detach();
             }
         },
     )
     .await;
-    drop(listener);
-    serve::drain(&gauge, drain, glommio::timer::sleep).await;
-    Ok(())
+}
+
+// === impl GlommioRt ===
+
+/// glommio's TCP stream, as the shared forwarding code sees it.
+#[derive(Debug)]
+pub struct GlommioStream(pub TcpStream);
+
+impl Stream for GlommioStream {
+    async fn read(&mut self, mut buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+        // futures' AsyncRead wants an initialised slice: zero the spare
+        // capacity, read into it, cut back to what arrived.
+        let len = buf.len();
+        buf.resize(buf.capacity(), 0);
+        let result = self.0.read(&mut buf[len..]).await;
+        buf.truncate(len + *result.as_ref().unwrap_or(&0));
+        (result, buf)
+    }
+
+    async fn write_all(&mut self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
+        let result = self.0.write_all(&buf).await;
+        (result, buf)
+    }
+
+    async fn shutdown(&mut self) -> io::Result<()> {
+        self.0
+            .shutdown(std::net::Shutdown::Write)
+            .await
+            .map_err(io::Error::from)
+    }
+}
+
+/// Marker type: glommio as a [`Runtime`] for the shared forwarding code.
+#[derive(Debug)]
+pub struct GlommioRt;
+
+impl Runtime for GlommioRt {
+    type Stream = GlommioStream;
+
+    async fn connect(addr: SocketAddr) -> io::Result<GlommioStream> {
+        let stream = TcpStream::connect(addr).await.map_err(io::Error::from)?;
+        stream.set_nodelay(true).map_err(io::Error::from)?;
+        Ok(GlommioStream(stream))
+    }
+
+    async fn sleep(d: std::time::Duration) {
+        glommio::timer::sleep(d).await;
+    }
 }
 
 /// Configuration every stage of the stack reads what it needs from.
 #[derive(Debug, Clone)]
 struct StackConfig {
+    scenario: Scenario,
+    http: Option<HttpConfig>,
     buf_size: usize,
     spin: Spin,
     conn: ConnLimitParams,
@@ -173,6 +264,14 @@ impl Param<ConnLimitParams> for StackConfig {
     }
 }
 
+impl Param<HttpConfig> for StackConfig {
+    fn param(&self) -> HttpConfig {
+        self.http
+            .clone()
+            .expect("the http stack is built only with a config")
+    }
+}
+
 // === impl EchoService ===
 
 /// Echoes one connection through glommio's `AsyncRead`/`AsyncWrite`.
@@ -182,12 +281,11 @@ pub struct EchoService {
     spin: Spin,
 }
 
-impl Service<TcpStream> for EchoService {
+impl Service<GlommioStream> for EchoService {
     type Response = ();
     type Error = io::Error;
 
-    async fn call(&self, mut stream: TcpStream) -> io::Result<()> {
-        stream.set_nodelay(true).map_err(io::Error::from)?;
+    async fn call(&self, GlommioStream(mut stream): GlommioStream) -> io::Result<()> {
         let mut buf = vec![0u8; self.buf_size];
         loop {
             let n = stream.read(&mut buf).await?;

@@ -17,10 +17,17 @@ use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
 
+use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::{ListenerOpts, TcpListener, TcpStream};
 use monoio::{IoUringDriver, LegacyDriver, RuntimeBuilder};
 use pb_shared::core::{CoreInfo, ProxyCore, Requirement};
+use pb_shared::proxy::io::{Runtime, Stream};
+use pb_shared::proxy::pool::LocalPool;
+use pb_shared::proxy::stack::{
+    AuthFactory, ForwardFactory, HttpConfig, HttpConnFactory, RewriteFactory, RouteFactory,
+};
+use pb_shared::proxy::{Conn, Exchange};
 use pb_shared::serve::{self, ThreadSlot};
 use pb_shared::socket;
 use pb_shared::{
@@ -49,7 +56,7 @@ static INFO_IO_URING: CoreInfo = CoreInfo {
     runtime: "monoio 0.2 thread-per-core, io_uring driver",
     service: "service-async borrowing Service, FactoryStack",
     requirements: &[Requirement::IoUring],
-    scenarios: &[Scenario::Echo],
+    scenarios: &[Scenario::Echo, Scenario::HttpForward],
 };
 
 static INFO_EPOLL: CoreInfo = CoreInfo {
@@ -57,7 +64,7 @@ static INFO_EPOLL: CoreInfo = CoreInfo {
     runtime: "monoio 0.2 thread-per-core, legacy epoll driver",
     service: "service-async borrowing Service, FactoryStack",
     requirements: &[],
-    scenarios: &[Scenario::Echo],
+    scenarios: &[Scenario::Echo, Scenario::HttpForward],
 };
 
 impl Monoio {
@@ -87,6 +94,8 @@ impl ProxyCore for Monoio {
     ) -> Result<(), ServeError> {
         let driver = self.driver;
         let config = StackConfig {
+            scenario: opts.scenario,
+            http: opts.http.clone().map(HttpConfig),
             buf_size: opts.buf_size,
             spin: opts.spin,
             conn: ConnLimitParams {
@@ -166,34 +175,43 @@ async fn serve_listener(
     };
     let gauge = config.conn.gauge.clone();
     let drain = config.drain;
-    let echo = EchoFactory {
-        buf_size: config.buf_size,
-        spin: config.spin,
-    };
-    let stack = FactoryStack::new(config)
-        .replace(echo)
-        .push(ConnLimitFactory::layer())
-        .check_make_svc::<TcpStream>();
-    let svc = match stack.make() {
-        Ok(svc) => Rc::new(svc),
-        Err(never) => match never {},
-    };
-    slot.ready();
-    serve::accept_until_shutdown(
-        || listener.accept(),
-        monoio::time::sleep,
-        shutdown,
-        |accepted| {
-            if let Ok((stream, _peer)) = accepted {
-                let svc = Rc::clone(&svc);
-                monoio::spawn(async move {
-                    // Errors end this connection only; the peer sees the close.
-                    let _ = svc.call(stream).await;
-                });
-            }
-        },
-    )
-    .await;
+    match config.scenario {
+        Scenario::Echo => {
+            let echo = EchoFactory {
+                buf_size: config.buf_size,
+                spin: config.spin,
+            };
+            let stack = FactoryStack::new(config)
+                .replace(echo)
+                .push(ConnLimitFactory::layer())
+                .check_make_svc::<MonoioStream>();
+            let Ok(svc) = stack.make();
+            slot.ready();
+            accept_all(&listener, Rc::new(svc), shutdown).await;
+        }
+        Scenario::HttpForward => {
+            let forward = ForwardFactory::<MonoioRt, LocalPool<Conn<MonoioStream>>>::new(
+                config
+                    .http
+                    .clone()
+                    .expect("validated: http-forward has a config")
+                    .0,
+                slot.index as u64,
+            );
+            let stack = FactoryStack::new(config)
+                .replace(forward)
+                .push(RouteFactory::layer())
+                .push(RewriteFactory::layer())
+                .push(AuthFactory::layer())
+                .check_make_svc::<Exchange<MonoioStream>>()
+                .push(HttpConnFactory::<MonoioRt, _>::layer())
+                .push(ConnLimitFactory::layer())
+                .check_make_svc::<MonoioStream>();
+            let Ok(svc) = stack.make();
+            slot.ready();
+            accept_all(&listener, Rc::new(svc), shutdown).await;
+        }
+    }
     // The abandoned accept still holds the socket; see `stop_listening`.
     let _ = socket::stop_listening(listener.as_raw_fd());
     drop(listener);
@@ -201,9 +219,77 @@ async fn serve_listener(
     Ok(())
 }
 
+/// Accepts until shutdown, serving each connection on its own task with
+/// the thread's stack (shared by `Rc`: the stack never leaves the thread).
+async fn accept_all<S>(listener: &TcpListener, svc: Rc<S>, shutdown: &Shutdown)
+where
+    S: Service<MonoioStream> + 'static,
+{
+    serve::accept_until_shutdown(
+        || listener.accept(),
+        monoio::time::sleep,
+        shutdown,
+        |accepted| {
+            if let Ok((stream, _peer)) = accepted {
+                let _ = stream.set_nodelay(true);
+                let svc = Rc::clone(&svc);
+                monoio::spawn(async move {
+                    // Errors end this connection only; the peer sees the close.
+                    let _ = svc.call(MonoioStream(stream)).await;
+                });
+            }
+        },
+    )
+    .await;
+}
+
+// === impl Monoio (runtime) ===
+
+/// monoio's TCP stream, as the shared forwarding code sees it.
+#[derive(Debug)]
+pub struct MonoioStream(pub TcpStream);
+
+impl Stream for MonoioStream {
+    async fn read(&mut self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+        let (len, cap) = (buf.len(), buf.capacity());
+        // Read into the spare capacity: the kernel fills it in place.
+        let (result, slice) = self.0.read(buf.slice_mut(len..cap)).await;
+        (result, slice.into_inner())
+    }
+
+    async fn write_all(&mut self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
+        let (result, buf) = self.0.write_all(buf).await;
+        (result.map(|_| ()), buf)
+    }
+
+    async fn shutdown(&mut self) -> io::Result<()> {
+        self.0.shutdown().await
+    }
+}
+
+/// Marker type: monoio as a [`Runtime`] for the shared forwarding code.
+#[derive(Debug)]
+pub struct MonoioRt;
+
+impl Runtime for MonoioRt {
+    type Stream = MonoioStream;
+
+    async fn connect(addr: SocketAddr) -> io::Result<MonoioStream> {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(MonoioStream(stream))
+    }
+
+    async fn sleep(d: std::time::Duration) {
+        monoio::time::sleep(d).await
+    }
+}
+
 /// Configuration every stage of the stack reads what it needs from.
 #[derive(Debug, Clone)]
 struct StackConfig {
+    scenario: Scenario,
+    http: Option<HttpConfig>,
     buf_size: usize,
     spin: Spin,
     conn: ConnLimitParams,
@@ -213,6 +299,14 @@ struct StackConfig {
 impl Param<ConnLimitParams> for StackConfig {
     fn param(&self) -> ConnLimitParams {
         self.conn.clone()
+    }
+}
+
+impl Param<HttpConfig> for StackConfig {
+    fn param(&self) -> HttpConfig {
+        self.http
+            .clone()
+            .expect("the http stack is built only with a config")
     }
 }
 
@@ -226,12 +320,11 @@ pub struct EchoService {
     spin: Spin,
 }
 
-impl Service<TcpStream> for EchoService {
+impl Service<MonoioStream> for EchoService {
     type Response = ();
     type Error = io::Error;
 
-    async fn call(&self, mut stream: TcpStream) -> io::Result<()> {
-        stream.set_nodelay(true)?;
+    async fn call(&self, MonoioStream(mut stream): MonoioStream) -> io::Result<()> {
         let mut buf = Vec::with_capacity(self.buf_size);
         loop {
             let (read, b) = stream.read(buf).await;

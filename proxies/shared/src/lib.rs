@@ -6,9 +6,11 @@
 //!
 //! | module | what it holds |
 //! |---|---|
+//! | [`http`] | sans-IO HTTP/1.1 for proxies: heads, limits, framing, smuggling defences, serialisation |
 //! | [`opts`] | [`ServeOpts`]: what a core is told at start (address, threads, CPUs, buffer size, limits) |
 //! | [`cpus`] | [`CpuSet`] parsing (`0-3,6`) and thread pinning |
 //! | [`socket`] | socket settings every core uses ([`BACKLOG`], port reservation for `SO_REUSEPORT` groups) |
+//! | [`proxy`] | HTTP forwarding written once: config, routing, balancing, middleware decisions, upstream pools, the exchange |
 //! | [`ready`] | the readiness line a core prints and the runner parses |
 //! | [`serve`] | the accept loop and drain, generic over the runtime's accept and timer |
 //! | [`shutdown`] | SIGTERM/SIGINT turned into a flag each runtime polls |
@@ -23,8 +25,10 @@ pub mod conn;
 pub mod core;
 pub mod cpus;
 pub mod error;
+pub mod http;
 pub mod opts;
 pub mod probe;
+pub mod proxy;
 pub mod ready;
 pub mod serve;
 pub mod shutdown;

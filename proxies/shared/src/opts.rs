@@ -12,16 +12,20 @@ pub enum Scenario {
     /// Ping-pong TCP echo: whatever arrives is written back; on the
     /// client's FIN the core flushes what remains and closes.
     Echo,
+    /// HTTP/1.1 reverse proxy: routing, balancing and middleware from the
+    /// [`ProxyConfig`](crate::proxy::ProxyConfig) in [`ServeOpts::http`].
+    HttpForward,
 }
 
 impl Scenario {
     /// Every scenario a core can serve.
-    pub const ALL: &'static [Scenario] = &[Scenario::Echo];
+    pub const ALL: &'static [Scenario] = &[Scenario::Echo, Scenario::HttpForward];
 
     /// Stable name used on the command line, in scenario files and results.
     pub fn name(self) -> &'static str {
         match self {
             Scenario::Echo => "echo",
+            Scenario::HttpForward => "http-forward",
         }
     }
 
@@ -61,6 +65,8 @@ pub struct ServeOpts {
     pub drain: Duration,
     /// Extra work per request (gate calibration); none by default.
     pub spin: crate::Spin,
+    /// Forwarding configuration, required by [`Scenario::HttpForward`].
+    pub http: Option<std::sync::Arc<crate::proxy::ProxyConfig>>,
 }
 
 impl ServeOpts {
@@ -75,6 +81,7 @@ impl ServeOpts {
             max_conns: DEFAULT_MAX_CONNS,
             drain: DEFAULT_DRAIN,
             spin: crate::Spin::default(),
+            http: None,
         }
     }
 
@@ -93,6 +100,11 @@ impl ServeOpts {
         if self.buf_size == 0 {
             return Err(crate::ServeError::Options(
                 "buffer size must be at least 1 byte".into(),
+            ));
+        }
+        if self.scenario == Scenario::HttpForward && self.http.is_none() {
+            return Err(crate::ServeError::Options(
+                "http-forward needs a proxy configuration (--config)".into(),
             ));
         }
         if self.max_conns == 0 {

@@ -7,7 +7,14 @@
 //! via the shared [`ConnGauge`]) -> [`EchoService`].
 //!
 //! One listener, one accept loop; each connection is a spawned task that
-//! asks the buffered stack for a response future and drives it.
+//! asks the buffered stack for a response future and drives it. For
+//! `http-forward` the connection service runs the HTTP connection loop and
+//! sends every request through a second buffered stack of tower layers
+//! (see [`http`]).
+
+pub mod http;
+
+pub use http::{TokioRt, TokioStream};
 
 use std::future::Future;
 use std::io;
@@ -16,9 +23,13 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use pb_shared::core::{CoreInfo, ProxyCore};
+use pb_shared::proxy::filter::HeaderRules;
+use pb_shared::proxy::pool::SharedPool;
+use pb_shared::proxy::route::Router;
+use pb_shared::proxy::{Done, Exchange, Forwarder};
 use pb_shared::{ConnGauge, Scenario, ServeError, ServeOpts, Shutdown, Spin, serve, socket};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tower::buffer::Buffer;
 use tower::{Layer, Service, ServiceBuilder, ServiceExt};
 
@@ -34,7 +45,7 @@ static INFO: CoreInfo = CoreInfo {
     runtime: "tokio 1 multi-thread (work stealing), epoll",
     service: "tower Layer stack shared through Buffer",
     requirements: &[],
-    scenarios: &[Scenario::Echo],
+    scenarios: &[Scenario::Echo, Scenario::HttpForward],
 };
 
 /// The core's registry entry.
@@ -85,13 +96,7 @@ impl ProxyCore for TokioTower {
                 source,
             })?;
             let gauge = ConnGauge::default();
-            let stack = ServiceBuilder::new()
-                .layer(tower::buffer::BufferLayer::new(BUFFER_CAPACITY))
-                .layer(ConnLimitLayer::new(gauge.clone(), opts.max_conns))
-                .service(EchoService {
-                    buf_size: opts.buf_size,
-                    spin: opts.spin,
-                });
+            let stack = connection_stack(opts, &gauge);
             on_ready(addr, opts.threads);
             accept_until_shutdown(&listener, stack, shutdown).await;
             drop(listener);
@@ -103,7 +108,36 @@ impl ProxyCore for TokioTower {
     }
 }
 
-type Stack = Buffer<TcpStream, BoxFuture<()>>;
+/// The connection-level stack every accepted connection goes through.
+type Stack = Buffer<TokioStream, BoxFuture<()>>;
+
+/// The request-level stack of the HTTP scenario.
+type RequestStack = Buffer<Exchange<TokioStream>, BoxFuture<Done<TokioStream>>>;
+
+/// Builds the connection stack for the scenario: `Buffer` -> connection
+/// limit -> echo, or -> HTTP connection loop over the request stack
+/// `Buffer` -> auth -> header rules -> routing -> forwarding.
+fn connection_stack(opts: &ServeOpts, gauge: &ConnGauge) -> Stack {
+    let outer = ServiceBuilder::new()
+        .layer(tower::buffer::BufferLayer::new(BUFFER_CAPACITY))
+        .layer(ConnLimitLayer::new(gauge.clone(), opts.max_conns));
+    match (opts.scenario, &opts.http) {
+        (Scenario::HttpForward, Some(config)) => {
+            let forwarder = Forwarder::new(config, SharedPool::default(), 0);
+            let requests: RequestStack = ServiceBuilder::new()
+                .layer(tower::buffer::BufferLayer::new(BUFFER_CAPACITY))
+                .layer(http::AuthLayer::new(config.auth.clone()))
+                .layer(http::RewriteLayer::new(HeaderRules::new(&config.headers)))
+                .layer(http::RouteLayer::new(Router::new(config)))
+                .service(http::ForwardService::new(forwarder));
+            outer.service(http::HttpConnService::new(requests, config))
+        }
+        _ => outer.service(EchoService {
+            buf_size: opts.buf_size,
+            spin: opts.spin,
+        }),
+    }
+}
 
 async fn accept_until_shutdown(listener: &TcpListener, stack: Stack, shutdown: &Shutdown) {
     serve::accept_until_shutdown(
@@ -114,11 +148,12 @@ async fn accept_until_shutdown(listener: &TcpListener, stack: Stack, shutdown: &
             // A failed accept (descriptor exhaustion, a reset in the queue)
             // costs that connection only; the driver counts what it lost.
             if let Ok((stream, _peer)) = accepted {
+                let _ = stream.set_nodelay(true);
                 let mut svc = stack.clone();
                 tokio::spawn(async move {
                     if let Ok(svc) = svc.ready().await {
                         // Errors end this connection only; the peer sees the close.
-                        let _ = svc.call(stream).await;
+                        let _ = svc.call(TokioStream(stream)).await;
                     }
                 });
             }
@@ -137,7 +172,7 @@ pub struct EchoService {
     spin: Spin,
 }
 
-impl Service<TcpStream> for EchoService {
+impl Service<TokioStream> for EchoService {
     type Response = ();
     type Error = io::Error;
     type Future = BoxFuture<()>;
@@ -146,10 +181,9 @@ impl Service<TcpStream> for EchoService {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, mut stream: TcpStream) -> Self::Future {
+    fn call(&mut self, TokioStream(mut stream): TokioStream) -> Self::Future {
         let (buf_size, spin) = (self.buf_size, self.spin);
         Box::pin(async move {
-            stream.set_nodelay(true)?;
             let mut buf = vec![0u8; buf_size];
             loop {
                 let n = stream.read(&mut buf).await?;

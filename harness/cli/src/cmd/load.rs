@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
-use pb_driver::LoadSpec;
+use pb_driver::http::{HttpWorkload, Method};
 use pb_driver::search::{LatencyBound, SearchSpec};
+use pb_driver::{LoadSpec, Workload};
 use pb_results::{
     Cell, CellParams, CellStatus, CoreStatus, CpuPlan, Results, ScenarioRef, Summary,
 };
@@ -24,9 +25,16 @@ pub(crate) struct Args {
     /// Address of an echo server (a core started with `proxybench proxy`, or any).
     #[arg(long)]
     target: SocketAddr,
-    /// Bytes per message.
+    /// Bytes per message (echo), or per body (HTTP).
     #[arg(long, default_value_t = 100)]
     message_bytes: usize,
+    /// Speak HTTP/1.1 instead of echo: GET asks the origin for a
+    /// `--message-bytes` body, POST sends one and expects it echoed.
+    #[arg(long, value_enum)]
+    http: Option<HttpMethod>,
+    /// HTTP: a new connection for every request.
+    #[arg(long, requires = "http")]
+    connection_per_request: bool,
     /// Concurrent connections.
     #[arg(long, default_value_t = 50)]
     connections: usize,
@@ -106,7 +114,19 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
             duration,
         ),
     };
+    let workload = match args.http {
+        Some(method) => Workload::Http(HttpWorkload {
+            method: match method {
+                HttpMethod::Get => Method::Get,
+                HttpMethod::Post => Method::Post,
+            },
+            keep_alive: !args.connection_per_request,
+            ..HttpWorkload::get(args.message_bytes)
+        }),
+        None => base.workload.clone(),
+    };
     let spec = LoadSpec {
+        workload,
         threads: args.threads,
         cpus: args.cpus.clone(),
         interval: seconds(args.interval, "interval")?,
@@ -118,7 +138,12 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
 
     let mut cell = Cell {
         id: String::new(),
-        scenario: "echo".into(),
+        scenario: if args.http.is_some() {
+            "http-forward"
+        } else {
+            "echo"
+        }
+        .into(),
         core: args.core_name.clone(),
         status: CellStatus::Ok,
         reason: None,
@@ -134,6 +159,12 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
             core_threads: 1,
             driver_threads: args.threads,
             core_spin_iters: 0,
+            http: args.http.map(|method| pb_results::HttpCellParams {
+                method: method.name().into(),
+                keep_alive: !args.connection_per_request,
+                origins: 1,
+                policy: "-".into(),
+            }),
         },
         trials: Vec::new(),
         rate_search: None,
@@ -141,8 +172,12 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
         summary: None,
     };
     let rate_part = args.rate.map_or(String::new(), |r| format!("@{r}rps"));
+    let kind = match args.http {
+        Some(method) => format!("http-forward/{}", method.name()),
+        None => "echo".into(),
+    };
     cell.id = format!(
-        "echo/{}B/c{}x{}{rate_part}/{}",
+        "{kind}/{}B/c{}x{}{rate_part}/{}",
         args.message_bytes, args.connections, args.in_flight, args.core_name
     );
 
@@ -196,6 +231,24 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Failed
     })
+}
+
+/// HTTP method of `load --http`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum HttpMethod {
+    /// GET a generated body.
+    Get,
+    /// POST a body to be echoed.
+    Post,
+}
+
+impl HttpMethod {
+    fn name(self) -> &'static str {
+        match self {
+            HttpMethod::Get => "GET",
+            HttpMethod::Post => "POST",
+        }
+    }
 }
 
 fn print_trial(t: &pb_results::Trial, rate: Option<f64>) {

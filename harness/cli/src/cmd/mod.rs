@@ -4,7 +4,9 @@
 pub(crate) mod cores;
 pub(crate) mod load;
 pub(crate) mod merge;
+pub(crate) mod origin;
 pub(crate) mod proxy;
+pub(crate) mod report;
 pub(crate) mod run;
 
 use pb_shared::probe::{FixedProbe, Probe, SystemProbe};

@@ -32,6 +32,9 @@ pub(crate) struct Args {
     /// Connections above this many are closed on accept.
     #[arg(long, default_value_t = pb_shared::opts::DEFAULT_MAX_CONNS)]
     max_conns: usize,
+    /// Forwarding configuration (TOML), required for http-forward.
+    #[arg(long)]
+    config: Option<std::path::PathBuf>,
     /// Extra work per request, in spin iterations (about 1 ns each): a known
     /// cost for calibrating the regression gate. Off by default.
     #[arg(long, default_value_t = 0)]
@@ -52,6 +55,12 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
         buf_size: args.buf_size,
         max_conns: args.max_conns,
         spin: pb_shared::Spin(args.spin_iters),
+        http: match &args.config {
+            Some(path) => Some(std::sync::Arc::new(pb_shared::proxy::ProxyConfig::load(
+                path,
+            )?)),
+            None => None,
+        },
         ..ServeOpts::new(scenario, args.listen)
     };
     let shutdown = Shutdown::on_signals().context("installing signal handlers")?;

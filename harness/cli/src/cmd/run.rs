@@ -18,6 +18,9 @@ pub(crate) struct Args {
     /// Directory for results (`latest.json` and a timestamped copy).
     #[arg(long, default_value = "results")]
     out: PathBuf,
+    /// Directory for HTML reports (`<run-id>/` and a copy in `latest/`).
+    #[arg(long, default_value = "reports")]
+    reports: PathBuf,
     /// Only these cores (comma-separated), intersected with each cell's list.
     #[arg(long, value_delimiter = ',')]
     cores: Option<Vec<String>>,
@@ -33,6 +36,10 @@ pub(crate) struct Args {
     /// CPUs the run may use (default: all this process may run on).
     #[arg(long)]
     cpus: Option<CpuSet>,
+    /// Extra work per request in every core, in spin iterations (about 1 ns
+    /// each): a known injected cost for calibrating the regression gate.
+    #[arg(long)]
+    core_spin_iters: Option<u64>,
 }
 
 pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
@@ -57,6 +64,9 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
             "--warmup must be a non-negative number of seconds"
         );
         scenario.run.warmup_s = w;
+    }
+    if let Some(n) = args.core_spin_iters {
+        scenario.run.core_spin_iters = n;
     }
     let names = pb_cores::names();
     if let Some(only) = &args.cores {
@@ -112,6 +122,12 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
     pb_results::hdr::write_hdr_files(&results, &hdr_dir)?;
     println!("{}", pb_runner::table::render(&results));
     println!("results: {} (also {})", latest.display(), stamped.display());
+    let (report, latest_report) = pb_report::publish_run(&stamped, &results, &args.reports)?;
+    println!(
+        "report: {} (also {})",
+        report.html.display(),
+        latest_report.display()
+    );
 
     let failed = results.cells.iter().any(|c| {
         c.status == CellStatus::Failed || c.summary.as_ref().is_some_and(|s| s.errors > 0)

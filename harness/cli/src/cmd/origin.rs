@@ -1,0 +1,54 @@
+//! `proxybench origin`: the HTTP origin server in its own process.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use pb_origin::OriginOpts;
+use pb_shared::{CpuSet, ReadyLine, Shutdown};
+
+use crate::Outcome;
+
+/// Options of `origin`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Address to listen on; port 0 picks a free port (printed on the readiness line).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// Worker threads.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// CPUs to run on.
+    #[arg(long)]
+    cpus: Option<CpuSet>,
+    /// Identity sent in every response's `x-origin` header.
+    #[arg(long, default_value = "origin")]
+    id: String,
+    /// Append one JSON line per request received to this file.
+    #[arg(long)]
+    record: Option<PathBuf>,
+}
+
+pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
+    let opts = OriginOpts {
+        listen: args.listen,
+        threads: args.threads,
+        cpus: args.cpus,
+        id: args.id.clone(),
+        record: args.record,
+    };
+    let shutdown = Shutdown::on_signals().context("installing signal handlers")?;
+    pb_origin::run(&opts, &shutdown, &mut |addr| {
+        let line = ReadyLine {
+            core: format!("origin:{}", args.id),
+            addr,
+            threads: args.threads,
+            pid: std::process::id(),
+        };
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    })?;
+    Ok(Outcome::Ok)
+}

@@ -1,0 +1,176 @@
+//! `proxybench report` and the report `run` leaves behind, as a user runs
+//! them: the real binary on the committed results fixture, exit codes and
+//! the files written.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const EXE: &str = env!("CARGO_BIN_EXE_proxybench");
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../report/tests/fixtures/echo-4-cores.json")
+}
+
+fn proxybench(args: &[&str], dir: &Path) -> Output {
+    Command::new(EXE)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("proxybench runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn pngs(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".png"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn report_writes_a_page_and_its_charts() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture();
+    let out = proxybench(
+        &["report", "--in", input.to_str().unwrap(), "--out", "rep"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let page = dir.path().join("rep/index.html");
+    assert!(
+        text(&out.stdout).contains("rep/index.html"),
+        "{}",
+        text(&out.stdout)
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    let charts = pngs(&dir.path().join("rep"));
+    assert!(charts.len() >= 3, "{charts:?}");
+    for chart in &charts {
+        assert!(html.contains(chart.as_str()), "page lacks {chart}");
+    }
+}
+
+#[test]
+fn report_against_a_baseline_draws_the_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture();
+    let input = input.to_str().unwrap();
+    let out = proxybench(
+        &[
+            "report",
+            "--in",
+            input,
+            "--baseline",
+            input,
+            "--reference",
+            "monoio",
+            "--out",
+            "rep",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(pngs(&dir.path().join("rep")).contains(&"baseline.png".to_string()));
+    let html = std::fs::read_to_string(dir.path().join("rep/index.html")).unwrap();
+    assert!(html.contains("id=\"baseline\""));
+}
+
+#[test]
+fn unusable_input_exits_2_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture()).unwrap()).unwrap();
+    json["schema_version"] = 99.into();
+    std::fs::write(dir.path().join("future.json"), json.to_string()).unwrap();
+    std::fs::write(dir.path().join("garbage.json"), "{ not json").unwrap();
+    let input = fixture();
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["report", "--in", "missing.json", "--out", "r"],
+            "missing.json",
+        ),
+        (
+            &["report", "--in", "future.json", "--out", "r"],
+            "future.json",
+        ),
+        (
+            &["report", "--in", "garbage.json", "--out", "r"],
+            "garbage.json",
+        ),
+        (
+            &[
+                "report",
+                "--in",
+                input.to_str().unwrap(),
+                "--baseline",
+                "future.json",
+                "--out",
+                "r",
+            ],
+            "future.json",
+        ),
+        (
+            &[
+                "report",
+                "--in",
+                input.to_str().unwrap(),
+                "--reference",
+                "nginx",
+                "--out",
+                "r",
+            ],
+            "nginx",
+        ),
+    ];
+    for (args, named) in cases {
+        let out = proxybench(args, dir.path());
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(named), "{args:?}: {stderr}");
+    }
+    assert!(
+        text(&proxybench(&["report", "--in", "future.json", "--out", "r"], dir.path()).stderr)
+            .contains("schema_version 99")
+    );
+    // Usage errors too.
+    let out = proxybench(&["report", "--out", "r"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn run_leaves_a_report_for_the_run_and_in_latest() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("one.toml"),
+        "name = \"one\"\n[run]\ntrials = 1\nwarmup_s = 0.0\nduration_s = 0.1\n\
+         [[cell]]\nscenario = \"echo\"\ncores = [\"tokio-tower\"]\nmessage_bytes = 100\nconnections = 2\n",
+    )
+    .unwrap();
+    let out = proxybench(
+        &["run", "one.toml", "--out", "res", "--reports", "rep"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("res/latest.json")).unwrap())
+            .unwrap();
+    let run_id = results["run_id"].as_str().unwrap();
+    let own = dir.path().join("rep").join(run_id);
+    let latest = dir.path().join("rep/latest");
+    for d in [&own, &latest] {
+        assert!(d.join("index.html").is_file(), "{}", d.display());
+    }
+    assert_eq!(pngs(&own), pngs(&latest));
+    assert!(!pngs(&own).is_empty());
+    assert!(
+        text(&out.stdout).contains("report: "),
+        "{}",
+        text(&out.stdout)
+    );
+}

@@ -1,0 +1,254 @@
+//! The HTTP workload: one prebuilt request per connection and a response
+//! reader that checks every reply: status, framing, body length, and the
+//! body bytes against the origin's pattern (for generated bodies and
+//! echoed request bodies alike).
+
+use pb_shared::http::pattern::{body_byte, matches};
+use pb_shared::http::{BodyDecoder, Framing, Limits, ResponseHead};
+
+/// Request method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// `GET /path?size=N`: the origin answers N pattern bytes.
+    Get,
+    /// `POST /path` with an N-byte pattern body: the origin echoes it.
+    Post,
+}
+
+/// What each HTTP request looks like.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpWorkload {
+    /// Method.
+    pub method: Method,
+    /// Path (without query).
+    pub path: String,
+    /// `Host` header.
+    pub host: String,
+    /// GET: response body size asked for; POST: request body size.
+    pub body_bytes: usize,
+    /// Keep connections alive; `false` opens one connection per request.
+    pub keep_alive: bool,
+    /// Extra request headers (e.g. an auth token).
+    pub headers: Vec<(String, String)>,
+}
+
+impl HttpWorkload {
+    /// A keep-alive `GET` for `size` bytes.
+    pub fn get(size: usize) -> HttpWorkload {
+        HttpWorkload {
+            method: Method::Get,
+            path: "/".into(),
+            host: "proxybench".into(),
+            body_bytes: size,
+            keep_alive: true,
+            headers: Vec::new(),
+        }
+    }
+
+    /// The bytes of one request.
+    pub fn request_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(128 + self.body_bytes);
+        let target = match self.method {
+            Method::Get => format!("GET {}?size={} HTTP/1.1\r\n", self.path, self.body_bytes),
+            Method::Post => format!("POST {} HTTP/1.1\r\n", self.path),
+        };
+        out.extend_from_slice(target.as_bytes());
+        out.extend_from_slice(format!("host: {}\r\n", self.host).as_bytes());
+        for (name, value) in &self.headers {
+            out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+        }
+        if !self.keep_alive {
+            out.extend_from_slice(b"connection: close\r\n");
+        }
+        if self.method == Method::Post {
+            out.extend_from_slice(
+                format!("content-length: {}\r\n\r\n", self.body_bytes).as_bytes(),
+            );
+            out.extend((0..self.body_bytes as u64).map(body_byte));
+        } else {
+            out.extend_from_slice(b"\r\n");
+        }
+        out
+    }
+}
+
+/// Reads responses off one connection, in order.
+#[derive(Debug)]
+pub struct HttpReader {
+    expected_len: u64,
+    limits: Limits,
+    head_buf: Vec<u8>,
+    body: Option<Body>,
+}
+
+#[derive(Debug)]
+struct Body {
+    decoder: BodyDecoder,
+    framing: Framing,
+    status: u16,
+    seen: u64,
+    intact: bool,
+}
+
+impl HttpReader {
+    /// A reader expecting `expected_len`-byte pattern bodies with status 200.
+    pub fn new(workload: &HttpWorkload) -> HttpReader {
+        HttpReader {
+            expected_len: workload.body_bytes as u64,
+            limits: Limits {
+                max_head_bytes: 64 * 1024,
+                max_headers: 200,
+            },
+            head_buf: Vec::new(),
+            body: None,
+        }
+    }
+
+    /// Feeds received bytes; `on_complete` gets each finished response's
+    /// verdict (`Err(kind)` for a wrong one). `Err` from here means the
+    /// stream cannot be followed any more and the connection must go.
+    pub fn feed(
+        &mut self,
+        mut data: &[u8],
+        outstanding: usize,
+        mut on_complete: impl FnMut(Result<(), &'static str>),
+    ) -> Result<(), &'static str> {
+        let mut left = outstanding;
+        while !data.is_empty() {
+            if left == 0 {
+                return Err("unexpected bytes");
+            }
+            let body = match &mut self.body {
+                Some(body) => body,
+                None => {
+                    // Accumulate the head; parse it when complete.
+                    let before = self.head_buf.len();
+                    self.head_buf.extend_from_slice(data);
+                    let parsed = ResponseHead::parse(&self.head_buf, &self.limits, false)
+                        .map_err(|_| "malformed response")?;
+                    let Some((head, used)) = parsed else {
+                        return Ok(());
+                    };
+                    data = &data[used - before..];
+                    self.head_buf.clear();
+                    if head.is_interim() {
+                        continue;
+                    }
+                    self.body.insert(Body {
+                        decoder: BodyDecoder::new(head.framing),
+                        framing: head.framing,
+                        status: head.status,
+                        seen: 0,
+                        intact: true,
+                    })
+                }
+            };
+            let step = body.decoder.feed(data).map_err(|_| "malformed body")?;
+            let piece = &data[..step.consumed];
+            // Chunked bodies arrive with their framing; their length is
+            // checked, their bytes only when delimited plainly.
+            if body.framing != Framing::Chunked {
+                body.intact &= matches(piece, body.seen);
+            }
+            body.seen += piece.len() as u64;
+            data = &data[step.consumed..];
+            if step.done {
+                let body = self.body.take().expect("set above");
+                on_complete(self.verdict(&body));
+                left -= 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// A close arrived: a close-delimited body ends here.
+    pub fn on_close(&mut self, mut on_complete: impl FnMut(Result<(), &'static str>)) -> bool {
+        let Some(mut body) = self.body.take() else {
+            return false;
+        };
+        if body.decoder.finish_on_close().is_err() {
+            return false;
+        }
+        on_complete(self.verdict(&body));
+        true
+    }
+
+    fn verdict(&self, body: &Body) -> Result<(), &'static str> {
+        if body.status != 200 {
+            return Err(match body.status {
+                400..=499 => "status 4xx",
+                502 => "status 502",
+                504 => "status 504",
+                500..=599 => "status 5xx",
+                _ => "unexpected status",
+            });
+        }
+        if body.decoder.payload() != self.expected_len {
+            return Err("wrong body length");
+        }
+        if !body.intact {
+            return Err("body mismatch");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(len: usize) -> Vec<u8> {
+        let mut r = format!("HTTP/1.1 200 OK\r\ncontent-length: {len}\r\n\r\n").into_bytes();
+        r.extend((0..len as u64).map(body_byte));
+        r
+    }
+
+    #[test]
+    fn responses_split_anywhere_verify() {
+        let w = HttpWorkload::get(100);
+        let wire = [response(100), response(100)].concat();
+        for cut in 0..wire.len() {
+            let mut r = HttpReader::new(&w);
+            let mut done = Vec::new();
+            r.feed(&wire[..cut], 2, |v| done.push(v)).unwrap();
+            r.feed(&wire[cut..], 2 - done.len(), |v| done.push(v))
+                .unwrap();
+            assert_eq!(done, [Ok(()), Ok(())], "cut {cut}");
+        }
+    }
+
+    #[test]
+    fn wrong_status_length_or_bytes_are_errors() {
+        let w = HttpWorkload::get(10);
+        let check = |wire: &[u8]| {
+            let mut out = Vec::new();
+            HttpReader::new(&w).feed(wire, 1, |v| out.push(v)).unwrap();
+            out
+        };
+        assert_eq!(
+            check(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n"),
+            [Err("status 502")]
+        );
+        assert_eq!(check(&response(9)), [Err("wrong body length")]);
+        let mut bad = response(10);
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert_eq!(check(&bad), [Err("body mismatch")]);
+        let chunked =
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\na\r\n0123456789\r\n0\r\n\r\n";
+        assert_eq!(check(chunked), [Ok(())]);
+    }
+
+    #[test]
+    fn post_requests_carry_the_pattern() {
+        let w = HttpWorkload {
+            method: Method::Post,
+            ..HttpWorkload::get(5)
+        };
+        let text = w.request_bytes();
+        assert!(
+            text.starts_with(b"POST / HTTP/1.1\r\nhost: proxybench\r\ncontent-length: 5\r\n\r\n")
+        );
+        assert!(matches(&text[text.len() - 5..], 0));
+    }
+}

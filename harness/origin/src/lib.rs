@@ -1,0 +1,328 @@
+//! The origin behind every forwarding scenario: one process per origin,
+//! several origins form a pool. It answers by query parameters so a
+//! driver or a test says what it wants in the request itself:
+//!
+//! | parameter | effect |
+//! |---|---|
+//! | `size=N` | a body of N bytes of [`body_byte`] pattern |
+//! | `chunked=1` | send the body chunked (8 KiB chunks) instead of with a length |
+//! | `close=1` | delimit the body by closing the connection |
+//! | `status=N` | answer with status N (204 and 304 carry no body) |
+//! | `delay_ms=N` | wait N ms before answering |
+//! | `echo_head=1` | the body is the request head exactly as received |
+//! | (a request body) | echoed back, framed as the request framed it |
+//!
+//! Every response carries `x-origin: <id>`; every request can be appended
+//! to a record file (one line per request: method, target, head bytes,
+//! body length and digest) so conformance tests see what crossed the proxy.
+//! Parsing uses the same codec as the cores (`pb_shared::http`).
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use pb_shared::http::{BodyDecoder, Framing, Limits, RequestHead, write};
+use pb_shared::{CpuSet, Shutdown, serve, socket};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+pub use pb_shared::http::pattern::{DIGEST_SEED, body_byte, digest};
+
+/// How to run an origin.
+#[derive(Debug, Clone)]
+pub struct OriginOpts {
+    /// Address to listen on (port 0 allowed).
+    pub listen: SocketAddr,
+    /// Worker threads.
+    pub threads: usize,
+    /// CPUs to run on.
+    pub cpus: Option<CpuSet>,
+    /// Identity sent in `x-origin`.
+    pub id: String,
+    /// Append a line per request here.
+    pub record: Option<PathBuf>,
+}
+
+/// An origin that could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum OriginError {
+    /// Listening failed.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The runtime or the record file could not be set up.
+    #[error("cannot start the origin: {0}")]
+    Setup(#[source] std::io::Error),
+}
+
+struct Origin {
+    id: String,
+    record: Option<Mutex<std::fs::File>>,
+}
+
+/// Serves until `shutdown`; `on_ready` gets the bound address.
+pub fn run(
+    opts: &OriginOpts,
+    shutdown: &Shutdown,
+    on_ready: &mut dyn FnMut(SocketAddr),
+) -> Result<(), OriginError> {
+    if let Some(cpus) = &opts.cpus {
+        cpus.pin_current_thread().map_err(OriginError::Setup)?;
+    }
+    let record = match &opts.record {
+        Some(path) => Some(Mutex::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(OriginError::Setup)?,
+        )),
+        None => None,
+    };
+    let origin = Arc::new(Origin {
+        id: opts.id.clone(),
+        record,
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(opts.threads.max(1))
+        .enable_all()
+        .build()
+        .map_err(OriginError::Setup)?;
+    let std_listener = socket::listener(opts.listen).map_err(|source| OriginError::Bind {
+        addr: opts.listen,
+        source,
+    })?;
+    runtime.block_on(async {
+        let listener = TcpListener::from_std(std_listener).map_err(OriginError::Setup)?;
+        on_ready(listener.local_addr().map_err(OriginError::Setup)?);
+        serve::accept_until_shutdown(
+            || listener.accept(),
+            tokio::time::sleep,
+            shutdown,
+            |accepted| {
+                if let Ok((stream, _)) = accepted {
+                    let origin = Arc::clone(&origin);
+                    tokio::spawn(async move {
+                        let _ = stream.set_nodelay(true);
+                        let _ = origin.serve(stream).await;
+                    });
+                }
+            },
+        )
+        .await;
+        Ok(())
+    })
+}
+
+/// Query parameter `name` of `target`.
+fn param<'a>(target: &'a str, name: &str) -> Option<&'a str> {
+    let query = target.split_once('?')?.1;
+    query.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        (k == name).then_some(v)
+    })
+}
+
+fn param_u64(target: &str, name: &str) -> Option<u64> {
+    param(target, name).and_then(|v| v.parse().ok())
+}
+
+impl Origin {
+    async fn serve(&self, mut stream: TcpStream) -> std::io::Result<()> {
+        let limits = Limits {
+            max_head_bytes: 64 * 1024,
+            max_headers: 200,
+        };
+        let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
+        let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
+        loop {
+            // The head.
+            let (head, head_len) = loop {
+                match RequestHead::parse(&buf, &limits) {
+                    Ok(Some(parsed)) => break parsed,
+                    Ok(None) => {}
+                    Err(e) => {
+                        stream.write_all(&e.response()).await?;
+                        return Ok(());
+                    }
+                }
+                if stream.read_buf(&mut buf).await? == 0 {
+                    return Ok(());
+                }
+            };
+            let raw_head = buf[..head_len].to_vec();
+            buf.drain(..head_len);
+            if head.expect_continue {
+                stream.write_all(write::CONTINUE).await?;
+            }
+            // The body: read whole (origin bodies are test-sized), digest it.
+            let mut body = Vec::new();
+            let mut decoder = BodyDecoder::new(head.framing);
+            let mut payload_digest = DIGEST_SEED;
+            loop {
+                let step = match decoder.feed(&buf) {
+                    Ok(step) => step,
+                    Err(e) => {
+                        stream.write_all(&e.response()).await?;
+                        return Ok(());
+                    }
+                };
+                body.extend_from_slice(&buf[..step.consumed]);
+                buf.drain(..step.consumed);
+                if step.done {
+                    break;
+                }
+                if stream.read_buf(&mut buf).await? == 0 {
+                    return Ok(());
+                }
+            }
+            let payload = match head.framing {
+                Framing::Chunked => dechunk(&body),
+                _ => body.clone(),
+            };
+            payload_digest = digest(&payload, payload_digest);
+            self.record(&head, &raw_head, payload.len(), payload_digest);
+
+            if let Some(ms) = param_u64(&head.target, "delay_ms") {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+            }
+            let keep_alive = self.respond(&head, &raw_head, &body, &payload, &mut out);
+            stream.write_all(&out).await?;
+            out.clear();
+            if !keep_alive {
+                let _ = stream.shutdown().await;
+                return Ok(());
+            }
+        }
+    }
+
+    fn record(&self, head: &RequestHead, raw: &[u8], body_len: usize, body_digest: u64) {
+        let Some(file) = &self.record else { return };
+        let line = format!(
+            "{{\"origin\":{:?},\"method\":{:?},\"target\":{:?},\"head\":{:?},\"body_len\":{},\"body_digest\":\"{:016x}\"}}\n",
+            self.id,
+            head.method,
+            head.target,
+            String::from_utf8_lossy(raw),
+            body_len,
+            body_digest
+        );
+        if let Ok(mut f) = file.lock() {
+            let _ = f.write_all(line.as_bytes());
+        }
+    }
+
+    /// Builds the response into `out`; returns whether to keep the
+    /// connection.
+    fn respond(
+        &self,
+        head: &RequestHead,
+        raw_head: &[u8],
+        body: &[u8],
+        payload: &[u8],
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let target = head.target.as_str();
+        let status = param_u64(target, "status").unwrap_or(200) as u16;
+        let close = param(target, "close").is_some() || !head.keep_alive;
+        let (bytes, echo_framing): (Vec<u8>, Option<Framing>) =
+            if param(target, "echo_head").is_some() {
+                (raw_head.to_vec(), None)
+            } else if head.framing != Framing::Empty {
+                // Echo the request body, framed as the request framed it.
+                match head.framing {
+                    Framing::Chunked => (body.to_vec(), Some(Framing::Chunked)),
+                    _ => (payload.to_vec(), None),
+                }
+            } else {
+                let size = param_u64(target, "size").unwrap_or(0);
+                ((0..size).map(body_byte).collect(), None)
+            };
+        let no_body = head.is_head() || status == 204 || status == 304;
+        let chunked = echo_framing == Some(Framing::Chunked) || param(target, "chunked").is_some();
+        let _ = write!(
+            out,
+            "HTTP/1.1 {status} {}\r\nx-origin: {}\r\n",
+            pb_shared::http::error::reason_phrase(status),
+            self.id
+        );
+        if param(target, "close").is_some() {
+            out.extend_from_slice(b"connection: close\r\n\r\n");
+            if !no_body {
+                out.extend_from_slice(&bytes);
+            }
+            return false;
+        }
+        if status == 204 {
+            out.extend_from_slice(b"\r\n");
+        } else if chunked {
+            out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+            if close {
+                out.extend_from_slice(b"connection: close\r\n");
+            }
+            out.extend_from_slice(b"\r\n");
+            if !no_body {
+                if echo_framing == Some(Framing::Chunked) {
+                    out.extend_from_slice(&bytes);
+                } else {
+                    for chunk in bytes.chunks(8192) {
+                        let _ = write!(out, "{:x}\r\n", chunk.len());
+                        out.extend_from_slice(chunk);
+                        out.extend_from_slice(b"\r\n");
+                    }
+                    out.extend_from_slice(b"0\r\n\r\n");
+                }
+            }
+        } else {
+            let _ = write!(out, "content-length: {}\r\n", bytes.len());
+            if close {
+                out.extend_from_slice(b"connection: close\r\n");
+            }
+            out.extend_from_slice(b"\r\n");
+            if !no_body {
+                out.extend_from_slice(&bytes);
+            }
+        }
+        !close
+    }
+}
+
+/// The payload of a well-formed chunked body (framing already checked).
+fn dechunk(mut wire: &[u8]) -> Vec<u8> {
+    let mut payload = Vec::new();
+    loop {
+        let Some(eol) = wire.windows(2).position(|w| w == b"\r\n") else {
+            break;
+        };
+        let line = std::str::from_utf8(&wire[..eol]).unwrap_or("0");
+        let size =
+            usize::from_str_radix(line.split(';').next().unwrap_or("0").trim(), 16).unwrap_or(0);
+        wire = &wire[eol + 2..];
+        if size == 0 || wire.len() < size {
+            break;
+        }
+        payload.extend_from_slice(&wire[..size]);
+        wire = &wire[(size + 2).min(wire.len())..];
+    }
+    payload
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_and_dechunk() {
+        assert_eq!(param_u64("/x?size=10&chunked=1", "size"), Some(10));
+        assert_eq!(param("/x?size=10&chunked", "chunked"), Some(""));
+        assert_eq!(param("/x", "size"), None);
+        assert_eq!(dechunk(b"3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n"), b"abcde");
+    }
+}

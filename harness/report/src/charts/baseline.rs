@@ -1,0 +1,158 @@
+//! Change against a baseline run: one row per cell, one panel per metric,
+//! a bar for the relative change of the headline figure, coloured by the
+//! verdict of [`crate::noise`] (better, worse, within noise). The shaded
+//! band is the rule's 5 % floor.
+
+use std::path::Path;
+
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use super::{Area, Chart, ChartKind, DrawError, GRID, KeyedAxis, MUTED, TEXT, render, text};
+use crate::analysis::Metric;
+use crate::compare::{Comparison, Delta};
+use crate::error::ReportError;
+use crate::fmt;
+use crate::noise::MIN_RELATIVE_CHANGE;
+
+const FILE: &str = "baseline.png";
+/// Space for the cell ids left of the first panel, px.
+const ID_AREA: u32 = 270;
+/// Height of one cell's row, px.
+const ROW: u32 = 30;
+
+const BETTER: RGBColor = RGBColor(0x3a, 0x9a, 0x4a);
+const WORSE: RGBColor = RGBColor(0xd6, 0x3b, 0x3b);
+const NOISE: RGBColor = RGBColor(0xbb, 0xbb, 0xbb);
+const BAND: RGBColor = RGBColor(0xf1, 0xf1, 0xf1);
+
+/// Draws `baseline.png`.
+pub(crate) fn draw(dir: &Path, comparison: &Comparison) -> Result<Chart, ReportError> {
+    let height = 150 + ROW * comparison.cells.len() as u32;
+    render(dir, FILE, (super::WIDTH, height), |root| {
+        plot(root, comparison)
+    })?;
+    Ok(Chart {
+        file: FILE.into(),
+        title: "Change against the baseline, % (green: significantly better, red: significantly worse, grey: within noise)".into(),
+        kind: ChartKind::Baseline,
+        group: None,
+    })
+}
+
+fn colour(delta: &Delta) -> RGBColor {
+    match delta.improved() {
+        Some(true) => BETTER,
+        Some(false) => WORSE,
+        None => NOISE,
+    }
+}
+
+fn plot(root: &Area<'_>, comparison: &Comparison) -> Result<(), DrawError> {
+    let (title, body) = root.split_vertically(70);
+    title.draw(&Text::new(
+        "Change against the baseline, %",
+        (18, 10),
+        text(24),
+    ))?;
+    let mut x = 18;
+    for (color, label) in [
+        (BETTER, "significantly better"),
+        (WORSE, "significantly worse"),
+        (NOISE, "within noise"),
+        (BAND, "±5 % floor of the rule"),
+    ] {
+        title.draw(&Rectangle::new([(x, 44), (x + 14, 58)], color.filled()))?;
+        title.draw(&Text::new(label, (x + 20, 44), text(16)))?;
+        x += 40 + 8 * label.chars().count() as i32;
+    }
+
+    let panel = (super::WIDTH - ID_AREA) / 3;
+    let (first, rest) = body.split_horizontally(ID_AREA + panel);
+    let (second, third) = rest.split_horizontally(panel);
+    let n = comparison.cells.len();
+    for (i, (area, metric)) in [first, second, third].iter().zip(Metric::ALL).enumerate() {
+        let deltas: Vec<Option<&Delta>> = comparison
+            .cells
+            .iter()
+            .map(|c| c.deltas.iter().find(|d| d.metric == metric))
+            .collect();
+        let reach = deltas
+            .iter()
+            .flatten()
+            .filter_map(|d| d.change)
+            .map(|c| c.abs() * 100.0)
+            .fold(MIN_RELATIVE_CHANGE * 200.0, f64::max)
+            * 1.6; // room for the value label beside the longest bar
+        let keys: Vec<f64> = (0..n).map(|r| r as f64 + 0.5).collect();
+        let ids = |y: &f64| {
+            let row = n.saturating_sub(1 + y.floor() as usize);
+            comparison
+                .cells
+                .get(row)
+                .map(|c| c.id.clone())
+                .unwrap_or_default()
+        };
+        let mut chart = ChartBuilder::on(area)
+            .caption(metric.label(), text(18))
+            .margin(10)
+            .margin_right(16)
+            .x_label_area_size(36)
+            .y_label_area_size(if i == 0 { ID_AREA } else { 0 })
+            .build_cartesian_2d(-reach..reach, KeyedAxis::new(0f64..n as f64, keys))?;
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .light_line_style(TRANSPARENT)
+            .bold_line_style(GRID)
+            .axis_style(MUTED)
+            .x_labels(5)
+            .x_label_formatter(&|v| {
+                if v.abs() < 0.5 {
+                    "0".to_owned()
+                } else {
+                    format!("{v:+.0}%")
+                }
+            })
+            .y_label_formatter(&ids)
+            .label_style(text(14))
+            .draw()?;
+        let floor = MIN_RELATIVE_CHANGE * 100.0;
+        chart.draw_series([Rectangle::new(
+            [(-floor, 0.0), (floor, n as f64)],
+            BAND.filled(),
+        )])?;
+        chart.draw_series([PathElement::new(
+            vec![(0.0, 0.0), (0.0, n as f64)],
+            MUTED.stroke_width(1),
+        )])?;
+        for (row, delta) in deltas.iter().enumerate() {
+            let y = (n - 1 - row) as f64;
+            let Some((delta, change)) = delta.and_then(|d| d.change.map(|c| (d, c * 100.0))) else {
+                chart.draw_series([Text::new(
+                    "n/a",
+                    (0.0, y + 0.5),
+                    text(14)
+                        .color(&MUTED)
+                        .pos(Pos::new(HPos::Center, VPos::Center)),
+                )])?;
+                continue;
+            };
+            chart.draw_series([Rectangle::new(
+                [(0.0, y + 0.2), (change, y + 0.8)],
+                colour(delta).filled(),
+            )])?;
+            let (anchor, at) = if change >= 0.0 {
+                (HPos::Left, change + reach * 0.02)
+            } else {
+                (HPos::Right, change - reach * 0.02)
+            };
+            chart.draw_series([Text::new(
+                fmt::change(change / 100.0),
+                (at, y + 0.5),
+                text(14).color(&TEXT).pos(Pos::new(anchor, VPos::Center)),
+            )])?;
+        }
+    }
+    Ok(())
+}

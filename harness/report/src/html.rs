@@ -1,0 +1,758 @@
+//! The page: a view model of plain, pre-formatted strings, rendered by
+//! minijinja from `templates/report.html.j2` (with `templates/style.css`
+//! inlined), so the layout lives in template files and every figure is
+//! formatted once, in Rust, the same way the charts format it.
+//!
+//! Templates are compiled into the binary: a report renders from any
+//! working directory.
+
+use std::path::{Path, PathBuf};
+
+use minijinja::{AutoEscape, Environment, Output, State, Value};
+use pb_results::{CellStatus, Environment as Machine};
+use serde::Serialize;
+
+use crate::analysis::{Analysis, CoreRow, GroupAnalysis, Metric, Winner};
+use crate::charts::{Chart, ChartKind, Palette};
+use crate::compare::Comparison;
+use crate::error::ReportError;
+use crate::model::{Run, status_label};
+use crate::noise::{MIN_RELATIVE_CHANGE, Verdict};
+use crate::{INDEX, fmt};
+
+const PAGE: &str = "report.html.j2";
+const TEMPLATES: [(&str, &str); 2] = [
+    (PAGE, include_str!("../templates/report.html.j2")),
+    ("style.css", include_str!("../templates/style.css")),
+];
+
+/// Everything the page is made from.
+#[derive(Debug, Clone, Copy)]
+pub struct Inputs<'a> {
+    /// The run reported on.
+    pub current: &'a Run,
+    /// The run it is compared with, if any.
+    pub baseline: Option<&'a Run>,
+    /// Figures of `current`.
+    pub analysis: &'a Analysis,
+    /// `baseline` -> `current`, if there is a baseline.
+    pub comparison: Option<&'a Comparison>,
+    /// Charts already written into the report directory.
+    pub charts: &'a [Chart],
+    /// Core colours (the page's swatches match the charts).
+    pub palette: &'a Palette,
+}
+
+/// Renders the page into `dir/index.html`; returns its path.
+pub fn write(dir: &Path, inputs: &Inputs<'_>) -> Result<PathBuf, ReportError> {
+    let path = dir.join(INDEX);
+    let template_error = |source| ReportError::Template {
+        path: path.clone(),
+        template: PAGE.into(),
+        source,
+    };
+    let mut env = Environment::new();
+    env.set_formatter(html_formatter);
+    for (name, source) in TEMPLATES {
+        env.add_template(name, source).map_err(template_error)?;
+    }
+    let page = Page::new(inputs);
+    let html = env
+        .get_template(PAGE)
+        .and_then(|t| t.render(minijinja::value::Serde(&page)))
+        .map_err(template_error)?;
+    std::fs::write(&path, html).map_err(|source| ReportError::Write {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
+}
+
+/// Escapes text for HTML like minijinja's default, but leaves `/` alone:
+/// cell ids (`echo/100B/c50x1/monoio`) should read, search and link as
+/// themselves in the page source. `&`, `<`, `>`, `"` and `'` are escaped,
+/// which is all HTML text and quoted attributes need.
+fn html_formatter(
+    out: &mut Output<'_>,
+    state: &mut State<'_, '_>,
+    value: &Value,
+) -> Result<(), minijinja::Error> {
+    match value.as_str() {
+        Some(text) if *state.auto_escape() == AutoEscape::Html && !value.is_safe() => {
+            let mut escaped = String::with_capacity(text.len());
+            for c in text.chars() {
+                match c {
+                    '&' => escaped.push_str("&amp;"),
+                    '<' => escaped.push_str("&lt;"),
+                    '>' => escaped.push_str("&gt;"),
+                    '"' => escaped.push_str("&quot;"),
+                    '\'' => escaped.push_str("&#x27;"),
+                    c => escaped.push(c),
+                }
+            }
+            out.write_str(&escaped).map_err(minijinja::Error::from)
+        }
+        _ => minijinja::escape_formatter(out, state, value),
+    }
+}
+
+// === view model ===
+
+#[derive(Debug, Serialize)]
+struct Page {
+    run: RunInfo,
+    baseline: Option<RunInfo>,
+    reference: String,
+    cores: Vec<CoreInfo>,
+    warnings: Vec<String>,
+    winners: Vec<WinnerRow>,
+    overview_charts: Vec<ChartView>,
+    groups: Vec<GroupView>,
+    comparison: Option<ComparisonView>,
+    /// Conformance results, when the results model carries them (it does
+    /// not yet; the section is omitted).
+    conformance: Option<ConformanceView>,
+    driver_bound: Vec<DriverBound>,
+    not_measured: Vec<NotMeasured>,
+    environment: Vec<EnvRow>,
+    min_change: String,
+}
+
+#[derive(Debug, Serialize)]
+struct RunInfo {
+    run_id: String,
+    file: String,
+    scenario: String,
+    started_at: String,
+    finished_at: String,
+    tool_version: String,
+}
+
+#[derive(Debug, Serialize)]
+struct CoreInfo {
+    name: String,
+    color: String,
+    runtime: String,
+    service: String,
+    available: bool,
+    reason: Option<String>,
+    /// Whether the run has any cell of this core.
+    in_run: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct WinnerRow {
+    label: String,
+    anchor: String,
+    /// Open loop: req/s is the offered rate, not a result.
+    open: bool,
+    cpu: Option<WinnerView>,
+    qps: Option<WinnerView>,
+    p99: Option<WinnerView>,
+}
+
+#[derive(Debug, Serialize)]
+struct WinnerView {
+    core: String,
+    color: String,
+    value: String,
+    runner_up: Option<String>,
+    margin: &'static str,
+    clear: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct ChartView {
+    file: String,
+    title: String,
+    kind: ChartKind,
+}
+
+#[derive(Debug, Serialize)]
+struct GroupView {
+    label: String,
+    anchor: String,
+    params: String,
+    has_reference: bool,
+    rows: Vec<RowView>,
+    rate_search: Vec<RateSearchView>,
+    added: Vec<AddedView>,
+    charts: Vec<ChartView>,
+}
+
+#[derive(Debug, Serialize)]
+struct RowView {
+    id: String,
+    core: String,
+    color: String,
+    measured: bool,
+    status: String,
+    reason: Option<String>,
+    is_reference: bool,
+    wins: Vec<&'static str>,
+    qps: String,
+    qps_range: String,
+    qps_ratio: String,
+    p50: String,
+    p99: String,
+    p99_ratio: String,
+    p999: String,
+    max: String,
+    cpu: String,
+    cpu_ratio: String,
+    driver_cpu: String,
+    rss: String,
+    errors: u64,
+    errors_detail: String,
+    driver_bound: bool,
+    /// Open loop only: p99 from the actual send time, not corrected for
+    /// coordinated omission.
+    uncorrected_p99: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct RateSearchView {
+    core: String,
+    color: String,
+    bound: String,
+    found: String,
+    steps: usize,
+}
+
+#[derive(Debug, Serialize)]
+struct AddedView {
+    core: String,
+    color: String,
+    p50: String,
+    p99: String,
+    cpu: String,
+}
+
+#[derive(Debug, Serialize)]
+struct ComparisonView {
+    metrics: Vec<&'static str>,
+    cells: Vec<CellDeltaView>,
+    significant: usize,
+    only_in_current: Vec<String>,
+    only_in_baseline: Vec<String>,
+    not_comparable: Vec<(String, String)>,
+    chart: Option<ChartView>,
+}
+
+#[derive(Debug, Serialize)]
+struct CellDeltaView {
+    id: String,
+    core: String,
+    color: String,
+    deltas: Vec<DeltaView>,
+}
+
+#[derive(Debug, Serialize)]
+struct DeltaView {
+    metric: &'static str,
+    baseline: String,
+    current: String,
+    change: String,
+    verdict: &'static str,
+    /// CSS class: `better`, `worse`, `noise`, `na`.
+    class: &'static str,
+}
+
+/// A conformance matrix: checks down, cores across.
+#[derive(Debug, Serialize)]
+struct ConformanceView {
+    cores: Vec<String>,
+    checks: Vec<(String, Vec<String>)>,
+}
+
+#[derive(Debug, Serialize)]
+struct DriverBound {
+    id: String,
+    reason: String,
+}
+
+#[derive(Debug, Serialize)]
+struct NotMeasured {
+    id: String,
+    status: String,
+    reason: String,
+    core_exit: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct EnvRow {
+    name: &'static str,
+    current: String,
+    baseline: Option<String>,
+    differs: bool,
+}
+
+// === impl Page ===
+
+impl Page {
+    fn new(inputs: &Inputs<'_>) -> Page {
+        let Inputs {
+            current,
+            baseline,
+            analysis,
+            comparison,
+            charts,
+            palette,
+        } = *inputs;
+        let results = &current.results;
+        let chart_view = |c: &Chart| ChartView {
+            file: c.file.clone(),
+            title: c.title.clone(),
+            kind: c.kind,
+        };
+        let machine = &results.environment;
+        let mut warnings = Vec::new();
+        if machine.build_profile != "release" {
+            warnings.push(format!(
+                "This run is from a {} build: its figures are not comparable with release builds.",
+                machine.build_profile
+            ));
+        }
+        if machine.cpu_plan.shared {
+            warnings.push(format!(
+                "Roles shared CPUs in this run ({}): only CPU per request and latency compare cores fairly.",
+                machine.cpu_plan.note
+            ));
+        }
+        if let Some(base) = baseline {
+            let differ: Vec<&str> = env_rows(machine, Some(&base.results.environment))
+                .into_iter()
+                // A new revision is what a comparison is for; the rest is
+                // the machine.
+                .filter(|r| r.differs && !matches!(r.name, "git revision" | "CPU plan note"))
+                .map(|r| r.name)
+                .collect();
+            if !differ.is_empty() {
+                warnings.push(format!(
+                    "The baseline ran in a different environment ({}): differences may come from the machine, not the code.",
+                    differ.join(", ")
+                ));
+            }
+        }
+
+        Page {
+            run: RunInfo::new(current),
+            baseline: baseline.map(RunInfo::new),
+            reference: analysis.reference.clone(),
+            cores: core_infos(current, analysis, palette),
+            warnings,
+            winners: analysis
+                .groups
+                .iter()
+                .map(|g| WinnerRow {
+                    label: g.label.clone(),
+                    anchor: anchor(&g.label),
+                    open: g.params.mode == "open",
+                    cpu: g
+                        .winners
+                        .cpu
+                        .as_ref()
+                        .map(|w| winner(w, Metric::CpuPerReq, palette)),
+                    qps: g
+                        .winners
+                        .qps
+                        .as_ref()
+                        .map(|w| winner(w, Metric::Qps, palette)),
+                    p99: g
+                        .winners
+                        .p99
+                        .as_ref()
+                        .map(|w| winner(w, Metric::P99, palette)),
+                })
+                .collect(),
+            overview_charts: charts
+                .iter()
+                .filter(|c| matches!(c.kind, ChartKind::Throughput | ChartKind::Cpu))
+                .map(chart_view)
+                .collect(),
+            groups: analysis
+                .groups
+                .iter()
+                .map(|g| GroupView::new(g, charts, palette))
+                .collect(),
+            comparison: comparison.map(|c| {
+                ComparisonView::new(
+                    c,
+                    charts
+                        .iter()
+                        .find(|c| c.kind == ChartKind::Baseline)
+                        .map(chart_view),
+                    palette,
+                )
+            }),
+            conformance: None,
+            driver_bound: analysis
+                .groups
+                .iter()
+                .flat_map(|g| g.measured())
+                .filter(|(_, s)| s.driver_bound)
+                .map(|(row, s)| DriverBound {
+                    id: row.id.clone(),
+                    reason: s
+                        .driver_bound_reason
+                        .clone()
+                        .unwrap_or_else(|| "no reason recorded".into()),
+                })
+                .collect(),
+            not_measured: results
+                .cells
+                .iter()
+                .filter(|c| c.status != CellStatus::Ok)
+                .map(|c| NotMeasured {
+                    id: c.id.clone(),
+                    status: status_label(c.status).into(),
+                    reason: c
+                        .reason
+                        .clone()
+                        .unwrap_or_else(|| "no reason recorded".into()),
+                    core_exit: c.core_exit.clone(),
+                })
+                .collect(),
+            environment: env_rows(machine, baseline.map(|b| &b.results.environment)),
+            min_change: format!("{:.0} %", MIN_RELATIVE_CHANGE * 100.0),
+        }
+    }
+}
+
+impl RunInfo {
+    fn new(run: &Run) -> RunInfo {
+        let r = &run.results;
+        RunInfo {
+            run_id: r.run_id.clone(),
+            file: run.path.display().to_string(),
+            scenario: format!("scenario {} from {}", r.scenario.name, r.scenario.source),
+            started_at: r.started_at.clone(),
+            finished_at: r.finished_at.clone(),
+            tool_version: r.tool_version.clone(),
+        }
+    }
+}
+
+fn core_infos(run: &Run, analysis: &Analysis, palette: &Palette) -> Vec<CoreInfo> {
+    let in_run = run.cores();
+    let mut infos: Vec<CoreInfo> = run
+        .results
+        .cores
+        .iter()
+        .map(|c| CoreInfo {
+            name: c.name.clone(),
+            color: palette.css(&c.name),
+            runtime: c.runtime.clone(),
+            service: c.service.clone(),
+            available: c.available,
+            reason: c.reason.clone(),
+            in_run: in_run.contains(&c.name),
+        })
+        .collect();
+    // Cores with cells but missing from the registry list still get a row.
+    for row in analysis.groups.iter().flat_map(|g| &g.rows) {
+        if !infos.iter().any(|i| i.name == row.core) {
+            infos.push(CoreInfo {
+                name: row.core.clone(),
+                color: palette.css(&row.core),
+                runtime: String::new(),
+                service: String::new(),
+                available: true,
+                reason: None,
+                in_run: true,
+            });
+        }
+    }
+    infos
+}
+
+/// An HTML id for a scenario cell's section.
+fn anchor(label: &str) -> String {
+    format!("cell-{}", crate::charts::slug(label))
+}
+
+/// A figure of `metric` with its unit.
+fn figure(metric: Metric, v: f64) -> String {
+    match metric {
+        Metric::Qps => format!("{} req/s", fmt::rate(v)),
+        Metric::P99 => format!("{} µs", fmt::micros(v)),
+        Metric::CpuPerReq => format!("{} µs/req", fmt::micros(v)),
+    }
+}
+
+fn winner(w: &Winner, metric: Metric, palette: &Palette) -> WinnerView {
+    WinnerView {
+        core: w.core.clone(),
+        color: palette.css(&w.core),
+        value: figure(metric, w.value),
+        runner_up: w
+            .runner_up
+            .as_ref()
+            .map(|(core, v)| format!("{core} {}", figure(metric, *v))),
+        margin: match w.margin {
+            Verdict::Significant => "clear lead",
+            Verdict::WithinNoise => "within noise",
+            Verdict::NotAvailable => "only contender",
+        },
+        clear: w.margin == Verdict::Significant,
+    }
+}
+
+// === impl GroupView ===
+
+impl GroupView {
+    fn new(group: &GroupAnalysis, charts: &[Chart], palette: &Palette) -> GroupView {
+        let p = &group.params;
+        GroupView {
+            label: group.label.clone(),
+            anchor: anchor(&group.label),
+            params: format!(
+                "{} · {} · {} trials × {} s (warm-up {} s) · {} connections × {} in flight · {} B messages · {} core thread(s), {} driver thread(s)",
+                group.scenario,
+                match p.rate {
+                    Some(rate) => format!("{} loop at {} req/s offered", p.mode, fmt::rate(rate)),
+                    None => format!("{} loop", p.mode),
+                },
+                p.trials,
+                p.duration_s,
+                p.warmup_s,
+                p.connections,
+                p.in_flight,
+                p.message_bytes,
+                p.core_threads,
+                p.driver_threads,
+            ),
+            has_reference: group.rows.iter().any(|r| r.vs_reference.is_some()),
+            rate_search: group
+                .rate_curves
+                .iter()
+                .map(|c| RateSearchView {
+                    core: c.core.clone(),
+                    color: palette.css(&c.core),
+                    bound: format!("p{} ≤ {} µs", c.searched, fmt::micros(c.bound_us)),
+                    found: c
+                        .found_rate
+                        .map_or_else(|| "none".into(), |r| format!("{} req/s", fmt::rate(r))),
+                    steps: c.points.len(),
+                })
+                .collect(),
+            rows: group
+                .rows
+                .iter()
+                .map(|r| RowView::new(r, group, palette))
+                .collect(),
+            added: group
+                .added_over_direct
+                .iter()
+                .map(|a| AddedView {
+                    core: a.core.clone(),
+                    color: palette.css(&a.core),
+                    p50: format!("{:+.1} µs", a.p50_us),
+                    p99: format!("{:+.1} µs", a.p99_us),
+                    cpu: a
+                        .cpu_us_per_req
+                        .map_or_else(|| "—".into(), |v| format!("{v:+.2} µs/req")),
+                })
+                .collect(),
+            charts: charts
+                .iter()
+                .filter(|c| c.group.as_deref() == Some(group.label.as_str()))
+                .map(|c| ChartView {
+                    file: c.file.clone(),
+                    title: c.title.clone(),
+                    kind: c.kind,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl RowView {
+    fn new(row: &CoreRow, group: &GroupAnalysis, palette: &Palette) -> RowView {
+        let dash = || "—".to_owned();
+        let ratio = |r: Option<f64>| r.map_or_else(dash, fmt::ratio);
+        let ratios = row.vs_reference;
+        let s = row.measured();
+        let wins = [
+            (Metric::CpuPerReq, "best CPU/req"),
+            (Metric::Qps, "best req/s"),
+            (Metric::P99, "best p99"),
+        ]
+        .into_iter()
+        .filter(|(m, _)| group.winners.get(*m).is_some_and(|w| w.core == row.core))
+        .map(|(_, label)| label)
+        .collect();
+        RowView {
+            id: row.id.clone(),
+            core: row.core.clone(),
+            color: palette.css(&row.core),
+            measured: s.is_some(),
+            status: status_label(row.status).into(),
+            reason: row.reason.clone(),
+            is_reference: row.is_reference,
+            wins,
+            qps: s.map_or_else(dash, |s| fmt::rate(s.qps)),
+            qps_range: s.map_or_else(String::new, |s| {
+                format!("{}–{}", fmt::rate(s.qps_min), fmt::rate(s.qps_max))
+            }),
+            qps_ratio: ratio(ratios.and_then(|r| r.qps)),
+            p50: s.map_or_else(dash, |s| fmt::micros(s.latency_us.p50)),
+            p99: s.map_or_else(dash, |s| fmt::micros(s.latency_us.p99)),
+            p99_ratio: ratio(ratios.and_then(|r| r.p99)),
+            p999: s.map_or_else(dash, |s| fmt::micros(s.latency_us.p999)),
+            max: s.map_or_else(dash, |s| fmt::micros(s.latency_us.max)),
+            cpu: s
+                .and_then(|s| s.cpu_us_per_req)
+                .map_or_else(dash, fmt::micros),
+            cpu_ratio: ratio(ratios.and_then(|r| r.cpu)),
+            driver_cpu: s
+                .and_then(|s| s.driver_cpu_us_per_req)
+                .map_or_else(dash, fmt::micros),
+            rss: s.map_or_else(dash, |s| fmt::mib(s.rss_max_bytes)),
+            errors: s.map_or(0, |s| s.errors),
+            errors_detail: s.map_or_else(String::new, |s| {
+                s.errors_by_kind
+                    .iter()
+                    .map(|(kind, n)| format!("{kind}: {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }),
+            driver_bound: s.is_some_and(|s| s.driver_bound),
+            uncorrected_p99: s
+                .filter(|_| group.params.mode == "open")
+                .and_then(|s| s.latency_uncorrected_us)
+                .map(|l| fmt::micros(l.p99)),
+        }
+    }
+}
+
+// === impl ComparisonView ===
+
+impl ComparisonView {
+    fn new(c: &Comparison, chart: Option<ChartView>, palette: &Palette) -> ComparisonView {
+        ComparisonView {
+            metrics: Metric::ALL.iter().map(|m| m.label()).collect(),
+            significant: c.significant_cells().count(),
+            cells: c
+                .cells
+                .iter()
+                .map(|cell| CellDeltaView {
+                    id: cell.id.clone(),
+                    core: cell.core.clone(),
+                    color: palette.css(&cell.core),
+                    deltas: cell
+                        .deltas
+                        .iter()
+                        .map(|d| {
+                            // The column header carries the unit.
+                            let show = |v: Option<f64>| {
+                                v.map_or_else(
+                                    || "—".into(),
+                                    |v| match d.metric {
+                                        Metric::Qps => fmt::rate(v),
+                                        Metric::P99 | Metric::CpuPerReq => fmt::micros(v),
+                                    },
+                                )
+                            };
+                            DeltaView {
+                                metric: d.metric.label(),
+                                baseline: show(d.baseline),
+                                current: show(d.current),
+                                change: d.change.map_or_else(|| "—".into(), fmt::change),
+                                verdict: d.verdict.label(),
+                                class: match (d.verdict, d.improved()) {
+                                    (_, Some(true)) => "better",
+                                    (_, Some(false)) => "worse",
+                                    (Verdict::NotAvailable, _) => "na",
+                                    _ => "noise",
+                                },
+                            }
+                        })
+                        .collect(),
+                })
+                .collect(),
+            only_in_current: c.only_in_current.clone(),
+            only_in_baseline: c.only_in_baseline.clone(),
+            not_comparable: c
+                .not_comparable
+                .iter()
+                .map(|n| (n.id.clone(), n.why.clone()))
+                .collect(),
+            chart,
+        }
+    }
+}
+
+// === environment ===
+
+fn env_rows(current: &Machine, baseline: Option<&Machine>) -> Vec<EnvRow> {
+    let facts = |m: &Machine| -> Vec<(&'static str, String)> {
+        let plan = &m.cpu_plan;
+        vec![
+            ("kernel", m.kernel.clone()),
+            ("CPU model", m.cpu_model.clone()),
+            ("CPUs online", m.cpu_count.to_string()),
+            ("rustc", m.rustc.clone()),
+            ("git revision", m.git_revision.clone()),
+            ("build profile", m.build_profile.clone()),
+            (
+                "io_uring",
+                if m.io_uring.available {
+                    format!("available ({})", m.io_uring.detail)
+                } else {
+                    format!("unavailable: {}", m.io_uring.detail)
+                },
+            ),
+            (
+                "memlock limit",
+                m.memlock_limit_bytes
+                    .map_or_else(|| "unlimited".into(), fmt::mib),
+            ),
+            ("CPUs allowed", fmt::cpus(&plan.allowed)),
+            ("core CPUs", fmt::cpus(&plan.core)),
+            ("driver CPUs", fmt::cpus(&plan.driver)),
+            ("origin CPUs", fmt::cpus(&plan.origin)),
+            (
+                "roles share CPUs",
+                if plan.shared { "yes" } else { "no" }.into(),
+            ),
+            ("CPU plan note", plan.note.clone()),
+        ]
+    };
+    let base = baseline.map(facts);
+    facts(current)
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, value))| {
+            let other = base.as_ref().map(|b| b[i].1.clone());
+            EnvRow {
+                name,
+                differs: other.as_ref().is_some_and(|o| *o != value),
+                current: value,
+                baseline: other,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_escaped_but_slashes_stay() {
+        let mut env = Environment::new();
+        env.set_formatter(html_formatter);
+        env.add_template("t.html", "<p title=\"{{ v }}\">{{ v }}</p>")
+            .unwrap();
+        let out = env
+            .get_template("t.html")
+            .unwrap()
+            .render(minijinja::context! { v => "a/b <script>&\"'" })
+            .unwrap();
+        assert_eq!(
+            out,
+            "<p title=\"a/b &lt;script&gt;&amp;&quot;&#x27;\">a/b &lt;script&gt;&amp;&quot;&#x27;</p>"
+        );
+    }
+}

@@ -1,0 +1,164 @@
+//! Comparison reports: one results file (and optionally a baseline) in, a
+//! directory with a self-contained `index.html` and its PNG charts out.
+//! The page works offline from disk: inline CSS, images by relative path.
+//!
+//! The modules follow the data:
+//!
+//! | module | role |
+//! |---|---|
+//! | [`model`] | a results file grouped into scenario cells, and the core order that fixes colours |
+//! | [`noise`] | the one rule for "significant" vs "within noise" |
+//! | [`analysis`] | per scenario cell: rows, ratios to the reference core, winners, merged-histogram latency curves, cost over `direct` |
+//! | [`compare`] | current vs baseline per cell, judged by [`noise`] |
+//! | [`charts`] | PNGs drawn with plotters and an embedded font |
+//! | [`html`] | the page, from `templates/` via minijinja |
+//! | [`fmt`] | number formatting shared by charts and page |
+//! | [`error`] | [`ReportError`]: every variant names its file |
+//!
+//! The report reads result files only: it knows nothing of cores, the
+//! driver or the runner beyond what `pb-results` records.
+
+pub mod analysis;
+pub mod charts;
+pub mod compare;
+pub mod error;
+pub mod fmt;
+pub mod html;
+pub mod model;
+pub mod noise;
+
+use std::path::{Path, PathBuf};
+
+use pb_results::Results;
+
+pub use crate::error::ReportError;
+
+/// Name of the page in a report directory.
+pub const INDEX: &str = "index.html";
+
+/// Choices that change what the report says.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Core the ratios are taken to; default `tokio-tower` when it ran,
+    /// else the first core in the file.
+    pub reference: Option<String>,
+}
+
+/// A report on disk.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The page.
+    pub html: PathBuf,
+    /// Every chart it shows, in page order.
+    pub charts: Vec<PathBuf>,
+}
+
+/// Reads `current` (and `baseline`) and writes a report into `out`.
+pub fn render_files(
+    current: &Path,
+    baseline: Option<&Path>,
+    options: &Options,
+    out: &Path,
+) -> Result<Report, ReportError> {
+    let results = pb_results::io::read_results(current)?;
+    let base = baseline
+        .map(|path| pb_results::io::read_results(path).map(|r| (path, r)))
+        .transpose()?;
+    render(
+        current,
+        &results,
+        base.as_ref().map(|(p, r)| (*p, r)),
+        options,
+        out,
+    )
+}
+
+/// Writes a report on `results` (read from `path`) into `out`, compared
+/// with `baseline` when given.
+pub fn render(
+    path: &Path,
+    results: &Results,
+    baseline: Option<(&Path, &Results)>,
+    options: &Options,
+    out: &Path,
+) -> Result<Report, ReportError> {
+    let current = model::Run::new(path, results.clone());
+    let base = baseline.map(|(p, r)| model::Run::new(p, r.clone()));
+    let analysis = analysis::Analysis::new(&current, options.reference.as_deref())?;
+    let comparison = match &base {
+        Some(base) => {
+            // The baseline is analysed with the same reference when it has
+            // that core, else with its own default.
+            let reference =
+                Some(analysis.reference.as_str()).filter(|r| base.cores().iter().any(|c| c == r));
+            let base_analysis = analysis::Analysis::new(base, reference)?;
+            Some(compare::Comparison::new(&base_analysis, &analysis))
+        }
+        None => None,
+    };
+    let palette = charts::Palette::new(model::core_order(&current, base.as_ref()));
+
+    std::fs::create_dir_all(out).map_err(|source| ReportError::Write {
+        path: out.to_owned(),
+        source,
+    })?;
+    let drawn = charts::draw_all(out, &analysis, comparison.as_ref(), &palette)?;
+    let html = html::write(
+        out,
+        &html::Inputs {
+            current: &current,
+            baseline: base.as_ref(),
+            analysis: &analysis,
+            comparison: comparison.as_ref(),
+            charts: &drawn,
+            palette: &palette,
+        },
+    )?;
+    Ok(Report {
+        html,
+        charts: drawn.iter().map(|c| out.join(&c.file)).collect(),
+    })
+}
+
+/// What `proxybench run` leaves behind: `reports_dir/<run-id>/` and a copy
+/// in `reports_dir/latest/`, so the newest report has a stable address.
+/// Returns the report in `<run-id>/` and the path of `latest/index.html`.
+pub fn publish_run(
+    results_path: &Path,
+    results: &Results,
+    reports_dir: &Path,
+) -> Result<(Report, PathBuf), ReportError> {
+    let report = render(
+        results_path,
+        results,
+        None,
+        &Options::default(),
+        &reports_dir.join(&results.run_id),
+    )?;
+    let latest = reports_dir.join("latest");
+    copy_report(&report, &latest)?;
+    Ok((report, latest.join(INDEX)))
+}
+
+/// Copies a report's files into `dir`, first removing pages and charts a
+/// previous report left there (its cells may have been different).
+fn copy_report(report: &Report, dir: &Path) -> Result<(), ReportError> {
+    let write_error = |path: &Path| {
+        let path = path.to_owned();
+        move |source| ReportError::Write { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(write_error(dir))?;
+    for entry in std::fs::read_dir(dir).map_err(write_error(dir))? {
+        let path = entry.map_err(write_error(dir))?.path();
+        let ours = path.extension().is_some_and(|e| e == "png" || e == "html");
+        if ours && path.is_file() {
+            std::fs::remove_file(&path).map_err(write_error(&path))?;
+        }
+    }
+    for file in report.charts.iter().chain([&report.html]) {
+        let name = file.file_name().unwrap_or_default();
+        let target = dir.join(name);
+        std::fs::copy(file, &target).map_err(write_error(&target))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,407 @@
+//! Reports from real results files (committed fixtures made by
+//! `proxybench run` with short trials): the charts are real images, the
+//! page shows every chart it wrote and every cell, and a baseline
+//! comparison marks exactly the cells that changed.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use pb_report::analysis::{Analysis, Metric};
+use pb_report::compare::Comparison;
+use pb_report::model::Run;
+use pb_report::noise::Verdict;
+use pb_report::{Options, ReportError};
+use pb_results::{Results, Summary};
+
+/// Four cores, two message sizes, three trials each; every cell ok.
+const FOUR_CORES: &str = "tests/fixtures/echo-4-cores.json";
+/// A run with io_uring disabled: the io_uring cores are unavailable.
+const NO_IO_URING: &str = "tests/fixtures/echo-no-io-uring.json";
+/// Open loop, two cores: a fixed-rate cell (1 s intervals over a 3 s
+/// window) and a cell with a p99<=1ms rate search.
+const OPEN_LOOP: &str = "tests/fixtures/echo-open-loop.json";
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(name)
+}
+
+fn load(name: &str) -> Results {
+    pb_results::io::read_results(&fixture(name)).unwrap()
+}
+
+/// Decodes a PNG: (width, height, distinct RGB colours).
+fn decode_png(path: &Path) -> (u32, u32, BTreeSet<[u8; 3]>) {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut reader = png::Decoder::new(std::io::BufReader::new(file))
+        .read_info()
+        .unwrap_or_else(|e| panic!("{}: not a PNG: {e}", path.display()));
+    let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut pixels).unwrap();
+    assert_eq!(info.color_type, png::ColorType::Rgb, "{}", path.display());
+    let colours = pixels[..info.buffer_size()]
+        .chunks(3)
+        .map(|p| [p[0], p[1], p[2]])
+        .collect();
+    (info.width, info.height, colours)
+}
+
+fn hex(colour: &str) -> [u8; 3] {
+    let v = u32::from_str_radix(colour.trim_start_matches('#'), 16).unwrap();
+    [(v >> 16) as u8, (v >> 8) as u8, v as u8]
+}
+
+#[test]
+fn fixtures_are_real_results_files_that_match_the_schema() {
+    let schema: serde_json::Value = serde_json::from_str(pb_results::SCHEMA_JSON).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    for name in [FOUR_CORES, NO_IO_URING, OPEN_LOOP] {
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(fixture(name)).unwrap()).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&json)
+            .map(|e| format!("{e} at {}", e.instance_path))
+            .collect();
+        assert!(errors.is_empty(), "{name}:\n{}", errors.join("\n"));
+        // And the model reads them.
+        load(name);
+    }
+}
+
+#[test]
+fn a_report_has_real_charts_and_shows_every_chart_and_cell() {
+    let out = tempfile::tempdir().unwrap();
+    let results = load(FOUR_CORES);
+    let report =
+        pb_report::render_files(&fixture(FOUR_CORES), None, &Options::default(), out.path())
+            .unwrap();
+    let html = std::fs::read_to_string(&report.html).unwrap();
+
+    // Throughput, CPU, and a latency chart per scenario cell.
+    let written: BTreeSet<String> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.ends_with(".png"))
+        .collect();
+    assert_eq!(written.len(), 4, "{written:?}");
+    assert_eq!(report.charts.len(), written.len());
+    for name in ["throughput.png", "cpu.png"] {
+        assert!(written.contains(name), "{written:?}");
+    }
+    assert_eq!(
+        written.iter().filter(|n| n.starts_with("latency-")).count(),
+        2
+    );
+
+    let palette: Vec<[u8; 3]> = ["#4e79a7", "#f28e2b", "#59a14f", "#b07aa1"]
+        .map(hex)
+        .to_vec();
+    for name in &written {
+        let (width, height, colours) = decode_png(&out.path().join(name));
+        assert!(width >= 600 && height >= 300, "{name}: {width}x{height}");
+        assert!(colours.len() > 50, "{name}: only {} colours", colours.len());
+        // Every core of the fixture is drawn in its own colour on every
+        // chart (bars, curves and legend swatches).
+        for colour in &palette {
+            assert!(colours.contains(colour), "{name} lacks {colour:?}");
+        }
+        // The page shows it, by a relative path.
+        assert!(
+            html.contains(&format!("src=\"{name}\"")),
+            "page lacks {name}"
+        );
+    }
+    // ... and shows nothing that was not written.
+    for src in html.split("src=\"").skip(1) {
+        let file = &src[..src.find('"').unwrap()];
+        assert!(written.contains(file), "page shows missing {file}");
+    }
+    for cell in &results.cells {
+        assert!(html.contains(&cell.id), "page lacks cell {}", cell.id);
+    }
+    // Self-contained: no external URL anywhere.
+    assert!(!html.contains("http://") && !html.contains("https://"));
+    assert!(html.contains("<style>") && !html.contains("<link"));
+    // The summary names the reference and the winners; every cell here is
+    // driver-bound, so each one is listed with its reason.
+    assert!(html.contains("tokio-tower"));
+    assert!(html.contains("lowest core CPU/req"));
+    assert!(html.contains("id=\"driver-bound\""));
+    assert!(html.contains("driver CPU"));
+    assert!(html.contains(&results.environment.kernel));
+    assert!(html.contains("roles share CPUs"));
+    // No baseline, no conformance data, no unavailable cell: no sections.
+    assert!(!html.contains("id=\"baseline\""));
+    assert!(!html.contains("id=\"conformance\""));
+    assert!(!html.contains("id=\"not-measured\""));
+}
+
+#[test]
+fn unavailable_cells_are_listed_with_their_reason_and_left_out_of_charts() {
+    let out = tempfile::tempdir().unwrap();
+    let results = load(NO_IO_URING);
+    let report =
+        pb_report::render_files(&fixture(NO_IO_URING), None, &Options::default(), out.path())
+            .unwrap();
+    let html = std::fs::read_to_string(&report.html).unwrap();
+    let section = &html[html.find("id=\"not-measured\"").expect("section")..];
+    let unavailable: Vec<_> = results
+        .cells
+        .iter()
+        .filter(|c| c.status != pb_results::CellStatus::Ok)
+        .collect();
+    assert!(!unavailable.is_empty());
+    for cell in unavailable {
+        assert!(section.contains(&cell.id), "{}", cell.id);
+    }
+    assert!(section.contains("kernel.io_uring_disabled=2"));
+    for cell in &results.cells {
+        assert!(html.contains(&cell.id), "page lacks cell {}", cell.id);
+    }
+    // Latency curves only for measured cores.
+    let analysis = Analysis::new(&Run::new(&fixture(NO_IO_URING), results), None).unwrap();
+    for group in &analysis.groups {
+        let cores: Vec<&str> = group.latency.iter().map(|c| c.core.as_str()).collect();
+        assert_eq!(cores, ["tokio-tower", "monoio-epoll"]);
+    }
+    for chart in &report.charts {
+        let (width, _, colours) = decode_png(chart);
+        assert!(width >= 600 && colours.len() > 50, "{}", chart.display());
+    }
+}
+
+#[test]
+fn intervals_and_rate_searches_get_their_charts() {
+    let results = load(OPEN_LOOP);
+    let analysis = Analysis::new(&Run::new(&fixture(OPEN_LOOP), results.clone()), None).unwrap();
+    for group in &analysis.groups {
+        assert_eq!(group.timelines.len(), 2, "{}", group.label);
+        for line in &group.timelines {
+            // Three 1 s intervals in a 3 s window, each near the offered rate.
+            assert_eq!(line.points.len(), 3, "{}", line.core);
+            let rate = group.params.rate.unwrap();
+            for &(t, qps, p99) in &line.points {
+                assert!(t > 0.0 && t < group.params.duration_s);
+                assert!((qps / rate - 1.0).abs() < 0.1, "{qps} vs {rate}");
+                assert!(p99 > 0.0);
+            }
+        }
+    }
+    let searched = &analysis.groups[1];
+    assert_eq!(searched.rate_curves.len(), 2);
+    for curve in &searched.rate_curves {
+        let cell = results
+            .cells
+            .iter()
+            .find(|c| c.core == curve.core && c.rate_search.is_some())
+            .unwrap();
+        let search = cell.rate_search.as_ref().unwrap();
+        assert_eq!(curve.points.len(), search.points.len());
+        assert_eq!(curve.found_rate, search.found_rate);
+        assert_eq!((curve.percentile, curve.bound_us), (99.0, search.bound_us));
+    }
+    assert!(analysis.groups[0].rate_curves.is_empty());
+
+    let out = tempfile::tempdir().unwrap();
+    let report =
+        pb_report::render_files(&fixture(OPEN_LOOP), None, &Options::default(), out.path())
+            .unwrap();
+    let names: Vec<String> = report
+        .charts
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names.iter().filter(|n| n.starts_with("timeline-")).count(),
+        2
+    );
+    assert_eq!(names.iter().filter(|n| n.starts_with("rate-")).count(), 1);
+    let html = std::fs::read_to_string(&report.html).unwrap();
+    for (chart, name) in report.charts.iter().zip(&names) {
+        let (width, _, colours) = decode_png(chart);
+        assert!(width >= 600 && colours.len() > 50, "{name}");
+        assert!(
+            html.contains(&format!("src=\"{name}\"")),
+            "page lacks {name}"
+        );
+    }
+    assert!(html.contains("Rate search") && html.contains("p99 ≤ 1000 µs"));
+    assert!(html.contains("open loop at 20.0k req/s offered"));
+    assert!(html.contains("uncorrected p99"));
+}
+
+/// The fixture with one cell's trials 1.5x faster and 1.5x costlier per
+/// request, summary recomputed.
+fn with_changed_cell(mut results: Results, id: &str) -> Results {
+    let cell = results.cells.iter_mut().find(|c| c.id == id).unwrap();
+    for trial in &mut cell.trials {
+        trial.qps *= 1.5;
+        trial.cpu_us_per_req = trial.cpu_us_per_req.map(|v| v * 1.5);
+    }
+    cell.summary = Summary::from_trials(&cell.trials).unwrap();
+    results
+}
+
+const CHANGED: &str = "echo/100B/c16x1/glommio";
+
+#[test]
+fn against_a_baseline_exactly_the_changed_cell_is_significant() {
+    let base = load(FOUR_CORES);
+    let current = with_changed_cell(base.clone(), CHANGED);
+    let analyse = |r: &Results| Analysis::new(&Run::new(Path::new("x.json"), r.clone()), None);
+    let comparison = Comparison::new(&analyse(&base).unwrap(), &analyse(&current).unwrap());
+
+    assert_eq!(comparison.cells.len(), base.cells.len());
+    assert!(comparison.only_in_current.is_empty() && comparison.only_in_baseline.is_empty());
+    for cell in &comparison.cells {
+        let verdict = |m: Metric| cell.deltas.iter().find(|d| d.metric == m).unwrap();
+        if cell.id == CHANGED {
+            let qps = verdict(Metric::Qps);
+            assert_eq!(qps.verdict, Verdict::Significant, "{qps:?}");
+            assert!((qps.change.unwrap() - 0.5).abs() < 1e-9);
+            assert_eq!(qps.improved(), Some(true));
+            let cpu = verdict(Metric::CpuPerReq);
+            assert_eq!(cpu.verdict, Verdict::Significant, "{cpu:?}");
+            assert_eq!(cpu.improved(), Some(false));
+            assert_eq!(verdict(Metric::P99).verdict, Verdict::WithinNoise);
+        } else {
+            for d in &cell.deltas {
+                assert_eq!(d.verdict, Verdict::WithinNoise, "{}: {d:?}", cell.id);
+            }
+        }
+    }
+    assert_eq!(
+        comparison
+            .significant_cells()
+            .map(|c| c.id.as_str())
+            .collect::<Vec<_>>(),
+        [CHANGED]
+    );
+
+    // The page says the same, row by row, and draws the change.
+    let dir = tempfile::tempdir().unwrap();
+    let (base_path, current_path) = (dir.path().join("base.json"), dir.path().join("cur.json"));
+    std::fs::write(&base_path, serde_json::to_string(&base).unwrap()).unwrap();
+    std::fs::write(&current_path, serde_json::to_string(&current).unwrap()).unwrap();
+    let out = dir.path().join("report");
+    let report =
+        pb_report::render_files(&current_path, Some(&base_path), &Options::default(), &out)
+            .unwrap();
+    let html = std::fs::read_to_string(&report.html).unwrap();
+    let section = &html[html.find("id=\"baseline\"").expect("baseline section")..];
+    for cell in &base.cells {
+        let start = section
+            .find(&format!("<a href=\"#{0}\">{0}</a>", cell.id))
+            .unwrap_or_else(|| panic!("no row for {}", cell.id));
+        let row = &section[start..start + section[start..].find("</tr>").unwrap()];
+        let significant = row.matches(">significant<").count();
+        let noise = row.matches(">within noise<").count();
+        if cell.id == CHANGED {
+            assert_eq!((significant, noise), (2, 1), "{row}");
+        } else {
+            assert_eq!((significant, noise), (0, 3), "{row}");
+        }
+    }
+    let chart = out.join("baseline.png");
+    assert!(report.charts.contains(&chart));
+    let (width, _, colours) = decode_png(&chart);
+    assert!(width >= 600 && colours.len() > 50);
+}
+
+#[test]
+fn cells_missing_on_either_side_are_listed() {
+    let base = load(FOUR_CORES);
+    let mut current = base.clone();
+    let mut baseline = base.clone();
+    current.cells.retain(|c| c.id != "echo/1024B/c16x1/monoio");
+    baseline.cells.retain(|c| c.id != "echo/100B/c16x1/glommio");
+    let dir = tempfile::tempdir().unwrap();
+    let (base_path, current_path) = (dir.path().join("base.json"), dir.path().join("cur.json"));
+    std::fs::write(&base_path, serde_json::to_string(&baseline).unwrap()).unwrap();
+    std::fs::write(&current_path, serde_json::to_string(&current).unwrap()).unwrap();
+    let report = pb_report::render_files(
+        &current_path,
+        Some(&base_path),
+        &Options::default(),
+        &dir.path().join("r"),
+    )
+    .unwrap();
+    let html = std::fs::read_to_string(report.html).unwrap();
+    let only_current = &html[html.find("Only in this run").expect("only-current list")..];
+    assert!(only_current.contains("echo/100B/c16x1/glommio"));
+    let only_base = &html[html
+        .find("Only in the baseline")
+        .expect("only-baseline list")..];
+    assert!(only_base.contains("echo/1024B/c16x1/monoio"));
+}
+
+#[test]
+fn the_reference_core_can_be_chosen_and_must_exist() {
+    let path = fixture(FOUR_CORES);
+    let run = Run::new(&path, load(FOUR_CORES));
+    assert_eq!(Analysis::new(&run, None).unwrap().reference, "tokio-tower");
+    let analysis = Analysis::new(&run, Some("monoio")).unwrap();
+    for group in &analysis.groups {
+        let monoio = group.rows.iter().find(|r| r.core == "monoio").unwrap();
+        let ratios = monoio.vs_reference.unwrap();
+        assert_eq!((ratios.qps, ratios.cpu), (Some(1.0), Some(1.0)));
+        assert!(monoio.is_reference);
+    }
+
+    let out = tempfile::tempdir().unwrap();
+    let options = Options {
+        reference: Some("nginx".into()),
+    };
+    let err = pb_report::render_files(&path, None, &options, out.path()).unwrap_err();
+    assert!(matches!(err, ReportError::UnknownReference { .. }));
+    let message = err.to_string();
+    assert!(
+        message.contains("echo-4-cores.json") && message.contains("nginx"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_corrupt_histogram_names_the_file_and_the_cell() {
+    let mut results = load(FOUR_CORES);
+    results.cells[2].trials[1].histogram = "HISTFAAAAnotreally".into();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.json");
+    std::fs::write(&path, serde_json::to_string(&results).unwrap()).unwrap();
+    let err = pb_report::render_files(&path, None, &Options::default(), &dir.path().join("r"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("bad.json") && err.contains(&results.cells[2].id),
+        "{err}"
+    );
+}
+
+#[test]
+fn publishing_a_run_writes_its_own_directory_and_latest() {
+    let reports = tempfile::tempdir().unwrap();
+    let results = load(FOUR_CORES);
+    // A stale chart from an earlier run must not survive in latest/.
+    std::fs::create_dir_all(reports.path().join("latest")).unwrap();
+    std::fs::write(reports.path().join("latest/latency-09-old.png"), b"x").unwrap();
+    let (report, latest) =
+        pb_report::publish_run(&fixture(FOUR_CORES), &results, reports.path()).unwrap();
+    assert_eq!(
+        report.html,
+        reports.path().join(&results.run_id).join("index.html")
+    );
+    assert_eq!(latest, reports.path().join("latest/index.html"));
+    let names = |dir: &Path| -> BTreeSet<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect()
+    };
+    assert_eq!(
+        names(&reports.path().join(&results.run_id)),
+        names(&reports.path().join("latest"))
+    );
+    assert_eq!(
+        std::fs::read(&report.html).unwrap(),
+        std::fs::read(&latest).unwrap()
+    );
+}

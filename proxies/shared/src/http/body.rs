@@ -1,0 +1,290 @@
+//! Body framing: where a body ends. The bytes themselves are never
+//! copied or changed here; a core forwards exactly the bytes
+//! [`BodyDecoder::feed`] says belong to the body, so chunk sizes,
+//! extensions and trailers arrive as sent.
+
+use crate::http::error::HttpError;
+
+/// How a message's body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// No body.
+    Empty,
+    /// Exactly this many bytes.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+    /// Everything until the sender closes (responses only).
+    UntilClose,
+}
+
+/// How much of the input belonged to the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Leading bytes of the input that are body (to be forwarded).
+    pub consumed: usize,
+    /// The body is complete; bytes after `consumed` are the next message.
+    pub done: bool,
+}
+
+/// Longest chunk-size line accepted (hex digits); 16 digits overflow u64.
+const MAX_SIZE_DIGITS: u32 = 15;
+
+/// Longest chunk extension or trailer line, bytes.
+const MAX_LINE: usize = 4096;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chunk {
+    /// Reading the hex size; `digits` so far.
+    Size { size: u64, digits: u32 },
+    /// After the size: an extension up to CRLF.
+    Extension { size: u64, len: usize },
+    /// Expecting LF after CR on the size line.
+    SizeLf { size: u64 },
+    /// Inside chunk data.
+    Data { left: u64 },
+    /// Expecting CR after data.
+    DataCr,
+    /// Expecting LF after data.
+    DataLf,
+    /// After the last chunk: a trailer line (or the final empty line).
+    Trailer { len: usize, cr: bool },
+}
+
+/// Tracks one body as its bytes pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BodyDecoder {
+    state: State,
+    /// Payload bytes seen (chunk data only for chunked).
+    payload: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Length(u64),
+    Chunked(Chunk),
+    UntilClose,
+    Done,
+}
+
+impl BodyDecoder {
+    /// A decoder for a body with this framing.
+    pub fn new(framing: Framing) -> BodyDecoder {
+        let state = match framing {
+            Framing::Empty | Framing::Length(0) => State::Done,
+            Framing::Length(n) => State::Length(n),
+            Framing::Chunked => State::Chunked(Chunk::Size { size: 0, digits: 0 }),
+            Framing::UntilClose => State::UntilClose,
+        };
+        BodyDecoder { state, payload: 0 }
+    }
+
+    /// Whether the body is complete.
+    pub fn is_done(&self) -> bool {
+        self.state == State::Done
+    }
+
+    /// Payload bytes so far (without chunk framing).
+    pub fn payload(&self) -> u64 {
+        self.payload
+    }
+
+    /// Takes the body's share of `input`. Errors are 400s; a caller
+    /// decoding an upstream response maps them to 502.
+    pub fn feed(&mut self, input: &[u8]) -> Result<Progress, HttpError> {
+        let mut i = 0;
+        while i < input.len() {
+            match &mut self.state {
+                State::Done => break,
+                State::UntilClose => {
+                    self.payload += (input.len() - i) as u64;
+                    i = input.len();
+                }
+                State::Length(left) => {
+                    let take = (*left).min((input.len() - i) as u64);
+                    *left -= take;
+                    self.payload += take;
+                    i += take as usize;
+                    if *left == 0 {
+                        self.state = State::Done;
+                    }
+                }
+                State::Chunked(chunk) => {
+                    let (next, used, payload) = step_chunk(*chunk, &input[i..])?;
+                    self.payload += payload;
+                    i += used;
+                    self.state = next.map_or(State::Done, State::Chunked);
+                }
+            }
+        }
+        Ok(Progress {
+            consumed: i,
+            done: self.state == State::Done,
+        })
+    }
+
+    /// The sender closed. Fine for a close-delimited body; for any other
+    /// an unfinished body is truncated and must never look complete.
+    pub fn finish_on_close(&mut self) -> Result<(), HttpError> {
+        match self.state {
+            State::Done => Ok(()),
+            State::UntilClose => {
+                self.state = State::Done;
+                Ok(())
+            }
+            _ => Err(HttpError::bad_request("body truncated by close")),
+        }
+    }
+}
+
+/// Advances the chunked state over `input`; returns the next state (`None`
+/// when the body ended), the bytes used and the payload bytes among them.
+fn step_chunk(mut chunk: Chunk, input: &[u8]) -> Result<(Option<Chunk>, usize, u64), HttpError> {
+    let bad = HttpError::bad_request;
+    let mut i = 0;
+    let mut payload = 0;
+    while i < input.len() {
+        let b = input[i];
+        chunk = match chunk {
+            Chunk::Size { size, digits } => match b {
+                b'0'..=b'9' | b'a'..=b'f' | b'A'..=b'F' => {
+                    if digits >= MAX_SIZE_DIGITS {
+                        return Err(bad("chunk size too large"));
+                    }
+                    let v = (b as char).to_digit(16).expect("hex digit") as u64;
+                    Chunk::Size {
+                        size: size * 16 + v,
+                        digits: digits + 1,
+                    }
+                }
+                _ if digits == 0 => return Err(bad("invalid chunk size")),
+                b';' | b' ' | b'\t' => Chunk::Extension { size, len: 0 },
+                b'\r' => Chunk::SizeLf { size },
+                _ => return Err(bad("invalid chunk size")),
+            },
+            Chunk::Extension { size, len } => match b {
+                b'\r' => Chunk::SizeLf { size },
+                b'\n' | 0 => return Err(bad("invalid chunk extension")),
+                _ if len >= MAX_LINE => return Err(bad("chunk extension too long")),
+                _ => Chunk::Extension { size, len: len + 1 },
+            },
+            Chunk::SizeLf { size } => match b {
+                b'\n' if size == 0 => Chunk::Trailer { len: 0, cr: false },
+                b'\n' => Chunk::Data { left: size },
+                _ => return Err(bad("bare CR in chunk size line")),
+            },
+            Chunk::Data { left } => {
+                let take = left.min((input.len() - i) as u64);
+                payload += take;
+                i += take as usize;
+                chunk = if left == take {
+                    Chunk::DataCr
+                } else {
+                    Chunk::Data { left: left - take }
+                };
+                continue;
+            }
+            Chunk::DataCr => match b {
+                b'\r' => Chunk::DataLf,
+                _ => return Err(bad("chunk data longer than its size")),
+            },
+            Chunk::DataLf => match b {
+                b'\n' => Chunk::Size { size: 0, digits: 0 },
+                _ => return Err(bad("bare CR after chunk data")),
+            },
+            Chunk::Trailer { len, cr } => match (b, cr) {
+                (b'\n', true) if len == 0 => return Ok((None, i + 1, payload)),
+                (b'\n', true) => Chunk::Trailer { len: 0, cr: false },
+                (b'\r', false) => Chunk::Trailer { len, cr: true },
+                (_, true) | (b'\n', false) | (0, _) => return Err(bad("invalid trailer line")),
+                _ if len >= MAX_LINE => return Err(bad("trailer line too long")),
+                _ => Chunk::Trailer {
+                    len: len + 1,
+                    cr: false,
+                },
+            },
+        };
+        i += 1;
+    }
+    Ok((Some(chunk), i, payload))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `wire` split at every possible point; all splits must agree.
+    fn decode_all_splits(framing: Framing, wire: &[u8]) -> Result<(usize, u64), HttpError> {
+        let mut whole = BodyDecoder::new(framing);
+        let p = whole.feed(wire)?;
+        assert!(p.done, "not done after the whole body");
+        for cut in 0..=wire.len() {
+            let mut d = BodyDecoder::new(framing);
+            let a = d.feed(&wire[..cut])?;
+            let b = d.feed(&wire[a.consumed..])?;
+            assert_eq!(a.consumed + b.consumed, p.consumed, "split at {cut}");
+            assert!(b.done);
+            assert_eq!(d.payload(), whole.payload());
+        }
+        Ok((p.consumed, whole.payload()))
+    }
+
+    #[test]
+    fn length_bodies_stop_at_their_length() {
+        let wire = b"helloGET / HTTP/1.1";
+        let mut d = BodyDecoder::new(Framing::Length(5));
+        assert_eq!(
+            d.feed(wire).unwrap(),
+            Progress {
+                consumed: 5,
+                done: true
+            }
+        );
+        assert!(BodyDecoder::new(Framing::Length(0)).is_done());
+        assert!(BodyDecoder::new(Framing::Empty).is_done());
+    }
+
+    #[test]
+    fn chunked_bodies_pass_through_with_extensions_and_trailers() {
+        let wire = b"5;ext=1\r\nhello\r\nA\r\n0123456789\r\n0\r\nX-T: 1\r\n\r\nNEXT";
+        let (used, payload) = decode_all_splits(Framing::Chunked, wire).unwrap();
+        assert_eq!(used, wire.len() - 4);
+        assert_eq!(payload, 15);
+    }
+
+    #[test]
+    fn malformed_chunks_are_refused() {
+        for wire in [
+            &b"g\r\n"[..],
+            b"\r\n",
+            b"fffffffffffffffff\r\n",
+            b"5\nhello\r\n",
+            b"5\r\nhelloX\r\n",
+            b"5\r\nhello\rX",
+            b"0\r\nbad\ntrailer\r\n\r\n",
+            b"5;a\nb\r\n",
+        ] {
+            let r = BodyDecoder::new(Framing::Chunked).feed(wire);
+            assert!(r.is_err(), "{:?} accepted", String::from_utf8_lossy(wire));
+        }
+    }
+
+    #[test]
+    fn close_delimited_bodies_end_at_close_others_are_truncated() {
+        let mut d = BodyDecoder::new(Framing::UntilClose);
+        assert_eq!(
+            d.feed(b"abc").unwrap(),
+            Progress {
+                consumed: 3,
+                done: false
+            }
+        );
+        assert!(d.finish_on_close().is_ok());
+        let mut d = BodyDecoder::new(Framing::Length(10));
+        d.feed(b"abc").unwrap();
+        assert!(d.finish_on_close().is_err());
+        let mut d = BodyDecoder::new(Framing::Chunked);
+        d.feed(b"5\r\nab").unwrap();
+        assert!(d.finish_on_close().is_err());
+    }
+}
