@@ -33,6 +33,7 @@ fn start(core: &str) -> Option<CoreProcess> {
         threads: 2,
         cpus: &cpus,
         spin_iters: 0,
+        config: None,
     };
     match CoreProcess::start(&cmd) {
         Ok(p) => Some(p),
@@ -144,7 +145,13 @@ fn core_keeps_its_write_side_open_until_the_client_closes() {
             .set_read_timeout(Some(Duration::from_millis(300)))
             .unwrap();
         let mut byte = [0u8; 1];
-        match stream.read(&mut byte) {
+        let outcome = loop {
+            match stream.read(&mut byte) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => break other,
+            }
+        };
+        match outcome {
             Err(e)
                 if matches!(
                     e.kind(),

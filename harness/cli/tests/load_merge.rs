@@ -18,6 +18,7 @@ fn start_core() -> CoreProcess {
         threads: 1,
         cpus: &cpus,
         spin_iters: 0,
+        config: None,
     })
     .unwrap()
 }

@@ -10,6 +10,7 @@
 //! | `status=N` | answer with status N (204 and 304 carry no body) |
 //! | `delay_ms=N` | wait N ms before answering |
 //! | `echo_head=1` | the body is the request head exactly as received |
+//! | `resp_hop=1` | add hop-by-hop response headers (and one end-to-end) a proxy must strip (keep) |
 //! | (a request body) | echoed back, framed as the request framed it |
 //!
 //! Every response carries `x-origin: <id>`; every request can be appended
@@ -43,6 +44,8 @@ pub struct OriginOpts {
     pub id: String,
     /// Append a line per request here.
     pub record: Option<PathBuf>,
+    /// Delay every response by this much (a deliberately slow origin).
+    pub delay: Duration,
 }
 
 /// An origin that could not start.
@@ -65,6 +68,8 @@ pub enum OriginError {
 struct Origin {
     id: String,
     record: Option<Mutex<std::fs::File>>,
+    delay: Duration,
+    connections: std::sync::atomic::AtomicU64,
 }
 
 /// Serves until `shutdown`; `on_ready` gets the bound address.
@@ -89,6 +94,8 @@ pub fn run(
     let origin = Arc::new(Origin {
         id: opts.id.clone(),
         record,
+        delay: opts.delay,
+        connections: std::sync::atomic::AtomicU64::new(0),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(opts.threads.max(1))
@@ -136,6 +143,9 @@ fn param_u64(target: &str, name: &str) -> Option<u64> {
 
 impl Origin {
     async fn serve(&self, mut stream: TcpStream) -> std::io::Result<()> {
+        let conn = self
+            .connections
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let limits = Limits {
             max_head_bytes: 64 * 1024,
             max_headers: 200,
@@ -188,10 +198,12 @@ impl Origin {
                 _ => body.clone(),
             };
             payload_digest = digest(&payload, payload_digest);
-            self.record(&head, &raw_head, payload.len(), payload_digest);
+            self.record(conn, &head, &raw_head, payload.len(), payload_digest);
 
-            if let Some(ms) = param_u64(&head.target, "delay_ms") {
-                tokio::time::sleep(Duration::from_millis(ms)).await;
+            let delay =
+                param_u64(&head.target, "delay_ms").map_or(self.delay, Duration::from_millis);
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
             }
             let keep_alive = self.respond(&head, &raw_head, &body, &payload, &mut out);
             stream.write_all(&out).await?;
@@ -203,10 +215,10 @@ impl Origin {
         }
     }
 
-    fn record(&self, head: &RequestHead, raw: &[u8], body_len: usize, body_digest: u64) {
+    fn record(&self, conn: u64, head: &RequestHead, raw: &[u8], body_len: usize, body_digest: u64) {
         let Some(file) = &self.record else { return };
         let line = format!(
-            "{{\"origin\":{:?},\"method\":{:?},\"target\":{:?},\"head\":{:?},\"body_len\":{},\"body_digest\":\"{:016x}\"}}\n",
+            "{{\"origin\":{:?},\"conn\":{conn},\"method\":{:?},\"target\":{:?},\"head\":{:?},\"body_len\":{},\"body_digest\":\"{:016x}\"}}\n",
             self.id,
             head.method,
             head.target,
@@ -253,6 +265,11 @@ impl Origin {
             pb_shared::http::error::reason_phrase(status),
             self.id
         );
+        if param(target, "resp_hop").is_some() {
+            out.extend_from_slice(
+                b"Connection: X-Resp-Hop\r\nX-Resp-Hop: 1\r\nKeep-Alive: timeout=5\r\nX-Resp-Custom: Va  l\tue\r\n",
+            );
+        }
         if param(target, "close").is_some() {
             out.extend_from_slice(b"connection: close\r\n\r\n");
             if !no_body {

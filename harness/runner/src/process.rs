@@ -88,8 +88,9 @@ impl CoreProcess {
         CoreProcess::spawn(exe, id, &args)
     }
 
-    /// Spawns `exe args...` and waits for its readiness line.
-    fn spawn(exe: &Path, name: &str, args: &[String]) -> Result<CoreProcess, StartError> {
+    /// Spawns `exe args...` and waits for its readiness line (any
+    /// `proxybench` subcommand that prints one: `proxy`, `origin`).
+    pub fn spawn(exe: &Path, name: &str, args: &[String]) -> Result<CoreProcess, StartError> {
         let mut child = Command::new(exe)
             .args(args)
             .stdin(Stdio::null())
@@ -224,6 +225,11 @@ impl CoreProcess {
                 _ => return None,
             }
         }
+    }
+
+    /// The last few KiB the process wrote to stderr.
+    pub fn stderr_tail(&self) -> String {
+        self.stderr_text()
     }
 
     fn stderr_text(&self) -> String {

@@ -28,6 +28,9 @@ pub(crate) struct Args {
     /// Append one JSON line per request received to this file.
     #[arg(long)]
     record: Option<PathBuf>,
+    /// Delay every response by this many milliseconds (a slow origin).
+    #[arg(long, default_value_t = 0)]
+    delay_ms: u64,
 }
 
 pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
@@ -37,6 +40,7 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
         cpus: args.cpus,
         id: args.id.clone(),
         record: args.record,
+        delay: std::time::Duration::from_millis(args.delay_ms),
     };
     let shutdown = Shutdown::on_signals().context("installing signal handlers")?;
     pb_origin::run(&opts, &shutdown, &mut |addr| {

@@ -1,0 +1,610 @@
+//! `http-forward` on every core, as real processes on real sockets: an
+//! origin pool, a core in front of it, raw HTTP from a test client, and
+//! the origins' records of exactly what crossed the proxy.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use pb_runner::process::CoreProcess;
+use pb_shared::Scenario;
+use pb_shared::http::{BodyDecoder, Framing, Limits, ResponseHead};
+use pb_shared::probe::SystemProbe;
+
+const EXE: &str = env!("CARGO_BIN_EXE_proxybench");
+
+/// Every registered core that serves http-forward and can run here.
+fn cores() -> Vec<&'static str> {
+    pb_cores::CORES
+        .iter()
+        .map(|c| c.info())
+        .filter(|i| i.scenarios.contains(&Scenario::HttpForward))
+        .filter(|i| i.availability(&SystemProbe).is_ok())
+        .map(|i| i.name)
+        .collect()
+}
+
+struct Origin {
+    process: CoreProcess,
+    record: PathBuf,
+}
+
+impl Origin {
+    fn start(dir: &Path, id: &str, delay_ms: u64) -> Origin {
+        let record = dir.join(format!("{id}.jsonl"));
+        let args: Vec<String> = vec![
+            "origin".into(),
+            "--id".into(),
+            id.into(),
+            "--record".into(),
+            record.display().to_string(),
+            "--delay-ms".into(),
+            delay_ms.to_string(),
+        ];
+        let process = CoreProcess::spawn(Path::new(EXE), id, &args).unwrap();
+        Origin { process, record }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.process.addr()
+    }
+
+    /// What this origin received, one JSON object per request.
+    fn records(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.record)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+/// A running core; if the test fails while it runs, its stderr is shown.
+struct Proxy(CoreProcess);
+
+impl Proxy {
+    fn addr(&self) -> SocketAddr {
+        self.0.addr()
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("proxy stderr: {}", self.0.stderr_tail());
+        }
+    }
+}
+
+fn start_proxy(core: &str, dir: &Path, config: &str) -> Proxy {
+    let path = dir.join(format!("{core}.toml"));
+    std::fs::write(&path, config).unwrap();
+    let args: Vec<String> = [
+        "proxy",
+        "--core",
+        core,
+        "--scenario",
+        "http-forward",
+        "--config",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([path.display().to_string()])
+    .collect();
+    Proxy(CoreProcess::spawn(Path::new(EXE), core, &args).unwrap_or_else(|e| panic!("{core}: {e}")))
+}
+
+/// A pool named `p` over `origins` with `policy`, everything routed to it.
+fn simple_config(origins: &[&Origin], policy: &str, extra: &str) -> String {
+    let ups: Vec<String> = origins
+        .iter()
+        .map(|o| format!("\"{}\"", o.addr()))
+        .collect();
+    format!(
+        "[[pool]]\nname = \"p\"\npolicy = \"{policy}\"\nupstreams = [{}]\n[[route]]\npool = \"p\"\n{extra}",
+        ups.join(", ")
+    )
+}
+
+/// A response as the client saw it.
+#[derive(Debug)]
+struct Response {
+    status: u16,
+    head: String,
+    /// The payload (chunk framing removed).
+    body: Vec<u8>,
+}
+
+impl Response {
+    fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+        })
+    }
+}
+
+struct Client {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Client {
+    fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        Client {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    fn fill(&mut self) -> usize {
+        let mut chunk = [0u8; 65536];
+        let n = loop {
+            match self.stream.read(&mut chunk) {
+                Ok(n) => break n,
+                // Signals (SIGCHLD from the processes these tests start)
+                // interrupt blocking reads; that is not the peer's doing.
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => break 0,
+            }
+        };
+        self.buf.extend_from_slice(&chunk[..n]);
+        n
+    }
+
+    /// Reads one response; `head_request` for a HEAD's response.
+    fn response(&mut self, head_request: bool) -> Response {
+        let limits = Limits::default();
+        let (head, used) = loop {
+            if let Some(parsed) = ResponseHead::parse(&self.buf, &limits, head_request).unwrap() {
+                if parsed.0.is_interim() {
+                    self.buf.drain(..parsed.1);
+                    continue;
+                }
+                break parsed;
+            }
+            if self.fill() == 0 {
+                // Closed (or timed out) without a response: status 0, so
+                // the caller's assertion names the core.
+                return Response {
+                    status: 0,
+                    head: String::from_utf8_lossy(&self.buf).into_owned(),
+                    body: Vec::new(),
+                };
+            }
+        };
+        let text = String::from_utf8_lossy(&self.buf[..used]).into_owned();
+        self.buf.drain(..used);
+        let mut decoder = BodyDecoder::new(head.framing);
+        let mut raw = Vec::new();
+        loop {
+            let step = decoder.feed(&self.buf).unwrap();
+            raw.extend_from_slice(&self.buf[..step.consumed]);
+            self.buf.drain(..step.consumed);
+            if step.done {
+                break;
+            }
+            if self.fill() == 0 {
+                decoder.finish_on_close().expect("body cut short");
+                break;
+            }
+        }
+        let body = if head.framing == Framing::Chunked {
+            dechunk(&raw)
+        } else {
+            raw
+        };
+        Response {
+            status: head.status,
+            head: text,
+            body,
+        }
+    }
+
+    fn get(&mut self, target: &str, host: &str) -> Response {
+        self.send(format!("GET {target} HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes());
+        self.response(false)
+    }
+
+    /// True once the server has closed the connection (EOF, no more bytes).
+    fn closed(&mut self) -> bool {
+        self.buf.is_empty() && self.fill() == 0
+    }
+}
+
+fn dechunk(mut wire: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = wire.windows(2).position(|w| w == b"\r\n") {
+        let size_text = std::str::from_utf8(&wire[..eol]).unwrap();
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16).unwrap();
+        wire = &wire[eol + 2..];
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(&wire[..size]);
+        wire = &wire[size + 2..];
+    }
+    out
+}
+
+fn pattern(n: usize) -> Vec<u8> {
+    (0..n as u64)
+        .map(pb_shared::http::pattern::body_byte)
+        .collect()
+}
+
+#[test]
+fn routes_by_host_and_by_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let o: Vec<Origin> = (0..3)
+        .map(|i| Origin::start(dir.path(), &format!("o{i}"), 0))
+        .collect();
+    let config = format!(
+        "[[pool]]\nname = \"a\"\nupstreams = [\"{}\"]\n[[pool]]\nname = \"b\"\nupstreams = [\"{}\"]\n[[pool]]\nname = \"c\"\nupstreams = [\"{}\"]\n\
+         [[route]]\npath_prefix = \"/\"\npool = \"a\"\n[[route]]\npath_prefix = \"/api/\"\npool = \"b\"\n[[route]]\nhost = \"static.example\"\npool = \"c\"\n",
+        o[0].addr(),
+        o[1].addr(),
+        o[2].addr()
+    );
+    for core in cores() {
+        let proxy = start_proxy(core, dir.path(), &config);
+        let mut c = Client::connect(proxy.addr());
+        let origin_of = |r: Response| r.header("x-origin").unwrap();
+        assert_eq!(
+            origin_of(c.get("/index.html", "www.example")),
+            "o0",
+            "{core}"
+        );
+        assert_eq!(
+            origin_of(c.get("/api/users?id=1", "www.example")),
+            "o1",
+            "{core}"
+        );
+        assert_eq!(
+            origin_of(c.get("/api/users", "Static.Example:8080")),
+            "o2",
+            "{core}"
+        );
+        assert_eq!(origin_of(c.get("/apix", "www.example")), "o0", "{core}");
+    }
+}
+
+#[test]
+fn round_robin_is_exact_and_random_reaches_every_origin() {
+    let dir = tempfile::tempdir().unwrap();
+    let o: Vec<Origin> = (0..3)
+        .map(|i| Origin::start(dir.path(), &format!("o{i}"), 0))
+        .collect();
+    let refs: Vec<&Origin> = o.iter().collect();
+    for (policy, requests) in [("round-robin", 30), ("random", 90)] {
+        for core in cores() {
+            let proxy = start_proxy(core, dir.path(), &simple_config(&refs, policy, ""));
+            let mut c = Client::connect(proxy.addr());
+            let mut counts = [0usize; 3];
+            let mut sequence = Vec::new();
+            for _ in 0..requests {
+                let r = c.get("/", "x");
+                assert_eq!(r.status, 200);
+                let i: usize = r.header("x-origin").unwrap()[1..].parse().unwrap();
+                counts[i] += 1;
+                sequence.push(i);
+            }
+            match policy {
+                "round-robin" => {
+                    assert_eq!(counts, [10, 10, 10], "{core}: {sequence:?}");
+                    assert!(
+                        sequence.windows(2).all(|w| w[0] != w[1]),
+                        "{core}: {sequence:?}"
+                    );
+                }
+                _ => assert!(counts.iter().all(|&n| n >= 10), "{core}: {counts:?}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn p2c_steers_away_from_a_slow_origin() {
+    let dir = tempfile::tempdir().unwrap();
+    let slow = Origin::start(dir.path(), "slow", 100);
+    let fast: Vec<Origin> = (0..2)
+        .map(|i| Origin::start(dir.path(), &format!("fast{i}"), 0))
+        .collect();
+    let config = simple_config(&[&slow, &fast[0], &fast[1]], "p2c", "");
+    for core in cores() {
+        let proxy = start_proxy(core, dir.path(), &config);
+        let addr = proxy.addr();
+        let before = slow.records().len();
+        // Concurrent clients keep requests in flight; the slow origin holds
+        // its requests longest, so p2c should mostly pick the others.
+        let total: usize = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..12)
+                .map(|_| {
+                    s.spawn(move || {
+                        let mut c = Client::connect(addr);
+                        (0..10)
+                            .map(|_| usize::from(c.get("/", "x").status == 200))
+                            .sum::<usize>()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(total, 120, "{core}");
+        let to_slow = slow.records().len() - before;
+        assert!(
+            to_slow * 100 < total * 20,
+            "{core}: {to_slow} of {total} went to the slow origin"
+        );
+    }
+}
+
+#[test]
+fn auth_refusals_never_reach_an_origin() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = Origin::start(dir.path(), "o", 0);
+    let config = simple_config(
+        &[&o],
+        "round-robin",
+        "[auth]\nheader = \"x-token\"\ntoken = \"s3cret\"\n",
+    );
+    for core in cores() {
+        let proxy = start_proxy(core, dir.path(), &config);
+        let before = o.records().len();
+        let mut c = Client::connect(proxy.addr());
+        assert_eq!(c.get("/", "x").status, 401, "{core}");
+        c.send(b"GET / HTTP/1.1\r\nHost: x\r\nX-Token: wrong\r\n\r\n");
+        assert_eq!(c.response(false).status, 403, "{core}");
+        assert_eq!(
+            o.records().len(),
+            before,
+            "{core}: a refused request reached the origin"
+        );
+        c.send(b"GET / HTTP/1.1\r\nHost: x\r\nX-Token: s3cret\r\n\r\n");
+        assert_eq!(c.response(false).status, 200, "{core}");
+        assert_eq!(o.records().len(), before + 1, "{core}");
+    }
+}
+
+#[test]
+fn hop_by_hop_headers_are_stripped_both_ways_and_the_rest_is_byte_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = Origin::start(dir.path(), "o", 0);
+    let config = simple_config(
+        &[&o],
+        "round-robin",
+        "[headers]\nrequest_remove = [\"x-internal\"]\nrequest_add = [[\"x-added\", \"yes\"]]\nresponse_add = [[\"via\", \"1.1 pb\"]]\n",
+    );
+    let request = "GET /h?echo_head=1&resp_hop=1 HTTP/1.1\r\nHost: example\r\nX-Custom: Some  Value\t(x)\r\nConnection: keep-alive, X-Hop\r\nX-Hop: drop me\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\nUpgrade: websocket\r\nProxy-Connection: keep-alive\r\nX-Internal: secret\r\nx-lower: v\r\n\r\n";
+    for core in cores() {
+        let proxy = start_proxy(core, dir.path(), &config);
+        let mut c = Client::connect(proxy.addr());
+        c.send(request.as_bytes());
+        let r = c.response(false);
+        assert_eq!(r.status, 200, "{core}");
+        let seen = String::from_utf8(r.body.clone()).unwrap();
+        // The origin got the end-to-end headers byte for byte, in order.
+        assert!(
+            seen.starts_with("GET /h?echo_head=1&resp_hop=1 HTTP/1.1\r\n"),
+            "{core}: {seen}"
+        );
+        assert!(
+            seen.contains("\r\nHost: example\r\nX-Custom: Some  Value\t(x)\r\nx-lower: v\r\n"),
+            "{core}: {seen}"
+        );
+        assert!(seen.contains("\r\nx-added: yes\r\n"), "{core}: {seen}");
+        for gone in [
+            "X-Hop",
+            "Keep-Alive",
+            "TE:",
+            "Upgrade",
+            "Proxy-Connection",
+            "X-Internal",
+            "Connection",
+        ] {
+            assert!(
+                !seen.contains(gone),
+                "{core}: {gone} reached the origin: {seen}"
+            );
+        }
+        // And the client got the response's end-to-end headers only.
+        assert_eq!(
+            r.header("x-resp-custom").as_deref(),
+            Some("Va  l\tue"),
+            "{core}: {}",
+            r.head
+        );
+        assert!(
+            r.head.contains("\r\nX-Resp-Custom: Va  l\tue\r\n"),
+            "{core}: {}",
+            r.head
+        );
+        assert_eq!(r.header("via").as_deref(), Some("1.1 pb"), "{core}");
+        for gone in ["x-resp-hop", "keep-alive"] {
+            assert_eq!(
+                r.header(gone),
+                None,
+                "{core}: {gone} reached the client: {}",
+                r.head
+            );
+        }
+        // Still the same, kept-alive connection.
+        assert_eq!(c.get("/", "example").status, 200, "{core}");
+    }
+}
+
+#[test]
+fn bodies_arrive_byte_exact_at_origin_and_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = Origin::start(dir.path(), "o", 0);
+    let config = simple_config(&[&o], "round-robin", "");
+    let sizes = [0usize, 1, 8191, 8192, 8193, 1 << 20];
+    for core in cores() {
+        let proxy = start_proxy(core, dir.path(), &config);
+        let mut c = Client::connect(proxy.addr());
+        for &size in &sizes {
+            let body = pattern(size);
+            let digest = format!(
+                "{:016x}",
+                pb_shared::http::pattern::digest(&body, pb_shared::http::pattern::DIGEST_SEED)
+            );
+            // Content-Length request, echoed back with a length.
+            c.send(
+                format!("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {size}\r\n\r\n")
+                    .as_bytes(),
+            );
+            c.send(&body);
+            let r = c.response(false);
+            assert_eq!((r.status, r.body.len()), (200, size), "{core}: CL {size}");
+            assert!(r.body == body, "{core}: CL {size} came back altered");
+            let last = o.records().pop().unwrap();
+            assert_eq!(
+                (last["body_len"].as_u64(), last["body_digest"].as_str()),
+                (Some(size as u64), Some(digest.as_str())),
+                "{core}"
+            );
+            // Chunked request (uneven chunks), echoed back chunked.
+            let mut wire =
+                format!("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+                    .into_bytes();
+            for piece in body.chunks(3000) {
+                wire.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+                wire.extend_from_slice(piece);
+                wire.extend_from_slice(b"\r\n");
+            }
+            wire.extend_from_slice(b"0\r\n\r\n");
+            c.send(&wire);
+            let r = c.response(false);
+            assert!(r.status == 200 && r.body == body, "{core}: chunked {size}");
+            let last = o.records().pop().unwrap();
+            assert_eq!(
+                last["body_digest"].as_str(),
+                Some(digest.as_str()),
+                "{core}: chunked {size} at the origin"
+            );
+            // Generated response bodies, with a length and chunked.
+            for chunked in ["", "&chunked=1"] {
+                let r = c.get(&format!("/g?size={size}{chunked}"), "x");
+                assert!(
+                    r.status == 200 && r.body == body,
+                    "{core}: GET {size}{chunked}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn head_204_and_304_carry_no_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = Origin::start(dir.path(), "o", 0);
+    let config = simple_config(&[&o], "round-robin", "");
+    for core in cores() {
+        let proxy = start_proxy(core, dir.path(), &config);
+        let mut c = Client::connect(proxy.addr());
+        c.send(b"HEAD /?size=100 HTTP/1.1\r\nHost: x\r\n\r\n");
+        let r = c.response(true);
+        assert_eq!((r.status, r.body.len()), (200, 0), "{core}");
+        assert_eq!(
+            r.header("content-length").as_deref(),
+            Some("100"),
+            "{core}: {}",
+            r.head
+        );
+        for status in [204, 304] {
+            let r = c.get(&format!("/?status={status}&size=50"), "x");
+            assert_eq!((r.status, r.body.len()), (status, 0), "{core}");
+        }
+        // Had any body bytes slipped through, this would misparse.
+        let r = c.get("/?size=7", "x");
+        assert_eq!((r.status, r.body), (200, pattern(7)), "{core}");
+    }
+}
+
+#[test]
+fn connections_are_reused_on_both_sides() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = Origin::start(dir.path(), "o", 0);
+    let config = simple_config(&[&o], "round-robin", "");
+    for core in cores() {
+        let proxy = start_proxy(core, dir.path(), &config);
+        let before = o.records().len();
+        let mut c = Client::connect(proxy.addr());
+        for _ in 0..10 {
+            assert_eq!(c.get("/?size=10", "x").status, 200, "{core}");
+        }
+        let records = o.records();
+        let conns: std::collections::BTreeSet<u64> = records[before..]
+            .iter()
+            .map(|r| r["conn"].as_u64().unwrap())
+            .collect();
+        assert_eq!(records.len() - before, 10);
+        assert_eq!(
+            conns.len(),
+            1,
+            "{core}: ten requests used upstream connections {conns:?}"
+        );
+    }
+}
+
+#[test]
+fn refused_upstream_is_502_and_silent_upstream_is_504() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = Origin::start(dir.path(), "o", 0);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let config = format!(
+        "[[pool]]\nname = \"dead\"\nupstreams = [\"{closed}\"]\n[[pool]]\nname = \"live\"\nupstreams = [\"{}\"]\n\
+         [[route]]\npath_prefix = \"/dead\"\npool = \"dead\"\n[[route]]\npath_prefix = \"/\"\npool = \"live\"\n\
+         [timeouts]\nresponse_ms = 300\n",
+        o.addr()
+    );
+    for core in cores() {
+        let proxy = start_proxy(core, dir.path(), &config);
+        let mut c = Client::connect(proxy.addr());
+        assert_eq!(c.get("/dead", "x").status, 502, "{core}");
+        let mut c = Client::connect(proxy.addr());
+        assert_eq!(c.get("/slow?delay_ms=2000", "x").status, 504, "{core}");
+        // The core is still serving.
+        let mut c = Client::connect(proxy.addr());
+        assert_eq!(c.get("/", "x").status, 200, "{core}");
+    }
+}
+
+#[test]
+fn content_length_with_transfer_encoding_never_becomes_two_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = Origin::start(dir.path(), "o", 0);
+    let config = simple_config(&[&o], "round-robin", "");
+    let smuggle = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 49\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
+    for core in cores() {
+        let proxy = start_proxy(core, dir.path(), &config);
+        let before = o.records().len();
+        let mut c = Client::connect(proxy.addr());
+        c.send(smuggle);
+        let r = c.response(false);
+        assert_eq!(r.status, 400, "{core}");
+        assert!(
+            c.closed(),
+            "{core}: connection left open after a framing error"
+        );
+        let after = o.records();
+        assert_eq!(
+            after.len(),
+            before,
+            "{core}: the origin saw {:?}",
+            &after[before..]
+        );
+    }
+}
