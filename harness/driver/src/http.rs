@@ -49,7 +49,13 @@ impl HttpWorkload {
     pub fn request_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(128 + self.body_bytes);
         let target = match self.method {
-            Method::Get => format!("GET {}?size={} HTTP/1.1\r\n", self.path, self.body_bytes),
+            Method::Get => {
+                let join = if self.path.contains('?') { '&' } else { '?' };
+                format!(
+                    "GET {}{join}size={} HTTP/1.1\r\n",
+                    self.path, self.body_bytes
+                )
+            }
             Method::Post => format!("POST {} HTTP/1.1\r\n", self.path),
         };
         out.extend_from_slice(target.as_bytes());

@@ -101,6 +101,16 @@ pub fn render(results: &Results) -> String {
             }
         }
     }
+    let over_direct = added_over_direct(results);
+    if !over_direct.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nadded by the proxy over direct (driver straight to an origin), medians:"
+        );
+        for line in over_direct {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
     let searches: Vec<_> = results
         .cells
         .iter()
@@ -136,6 +146,37 @@ pub fn render(results: &Results) -> String {
         );
     }
     out
+}
+
+/// For each cell group with a `direct` baseline, what every core adds:
+/// latency at p50/p99 and CPU per request (the core's own CPU; the
+/// origin's work is the same with or without a proxy).
+fn added_over_direct(results: &Results) -> Vec<String> {
+    let group = |id: &str| {
+        id.rsplit_once('/')
+            .map_or(id.to_owned(), |(g, _)| g.to_owned())
+    };
+    let mut lines = Vec::new();
+    for direct in results.cells.iter().filter(|c| c.core == "direct") {
+        let Some(base) = &direct.summary else {
+            continue;
+        };
+        for cell in results
+            .cells
+            .iter()
+            .filter(|c| c.core != "direct" && group(&c.id) == group(&direct.id))
+        {
+            let Some(s) = &cell.summary else { continue };
+            lines.push(format!(
+                "{:<40} +{:>8.1} µs p50  +{:>8.1} µs p99  {:>7} µs CPU/req",
+                cell.id,
+                s.latency_us.p50 - base.latency_us.p50,
+                s.latency_us.p99 - base.latency_us.p99,
+                s.cpu_us_per_req.map_or("-".into(), |c| format!("{c:.2}")),
+            ));
+        }
+    }
+    lines
 }
 
 /// 123456.0 -> "123.5k".

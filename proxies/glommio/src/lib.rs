@@ -209,8 +209,13 @@ impl Stream for GlommioStream {
     async fn read(&mut self, mut buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
         // futures' AsyncRead wants an initialised slice: zero the spare
         // capacity, read into it, cut back to what arrived.
+        // Zero at most one read's worth, not the whole spare capacity.
         let len = buf.len();
-        buf.resize(buf.capacity(), 0);
+        buf.resize(
+            buf.capacity()
+                .min(len + pb_shared::proxy::exchange::READ_CHUNK),
+            0,
+        );
         let result = self.0.read(&mut buf[len..]).await;
         buf.truncate(len + *result.as_ref().unwrap_or(&0));
         (result, buf)

@@ -56,6 +56,12 @@ impl Header {
     }
 }
 
+/// Most header fields a request may be configured to carry.
+pub const MAX_HEADERS: usize = 256;
+
+/// Most header fields accepted in an upstream response (more is a 502).
+const MAX_RESPONSE_HEADERS: usize = 128;
+
 /// Size limits on a head. Beyond them a request gets 414 or 431.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -243,9 +249,14 @@ impl RequestHead {
     /// Parses a request head from the start of `buf`: `Ok(None)` if more
     /// bytes are needed, else the head and how many bytes it took.
     pub fn parse(buf: &[u8], limits: &Limits) -> Parsed<RequestHead> {
-        let mut storage = vec![httparse::EMPTY_HEADER; limits.max_headers];
-        let mut req = httparse::Request::new(&mut storage);
-        let used = match req.parse(buf) {
+        // Header slots on the stack, uninitialised: no allocation and no
+        // zeroing per parse, which runs for every request on every core.
+        let mut storage =
+            [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+        let mut req = httparse::Request::new(&mut []);
+        let used = match req
+            .parse_with_uninit_headers(buf, &mut storage[..limits.max_headers.min(MAX_HEADERS)])
+        {
             Ok(httparse::Status::Complete(n)) => n,
             Ok(httparse::Status::Partial) => return check_partial(buf, limits).map(|()| None),
             Err(httparse::Error::TooManyHeaders) => {
@@ -335,8 +346,9 @@ impl ResponseHead {
     /// Parses an upstream response head; failures are 502s.
     /// `head_request` says the request was `HEAD` (no body follows).
     pub fn parse(buf: &[u8], limits: &Limits, head_request: bool) -> Parsed<ResponseHead> {
-        let mut storage = vec![httparse::EMPTY_HEADER; limits.max_headers];
-        let mut res = httparse::Response::new(&mut storage);
+        let mut storage = [httparse::EMPTY_HEADER; MAX_RESPONSE_HEADERS];
+        let mut res =
+            httparse::Response::new(&mut storage[..limits.max_headers.min(MAX_RESPONSE_HEADERS)]);
         let used = match res.parse(buf) {
             Ok(httparse::Status::Complete(n)) => n,
             Ok(httparse::Status::Partial) => {

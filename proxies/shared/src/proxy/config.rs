@@ -295,6 +295,12 @@ impl ProxyConfig {
         if config.limits.max_headers == 0 || config.limits.max_head_bytes < 64 {
             return Err(invalid("limits are too small to carry any request".into()));
         }
+        if config.limits.max_headers > crate::http::head::MAX_HEADERS {
+            return Err(invalid(format!(
+                "limits.max_headers is above the {} this build supports",
+                crate::http::head::MAX_HEADERS
+            )));
+        }
         Ok(config)
     }
 
