@@ -8,7 +8,9 @@
 //! | `load` | `pb-driver` alone against an address |
 //! | `run` | `pb-runner` over a scenario file -> `pb-results` + table + `pb-report` |
 //! | `report` | `pb-report`: results (and a baseline) -> HTML with PNG charts |
+//! | `conform` | `pb-conform`: the case x core conformance matrix |
 //! | `merge` | `pb-results` merge: exact combination of several drivers' files |
+//! | `gate` | `pb-gate`: baseline vs current (results or instruction counts), exit 1 on regression |
 //!
 //! Exit codes: 0 ok, 1 a failed check (errors in a run, a failed cell),
 //! 2 usage or environment error.
@@ -39,10 +41,14 @@ enum Command {
     Load(cmd::load::Args),
     /// Run a scenario matrix: results JSON plus a table.
     Run(cmd::run::Args),
+    /// Run the conformance and fault suite against every core.
+    Conform(cmd::conform::Args),
     /// Render a results file (optionally against a baseline) as HTML with PNG charts.
     Report(cmd::report::Args),
     /// Combine result files from several driver processes or hosts.
     Merge(cmd::merge::Args),
+    /// Compare a current results (or instruction-count) file with a baseline; exit 1 on regression.
+    Gate(cmd::gate::Args),
 }
 
 /// How a command ended, beyond success.
@@ -61,8 +67,10 @@ fn main() -> ExitCode {
         Command::Origin(args) => cmd::origin::main(args),
         Command::Load(args) => cmd::load::main(args),
         Command::Run(args) => cmd::run::main(args),
+        Command::Conform(args) => cmd::conform::main(args),
         Command::Report(args) => cmd::report::main(args),
         Command::Merge(args) => cmd::merge::main(args),
+        Command::Gate(args) => cmd::gate::main(args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

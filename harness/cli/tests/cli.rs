@@ -56,7 +56,11 @@ fn assert_valid(json: &serde_json::Value) {
 fn run_tiny(env: &[(&str, &str)]) -> (Output, serde_json::Value, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("tiny.toml"), TINY).unwrap();
-    let out = proxybench(&["run", "tiny.toml", "--out", "out"], dir.path(), env);
+    let out = proxybench(
+        &["run", "tiny.toml", "--out", "out", "--skip-conform"],
+        dir.path(),
+        env,
+    );
     let latest = dir.path().join("out/latest.json");
     let json = std::fs::read_to_string(&latest)
         .unwrap_or_else(|e| panic!("{}: {e}\nstderr:\n{}", latest.display(), text(&out.stderr)));
@@ -126,9 +130,16 @@ fn run_writes_results_that_match_the_schema_and_prints_the_table() {
         stdout.contains("echo/100B/c8x1") && stdout.contains("echo/1024B/c8x1"),
         "{stdout}"
     );
-    // A timestamped copy sits beside latest.json.
-    let copies = std::fs::read_dir(dir.path().join("out")).unwrap().count();
-    assert_eq!(copies, 2);
+    // A timestamped copy sits beside latest.json, and HdrHistogram files
+    // for every cell under hdr/<run-id>/.
+    let jsons = std::fs::read_dir(dir.path().join("out"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "json"))
+        .count();
+    assert_eq!(jsons, 2);
+    let run_id = json["run_id"].as_str().unwrap();
+    let hdr = std::fs::read_dir(dir.path().join("out/hdr").join(run_id)).unwrap().count();
+    assert_eq!(hdr, 6 * 3, "per cell: .hgrm, .uncorrected.hgrm and the .hlog interval log");
 }
 
 #[test]
@@ -183,6 +194,20 @@ fn an_injected_cost_is_recorded_with_the_cell() {
     assert_valid(&json);
     for cell in json["cells"].as_array().unwrap() {
         assert_eq!(cell["params"]["core_spin_iters"], 500, "{cell}");
+        assert_eq!(
+            cell["conformance_failures"],
+            serde_json::json!([]),
+            "{cell}"
+        );
+    }
+    // Conformance ran first, for the core in the run, and is stored.
+    let cases = json["conformance"]["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), pb_conform::CASES.len());
+    for case in cases {
+        let outcomes = case["outcomes"].as_array().unwrap();
+        assert_eq!(outcomes.len(), 1, "{case}");
+        assert_eq!(outcomes[0]["core"], "tokio-tower");
+        assert_eq!(outcomes[0]["passed"], true, "{case}");
     }
 }
 

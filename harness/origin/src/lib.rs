@@ -10,6 +10,7 @@
 //! | `status=N` | answer with status N (204 and 304 carry no body) |
 //! | `delay_ms=N` | wait N ms before answering |
 //! | `echo_head=1` | the body is the request head exactly as received |
+//! | `bad=clte`, `bad=dupcl`, `bad=die_mid_body` | a broken response (both framings, two lengths, a body cut short) |
 //! | `resp_hop=1` | add hop-by-hop response headers (and one end-to-end) a proxy must strip (keep) |
 //! | (a request body) | echoed back, framed as the request framed it |
 //!
@@ -142,10 +143,21 @@ fn param_u64(target: &str, name: &str) -> Option<u64> {
 }
 
 impl Origin {
-    async fn serve(&self, mut stream: TcpStream) -> std::io::Result<()> {
+    async fn serve(&self, stream: TcpStream) -> std::io::Result<()> {
         let conn = self
             .connections
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let result = self.serve_conn(conn, stream).await;
+        // Conformance cases check that a proxy closes its upstream side
+        // when its client goes away.
+        self.write_record(&format!(
+            "{{\"origin\":{:?},\"conn\":{conn},\"closed\":true}}\n",
+            self.id
+        ));
+        result
+    }
+
+    async fn serve_conn(&self, conn: u64, mut stream: TcpStream) -> std::io::Result<()> {
         let limits = Limits {
             max_head_bytes: 64 * 1024,
             max_headers: 200,
@@ -216,8 +228,10 @@ impl Origin {
     }
 
     fn record(&self, conn: u64, head: &RequestHead, raw: &[u8], body_len: usize, body_digest: u64) {
-        let Some(file) = &self.record else { return };
-        let line = format!(
+        if self.record.is_none() {
+            return;
+        }
+        self.write_record(&format!(
             "{{\"origin\":{:?},\"conn\":{conn},\"method\":{:?},\"target\":{:?},\"head\":{:?},\"body_len\":{},\"body_digest\":\"{:016x}\"}}\n",
             self.id,
             head.method,
@@ -225,8 +239,13 @@ impl Origin {
             String::from_utf8_lossy(raw),
             body_len,
             body_digest
-        );
-        if let Ok(mut f) = file.lock() {
+        ));
+    }
+
+    fn write_record(&self, line: &str) {
+        if let Some(file) = &self.record
+            && let Ok(mut f) = file.lock()
+        {
             let _ = f.write_all(line.as_bytes());
         }
     }
@@ -243,6 +262,25 @@ impl Origin {
     ) -> bool {
         let target = head.target.as_str();
         let status = param_u64(target, "status").unwrap_or(200) as u16;
+        match param(target, "bad") {
+            Some("clte") => {
+                out.extend_from_slice(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+                return false;
+            }
+            Some("dupcl") => {
+                out.extend_from_slice(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-length: 5\r\n\r\nhello",
+                );
+                return false;
+            }
+            Some("die_mid_body") => {
+                // Promise 1000 bytes, deliver 500, then close.
+                out.extend_from_slice(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n");
+                out.extend((0..500).map(body_byte));
+                return false;
+            }
+            _ => {}
+        }
         let close = param(target, "close").is_some() || !head.keep_alive;
         let (bytes, echo_framing): (Vec<u8>, Option<Framing>) =
             if param(target, "echo_head").is_some() {

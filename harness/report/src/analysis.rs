@@ -17,9 +17,10 @@ use crate::noise::{self, Sample, Verdict};
 /// The reference core when none is asked for and it ran.
 pub const DEFAULT_REFERENCE: &str = "tokio-tower";
 
-/// By convention, the core name of a path without a proxy (driver straight
-/// to the origin) in forwarding scenarios; other cores' added cost is
-/// measured against it.
+/// The pseudo-core of forwarding scenarios with no proxy in the path (the
+/// driver talks straight to an origin): the baseline other cores' added
+/// cost is measured against. It is never a winner nor the default
+/// reference, and its "core" CPU figure is its origin's, not a proxy's.
 pub const DIRECT_CORE: &str = "direct";
 
 /// Highest percentile axis position (x = log10(1/(1-p))) a latency chart
@@ -180,9 +181,13 @@ pub struct AddedCost {
     pub p50_us: f64,
     /// Added p99 latency, µs.
     pub p99_us: f64,
-    /// Added core CPU per request, µs (the direct path's own, if it
-    /// reports any, subtracted).
+    /// The proxy process's CPU per request, µs: all of it is added, as
+    /// the direct path has no proxy process. (The direct cell's own CPU
+    /// figure is its origin's, which both paths pay, so it is not
+    /// subtracted.)
     pub cpu_us_per_req: Option<f64>,
+    /// The proxy's median req/s as a share of the direct path's.
+    pub qps_ratio: Option<f64>,
 }
 
 /// Throughput and latency per interval of one core's measured window,
@@ -243,7 +248,13 @@ pub fn reference_core(run: &Run, asked: Option<&str>) -> Result<String, ReportEr
             known: cores.join(", "),
         }),
         None if cores.iter().any(|c| c == DEFAULT_REFERENCE) => Ok(DEFAULT_REFERENCE.to_owned()),
-        None => Ok(cores.into_iter().next().unwrap_or_default()),
+        // A proxy, not the no-proxy baseline, unless there is nothing else.
+        None => Ok(cores
+            .iter()
+            .find(|c| *c != DIRECT_CORE)
+            .or(cores.first())
+            .cloned()
+            .unwrap_or_default()),
     }
 }
 
@@ -258,8 +269,10 @@ impl GroupAnalysis {
             .cloned();
         for row in &mut rows {
             row.is_reference = row.core == reference;
+            // The no-proxy baseline is compared through `added_over_direct`.
             row.vs_reference = reference_row
                 .as_ref()
+                .filter(|_| row.core != DIRECT_CORE)
                 .and_then(|reference| row.ratios_to(reference));
         }
 
@@ -443,9 +456,8 @@ fn added_over_direct(rows: &[CoreRow]) -> Vec<AddedCost> {
             core: row.core.clone(),
             p50_us: s.latency_us.p50 - direct.latency_us.p50,
             p99_us: s.latency_us.p99 - direct.latency_us.p99,
-            cpu_us_per_req: s
-                .cpu_us_per_req
-                .map(|cpu| cpu - direct.cpu_us_per_req.unwrap_or(0.0)),
+            cpu_us_per_req: s.cpu_us_per_req,
+            qps_ratio: (direct.qps > 0.0).then(|| s.qps / direct.qps),
         })
         .collect()
 }
@@ -539,7 +551,8 @@ impl CoreRow {
 
 impl Winners {
     /// Best rows by each metric. A row with errors never wins: wrong data
-    /// is not a success, however fast. In open loop the offered rate fixes
+    /// is not a success, however fast; nor does [`DIRECT_CORE`], which is
+    /// a baseline, not a contender. In open loop the offered rate fixes
     /// req/s, so there is no throughput winner.
     fn of(rows: &[CoreRow], params: &CellParams) -> Winners {
         Winners {
@@ -565,6 +578,7 @@ impl Winner {
     fn by(rows: &[CoreRow], metric: Metric) -> Option<Winner> {
         let mut ranked: Vec<(&CoreRow, Sample)> = rows
             .iter()
+            .filter(|r| r.core != DIRECT_CORE)
             .filter(|r| r.measured().is_some_and(|s| s.errors == 0))
             .filter_map(|r| r.sample(metric).map(|s| (r, s)))
             .collect();
@@ -634,6 +648,7 @@ mod tests {
             row("a", &[100.0, 110.0], &[5.0, 5.2], 0),
             row("b", &[200.0, 210.0], &[9.0, 9.5], 0),
             row("c", &[900.0, 950.0], &[1.0, 1.0], 3),
+            row(DIRECT_CORE, &[990.0, 999.0], &[0.5, 0.5], 0),
         ];
         let closed: CellParams = serde_json::from_value(serde_json::json!({
             "mode": "closed", "message_bytes": 1, "connections": 1, "in_flight": 1,
@@ -646,7 +661,7 @@ mod tests {
         assert_eq!(cpu.core, "a");
         assert_eq!(cpu.runner_up, Some(("b".into(), 9.25)));
         assert_eq!(cpu.margin, Verdict::Significant);
-        assert_eq!(w.qps.unwrap().core, "b", "c has errors");
+        assert_eq!(w.qps.unwrap().core, "b", "c has errors, direct is no proxy");
         // Every p99 is equal: a winner, but not a clear one.
         assert_eq!(w.p99.unwrap().margin, Verdict::WithinNoise);
         let open = CellParams {
@@ -667,7 +682,8 @@ mod tests {
         let added = added_over_direct(&rows);
         assert_eq!(added.len(), 1);
         assert_eq!(added[0].core, "b");
-        assert_eq!(added[0].cpu_us_per_req, Some(5.5));
+        assert_eq!(added[0].cpu_us_per_req, Some(7.0), "the proxy's own CPU");
+        assert_eq!(added[0].qps_ratio, Some(1.0));
         assert_eq!(added[0].p99_us, 0.0);
     }
 

@@ -12,7 +12,7 @@ use minijinja::{AutoEscape, Environment, Output, State, Value};
 use pb_results::{CellStatus, Environment as Machine};
 use serde::Serialize;
 
-use crate::analysis::{Analysis, CoreRow, GroupAnalysis, Metric, Winner};
+use crate::analysis::{Analysis, CoreRow, DIRECT_CORE, GroupAnalysis, Metric, Winner};
 use crate::charts::{Chart, ChartKind, Palette};
 use crate::compare::Comparison;
 use crate::error::ReportError;
@@ -208,6 +208,8 @@ struct RowView {
     /// Open loop only: p99 from the actual send time, not corrected for
     /// coordinated omission.
     uncorrected_p99: Option<String>,
+    /// The no-proxy baseline of a forwarding cell (its CPU is its origin's).
+    is_direct: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -223,6 +225,7 @@ struct RateSearchView {
 struct AddedView {
     core: String,
     color: String,
+    qps_share: String,
     p50: String,
     p99: String,
     cpu: String,
@@ -507,7 +510,7 @@ impl GroupView {
             label: group.label.clone(),
             anchor: anchor(&group.label),
             params: format!(
-                "{} · {} · {} trials × {} s (warm-up {} s) · {} connections × {} in flight · {} B messages · {} core thread(s), {} driver thread(s)",
+                "{} · {} · {} trials × {} s (warm-up {} s) · {} connections × {} in flight · {} · {} core thread(s), {} driver thread(s)",
                 group.scenario,
                 match p.rate {
                     Some(rate) => format!("{} loop at {} req/s offered", p.mode, fmt::rate(rate)),
@@ -518,7 +521,21 @@ impl GroupView {
                 p.warmup_s,
                 p.connections,
                 p.in_flight,
-                p.message_bytes,
+                match &p.http {
+                    Some(h) => format!(
+                        "{} with {} B bodies, {}, {} origin(s), {}",
+                        h.method,
+                        p.message_bytes,
+                        if h.keep_alive {
+                            "keep-alive"
+                        } else {
+                            "connection per request"
+                        },
+                        h.origins,
+                        h.policy
+                    ),
+                    None => format!("{} B messages", p.message_bytes),
+                },
                 p.core_threads,
                 p.driver_threads,
             ),
@@ -547,11 +564,14 @@ impl GroupView {
                 .map(|a| AddedView {
                     core: a.core.clone(),
                     color: palette.css(&a.core),
+                    qps_share: a
+                        .qps_ratio
+                        .map_or_else(|| "—".into(), |r| format!("{:.0} %", r * 100.0)),
                     p50: format!("{:+.1} µs", a.p50_us),
                     p99: format!("{:+.1} µs", a.p99_us),
                     cpu: a
                         .cpu_us_per_req
-                        .map_or_else(|| "—".into(), |v| format!("{v:+.2} µs/req")),
+                        .map_or_else(|| "—".into(), |v| format!("{} µs/req", fmt::micros(v))),
                 })
                 .collect(),
             charts: charts
@@ -618,6 +638,7 @@ impl RowView {
                     .join(", ")
             }),
             driver_bound: s.is_some_and(|s| s.driver_bound),
+            is_direct: row.core == DIRECT_CORE,
             uncorrected_p99: s
                 .filter(|_| group.params.mode == "open")
                 .and_then(|s| s.latency_uncorrected_us)

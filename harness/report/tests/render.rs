@@ -20,6 +20,8 @@ const NO_IO_URING: &str = "tests/fixtures/echo-no-io-uring.json";
 /// Open loop, two cores: a fixed-rate cell (1 s intervals over a 3 s
 /// window) and a cell with a p99<=1ms rate search.
 const OPEN_LOOP: &str = "tests/fixtures/echo-open-loop.json";
+/// HTTP forwarding through three proxies, plus the `direct` no-proxy path.
+const HTTP_FORWARD: &str = "tests/fixtures/http-forward.json";
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(name)
@@ -54,7 +56,7 @@ fn hex(colour: &str) -> [u8; 3] {
 fn fixtures_are_real_results_files_that_match_the_schema() {
     let schema: serde_json::Value = serde_json::from_str(pb_results::SCHEMA_JSON).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
-    for name in [FOUR_CORES, NO_IO_URING, OPEN_LOOP] {
+    for name in [FOUR_CORES, NO_IO_URING, OPEN_LOOP, HTTP_FORWARD] {
         let json: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(fixture(name)).unwrap()).unwrap();
         let errors: Vec<String> = validator
@@ -227,6 +229,55 @@ fn intervals_and_rate_searches_get_their_charts() {
     assert!(html.contains("Rate search") && html.contains("p99 ≤ 1000 µs"));
     assert!(html.contains("open loop at 20.0k req/s offered"));
     assert!(html.contains("uncorrected p99"));
+}
+
+#[test]
+fn the_direct_path_is_a_baseline_not_a_contender() {
+    let results = load(HTTP_FORWARD);
+    let analysis = Analysis::new(&Run::new(&fixture(HTTP_FORWARD), results.clone()), None).unwrap();
+    assert_eq!(analysis.reference, "tokio-tower");
+    let group = &analysis.groups[0];
+    for metric in Metric::ALL {
+        let winner = group.winners.get(metric).expect("a winner");
+        assert_ne!(winner.core, "direct", "{metric:?}");
+    }
+    let direct = group.rows.iter().find(|r| r.core == "direct").unwrap();
+    assert!(direct.vs_reference.is_none());
+    let direct = direct.summary.as_ref().unwrap();
+    // Every proxy's added cost: latency over direct, and its own CPU.
+    let proxies: Vec<&str> = group
+        .added_over_direct
+        .iter()
+        .map(|a| a.core.as_str())
+        .collect();
+    assert_eq!(proxies, ["tokio-tower", "monoio", "glommio"]);
+    for added in &group.added_over_direct {
+        let row = group.rows.iter().find(|r| r.core == added.core).unwrap();
+        let s = row.summary.as_ref().unwrap();
+        assert_eq!(added.p99_us, s.latency_us.p99 - direct.latency_us.p99);
+        assert_eq!(added.cpu_us_per_req, s.cpu_us_per_req);
+        assert_eq!(added.qps_ratio, Some(s.qps / direct.qps));
+    }
+
+    let out = tempfile::tempdir().unwrap();
+    let report = pb_report::render_files(
+        &fixture(HTTP_FORWARD),
+        None,
+        &Options::default(),
+        out.path(),
+    )
+    .unwrap();
+    let html = std::fs::read_to_string(&report.html).unwrap();
+    assert!(html.contains("Added over <code>direct</code>"));
+    assert!(html.contains("no proxy: baseline"));
+    assert!(html.contains("GET with 100 B bodies, keep-alive"));
+    for cell in &results.cells {
+        assert!(html.contains(&cell.id), "page lacks cell {}", cell.id);
+    }
+    for chart in &report.charts {
+        let (width, _, colours) = decode_png(chart);
+        assert!(width >= 600 && colours.len() > 50, "{}", chart.display());
+    }
 }
 
 /// The fixture with one cell's trials 1.5x faster and 1.5x costlier per

@@ -30,6 +30,39 @@ pub struct Results {
     /// single run.
     #[serde(default)]
     pub merged_from: Vec<String>,
+    /// The conformance matrix the cores were checked against before their
+    /// numbers were taken; absent when the run skipped it.
+    #[serde(default)]
+    pub conformance: Option<Conformance>,
+}
+
+/// The conformance matrix: every case, every core.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conformance {
+    /// Cases, in order.
+    pub cases: Vec<ConformanceCase>,
+}
+
+/// One conformance case across cores.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConformanceCase {
+    /// Case name.
+    pub name: String,
+    /// Where its expectation comes from (RFC section, test suite).
+    pub source: String,
+    /// Verdict per core.
+    pub outcomes: Vec<ConformanceOutcome>,
+}
+
+/// One case's verdict on one core.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConformanceOutcome {
+    /// Core name.
+    pub core: String,
+    /// Passed?
+    pub passed: bool,
+    /// Why not.
+    pub reason: Option<String>,
 }
 
 /// Which scenario file produced a run.
@@ -186,6 +219,10 @@ pub struct Cell {
     pub rate_search: Option<RateSearch>,
     /// How the core process ended (`exit 0 after SIGTERM`, ...).
     pub core_exit: Option<String>,
+    /// Conformance cases this core failed: its numbers here are not a
+    /// correct proxy's.
+    #[serde(default)]
+    pub conformance_failures: Vec<String>,
     /// Derived from `trials`; absent when no trial ran.
     pub summary: Option<Summary>,
 }

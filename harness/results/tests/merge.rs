@@ -111,9 +111,11 @@ fn half(run_id: &str, values: Vec<u64>) -> Results {
             trials: vec![trial],
             rate_search: None,
             core_exit: None,
+            conformance_failures: Vec::new(),
             summary,
         }],
         merged_from: vec![],
+        conformance: None,
     }
 }
 

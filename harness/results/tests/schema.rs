@@ -114,9 +114,11 @@ fn sample() -> Results {
                 }],
             }),
             core_exit: Some("exit 0 after SIGTERM".into()),
+            conformance_failures: Vec::new(),
             summary,
         }],
         merged_from: vec![],
+        conformance: None,
     }
 }
 

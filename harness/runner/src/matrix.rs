@@ -351,6 +351,7 @@ pub fn run(cfg: &RunConfig, progress: &mut dyn FnMut(&str)) -> Result<Results, R
         cores,
         cells,
         merged_from: Vec::new(),
+        conformance: None,
     })
 }
 
@@ -376,6 +377,7 @@ impl Slot {
                 trials: Vec::new(),
                 rate_search: None,
                 core_exit: None,
+                conformance_failures: Vec::new(),
                 summary: None,
             },
             process: None,

@@ -54,6 +54,12 @@ pub fn render(results: &Results) -> String {
                 let opt = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.2}"));
                 let qps = format!("{} [{}–{}]", si(s.qps), si(s.qps_min), si(s.qps_max));
                 let mut notes = Vec::new();
+                if !cell.conformance_failures.is_empty() {
+                    notes.push(format!(
+                        "FAILS {} conformance case(s)",
+                        cell.conformance_failures.len()
+                    ));
+                }
                 if s.driver_bound {
                     notes.push("driver-bound".to_owned());
                 }

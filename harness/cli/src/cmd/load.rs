@@ -169,6 +169,7 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
         trials: Vec::new(),
         rate_search: None,
         core_exit: None,
+        conformance_failures: Vec::new(),
         summary: None,
     };
     let rate_part = args.rate.map_or(String::new(), |r| format!("@{r}rps"));
@@ -326,5 +327,6 @@ fn results_file(args: &Args, cell: Cell, started: SystemTime) -> anyhow::Result<
         }],
         cells: vec![cell],
         merged_from: Vec::new(),
+        conformance: None,
     })
 }

@@ -1,7 +1,9 @@
 //! One module per subcommand; each parses nothing itself beyond its clap
 //! `Args` and hands the work to a library.
 
+pub(crate) mod conform;
 pub(crate) mod cores;
+pub(crate) mod gate;
 pub(crate) mod load;
 pub(crate) mod merge;
 pub(crate) mod origin;

@@ -33,6 +33,10 @@ pub(crate) struct Args {
     /// Override the file's warm-up seconds per trial.
     #[arg(long)]
     warmup: Option<f64>,
+    /// Skip the conformance suite that otherwise runs first (its results
+    /// mark any core that fails a case).
+    #[arg(long)]
+    skip_conform: bool,
     /// CPUs the run may use (default: all this process may run on).
     #[arg(long)]
     cpus: Option<CpuSet>,
@@ -115,8 +119,52 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
             cfg.build.profile
         );
     }
+    // Conformance first: a core's numbers count only if it behaves.
+    let conformance = if args.skip_conform {
+        None
+    } else {
+        let mut used: Vec<String> = Vec::new();
+        for cell in &cfg.scenario.cells {
+            let names: Vec<String> = match &cell.cores {
+                Some(list) => list.clone(),
+                None => cfg.cores.iter().map(|c| c.name.clone()).collect(),
+            };
+            for name in names {
+                let available = cfg
+                    .cores
+                    .iter()
+                    .any(|c| c.name == name && c.availability.is_ok());
+                if available && !used.contains(&name) {
+                    used.push(name);
+                }
+            }
+        }
+        eprintln!(
+            "conformance: {} cases x {} cores",
+            pb_conform::CASES.len(),
+            used.len()
+        );
+        let matrix = super::conform::run_suite(Some(&used), None, false)?;
+        for case in &matrix.cases {
+            for o in case.outcomes.iter().filter(|o| !o.passed) {
+                eprintln!(
+                    "conformance FAIL {}: {}: {}",
+                    o.core,
+                    case.name,
+                    o.reason.as_deref().unwrap_or("")
+                );
+            }
+        }
+        Some(matrix)
+    };
     eprintln!("running {}", cfg.scenario);
-    let results = pb_runner::run(&cfg, &mut |line| eprintln!("{line}"))?;
+    let mut results = pb_runner::run(&cfg, &mut |line| eprintln!("{line}"))?;
+    if let Some(matrix) = &conformance {
+        results.conformance = Some(super::conform::to_results(matrix));
+        for cell in &mut results.cells {
+            cell.conformance_failures = matrix.failures_of(&cell.core);
+        }
+    }
     let (latest, stamped) = pb_results::io::write_results(&results, &args.out)?;
     let hdr_dir = args.out.join("hdr").join(&results.run_id);
     pb_results::hdr::write_hdr_files(&results, &hdr_dir)?;
@@ -130,7 +178,9 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
     );
 
     let failed = results.cells.iter().any(|c| {
-        c.status == CellStatus::Failed || c.summary.as_ref().is_some_and(|s| s.errors > 0)
+        c.status == CellStatus::Failed
+            || c.summary.as_ref().is_some_and(|s| s.errors > 0)
+            || !c.conformance_failures.is_empty()
     });
     Ok(if failed { Outcome::Failed } else { Outcome::Ok })
 }

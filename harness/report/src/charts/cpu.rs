@@ -2,6 +2,8 @@
 //! the load driver (light bar beside it), medians over trials with a dot
 //! per trial. The core's bar is the fairest comparison on a small machine;
 //! the driver's shows how much of the box the measurement itself used.
+//! The no-proxy `direct` baseline has a driver bar only: its "core" figure
+//! is its origin's CPU.
 
 use std::path::Path;
 
@@ -12,7 +14,7 @@ use super::{
     Area, Chart, ChartKind, DrawError, GRID, KeyedAxis, MUTED, Palette, TEXT, bar_span, header,
     render, text, throughput::cores_in,
 };
-use crate::analysis::Analysis;
+use crate::analysis::{Analysis, CoreRow, DIRECT_CORE};
 use crate::error::ReportError;
 use crate::fmt;
 use crate::model::status_label;
@@ -53,7 +55,7 @@ fn plot(root: &Area<'_>, analysis: &Analysis, palette: &Palette) -> Result<(), D
         .iter()
         .flat_map(|g| &g.rows)
         .filter(|r| r.measured().is_some())
-        .flat_map(|r| r.trial_cpu.iter().chain(&r.trial_driver_cpu))
+        .flat_map(|r| core_cpu(r).iter().chain(&r.trial_driver_cpu))
         .copied()
         .filter(|v| v.is_finite())
         .fold(0.0, f64::max);
@@ -113,7 +115,7 @@ fn plot(root: &Area<'_>, analysis: &Analysis, palette: &Palette) -> Result<(), D
                 continue;
             };
             let ((cl, cr), (dl, dr)) = halves(g, group.rows.len(), i);
-            if let Some(cpu) = s.cpu_us_per_req {
+            if let Some(cpu) = s.cpu_us_per_req.filter(|_| core != DIRECT_CORE) {
                 bars.push(Rectangle::new([(cl, 0.0), (cr, cpu)], color.filled()));
             }
             if let Some(drv) = s.driver_cpu_us_per_req {
@@ -141,8 +143,8 @@ fn plot(root: &Area<'_>, analysis: &Analysis, palette: &Palette) -> Result<(), D
                 continue;
             };
             for (x, values) in [
-                (core_mid, &row.trial_cpu),
-                (driver_mid, &row.trial_driver_cpu),
+                (core_mid, core_cpu(row)),
+                (driver_mid, &row.trial_driver_cpu[..]),
             ] {
                 chart.draw_series(
                     values
@@ -155,7 +157,15 @@ fn plot(root: &Area<'_>, analysis: &Analysis, palette: &Palette) -> Result<(), D
                         .map(|&v| Circle::new((x, v), 3, TEXT.stroke_width(1))),
                 )?;
             }
-            if let Some(cpu) = s.cpu_us_per_req {
+            if row.core == DIRECT_CORE {
+                chart.draw_series([Text::new(
+                    "no proxy",
+                    (core_mid, y_max * 0.01),
+                    text(13)
+                        .color(&MUTED)
+                        .pos(Pos::new(HPos::Center, VPos::Bottom)),
+                )])?;
+            } else if let Some(cpu) = s.cpu_us_per_req {
                 let top = row.trial_cpu.iter().copied().fold(cpu, f64::max);
                 chart.draw_series([Text::new(
                     fmt::micros(cpu),
@@ -166,6 +176,16 @@ fn plot(root: &Area<'_>, analysis: &Analysis, palette: &Palette) -> Result<(), D
         }
     }
     Ok(())
+}
+
+/// A row's per-trial core CPU figures; none for [`DIRECT_CORE`], whose
+/// "core" figure is its origin's CPU, not a proxy's.
+fn core_cpu(row: &CoreRow) -> &[f64] {
+    if row.core == DIRECT_CORE {
+        &[]
+    } else {
+        &row.trial_cpu
+    }
 }
 
 #[cfg(test)]

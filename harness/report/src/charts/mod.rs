@@ -100,8 +100,12 @@ impl Palette {
         Palette { cores }
     }
 
-    /// The core's colour (grey for a core the palette was not given).
+    /// The core's colour (grey for a core the palette was not given, dark
+    /// grey for the no-proxy baseline, so it never looks like a contender).
     pub fn color(&self, core: &str) -> RGBColor {
+        if core == crate::analysis::DIRECT_CORE {
+            return RGBColor(0x55, 0x55, 0x55);
+        }
         let (r, g, b) = self
             .cores
             .iter()

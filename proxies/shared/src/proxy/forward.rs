@@ -59,6 +59,9 @@ enum Failure {
     /// Like `BadGateway`, on a reused connection before any byte came
     /// back: safe to retry when the request had no body.
     Stale,
+    /// The client's body is malformed (bad chunking): 400, and the upstream
+    /// connection, holding half a request, is dropped.
+    BadRequest(HttpError),
     /// The client went away while its body was being forwarded.
     Client(io::Error),
 }
@@ -100,6 +103,9 @@ impl<P> Forwarder<P> {
                     return self
                         .fail(ex, head, 504, "upstream response timed out")
                         .await;
+                }
+                Err(Failure::BadRequest(e)) => {
+                    return self.fail(ex, head, e.status, e.reason).await;
                 }
                 Err(Failure::Client(e)) => return Err(e),
             }
@@ -208,7 +214,7 @@ impl<P> Forwarder<P> {
         while !body.is_done() {
             let step = body
                 .feed(ex.client.pending())
-                .map_err(|e| Failure::Client(io::Error::new(io::ErrorKind::InvalidData, e)))?;
+                .map_err(Failure::BadRequest)?;
             if step.consumed > 0 {
                 let chunk = ex.client.pending()[..step.consumed].to_vec();
                 ex.client.consume(step.consumed);

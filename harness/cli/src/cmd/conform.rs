@@ -1,0 +1,96 @@
+//! `proxybench conform`: the conformance and fault suite, case x core.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+
+use crate::Outcome;
+
+/// Options of `conform`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Only these cores (comma-separated); default every core that can run here.
+    #[arg(long, value_delimiter = ',')]
+    cores: Option<Vec<String>>,
+    /// Only cases whose name contains this.
+    #[arg(long)]
+    case: Option<String>,
+    /// Also write the matrix as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Print each verdict as it comes.
+    #[arg(long, short)]
+    verbose: bool,
+}
+
+/// Runs the suite over `cores` (every available core when `None`),
+/// reporting progress on stderr when `verbose`.
+pub(crate) fn run_suite(
+    cores: Option<&[String]>,
+    case: Option<&str>,
+    verbose: bool,
+) -> anyhow::Result<pb_conform::Matrix> {
+    let probe = super::probe();
+    let names = pb_cores::names();
+    let cores: Vec<String> = match cores {
+        Some(list) => {
+            for name in list {
+                anyhow::ensure!(
+                    names.contains(&name.as_str()),
+                    "unknown core {name:?}; known: {}",
+                    names.join(", ")
+                );
+            }
+            list.to_vec()
+        }
+        None => pb_cores::CORES
+            .iter()
+            .filter(|c| c.info().availability(probe.as_ref()).is_ok())
+            .map(|c| c.info().name.to_owned())
+            .collect(),
+    };
+    let exe = std::env::current_exe().context("locating the proxybench executable")?;
+    let matrix = pb_conform::run_matrix(&exe, &cores, case, &mut |line| {
+        if verbose {
+            eprintln!("{line}");
+        }
+    })?;
+    Ok(matrix)
+}
+
+/// The results form of a matrix.
+pub(crate) fn to_results(matrix: &pb_conform::Matrix) -> pb_results::Conformance {
+    pb_results::Conformance {
+        cases: matrix
+            .cases
+            .iter()
+            .map(|c| pb_results::ConformanceCase {
+                name: c.name.clone(),
+                source: c.source.clone(),
+                outcomes: c
+                    .outcomes
+                    .iter()
+                    .map(|o| pb_results::ConformanceOutcome {
+                        core: o.core.clone(),
+                        passed: o.passed,
+                        reason: o.reason.clone(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
+    let matrix = run_suite(args.cores.as_deref(), args.case.as_deref(), args.verbose)?;
+    println!("{}", matrix.render());
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&matrix)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(if matrix.all_passed() {
+        Outcome::Ok
+    } else {
+        Outcome::Failed
+    })
+}

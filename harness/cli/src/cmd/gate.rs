@@ -1,0 +1,47 @@
+//! `proxybench gate`: a current file against a baseline, through `pb-gate`.
+//! Prints the table; exit 1 on a regression, 0 otherwise, 2 when the
+//! inputs cannot be compared (different cells, too few trials: the error
+//! says which).
+
+use std::path::PathBuf;
+
+use pb_gate::Policy;
+
+use crate::Outcome;
+
+/// Options of `gate`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Baseline: a results file (`proxybench run`) or an instruction-count
+    /// file (`pb-icount`), e.g. under results/baseline/.
+    #[arg(long)]
+    baseline: PathBuf,
+    /// Current file of the same kind.
+    #[arg(long)]
+    current: PathBuf,
+    /// Policy (TOML): significance level, minimum trials, thresholds.
+    /// Built-in defaults when omitted: alpha 0.01, 5 trials, 10 % per
+    /// metric, 2 % for instruction counts.
+    #[arg(long)]
+    policy: Option<PathBuf>,
+}
+
+pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
+    let policy = match &args.policy {
+        Some(path) => Policy::load(path)?,
+        None => Policy::default(),
+    };
+    // Every gate error names the file(s) and what is wrong with them.
+    let report = pb_gate::gate(&args.baseline, &args.current, &policy)?;
+    print!("{}", report.table);
+    if report.regressed {
+        println!(
+            "gate: FAILED: {} of {} compared figures regressed",
+            report.regressions, report.judged
+        );
+        Ok(Outcome::Failed)
+    } else {
+        println!("gate: passed ({} figures compared)", report.judged);
+        Ok(Outcome::Ok)
+    }
+}

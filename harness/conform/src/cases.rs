@@ -1,0 +1,774 @@
+//! The cases. Each names its source: an RFC 9110/9112 section, or the
+//! test suite (nginx-tests, HAProxy, hyper) whose case it follows.
+//! A case returns `Err(reason)` on the first thing that is wrong.
+
+use std::time::{Duration, Instant};
+
+use crate::client::Client;
+use crate::suite::{Ctx, Proxy};
+
+/// What a case exercises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The core as a TCP echo server.
+    Echo,
+    /// The core as an HTTP/1.1 reverse proxy.
+    Http,
+}
+
+/// One conformance case.
+#[derive(Debug)]
+pub struct Case {
+    /// Stable name.
+    pub name: &'static str,
+    /// Where the expectation comes from.
+    pub source: &'static str,
+    /// Scenario it runs.
+    pub kind: Kind,
+    /// The check.
+    pub run: fn(&Ctx<'_>) -> Result<(), String>,
+}
+
+macro_rules! ensure {
+    ($cond:expr, $($fmt:tt)+) => {
+        if !$cond {
+            return Err(format!($($fmt)+));
+        }
+    };
+}
+
+/// Every case, in the order the matrix lists them.
+pub static CASES: &[Case] = &[
+    Case {
+        name: "echo: byte-exact at many sizes",
+        source: "proxybench echo contract",
+        kind: Kind::Echo,
+        run: echo_sizes,
+    },
+    Case {
+        name: "echo: half-close delivers all, then FIN",
+        source: "RFC 9293 §3.6 (half-close)",
+        kind: Kind::Echo,
+        run: echo_half_close,
+    },
+    Case {
+        name: "echo: client aborts free the core",
+        source: "nginx-tests stream_proxy",
+        kind: Kind::Echo,
+        run: echo_aborts,
+    },
+    Case {
+        name: "echo: flood past the limit is refused",
+        source: "HAProxy maxconn",
+        kind: Kind::Echo,
+        run: echo_flood,
+    },
+    Case {
+        name: "framing: CL with TE is 400, no smuggling",
+        source: "RFC 9112 §6.1, §6.3",
+        kind: Kind::Http,
+        run: cl_te,
+    },
+    Case {
+        name: "framing: duplicate Content-Length is 400",
+        source: "RFC 9112 §6.3",
+        kind: Kind::Http,
+        run: dup_cl,
+    },
+    Case {
+        name: "framing: invalid Content-Length is 400",
+        source: "RFC 9110 §8.6",
+        kind: Kind::Http,
+        run: bad_cl,
+    },
+    Case {
+        name: "framing: TE not ending in chunked is 400",
+        source: "RFC 9112 §6.3",
+        kind: Kind::Http,
+        run: te_not_chunked,
+    },
+    Case {
+        name: "framing: TE on HTTP/1.0 is 400",
+        source: "RFC 9112 §6.1",
+        kind: Kind::Http,
+        run: te_http10,
+    },
+    Case {
+        name: "framing: bad chunk size is 400",
+        source: "RFC 9112 §7.1; hyper tests",
+        kind: Kind::Http,
+        run: bad_chunk,
+    },
+    Case {
+        name: "framing: bare CR or NUL in a value is 400",
+        source: "RFC 9110 §5.5",
+        kind: Kind::Http,
+        run: bad_value,
+    },
+    Case {
+        name: "framing: space before colon is 400",
+        source: "RFC 9112 §5.1",
+        kind: Kind::Http,
+        run: space_colon,
+    },
+    Case {
+        name: "framing: missing or duplicate Host is 400",
+        source: "RFC 9112 §3.2",
+        kind: Kind::Http,
+        run: host_rules,
+    },
+    Case {
+        name: "limits: over-long request line is 414",
+        source: "RFC 9112 §3; nginx large_client_header_buffers",
+        kind: Kind::Http,
+        run: long_line,
+    },
+    Case {
+        name: "limits: oversized header section is 431",
+        source: "RFC 6585 §5",
+        kind: Kind::Http,
+        run: big_headers,
+    },
+    Case {
+        name: "limits: too many headers is 431",
+        source: "RFC 6585 §5; HAProxy tune.http.maxhdr",
+        kind: Kind::Http,
+        run: many_headers,
+    },
+    Case {
+        name: "limits: just under the limits passes",
+        source: "proxybench limits",
+        kind: Kind::Http,
+        run: under_limits,
+    },
+    Case {
+        name: "semantics: pipelined requests answered in order",
+        source: "RFC 9112 §9.3.2",
+        kind: Kind::Http,
+        run: pipelined,
+    },
+    Case {
+        name: "semantics: Expect 100-continue",
+        source: "RFC 9110 §10.1.1",
+        kind: Kind::Http,
+        run: expect_continue,
+    },
+    Case {
+        name: "semantics: HEAD, 204 and 304 carry no body",
+        source: "RFC 9110 §9.3.2, §15.3.5, §15.4.5",
+        kind: Kind::Http,
+        run: no_body,
+    },
+    Case {
+        name: "semantics: upstream CL with TE is 502",
+        source: "RFC 9112 §6.3 (response)",
+        kind: Kind::Http,
+        run: upstream_cl_te,
+    },
+    Case {
+        name: "semantics: upstream duplicate CL is 502",
+        source: "RFC 9112 §6.3 (response)",
+        kind: Kind::Http,
+        run: upstream_dup_cl,
+    },
+    Case {
+        name: "semantics: close-delimited body delivered whole",
+        source: "RFC 9112 §6.3 item 8",
+        kind: Kind::Http,
+        run: close_delimited,
+    },
+    Case {
+        name: "semantics: upstream dying mid-body never looks complete",
+        source: "RFC 9112 §8; nginx proxy tests",
+        kind: Kind::Http,
+        run: dies_mid_body,
+    },
+    Case {
+        name: "semantics: upstream refused is 502",
+        source: "RFC 9110 §15.6.3",
+        kind: Kind::Http,
+        run: refused,
+    },
+    Case {
+        name: "semantics: upstream silent is 504",
+        source: "RFC 9110 §15.6.5",
+        kind: Kind::Http,
+        run: silent,
+    },
+    Case {
+        name: "semantics: Connection close answered, then FIN",
+        source: "RFC 9112 §9.6",
+        kind: Kind::Http,
+        run: conn_close,
+    },
+    Case {
+        name: "abuse: client gone mid-request closes upstream",
+        source: "nginx proxy_ignore_client_abort off",
+        kind: Kind::Http,
+        run: client_abort,
+    },
+    Case {
+        name: "abuse: slowloris ends at the header deadline",
+        source: "nginx client_header_timeout",
+        kind: Kind::Http,
+        run: slowloris,
+    },
+    Case {
+        name: "abuse: flood past the limit refused, others served",
+        source: "HAProxy maxconn",
+        kind: Kind::Http,
+        run: http_flood,
+    },
+    Case {
+        name: "abuse: slow reader keeps core memory bounded",
+        source: "nginx proxy_buffering; Envoy flow control",
+        kind: Kind::Http,
+        run: slow_reader,
+    },
+];
+
+fn pattern(n: usize) -> Vec<u8> {
+    (0..n as u64)
+        .map(pb_shared::http::pattern::body_byte)
+        .collect()
+}
+
+/// Sends raw bytes and expects `status`, then a close.
+fn expect_status_and_close(
+    ctx: &Ctx<'_>,
+    proxy: &Proxy,
+    raw: &[u8],
+    status: u16,
+) -> Result<(), String> {
+    let mut c = ctx.client(proxy)?;
+    c.send(raw).map_err(|e| format!("send: {e}"))?;
+    let r = c.response();
+    ensure!(
+        r.status == status,
+        "expected {status}, got {} ({:?})",
+        r.status,
+        first_line(&r.head)
+    );
+    ensure!(c.closed(), "connection left open after {status}");
+    Ok(())
+}
+
+fn first_line(head: &str) -> &str {
+    head.lines().next().unwrap_or("")
+}
+
+/// Echoes `data` on `c`, writing from another thread.
+fn echo_roundtrip(c: &mut Client, data: &[u8]) -> Result<Vec<u8>, String> {
+    c.send(data).map_err(|e| format!("send: {e}"))?;
+    while c.pending().len() < data.len() {
+        if c.fill() == 0 {
+            return Err(format!(
+                "closed after {} of {} bytes",
+                c.pending().len(),
+                data.len()
+            ));
+        }
+    }
+    Ok(c.take(data.len()))
+}
+
+// === echo ===
+
+fn echo_sizes(ctx: &Ctx<'_>) -> Result<(), String> {
+    let p = ctx.echo(&["--threads", "2"])?;
+    let mut c = ctx.client(&p)?;
+    for size in [1, 100, 1000, 16_385, 100_000] {
+        let data = pattern(size);
+        let back = echo_roundtrip(&mut c, &data)?;
+        ensure!(back == data, "{size} B came back altered");
+    }
+    Ok(())
+}
+
+fn echo_half_close(ctx: &Ctx<'_>) -> Result<(), String> {
+    let p = ctx.echo(&[])?;
+    let mut c = ctx.client(&p)?;
+    let data = pattern(50_000);
+    c.send(&data).map_err(|e| e.to_string())?;
+    c.shutdown_write().map_err(|e| e.to_string())?;
+    while c.fill() > 0 {}
+    ensure!(
+        c.pending() == data.as_slice(),
+        "{} of {} bytes before EOF",
+        c.pending().len(),
+        data.len()
+    );
+    Ok(())
+}
+
+fn echo_aborts(ctx: &Ctx<'_>) -> Result<(), String> {
+    let p = ctx.echo(&["--max-conns", "20"])?;
+    // More aborted connections than the limit: if they were not freed,
+    // the next connection would be refused.
+    for _ in 0..40 {
+        let mut c = ctx.client(&p)?;
+        c.send(&pattern(10_000)).map_err(|e| e.to_string())?;
+        drop(c);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let mut c = ctx.client(&p)?;
+    ensure!(
+        echo_roundtrip(&mut c, b"still here")? == b"still here",
+        "echo broken after aborts"
+    );
+    Ok(())
+}
+
+fn echo_flood(ctx: &Ctx<'_>) -> Result<(), String> {
+    let p = ctx.echo(&["--max-conns", "8"])?;
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        let mut c = ctx.client(&p)?;
+        ensure!(
+            echo_roundtrip(&mut c, b"x")? == b"x",
+            "an allowed connection failed"
+        );
+        held.push(c);
+    }
+    let started = Instant::now();
+    let mut extra = ctx.client(&p)?;
+    let _ = extra.send(b"y");
+    ensure!(extra.closed(), "the connection over the limit was served");
+    ensure!(
+        started.elapsed() < Duration::from_secs(2),
+        "refusal took {:?}",
+        started.elapsed()
+    );
+    for c in &mut held {
+        ensure!(
+            echo_roundtrip(c, b"z")? == b"z",
+            "an established connection stopped working"
+        );
+    }
+    Ok(())
+}
+
+// === framing ===
+
+fn cl_te(ctx: &Ctx<'_>) -> Result<(), String> {
+    let p = ctx.http("", &[])?;
+    let marker = format!("/smuggled-{}", ctx.core);
+    let raw = format!(
+        "POST /cl-te-{core} HTTP/1.1\r\nHost: x\r\nContent-Length: 49\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET {marker} HTTP/1.1\r\nHost: x\r\n\r\n",
+        core = ctx.core
+    );
+    expect_status_and_close(ctx, &p, raw.as_bytes(), 400)?;
+    std::thread::sleep(Duration::from_millis(100));
+    ensure!(
+        ctx.requests_with(&marker).is_empty(),
+        "the origin saw the smuggled request"
+    );
+    ensure!(
+        ctx.requests_with(&format!("/cl-te-{}", ctx.core))
+            .is_empty(),
+        "the origin saw the ambiguous request"
+    );
+    Ok(())
+}
+
+fn dup_cl(ctx: &Ctx<'_>) -> Result<(), String> {
+    let p = ctx.http("", &[])?;
+    expect_status_and_close(
+        ctx,
+        &p,
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello",
+        400,
+    )
+}
+
+fn bad_cl(ctx: &Ctx<'_>) -> Result<(), String> {
+    let p = ctx.http("", &[])?;
+    for value in ["+5", "-1", "5 5", "foo", "0x5", ""] {
+        let raw = format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {value}\r\n\r\nhello");
+        expect_status_and_close(ctx, &p, raw.as_bytes(), 400)
+            .map_err(|e| format!("Content-Length {value:?}: {e}"))?;
+    }
+    Ok(())
+}
+
+fn te_not_chunked(ctx: &Ctx<'_>) -> Result<(), String> {
+    let p = ctx.http("", &[])?;
+    for te in ["gzip", "chunked, gzip", "identity"] {
+        let raw = format!("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: {te}\r\n\r\n0\r\n\r\n");
+        expect_status_and_close(ctx, &p, raw.as_bytes(), 400)
+            .map_err(|e| format!("TE {te:?}: {e}"))?;
+    }
+    Ok(())
+}
+
+fn te_http10(ctx: &Ctx<'_>) -> Result<(), String> {
+    let p = ctx.http("", &[])?;
+    expect_status_and_close(
+        ctx,
+        &p,
+        b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        400,
+    )
+}
+
+fn bad_chunk(ctx: &Ctx<'_>) -> Result<(), String> {
+    let p = ctx.http("", &[])?;
+    for (tag, size) in [("overflow", "fffffffffffffffff"), ("nonhex", "zz")] {
+        let marker = format!("/bad-chunk-{tag}-{}", ctx.core);
+        let raw = format!(
+            "POST {marker} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{size}\r\nhello\r\n0\r\n\r\n"
+        );
+        expect_status_and_close(ctx, &p, raw.as_bytes(), 400).map_err(|e| format!("{tag}: {e}"))?;
+        std::thread::sleep(Duration::from_millis(50));
+        ensure!(
+            ctx.requests_with(&marker).is_empty(),
+            "{tag}: the origin saw a complete request"
+        );
+    }
+    Ok(())
+}
+
+fn bad_value(ctx: &Ctx<'_>) -> Result<(), String> {
+    let p = ctx.http("", &[])?;
+    expect_status_and_close(
+        ctx,
+        &p,
+        b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n",
+        400,
+    )
+    .map_err(|e| format!("bare CR: {e}"))?;
+    expect_status_and_close(
+        ctx,
+        &p,
+        b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n",
+        400,
+    )
+    .map_err(|e| format!("NUL: {e}"))
+}
+
+fn space_colon(ctx: &Ctx<'_>) -> Result<(), String> {
+    let p = ctx.http("", &[])?;
+    expect_status_and_close(
+        ctx,
+        &p,
+        b"GET / HTTP/1.1\r\nHost: x\r\nX-A : v\r\n\r\n",
+        400,
+    )
+}
+
+fn host_rules(ctx: &Ctx<'_>) -> Result<(), String> {
+    let p = ctx.http("", &[])?;
+    expect_status_and_close(ctx, &p, b"GET / HTTP/1.1\r\n\r\n", 400)
+        .map_err(|e| format!("missing: {e}"))?;
+    expect_status_and_close(
+        ctx,
+        &p,
+        b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+        400,
+    )
+    .map_err(|e| format!("duplicate: {e}"))
+}
+
+// === limits ===
+
+const HEAD_LIMIT: usize = 16 * 1024;
+
+fn long_line(ctx: &Ctx<'_>) -> Result<(), String> {
+    let p = ctx.http("", &[])?;
+    let raw = format!(
+        "GET /{} HTTP/1.1\r\nHost: x\r\n\r\n",
+        "a".repeat(HEAD_LIMIT + 10)
+    );
+    expect_status_and_close(ctx, &p, raw.as_bytes(), 414)
+}
+
+fn big_headers(ctx: &Ctx<'_>) -> Result<(), String> {
+    let p = ctx.http("", &[])?;
+    let raw = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "b".repeat(HEAD_LIMIT)
+    );
+    expect_status_and_close(ctx, &p, raw.as_bytes(), 431)
+}
+
+fn many_headers(ctx: &Ctx<'_>) -> Result<(), String> {
+    let p = ctx.http("", &[])?;
+    let headers: String = (0..101).map(|i| format!("X-{i}: v\r\n")).collect();
+    let raw = format!("GET / HTTP/1.1\r\nHost: x\r\n{headers}\r\n");
+    expect_status_and_close(ctx, &p, raw.as_bytes(), 431)
+}
+
+fn under_limits(ctx: &Ctx<'_>) -> Result<(), String> {
+    let p = ctx.http("", &[])?;
+    let mut c = ctx.client(&p)?;
+    let headers: String = (0..90).map(|i| format!("X-{i}: v\r\n")).collect();
+    let fixed = format!("GET /u HTTP/1.1\r\nHost: x\r\n{headers}X-Pad: \r\n\r\n").len();
+    let raw = format!(
+        "GET /u HTTP/1.1\r\nHost: x\r\n{headers}X-Pad: {}\r\n\r\n",
+        "p".repeat(HEAD_LIMIT - fixed)
+    );
+    ensure!(raw.len() == HEAD_LIMIT, "test built {} bytes", raw.len());
+    c.send(raw.as_bytes()).map_err(|e| e.to_string())?;
+    let r = c.response();
+    ensure!(
+        r.status == 200,
+        "a head of exactly {HEAD_LIMIT} bytes with 92 headers got {}",
+        r.status
+    );
+    Ok(())
+}
+
+// === semantics ===
+
+fn pipelined(ctx: &Ctx<'_>) -> Result<(), String> {
+    let p = ctx.http("", &[])?;
+    let mut c = ctx.client(&p)?;
+    let sizes = [3usize, 3000, 30];
+    let raw: String = sizes
+        .iter()
+        .map(|s| format!("GET /?size={s} HTTP/1.1\r\nHost: x\r\n\r\n"))
+        .collect();
+    c.send(raw.as_bytes()).map_err(|e| e.to_string())?;
+    for s in sizes {
+        let r = c.response();
+        ensure!(
+            r.status == 200 && r.body == pattern(s),
+            "response for size={s} out of order or wrong ({} B)",
+            r.body.len()
+        );
+    }
+    Ok(())
+}
+
+fn expect_continue(ctx: &Ctx<'_>) -> Result<(), String> {
+    let p = ctx.http("", &[])?;
+    let mut c = ctx.client(&p)?;
+    c.send(b"POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let interim = c.response_with(false, true);
+    ensure!(
+        interim.status == 100,
+        "expected 100 Continue before the body, got {}",
+        interim.status
+    );
+    c.send(b"hello").map_err(|e| e.to_string())?;
+    let r = c.response();
+    ensure!(
+        r.status == 200 && r.body == b"hello",
+        "final response {} {:?}",
+        r.status,
+        r.body
+    );
+    Ok(())
+}
+
+fn no_body(ctx: &Ctx<'_>) -> Result<(), String> {
+    let p = ctx.http("", &[])?;
+    let mut c = ctx.client(&p)?;
+    c.send(b"HEAD /?size=100 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let r = c.response_with(true, false);
+    ensure!(
+        r.status == 200 && r.body.is_empty(),
+        "HEAD: {} with {} body bytes",
+        r.status,
+        r.body.len()
+    );
+    for status in [204, 304] {
+        let r = c.get(&format!("/?status={status}&size=40"));
+        ensure!(
+            r.status == status && r.body.is_empty(),
+            "{status}: got {} with {} body bytes",
+            r.status,
+            r.body.len()
+        );
+    }
+    let r = c.get("/?size=9");
+    ensure!(
+        r.status == 200 && r.body == pattern(9),
+        "the connection desynchronised after bodiless responses"
+    );
+    Ok(())
+}
+
+fn upstream_cl_te(ctx: &Ctx<'_>) -> Result<(), String> {
+    let p = ctx.http("", &[])?;
+    let mut c = ctx.client(&p)?;
+    let r = c.get("/?bad=clte");
+    ensure!(r.status == 502, "got {}", r.status);
+    Ok(())
+}
+
+fn upstream_dup_cl(ctx: &Ctx<'_>) -> Result<(), String> {
+    let p = ctx.http("", &[])?;
+    let mut c = ctx.client(&p)?;
+    let r = c.get("/?bad=dupcl");
+    ensure!(r.status == 502, "got {}", r.status);
+    Ok(())
+}
+
+fn close_delimited(ctx: &Ctx<'_>) -> Result<(), String> {
+    let p = ctx.http("", &[])?;
+    let mut c = ctx.client(&p)?;
+    let r = c.get("/?close=1&size=70000");
+    ensure!(
+        r.status == 200 && r.complete && r.body == pattern(70_000),
+        "got {} with {} B",
+        r.status,
+        r.body.len()
+    );
+    ensure!(c.closed(), "the client connection should end with the body");
+    Ok(())
+}
+
+fn dies_mid_body(ctx: &Ctx<'_>) -> Result<(), String> {
+    let p = ctx.http("", &[])?;
+    let mut c = ctx.client(&p)?;
+    let r = c.get("/?bad=die_mid_body");
+    ensure!(
+        !(r.status == 200 && r.complete),
+        "a truncated body reached the client as complete"
+    );
+    Ok(())
+}
+
+fn refused(ctx: &Ctx<'_>) -> Result<(), String> {
+    let p = ctx.http("", &[])?;
+    let mut c = ctx.client(&p)?;
+    let r = c.get("/dead");
+    ensure!(r.status == 502, "got {}", r.status);
+    Ok(())
+}
+
+fn silent(ctx: &Ctx<'_>) -> Result<(), String> {
+    let p = ctx.http("", &[])?;
+    let mut c = ctx.client(&p)?;
+    let started = Instant::now();
+    let r = c.get("/?delay_ms=3000");
+    ensure!(r.status == 504, "got {}", r.status);
+    ensure!(
+        started.elapsed() < Duration::from_secs(2),
+        "504 took {:?} for a 500 ms timeout",
+        started.elapsed()
+    );
+    Ok(())
+}
+
+fn conn_close(ctx: &Ctx<'_>) -> Result<(), String> {
+    let p = ctx.http("", &[])?;
+    let mut c = ctx.client(&p)?;
+    c.send(b"GET /?size=5 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let r = c.response();
+    ensure!(r.status == 200 && r.body == pattern(5), "got {}", r.status);
+    ensure!(c.closed(), "no FIN after answering Connection: close");
+    Ok(())
+}
+
+// === abuse ===
+
+fn closes(ctx: &Ctx<'_>) -> usize {
+    ctx.records()
+        .iter()
+        .filter(|r| r.get("closed").is_some())
+        .count()
+}
+
+fn client_abort(ctx: &Ctx<'_>) -> Result<(), String> {
+    let p = ctx.http("", &[])?;
+    std::thread::sleep(Duration::from_millis(200));
+    let before = closes(ctx);
+    let mut c = ctx.client(&p)?;
+    c.send(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\npartial")
+        .map_err(|e| e.to_string())?;
+    std::thread::sleep(Duration::from_millis(200));
+    drop(c);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while closes(ctx) == before {
+        ensure!(
+            Instant::now() < deadline,
+            "the upstream connection stayed open after the client left"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+fn slowloris(ctx: &Ctx<'_>) -> Result<(), String> {
+    let p = ctx.http("", &[])?;
+    let mut c = ctx.client(&p)?;
+    let head = b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    let started = Instant::now();
+    for b in head.iter() {
+        if c.send(&[*b]).is_err() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        if started.elapsed() > Duration::from_secs(3) {
+            break;
+        }
+    }
+    // The deadline is 700 ms; the dribble would take ~6 s.
+    let r = c.response();
+    ensure!(
+        r.status == 408 || r.status == 0,
+        "a dribbled head was served ({})",
+        r.status
+    );
+    ensure!(
+        started.elapsed() < Duration::from_secs(4),
+        "the connection outlived the header deadline"
+    );
+    Ok(())
+}
+
+fn http_flood(ctx: &Ctx<'_>) -> Result<(), String> {
+    let p = ctx.http("", &["--max-conns", "8"])?;
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        let mut c = ctx.client(&p)?;
+        ensure!(
+            c.get("/?size=1").status == 200,
+            "an allowed connection failed"
+        );
+        held.push(c);
+    }
+    let started = Instant::now();
+    let mut extra = ctx.client(&p)?;
+    let r = extra.get("/?size=1");
+    ensure!(
+        r.status == 0,
+        "the connection over the limit was served ({})",
+        r.status
+    );
+    ensure!(
+        started.elapsed() < Duration::from_secs(2),
+        "refusal took {:?}",
+        started.elapsed()
+    );
+    for c in &mut held {
+        ensure!(
+            c.get("/?size=1").status == 200,
+            "an established connection stopped working"
+        );
+    }
+    Ok(())
+}
+
+fn slow_reader(ctx: &Ctx<'_>) -> Result<(), String> {
+    let p = ctx.http("", &[])?;
+    let mut c = ctx.client(&p)?;
+    const SIZE: usize = 64 << 20;
+    c.send(format!("GET /?size={SIZE} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .map_err(|e| e.to_string())?;
+    // Read nothing while the origin pushes 64 MiB at the core.
+    std::thread::sleep(Duration::from_millis(1500));
+    let rss = p.process().sampler().rss_max().map_err(|e| e.to_string())?;
+    const BOUND: u64 = 48 << 20;
+    ensure!(
+        rss < BOUND,
+        "core RSS reached {} MiB holding a response for a slow reader",
+        rss >> 20
+    );
+    Ok(())
+}

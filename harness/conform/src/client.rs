@@ -1,0 +1,197 @@
+//! A raw HTTP/1.1 client for the cases: it sends exactly the bytes a case
+//! gives it and reads responses with the shared codec, so a case can see
+//! status, headers, body and whether the connection was closed.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use pb_shared::http::{BodyDecoder, Framing, Limits, ResponseHead};
+
+/// A response as the client saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// Status; 0 when the connection closed (or timed out) before a head.
+    pub status: u16,
+    /// The head as text.
+    pub head: String,
+    /// The payload (chunk framing removed).
+    pub body: Vec<u8>,
+    /// The body ended cleanly (not cut short by a close).
+    pub complete: bool,
+}
+
+impl Response {
+    /// First value of a header, case-insensitive.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+        })
+    }
+}
+
+/// One client connection.
+#[derive(Debug)]
+pub struct Client {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Client {
+    /// Connects with a read timeout of `timeout`.
+    pub fn connect(addr: SocketAddr, timeout: Duration) -> std::io::Result<Client> {
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
+        stream.set_read_timeout(Some(timeout))?;
+        stream.set_nodelay(true)?;
+        Ok(Client {
+            stream,
+            buf: Vec::new(),
+        })
+    }
+
+    /// Sends bytes; a failure is reported, not panicked on.
+    pub fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(bytes)
+    }
+
+    /// Half-closes the write side.
+    pub fn shutdown_write(&mut self) -> std::io::Result<()> {
+        self.stream.shutdown(std::net::Shutdown::Write)
+    }
+
+    /// Reads more; 0 on close, timeout or error (signals are retried).
+    pub fn fill(&mut self) -> usize {
+        let mut chunk = [0u8; 65536];
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(n) => {
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    return n;
+                }
+                // Signals (SIGCHLD from the processes the suite starts)
+                // interrupt blocking reads; that is not the peer's doing.
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => return 0,
+            }
+        }
+    }
+
+    /// Bytes received and not yet read as a response.
+    pub fn pending(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Takes `n` pending bytes.
+    pub fn take(&mut self, n: usize) -> Vec<u8> {
+        self.buf.drain(..n.min(self.buf.len())).collect()
+    }
+
+    /// Reads one response (interim 1xx included when `interim`).
+    pub fn response_with(&mut self, head_request: bool, interim: bool) -> Response {
+        let limits = Limits {
+            max_head_bytes: 1 << 20,
+            max_headers: 200,
+        };
+        let parsed = loop {
+            match ResponseHead::parse(&self.buf, &limits, head_request) {
+                Ok(Some(parsed)) => break parsed,
+                Ok(None) => {}
+                Err(_) => {
+                    return Response {
+                        status: 0,
+                        head: String::from_utf8_lossy(&self.buf).into_owned(),
+                        body: Vec::new(),
+                        complete: false,
+                    };
+                }
+            }
+            if self.fill() == 0 {
+                return Response {
+                    status: 0,
+                    head: String::from_utf8_lossy(&self.buf).into_owned(),
+                    body: Vec::new(),
+                    complete: false,
+                };
+            }
+        };
+        let (head, used) = parsed;
+        let text = String::from_utf8_lossy(&self.buf[..used]).into_owned();
+        self.buf.drain(..used);
+        if head.is_interim() && !interim {
+            return self.response_with(head_request, interim);
+        }
+        let mut decoder = BodyDecoder::new(head.framing);
+        let mut raw = Vec::new();
+        let mut complete = decoder.is_done();
+        while !complete {
+            let Ok(step) = decoder.feed(&self.buf) else {
+                break;
+            };
+            raw.extend_from_slice(&self.buf[..step.consumed]);
+            self.buf.drain(..step.consumed);
+            if step.done {
+                complete = true;
+                break;
+            }
+            if self.fill() == 0 {
+                complete = decoder.finish_on_close().is_ok();
+                break;
+            }
+        }
+        let body = if head.framing == Framing::Chunked {
+            dechunk(&raw)
+        } else {
+            raw
+        };
+        Response {
+            status: head.status,
+            head: text,
+            body,
+            complete,
+        }
+    }
+
+    /// Reads one final response.
+    pub fn response(&mut self) -> Response {
+        self.response_with(false, false)
+    }
+
+    /// `GET target` with `Host: x`.
+    pub fn get(&mut self, target: &str) -> Response {
+        if self
+            .send(format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .is_err()
+        {
+            return Response {
+                status: 0,
+                head: String::new(),
+                body: Vec::new(),
+                complete: false,
+            };
+        }
+        self.response()
+    }
+
+    /// Whether the peer has closed: nothing pending and EOF (or a timeout).
+    pub fn closed(&mut self) -> bool {
+        self.buf.is_empty() && self.fill() == 0
+    }
+}
+
+/// The payload of a chunked body.
+pub fn dechunk(mut wire: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = wire.windows(2).position(|w| w == b"\r\n") {
+        let size_text = std::str::from_utf8(&wire[..eol]).unwrap_or("0");
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("0").trim(), 16)
+            .unwrap_or(0);
+        wire = &wire[eol + 2..];
+        if size == 0 || wire.len() < size {
+            break;
+        }
+        out.extend_from_slice(&wire[..size]);
+        wire = &wire[(size + 2).min(wire.len())..];
+    }
+    out
+}

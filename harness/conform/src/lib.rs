@@ -1,0 +1,162 @@
+//! The conformance and fault suite. A core's numbers count only if it
+//! behaves as a correct proxy; otherwise it could win by cutting corners.
+//!
+//! | module | role |
+//! |---|---|
+//! | [`client`] | a raw-socket HTTP client that sends exactly what a case says |
+//! | [`suite`] | the fixture: an origin with a record of what it received, a fresh core per case |
+//! | [`cases`] | the cases, each naming its source (RFC section or the suite it comes from) |
+//!
+//! [`run_matrix`] runs every case against every core and returns the
+//! case x core matrix; `proxybench conform` prints it, `proxybench run`
+//! stores it in the results and marks failing cores.
+
+pub mod cases;
+pub mod client;
+pub mod suite;
+
+use std::path::Path;
+
+use serde::Serialize;
+
+pub use crate::cases::{CASES, Case, Kind};
+pub use crate::suite::{Ctx, Suite, SuiteError};
+
+/// One case's verdict on one core.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Outcome {
+    /// Core name.
+    pub core: String,
+    /// Passed?
+    pub passed: bool,
+    /// Why not.
+    pub reason: Option<String>,
+}
+
+/// One case across cores.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CaseResult {
+    /// Case name.
+    pub name: String,
+    /// Where the case comes from.
+    pub source: String,
+    /// Verdict per core.
+    pub outcomes: Vec<Outcome>,
+}
+
+/// The case x core matrix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Matrix {
+    /// Cores, in order.
+    pub cores: Vec<String>,
+    /// Cases, in order.
+    pub cases: Vec<CaseResult>,
+}
+
+impl Matrix {
+    /// Whether every core passed every case.
+    pub fn all_passed(&self) -> bool {
+        self.cases
+            .iter()
+            .all(|c| c.outcomes.iter().all(|o| o.passed))
+    }
+
+    /// Names of the cases `core` failed.
+    pub fn failures_of(&self, core: &str) -> Vec<String> {
+        self.cases
+            .iter()
+            .filter(|c| c.outcomes.iter().any(|o| o.core == core && !o.passed))
+            .map(|c| c.name.clone())
+            .collect()
+    }
+
+    /// The matrix as a text table, with the reason under each failure.
+    pub fn render(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        let width = self
+            .cases
+            .iter()
+            .map(|c| c.name.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        let _ = write!(out, "{:<width$}", "case");
+        for core in &self.cores {
+            let _ = write!(out, "  {core:>12}");
+        }
+        out.push('\n');
+        for case in &self.cases {
+            let _ = write!(out, "{:<width$}", case.name);
+            for core in &self.cores {
+                let mark = match case.outcomes.iter().find(|o| &o.core == core) {
+                    Some(o) if o.passed => "pass",
+                    Some(_) => "FAIL",
+                    None => "-",
+                };
+                let _ = write!(out, "  {mark:>12}");
+            }
+            out.push('\n');
+            for o in case.outcomes.iter().filter(|o| !o.passed) {
+                let _ = writeln!(
+                    out,
+                    "    {}: {}",
+                    o.core,
+                    o.reason.as_deref().unwrap_or("failed")
+                );
+            }
+        }
+        let failed: usize = self
+            .cases
+            .iter()
+            .map(|c| c.outcomes.iter().filter(|o| !o.passed).count())
+            .sum();
+        let total: usize = self.cases.iter().map(|c| c.outcomes.len()).sum();
+        let _ = writeln!(out, "\n{} passed, {failed} failed", total - failed);
+        out
+    }
+}
+
+/// Runs every case whose name contains `filter` against `cores`.
+/// `progress` gets a line per finished case.
+pub fn run_matrix(
+    exe: &Path,
+    cores: &[String],
+    filter: Option<&str>,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Matrix, SuiteError> {
+    let suite = Suite::start(exe)?;
+    let mut cases = Vec::new();
+    for case in CASES
+        .iter()
+        .filter(|c| filter.is_none_or(|f| c.name.contains(f)))
+    {
+        let mut outcomes = Vec::new();
+        for core in cores {
+            let ctx = Ctx::new(&suite, core);
+            let verdict = (case.run)(&ctx);
+            progress(&format!(
+                "{:<44} {core:<12} {}",
+                case.name,
+                match &verdict {
+                    Ok(()) => "pass".to_owned(),
+                    Err(e) => format!("FAIL: {e}"),
+                }
+            ));
+            outcomes.push(Outcome {
+                core: core.clone(),
+                passed: verdict.is_ok(),
+                reason: verdict.err(),
+            });
+        }
+        cases.push(CaseResult {
+            name: case.name.to_owned(),
+            source: case.source.to_owned(),
+            outcomes,
+        });
+    }
+    Ok(Matrix {
+        cores: cores.to_vec(),
+        cases,
+    })
+}

@@ -1,0 +1,175 @@
+//! The fixture every case runs in: one origin (recording what it
+//! receives), a closed port for "upstream refused", and a fresh core
+//! process per case so no case inherits another's state.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use pb_runner::process::CoreProcess;
+
+use crate::client::Client;
+
+/// How long a case's reads wait before treating the peer as silent.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The suite could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SuiteError {
+    /// The origin did not start.
+    #[error("the conformance origin did not start: {0}")]
+    Origin(String),
+    /// The scratch directory could not be made.
+    #[error("cannot create {path}: {source}")]
+    Dir {
+        /// The directory.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Shared by every case.
+#[derive(Debug)]
+pub struct Suite {
+    exe: PathBuf,
+    dir: PathBuf,
+    origin: CoreProcess,
+    record: PathBuf,
+    dead: SocketAddr,
+}
+
+impl Suite {
+    /// Starts the origin; `exe` is the `proxybench` binary.
+    pub fn start(exe: &Path) -> Result<Suite, SuiteError> {
+        let dir = std::env::temp_dir().join(format!("proxybench-conform-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|source| SuiteError::Dir {
+            path: dir.clone(),
+            source,
+        })?;
+        let record = dir.join("origin.jsonl");
+        let args: Vec<String> = vec![
+            "origin".into(),
+            "--id".into(),
+            "o".into(),
+            "--record".into(),
+            record.display().to_string(),
+        ];
+        let origin = CoreProcess::spawn(exe, "origin", &args)
+            .map_err(|e| SuiteError::Origin(e.to_string()))?;
+        // A port that refuses: bound, then released.
+        let dead = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| SuiteError::Origin(e.to_string()))?;
+        Ok(Suite {
+            exe: exe.to_owned(),
+            dir,
+            origin,
+            record,
+            dead,
+        })
+    }
+}
+
+impl Drop for Suite {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A core started for one case; killed when dropped.
+#[derive(Debug)]
+pub struct Proxy(CoreProcess);
+
+impl Proxy {
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.0.addr()
+    }
+
+    /// Its process.
+    pub fn process(&self) -> &CoreProcess {
+        &self.0
+    }
+}
+
+/// What a case gets: the suite and the core under test.
+#[derive(Debug)]
+pub struct Ctx<'a> {
+    suite: &'a Suite,
+    /// The core under test.
+    pub core: &'a str,
+}
+
+impl<'a> Ctx<'a> {
+    /// A context for `core`.
+    pub fn new(suite: &'a Suite, core: &'a str) -> Ctx<'a> {
+        Ctx { suite, core }
+    }
+
+    /// Starts the core as an HTTP proxy: `/dead` routes to a refusing port,
+    /// everything else to the origin; response timeout 500 ms, client
+    /// header deadline 700 ms; `extra` is appended to the configuration.
+    pub fn http(&self, extra: &str, args: &[&str]) -> Result<Proxy, String> {
+        let config = format!(
+            "[[pool]]\nname = \"main\"\nupstreams = [\"{}\"]\n[[pool]]\nname = \"dead\"\nupstreams = [\"{}\"]\n\
+             [[route]]\npath_prefix = \"/dead\"\npool = \"dead\"\n[[route]]\npath_prefix = \"/\"\npool = \"main\"\n\
+             [timeouts]\nresponse_ms = 500\nclient_header_ms = 700\n{extra}",
+            self.suite.origin.addr(),
+            self.suite.dead
+        );
+        let path = self.suite.dir.join(format!("{}.toml", self.core));
+        std::fs::write(&path, config).map_err(|e| e.to_string())?;
+        let mut all: Vec<String> = [
+            "proxy",
+            "--core",
+            self.core,
+            "--scenario",
+            "http-forward",
+            "--config",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        all.push(path.display().to_string());
+        all.extend(args.iter().map(|s| s.to_string()));
+        CoreProcess::spawn(&self.suite.exe, self.core, &all)
+            .map(Proxy)
+            .map_err(|e| format!("core did not start: {e}"))
+    }
+
+    /// Starts the core as an echo server.
+    pub fn echo(&self, args: &[&str]) -> Result<Proxy, String> {
+        let mut all: Vec<String> = ["proxy", "--core", self.core, "--scenario", "echo"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        all.extend(args.iter().map(|s| s.to_string()));
+        CoreProcess::spawn(&self.suite.exe, self.core, &all)
+            .map(Proxy)
+            .map_err(|e| format!("core did not start: {e}"))
+    }
+
+    /// A client connection to `proxy`.
+    pub fn client(&self, proxy: &Proxy) -> Result<Client, String> {
+        Client::connect(proxy.addr(), READ_TIMEOUT).map_err(|e| format!("cannot connect: {e}"))
+    }
+
+    /// Everything the origin has recorded so far (requests and closes).
+    pub fn records(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.suite.record)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// Requests the origin has recorded whose target contains `marker`.
+    pub fn requests_with(&self, marker: &str) -> Vec<serde_json::Value> {
+        self.records()
+            .into_iter()
+            .filter(|r| r["target"].as_str().is_some_and(|t| t.contains(marker)))
+            .collect()
+    }
+}

@@ -1,0 +1,125 @@
+//! The regression gate behind `proxybench gate`: does the current build
+//! cost more than the baseline, beyond noise and beyond what matters?
+//!
+//! Two kinds of input, one verdict:
+//! - **results files** (`proxybench run`, several trials per cell): each
+//!   cell and metric (core CPU µs per request, p99 latency, QPS) is judged
+//!   by a one-sided Mann-Whitney U test on the per-trial figures *and* a
+//!   practical threshold on the change of the medians;
+//! - **instruction-count files** (`pb-icount`, valgrind): deterministic
+//!   counts per call or request, judged by a tight threshold alone.
+//!
+//! | module | role |
+//! |---|---|
+//! | [`input`] | read either kind of file, naming the file in every error |
+//! | [`policy`] | significance level, minimum trials, thresholds per metric (`ci/gate.toml`) |
+//! | [`metric`] | the judged figures, where each comes from, which direction is worse |
+//! | [`stats`] | Mann-Whitney U: exact with ties, normal approximation for large samples |
+//! | [`compare`] | results vs results: cells matched by id, verdict per cell and metric |
+//! | [`icount`] | the count file format and counts vs counts |
+//! | [`table`] | the printed table |
+//!
+//! [`gate`] ties them together: exit-code semantics are the caller's
+//! (`proxybench` maps [`GateError`] to 2 and a regression to 1).
+
+pub mod compare;
+pub mod icount;
+pub mod input;
+pub mod metric;
+pub mod policy;
+pub mod stats;
+pub mod table;
+
+use std::path::Path;
+
+pub use crate::compare::{Comparison, Row, Verdict, compare};
+pub use crate::icount::{IcountComparison, IcountReport, compare_icount};
+pub use crate::input::{Input, InputError};
+pub use crate::metric::Metric;
+pub use crate::policy::{Policy, PolicyError};
+
+/// Why the gate could not judge.
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    /// An input file could not be read.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// The two files are of different kinds.
+    #[error("cannot compare {baseline_kind} ({baseline}) with {current_kind} ({current})")]
+    KindMismatch {
+        /// Baseline path.
+        baseline: String,
+        /// What the baseline is.
+        baseline_kind: &'static str,
+        /// Current path.
+        current: String,
+        /// What the current file is.
+        current_kind: &'static str,
+    },
+    /// The files cannot be compared; every reason is listed.
+    #[error("unusable input ({baseline} vs {current}):\n  - {}", problems.join("\n  - "))]
+    Unusable {
+        /// Baseline path.
+        baseline: String,
+        /// Current path.
+        current: String,
+        /// Each problem, naming the cell or entry and the side.
+        problems: Vec<String>,
+    },
+}
+
+/// What the gate found.
+#[derive(Debug, Clone)]
+pub struct GateReport {
+    /// The table to print.
+    pub table: String,
+    /// Whether anything regressed (exit 1).
+    pub regressed: bool,
+    /// How many rows were judged.
+    pub judged: usize,
+    /// How many of them regressed.
+    pub regressions: usize,
+}
+
+/// Reads both files and compares them under `policy`.
+pub fn gate(baseline: &Path, current: &Path, policy: &Policy) -> Result<GateReport, GateError> {
+    let b = input::load(baseline)?;
+    let c = input::load(current)?;
+    let unusable = |problems: Vec<String>| GateError::Unusable {
+        baseline: baseline.display().to_string(),
+        current: current.display().to_string(),
+        problems,
+    };
+    match (&b, &c) {
+        (Input::Results(b), Input::Results(c)) => {
+            let cmp = compare(b, c, policy).map_err(unusable)?;
+            let regressions = cmp.rows.iter().filter(|r| r.verdict.fails()).count();
+            Ok(GateReport {
+                table: table::render(&cmp),
+                regressed: cmp.regressed(),
+                judged: cmp.rows.len(),
+                regressions,
+            })
+        }
+        (Input::Icount(b), Input::Icount(c)) => {
+            let cmp = compare_icount(b, c, policy).map_err(unusable)?;
+            let regressions = cmp
+                .rows
+                .iter()
+                .filter(|r| r.verdict == icount::IcountVerdict::Regression)
+                .count();
+            Ok(GateReport {
+                table: table::render_icount(&cmp),
+                regressed: cmp.regressed(),
+                judged: cmp.rows.len(),
+                regressions,
+            })
+        }
+        _ => Err(GateError::KindMismatch {
+            baseline: baseline.display().to_string(),
+            baseline_kind: b.kind(),
+            current: current.display().to_string(),
+            current_kind: c.kind(),
+        }),
+    }
+}

@@ -1,0 +1,362 @@
+//! The gate's policy: how sure (significance level), how many trials at
+//! least, and how large a change must be to matter (per metric, and for
+//! instruction counts). Read from a TOML file such as `ci/gate.toml`;
+//! every field is optional and defaults to [`Policy::default`].
+//!
+//! ```toml
+//! [statistics]
+//! alpha = 0.01        # one-sided significance level of the Mann-Whitney U test
+//! min_trials = 5      # per side and cell; fewer is unusable input (exit 2)
+//!
+//! [metrics.cpu_us_per_req]
+//! threshold_pct = 10.0   # practical threshold: smaller changes never fail
+//! [metrics.latency_p99_us]
+//! threshold_pct = 10.0
+//! [metrics.qps]
+//! threshold_pct = 10.0   # a drop of more than this (lower is worse)
+//! enabled = true
+//!
+//! [instructions]
+//! threshold_pct = 2.0    # deterministic counts: no test, just the threshold
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::metric::Metric;
+use crate::stats::min_p_value;
+
+/// Fewest trials a side the gate ever accepts, whatever the policy says.
+pub const MIN_TRIALS_FLOOR: usize = 5;
+
+/// A policy file that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// The file could not be read.
+    #[error("cannot read policy file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Not valid TOML, or a field has the wrong type or an unknown name.
+    #[error("{path}: field `{field}`: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Dotted path of the field (`.` for the whole file).
+        field: String,
+        /// What is wrong, with line and column where TOML gives them.
+        message: String,
+    },
+    /// A field parsed but its value cannot be used.
+    #[error("{path}: field `{field}`: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Dotted path of the field.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// What the gate applies to one metric.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MetricPolicy {
+    /// Whether the metric is judged at all.
+    pub enabled: bool,
+    /// Practical threshold, as a fraction (0.10 = 10 %): a significant
+    /// change smaller than this is reported but never fails the gate.
+    pub threshold: f64,
+}
+
+/// The whole policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    /// One-sided significance level.
+    pub alpha: f64,
+    /// Fewest usable trials per side and cell.
+    pub min_trials: usize,
+    /// Core CPU µs per request.
+    pub cpu_us_per_req: MetricPolicy,
+    /// p99 latency.
+    pub latency_p99_us: MetricPolicy,
+    /// Requests per second.
+    pub qps: MetricPolicy,
+    /// Relative growth of an instruction count that fails the
+    /// deterministic gate, as a fraction.
+    pub instructions_threshold: f64,
+}
+
+impl Default for Policy {
+    /// alpha 0.01, 5 trials, 10 % for every time-based figure and for
+    /// throughput, 2 % for instruction counts.
+    fn default() -> Self {
+        let ten = MetricPolicy {
+            enabled: true,
+            threshold: 0.10,
+        };
+        Policy {
+            alpha: 0.01,
+            min_trials: MIN_TRIALS_FLOOR,
+            cpu_us_per_req: ten,
+            latency_p99_us: ten,
+            qps: ten,
+            instructions_threshold: 0.02,
+        }
+    }
+}
+
+impl Policy {
+    /// The policy for one metric.
+    pub fn metric(&self, metric: Metric) -> MetricPolicy {
+        match metric {
+            Metric::CpuUsPerReq => self.cpu_us_per_req,
+            Metric::LatencyP99Us => self.latency_p99_us,
+            Metric::Qps => self.qps,
+        }
+    }
+
+    /// Reads and checks a policy file.
+    pub fn load(path: &Path) -> Result<Policy, PolicyError> {
+        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Policy::parse(&text, path)
+    }
+
+    /// Parses and checks policy text; `path` names it in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Policy, PolicyError> {
+        let parse_error = |field: String, message: String| PolicyError::Parse {
+            path: path.to_owned(),
+            field,
+            message,
+        };
+        let deserializer =
+            toml::Deserializer::parse(text).map_err(|e| parse_error(".".into(), e.to_string()))?;
+        let raw: RawPolicy = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let field = e.path().to_string();
+            parse_error(field, e.into_inner().message().trim().to_owned())
+        })?;
+        let invalid = |field: &str, message: String| PolicyError::Invalid {
+            path: path.to_owned(),
+            field: field.to_owned(),
+            message,
+        };
+
+        let defaults = Policy::default();
+        let alpha = raw.statistics.alpha.unwrap_or(defaults.alpha);
+        if !(alpha > 0.0 && alpha <= 0.5) {
+            return Err(invalid(
+                "statistics.alpha",
+                format!("{alpha} is not a significance level in (0, 0.5]"),
+            ));
+        }
+        let min_trials = raw.statistics.min_trials.unwrap_or(defaults.min_trials);
+        if min_trials < MIN_TRIALS_FLOOR {
+            return Err(invalid(
+                "statistics.min_trials",
+                format!("{min_trials} is below the floor of {MIN_TRIALS_FLOOR} trials a side"),
+            ));
+        }
+        let floor_p = min_p_value(min_trials, min_trials);
+        if floor_p >= alpha {
+            return Err(invalid(
+                "statistics.min_trials",
+                format!(
+                    "with {min_trials} trials a side the smallest possible p-value is {floor_p:.4}, \
+                     not below alpha {alpha}: no regression could ever be detected"
+                ),
+            ));
+        }
+        let metric = |raw: &RawMetric, metric: Metric, default: MetricPolicy| {
+            let field = format!("metrics.{}.threshold_pct", metric.key());
+            let pct = raw.threshold_pct.unwrap_or(default.threshold * 100.0);
+            let limit = if metric.higher_is_worse() {
+                1000.0
+            } else {
+                100.0
+            };
+            if !(pct.is_finite() && (0.0..limit).contains(&pct)) {
+                return Err(invalid(
+                    &field,
+                    format!("{pct} is not a percentage in [0, {limit})"),
+                ));
+            }
+            Ok(MetricPolicy {
+                enabled: raw.enabled.unwrap_or(default.enabled),
+                threshold: pct / 100.0,
+            })
+        };
+        let instructions_pct = raw
+            .instructions
+            .threshold_pct
+            .unwrap_or(defaults.instructions_threshold * 100.0);
+        if !(instructions_pct.is_finite() && (0.0..1000.0).contains(&instructions_pct)) {
+            return Err(invalid(
+                "instructions.threshold_pct",
+                format!("{instructions_pct} is not a percentage in [0, 1000)"),
+            ));
+        }
+        Ok(Policy {
+            alpha,
+            min_trials,
+            cpu_us_per_req: metric(
+                &raw.metrics.cpu_us_per_req,
+                Metric::CpuUsPerReq,
+                defaults.cpu_us_per_req,
+            )?,
+            latency_p99_us: metric(
+                &raw.metrics.latency_p99_us,
+                Metric::LatencyP99Us,
+                defaults.latency_p99_us,
+            )?,
+            qps: metric(&raw.metrics.qps, Metric::Qps, defaults.qps)?,
+            instructions_threshold: instructions_pct / 100.0,
+        })
+    }
+}
+
+// === the file as written ===
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    #[serde(default)]
+    statistics: RawStatistics,
+    #[serde(default)]
+    metrics: RawMetrics,
+    #[serde(default)]
+    instructions: RawInstructions,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStatistics {
+    alpha: Option<f64>,
+    min_trials: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    #[serde(default)]
+    cpu_us_per_req: RawMetric,
+    #[serde(default)]
+    latency_p99_us: RawMetric,
+    #[serde(default)]
+    qps: RawMetric,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetric {
+    threshold_pct: Option<f64>,
+    enabled: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInstructions {
+    threshold_pct: Option<f64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Policy, PolicyError> {
+        Policy::parse(text, Path::new("ci/gate.toml"))
+    }
+
+    #[test]
+    fn empty_file_is_the_default() {
+        assert_eq!(parse("").unwrap(), Policy::default());
+    }
+
+    #[test]
+    fn fields_override_defaults() {
+        let p = parse(
+            "[statistics]\nalpha = 0.05\nmin_trials = 7\n\
+             [metrics.latency_p99_us]\nthreshold_pct = 25\n\
+             [metrics.qps]\nenabled = false\n\
+             [instructions]\nthreshold_pct = 1.5\n",
+        )
+        .unwrap();
+        assert_eq!((p.alpha, p.min_trials), (0.05, 7));
+        assert!((p.latency_p99_us.threshold - 0.25).abs() < 1e-12);
+        assert!(!p.qps.enabled);
+        assert!(p.cpu_us_per_req.enabled);
+        assert!((p.instructions_threshold - 0.015).abs() < 1e-12);
+    }
+
+    #[test]
+    fn unknown_fields_name_the_file_and_field() {
+        let e = parse("[metrics.cpu_us_per_req]\nthreshold = 5\n").unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.starts_with("ci/gate.toml: field `metrics.cpu_us_per_req"),
+            "{text}"
+        );
+        assert!(text.contains("threshold"), "{text}");
+        let e = parse("[metrics.p99]\nthreshold_pct = 5\n").unwrap_err();
+        assert!(e.to_string().contains("p99"), "{e}");
+    }
+
+    #[test]
+    fn wrong_types_name_the_field() {
+        let e = parse("[statistics]\nalpha = \"small\"\n").unwrap_err();
+        match e {
+            PolicyError::Parse { field, .. } => assert_eq!(field, "statistics.alpha"),
+            other => panic!("{other}"),
+        }
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused_with_the_field() {
+        let cases = [
+            ("[statistics]\nalpha = 0\n", "statistics.alpha"),
+            ("[statistics]\nmin_trials = 3\n", "statistics.min_trials"),
+            (
+                "[metrics.qps]\nthreshold_pct = 100\n",
+                "metrics.qps.threshold_pct",
+            ),
+            (
+                "[metrics.cpu_us_per_req]\nthreshold_pct = -1\n",
+                "metrics.cpu_us_per_req.threshold_pct",
+            ),
+            (
+                "[instructions]\nthreshold_pct = nan\n",
+                "instructions.threshold_pct",
+            ),
+        ];
+        for (text, want) in cases {
+            match parse(text).unwrap_err() {
+                PolicyError::Invalid { field, path, .. } => {
+                    assert_eq!(field, want, "{text}");
+                    assert_eq!(path, Path::new("ci/gate.toml"));
+                }
+                other => panic!("{text}: {other}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_level_the_trials_cannot_reach_is_refused() {
+        // 5 a side: the smallest p is 1/252 ~ 0.004, above alpha 0.001.
+        let e = parse("[statistics]\nalpha = 0.001\n").unwrap_err();
+        assert!(e.to_string().contains("smallest possible p-value"), "{e}");
+        assert!(parse("[statistics]\nalpha = 0.001\nmin_trials = 7\n").is_ok());
+    }
+
+    #[test]
+    fn missing_file_names_it() {
+        let e = Policy::load(Path::new("/nonexistent/gate.toml")).unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/gate.toml"), "{e}");
+    }
+}
