@@ -134,12 +134,24 @@ fn run_writes_results_that_match_the_schema_and_prints_the_table() {
     // for every cell under hdr/<run-id>/.
     let jsons = std::fs::read_dir(dir.path().join("out"))
         .unwrap()
-        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "json"))
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "json")
+        })
         .count();
     assert_eq!(jsons, 2);
     let run_id = json["run_id"].as_str().unwrap();
-    let hdr = std::fs::read_dir(dir.path().join("out/hdr").join(run_id)).unwrap().count();
-    assert_eq!(hdr, 6 * 3, "per cell: .hgrm, .uncorrected.hgrm and the .hlog interval log");
+    let hdr = std::fs::read_dir(dir.path().join("out/hdr").join(run_id))
+        .unwrap()
+        .count();
+    assert_eq!(
+        hdr,
+        6 * 3,
+        "per cell: .hgrm, .uncorrected.hgrm and the .hlog interval log"
+    );
 }
 
 #[test]

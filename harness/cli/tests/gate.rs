@@ -89,7 +89,10 @@ fn too_few_trials_exit_2_naming_the_cell_and_count() {
     assert_eq!(out.status.code(), Some(2), "stderr:\n{stderr}");
     assert!(stderr.contains("unusable input"), "{stderr}");
     assert!(stderr.contains("echo/100B/c50x1/tokio-tower"), "{stderr}");
-    assert!(stderr.contains("3 trial(s)") && stderr.contains("at least 5"), "{stderr}");
+    assert!(
+        stderr.contains("3 trial(s)") && stderr.contains("at least 5"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -104,8 +107,14 @@ fn different_cells_exit_2_naming_them() {
     let out = gate(dir.path(), &b, &c, &[]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "stderr:\n{stderr}");
-    assert!(stderr.contains("echo/100B/c50x1/tokio-tower is in the baseline"), "{stderr}");
-    assert!(stderr.contains("echo/100B/c50x1/monoio is in the current"), "{stderr}");
+    assert!(
+        stderr.contains("echo/100B/c50x1/tokio-tower is in the baseline"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("echo/100B/c50x1/monoio is in the current"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -116,7 +125,10 @@ fn the_same_figures_pass_with_a_table() {
     let out = gate(dir.path(), &b, &c, &[]);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
-    assert!(stdout.contains("cpu µs/req") && stdout.contains("p(worse)"), "{stdout}");
+    assert!(
+        stdout.contains("cpu µs/req") && stdout.contains("p(worse)"),
+        "{stdout}"
+    );
     assert!(stdout.contains("gate: passed"), "{stdout}");
 }
 

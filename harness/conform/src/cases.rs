@@ -225,7 +225,22 @@ pub static CASES: &[Case] = &[
         kind: Kind::Http,
         run: slow_reader,
     },
+    Case {
+        name: "fault: origin killed and restarted under load",
+        source: "proxybench fault contract (DESIGN: faults under load)",
+        kind: Kind::Http,
+        run: origin_restart,
+    },
+    Case {
+        name: "fault: RSS bounded after a soak at fixed load",
+        source: "proxybench fault contract (README: 64 MiB)",
+        kind: Kind::Http,
+        run: soak,
+    },
 ];
+
+/// The RSS bound a core must stay under after the soak (stated in the README).
+pub const SOAK_RSS_BOUND: u64 = 64 << 20;
 
 fn pattern(n: usize) -> Vec<u8> {
     (0..n as u64)
@@ -770,5 +785,111 @@ fn slow_reader(ctx: &Ctx<'_>) -> Result<(), String> {
         "core RSS reached {} MiB holding a response for a slow reader",
         rss >> 20
     );
+    Ok(())
+}
+
+// === faults under load ===
+
+/// Open-loop HTTP load against `addr` for `duration`, run on its own thread.
+fn load_in_background(
+    addr: std::net::SocketAddr,
+    rate: f64,
+    duration: Duration,
+) -> std::thread::JoinHandle<Result<pb_driver::LoadReport, String>> {
+    std::thread::spawn(move || {
+        let spec = pb_driver::LoadSpec {
+            workload: pb_driver::Workload::Http(pb_driver::http::HttpWorkload::get(100)),
+            interval: Duration::from_millis(250),
+            ..pb_driver::LoadSpec::open_echo(
+                addr,
+                100,
+                rate,
+                16,
+                4,
+                Duration::from_millis(200),
+                duration,
+            )
+        };
+        pb_driver::run(&spec, &mut |_| {}).map_err(|e| e.to_string())
+    })
+}
+
+fn origin_restart(ctx: &Ctx<'_>) -> Result<(), String> {
+    let (a, a_record) = ctx.own_origin("fa", None)?;
+    let (b, b_record) = ctx.own_origin("fb", None)?;
+    let b_addr = b.addr();
+    let extra = "";
+    let p = ctx.http_over(&[a.addr(), b_addr], extra, &[])?;
+    let load = load_in_background(p.addr(), 1000.0, Duration::from_millis(2500));
+    // Kill origin b a third of the way in, bring it back half a second later.
+    std::thread::sleep(Duration::from_millis(900));
+    let pid = nix::unistd::Pid::from_raw(b.pid() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).map_err(|e| e.to_string())?;
+    drop(b);
+    std::thread::sleep(Duration::from_millis(500));
+    let restarted_at = Instant::now();
+    let (b2, b2_record) = ctx.own_origin("fb2", Some(b_addr))?;
+    let mut recovered = None;
+    while restarted_at.elapsed() < Duration::from_secs(2) {
+        if std::fs::read_to_string(&b2_record)
+            .unwrap_or_default()
+            .contains("\"method\"")
+        {
+            recovered = Some(restarted_at.elapsed());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let report = load
+        .join()
+        .map_err(|_| "load thread panicked".to_string())??;
+    ensure!(p.process().sampler().alive(), "the core died");
+    ensure!(
+        report.requests > 500,
+        "only {} requests completed",
+        report.requests
+    );
+    let wrong: Vec<_> = report
+        .errors
+        .iter()
+        .filter(|(kind, _)| !matches!(kind.as_str(), "status 502" | "reset" | "eof before reply"))
+        .collect();
+    ensure!(
+        wrong.is_empty(),
+        "wrong answers while an origin was down: {wrong:?}"
+    );
+    let recovery = recovered.ok_or("requests never reached the restarted origin")?;
+    drop((a, a_record, b_record, b2));
+    ctx.note(format!(
+        "{} requests ok, {} answered 502 while the origin was down, back {} ms after its restart",
+        report.requests,
+        report.errors.get("status 502").copied().unwrap_or(0),
+        recovery.as_millis()
+    ));
+    Ok(())
+}
+
+fn soak(ctx: &Ctx<'_>) -> Result<(), String> {
+    let p = ctx.http("", &[])?;
+    let load = load_in_background(p.addr(), 2000.0, Duration::from_millis(2500));
+    let report = load
+        .join()
+        .map_err(|_| "load thread panicked".to_string())??;
+    ensure!(
+        report.error_count() == 0,
+        "errors during the soak: {:?}",
+        report.errors
+    );
+    let rss = p.process().sampler().rss_max().map_err(|e| e.to_string())?;
+    ensure!(
+        rss < SOAK_RSS_BOUND,
+        "peak RSS {} MiB after the soak",
+        rss >> 20
+    );
+    ctx.note(format!(
+        "{} requests, peak RSS {} MiB",
+        report.requests,
+        rss >> 20
+    ));
     Ok(())
 }

@@ -31,6 +31,8 @@ pub struct Outcome {
     pub passed: bool,
     /// Why not.
     pub reason: Option<String>,
+    /// What a passing case measured (recovery time, peak RSS).
+    pub detail: Option<String>,
 }
 
 /// One case across cores.
@@ -97,13 +99,15 @@ impl Matrix {
                 let _ = write!(out, "  {mark:>12}");
             }
             out.push('\n');
-            for o in case.outcomes.iter().filter(|o| !o.passed) {
-                let _ = writeln!(
-                    out,
-                    "    {}: {}",
-                    o.core,
-                    o.reason.as_deref().unwrap_or("failed")
-                );
+            for o in &case.outcomes {
+                let line = if o.passed {
+                    o.detail.as_deref()
+                } else {
+                    Some(o.reason.as_deref().unwrap_or("failed"))
+                };
+                if let Some(line) = line {
+                    let _ = writeln!(out, "    {}: {line}", o.core);
+                }
             }
         }
         let failed: usize = self
@@ -147,6 +151,7 @@ pub fn run_matrix(
                 core: core.clone(),
                 passed: verdict.is_ok(),
                 reason: verdict.err(),
+                detail: ctx.notes(),
             });
         }
         cases.push(CaseResult {

@@ -100,12 +100,68 @@ pub struct Ctx<'a> {
     suite: &'a Suite,
     /// The core under test.
     pub core: &'a str,
+    notes: std::cell::RefCell<Vec<String>>,
 }
 
 impl<'a> Ctx<'a> {
     /// A context for `core`.
     pub fn new(suite: &'a Suite, core: &'a str) -> Ctx<'a> {
-        Ctx { suite, core }
+        Ctx {
+            suite,
+            core,
+            notes: std::cell::RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Records a measurement a passing case wants reported (a recovery
+    /// time, a peak RSS).
+    pub fn note(&self, text: String) {
+        self.notes.borrow_mut().push(text);
+    }
+
+    /// The notes so far, joined.
+    pub fn notes(&self) -> Option<String> {
+        let notes = self.notes.borrow();
+        (!notes.is_empty()).then(|| notes.join("; "))
+    }
+
+    /// Starts an origin of the case's own (one it may kill), optionally on
+    /// a given address; returns it and its record file.
+    pub fn own_origin(
+        &self,
+        id: &str,
+        listen: Option<SocketAddr>,
+    ) -> Result<(CoreProcess, PathBuf), String> {
+        let record = self.suite.dir.join(format!("{id}-{}.jsonl", self.core));
+        let _ = std::fs::remove_file(&record);
+        let mut args: Vec<String> = vec![
+            "origin".into(),
+            "--id".into(),
+            id.into(),
+            "--record".into(),
+            record.display().to_string(),
+        ];
+        if let Some(addr) = listen {
+            args.extend(["--listen".into(), addr.to_string()]);
+        }
+        let origin = CoreProcess::spawn(&self.suite.exe, id, &args)
+            .map_err(|e| format!("origin {id}: {e}"))?;
+        Ok((origin, record))
+    }
+
+    /// Starts the core as an HTTP proxy balancing round-robin over `upstreams`.
+    pub fn http_over(
+        &self,
+        upstreams: &[SocketAddr],
+        extra: &str,
+        args: &[&str],
+    ) -> Result<Proxy, String> {
+        let ups: Vec<String> = upstreams.iter().map(|a| format!("\"{a}\"")).collect();
+        let config = format!(
+            "[[pool]]\nname = \"main\"\nupstreams = [{}]\n[[route]]\npool = \"main\"\n[timeouts]\nresponse_ms = 500\nconnect_ms = 300\n{extra}",
+            ups.join(", ")
+        );
+        self.start_http(&config, args)
     }
 
     /// Starts the core as an HTTP proxy: `/dead` routes to a refusing port,
@@ -119,6 +175,10 @@ impl<'a> Ctx<'a> {
             self.suite.origin.addr(),
             self.suite.dead
         );
+        self.start_http(&config, args)
+    }
+
+    fn start_http(&self, config: &str, args: &[&str]) -> Result<Proxy, String> {
         let path = self.suite.dir.join(format!("{}.toml", self.core));
         std::fs::write(&path, config).map_err(|e| e.to_string())?;
         let mut all: Vec<String> = [

@@ -109,8 +109,7 @@ struct Page {
     overview_charts: Vec<ChartView>,
     groups: Vec<GroupView>,
     comparison: Option<ComparisonView>,
-    /// Conformance results, when the results model carries them (it does
-    /// not yet; the section is omitted).
+    /// The conformance matrix, when the run checked the cores first.
     conformance: Option<ConformanceView>,
     driver_bound: Vec<DriverBound>,
     not_measured: Vec<NotMeasured>,
@@ -210,6 +209,8 @@ struct RowView {
     uncorrected_p99: Option<String>,
     /// The no-proxy baseline of a forwarding cell (its CPU is its origin's).
     is_direct: bool,
+    /// Conformance cases this cell's core failed.
+    conformance_failures: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -261,11 +262,88 @@ struct DeltaView {
     class: &'static str,
 }
 
-/// A conformance matrix: checks down, cores across.
+/// A conformance matrix: cases down, cores across.
 #[derive(Debug, Serialize)]
 struct ConformanceView {
-    cores: Vec<String>,
-    checks: Vec<(String, Vec<String>)>,
+    cores: Vec<CoreHead>,
+    cases: Vec<CaseView>,
+    /// Failed (case, core) pairs.
+    failed: usize,
+    /// (case, core) pairs checked.
+    checked: usize,
+}
+
+#[derive(Debug, Serialize)]
+struct CoreHead {
+    name: String,
+    color: String,
+}
+
+#[derive(Debug, Serialize)]
+struct CaseView {
+    name: String,
+    source: String,
+    /// One per core of [`ConformanceView::cores`].
+    outcomes: Vec<OutcomeView>,
+}
+
+#[derive(Debug, Serialize)]
+struct OutcomeView {
+    /// `pass`, `fail`, or `none` (the core was not checked on this case).
+    class: &'static str,
+    reason: Option<String>,
+}
+
+impl ConformanceView {
+    fn new(matrix: &pb_results::Conformance, palette: &Palette) -> ConformanceView {
+        let mut cores: Vec<String> = Vec::new();
+        for outcome in matrix.cases.iter().flat_map(|c| &c.outcomes) {
+            if !cores.contains(&outcome.core) {
+                cores.push(outcome.core.clone());
+            }
+        }
+        cores.sort_by_key(|c| palette.rank(c));
+        let cases: Vec<CaseView> = matrix
+            .cases
+            .iter()
+            .map(|case| CaseView {
+                name: case.name.clone(),
+                source: case.source.clone(),
+                outcomes: cores
+                    .iter()
+                    .map(
+                        |core| match case.outcomes.iter().find(|o| &o.core == core) {
+                            Some(o) if o.passed => OutcomeView {
+                                class: "pass",
+                                reason: None,
+                            },
+                            Some(o) => OutcomeView {
+                                class: "fail",
+                                reason: o.reason.clone(),
+                            },
+                            None => OutcomeView {
+                                class: "none",
+                                reason: None,
+                            },
+                        },
+                    )
+                    .collect(),
+            })
+            .collect();
+        let outcomes = || cases.iter().flat_map(|c| &c.outcomes);
+        ConformanceView {
+            failed: outcomes().filter(|o| o.class == "fail").count(),
+            checked: outcomes().filter(|o| o.class != "none").count(),
+            cores: cores
+                .into_iter()
+                .map(|name| CoreHead {
+                    color: palette.css(&name),
+                    name,
+                })
+                .collect(),
+            cases,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -320,6 +398,18 @@ impl Page {
             warnings.push(format!(
                 "Roles shared CPUs in this run ({}): only CPU per request and latency compare cores fairly.",
                 machine.cpu_plan.note
+            ));
+        }
+        let failing: Vec<String> = results
+            .cells
+            .iter()
+            .filter(|c| !c.conformance_failures.is_empty())
+            .map(|c| format!("{} ({})", c.id, c.conformance_failures.join(", ")))
+            .collect();
+        if !failing.is_empty() {
+            warnings.push(format!(
+                "Cores failed conformance cases, so their figures are not a correct proxy's: {}.",
+                failing.join("; ")
             ));
         }
         if let Some(base) = baseline {
@@ -388,7 +478,11 @@ impl Page {
                     palette,
                 )
             }),
-            conformance: None,
+            conformance: results
+                .conformance
+                .as_ref()
+                .filter(|m| !m.cases.is_empty())
+                .map(|m| ConformanceView::new(m, palette)),
             driver_bound: analysis
                 .groups
                 .iter()
@@ -455,10 +549,15 @@ fn core_infos(run: &Run, analysis: &Analysis, palette: &Palette) -> Vec<CoreInfo
     // Cores with cells but missing from the registry list still get a row.
     for row in analysis.groups.iter().flat_map(|g| &g.rows) {
         if !infos.iter().any(|i| i.name == row.core) {
+            let runtime = if row.core == DIRECT_CORE {
+                "no proxy: the driver talks straight to an origin (the baseline)"
+            } else {
+                ""
+            };
             infos.push(CoreInfo {
                 name: row.core.clone(),
                 color: palette.css(&row.core),
-                runtime: String::new(),
+                runtime: runtime.into(),
                 service: String::new(),
                 available: true,
                 reason: None,

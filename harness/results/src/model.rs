@@ -63,6 +63,9 @@ pub struct ConformanceOutcome {
     pub passed: bool,
     /// Why not.
     pub reason: Option<String>,
+    /// What a passing case measured (a recovery time, a peak RSS).
+    #[serde(default)]
+    pub detail: Option<String>,
 }
 
 /// Which scenario file produced a run.

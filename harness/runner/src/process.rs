@@ -268,6 +268,13 @@ impl ProcSampler {
         ))
     }
 
+    /// Whether the process is still running (not gone, not a zombie).
+    pub fn alive(&self) -> bool {
+        procfs::process::Process::new(self.pid as i32)
+            .and_then(|p| p.stat())
+            .is_ok_and(|stat| !matches!(stat.state, 'Z' | 'X'))
+    }
+
     /// Peak resident set size so far (VmHWM), bytes.
     pub fn rss_max(&self) -> std::io::Result<u64> {
         let status = procfs::process::Process::new(self.pid as i32)

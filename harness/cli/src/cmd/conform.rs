@@ -74,6 +74,7 @@ pub(crate) fn to_results(matrix: &pb_conform::Matrix) -> pb_results::Conformance
                         core: o.core.clone(),
                         passed: o.passed,
                         reason: o.reason.clone(),
+                        detail: o.detail.clone(),
                     })
                     .collect(),
             })
