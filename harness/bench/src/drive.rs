@@ -148,9 +148,9 @@ impl Driver {
                     (Variant::Borrowing, 16) => {
                         borrowing_loop(layers::borrowing_16(&c), 16, calls, probe).await
                     }
-                    (Variant::PlainFn, d) if DEPTHS.contains(&d) => {
-                        plain_loop(&c, d, calls, probe).await
-                    }
+                    (Variant::PlainFn, 1) => plain_loop::<1>(&c, calls, probe).await,
+                    (Variant::PlainFn, 4) => plain_loop::<4>(&c, calls, probe).await,
+                    (Variant::PlainFn, 16) => plain_loop::<16>(&c, calls, probe).await,
                     (_, d) => panic!("depth {d} is not one of {DEPTHS:?}"),
                 }
             });
@@ -237,17 +237,17 @@ where
     finish(start, before, probe, checksum, depth, calls)
 }
 
-async fn plain_loop(counter: &Counter, depth: u32, calls: u64, probe: Probe) -> Sample {
+async fn plain_loop<const D: u32>(counter: &Counter, calls: u64, probe: Probe) -> Sample {
     let before = probe();
     let start = Instant::now();
     let mut checksum = 0u64;
     for i in 0..calls {
-        let resp = layers::plain(counter, black_box(depth), black_box(i))
+        let resp = layers::plain::<D>(counter, black_box(i))
             .await
             .unwrap_or_else(|never| match never {});
         checksum = checksum.wrapping_add(black_box(resp));
     }
-    finish(start, before, probe, checksum, depth, calls)
+    finish(start, before, probe, checksum, D, calls)
 }
 
 #[cfg(test)]

@@ -309,14 +309,16 @@ pub fn borrowing_16(
 
 // === plain async fn ===
 
-/// The floor: the same work as `depth` layers — count, add 1 in, add 1
-/// out — in one async function with no service abstraction.
-pub async fn plain(counter: &Counter, depth: u32, req: u64) -> Result<u64, Infallible> {
-    for _ in 0..depth {
+/// The floor: the same work as `D` layers — count, add 1 in, add 1 out —
+/// in one async function with no service abstraction. `D` is a constant,
+/// as a stack's depth is, so the compiler may unroll it as it can inline
+/// a stack.
+pub async fn plain<const D: u32>(counter: &Counter, req: u64) -> Result<u64, Infallible> {
+    for _ in 0..D {
         counter.hit();
     }
-    let resp = plain_leaf(req + u64::from(depth)).await?;
-    Ok(resp + u64::from(depth))
+    let resp = plain_leaf(req + u64::from(D)).await?;
+    Ok(resp + u64::from(D))
 }
 
 async fn plain_leaf(req: u64) -> Result<u64, Infallible> {
@@ -346,7 +348,7 @@ mod tests {
             assert_eq!(borrowing_1(&c).call(10).await.unwrap(), 12);
             assert_eq!(borrowing_4(&c).call(10).await.unwrap(), 18);
             assert_eq!(borrowing_16(&c).call(10).await.unwrap(), 42);
-            assert_eq!(plain(&c, 16, 10).await.unwrap(), 42);
+            assert_eq!(plain::<16>(&c, 10).await.unwrap(), 42);
         });
         assert_eq!(c.get(), 2 * (1 + 4 + 16) + 16);
     }

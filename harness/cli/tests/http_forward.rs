@@ -2,14 +2,13 @@
 //! origin pool, a core in front of it, raw HTTP from a test client, and
 //! the origins' records of exactly what crossed the proxy.
 
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use pb_conform::client::{Client, Response};
 use pb_runner::process::CoreProcess;
 use pb_shared::Scenario;
-use pb_shared::http::{BodyDecoder, Framing, Limits, ResponseHead};
 use pb_shared::probe::SystemProbe;
 
 const EXE: &str = env!("CARGO_BIN_EXE_proxybench");
@@ -109,133 +108,8 @@ fn simple_config(origins: &[&Origin], policy: &str, extra: &str) -> String {
     )
 }
 
-/// A response as the client saw it.
-#[derive(Debug)]
-struct Response {
-    status: u16,
-    head: String,
-    /// The payload (chunk framing removed).
-    body: Vec<u8>,
-}
-
-impl Response {
-    fn header(&self, name: &str) -> Option<String> {
-        self.head.lines().find_map(|l| {
-            let (n, v) = l.split_once(':')?;
-            n.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
-        })
-    }
-}
-
-struct Client {
-    stream: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Client {
-    fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect(addr).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        Client {
-            stream,
-            buf: Vec::new(),
-        }
-    }
-
-    fn send(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).unwrap();
-    }
-
-    fn fill(&mut self) -> usize {
-        let mut chunk = [0u8; 65536];
-        let n = loop {
-            match self.stream.read(&mut chunk) {
-                Ok(n) => break n,
-                // Signals (SIGCHLD from the processes these tests start)
-                // interrupt blocking reads; that is not the peer's doing.
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(_) => break 0,
-            }
-        };
-        self.buf.extend_from_slice(&chunk[..n]);
-        n
-    }
-
-    /// Reads one response; `head_request` for a HEAD's response.
-    fn response(&mut self, head_request: bool) -> Response {
-        let limits = Limits::default();
-        let (head, used) = loop {
-            if let Some(parsed) = ResponseHead::parse(&self.buf, &limits, head_request).unwrap() {
-                if parsed.0.is_interim() {
-                    self.buf.drain(..parsed.1);
-                    continue;
-                }
-                break parsed;
-            }
-            if self.fill() == 0 {
-                // Closed (or timed out) without a response: status 0, so
-                // the caller's assertion names the core.
-                return Response {
-                    status: 0,
-                    head: String::from_utf8_lossy(&self.buf).into_owned(),
-                    body: Vec::new(),
-                };
-            }
-        };
-        let text = String::from_utf8_lossy(&self.buf[..used]).into_owned();
-        self.buf.drain(..used);
-        let mut decoder = BodyDecoder::new(head.framing);
-        let mut raw = Vec::new();
-        loop {
-            let step = decoder.feed(&self.buf).unwrap();
-            raw.extend_from_slice(&self.buf[..step.consumed]);
-            self.buf.drain(..step.consumed);
-            if step.done {
-                break;
-            }
-            if self.fill() == 0 {
-                decoder.finish_on_close().expect("body cut short");
-                break;
-            }
-        }
-        let body = if head.framing == Framing::Chunked {
-            dechunk(&raw)
-        } else {
-            raw
-        };
-        Response {
-            status: head.status,
-            head: text,
-            body,
-        }
-    }
-
-    fn get(&mut self, target: &str, host: &str) -> Response {
-        self.send(format!("GET {target} HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes());
-        self.response(false)
-    }
-
-    /// True once the server has closed the connection (EOF, no more bytes).
-    fn closed(&mut self) -> bool {
-        self.buf.is_empty() && self.fill() == 0
-    }
-}
-
-fn dechunk(mut wire: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(eol) = wire.windows(2).position(|w| w == b"\r\n") {
-        let size_text = std::str::from_utf8(&wire[..eol]).unwrap();
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16).unwrap();
-        wire = &wire[eol + 2..];
-        if size == 0 {
-            break;
-        }
-        out.extend_from_slice(&wire[..size]);
-        wire = &wire[size + 2..];
-    }
-    out
+fn client(addr: SocketAddr) -> Client {
+    Client::connect(addr, Duration::from_secs(10)).unwrap()
 }
 
 fn pattern(n: usize) -> Vec<u8> {
@@ -259,24 +133,28 @@ fn routes_by_host_and_by_path() {
     );
     for core in cores() {
         let proxy = start_proxy(core, dir.path(), &config);
-        let mut c = Client::connect(proxy.addr());
+        let mut c = client(proxy.addr());
         let origin_of = |r: Response| r.header("x-origin").unwrap();
         assert_eq!(
-            origin_of(c.get("/index.html", "www.example")),
+            origin_of(c.get_from("/index.html", "www.example")),
             "o0",
             "{core}"
         );
         assert_eq!(
-            origin_of(c.get("/api/users?id=1", "www.example")),
+            origin_of(c.get_from("/api/users?id=1", "www.example")),
             "o1",
             "{core}"
         );
         assert_eq!(
-            origin_of(c.get("/api/users", "Static.Example:8080")),
+            origin_of(c.get_from("/api/users", "Static.Example:8080")),
             "o2",
             "{core}"
         );
-        assert_eq!(origin_of(c.get("/apix", "www.example")), "o0", "{core}");
+        assert_eq!(
+            origin_of(c.get_from("/apix", "www.example")),
+            "o0",
+            "{core}"
+        );
     }
 }
 
@@ -290,11 +168,11 @@ fn round_robin_is_exact_and_random_reaches_every_origin() {
     for (policy, requests) in [("round-robin", 30), ("random", 90)] {
         for core in cores() {
             let proxy = start_proxy(core, dir.path(), &simple_config(&refs, policy, ""));
-            let mut c = Client::connect(proxy.addr());
+            let mut c = client(proxy.addr());
             let mut counts = [0usize; 3];
             let mut sequence = Vec::new();
             for _ in 0..requests {
-                let r = c.get("/", "x");
+                let r = c.get_from("/", "x");
                 assert_eq!(r.status, 200);
                 let i: usize = r.header("x-origin").unwrap()[1..].parse().unwrap();
                 counts[i] += 1;
@@ -332,9 +210,9 @@ fn p2c_steers_away_from_a_slow_origin() {
             let handles: Vec<_> = (0..12)
                 .map(|_| {
                     s.spawn(move || {
-                        let mut c = Client::connect(addr);
+                        let mut c = client(addr);
                         (0..10)
-                            .map(|_| usize::from(c.get("/", "x").status == 200))
+                            .map(|_| usize::from(c.get_from("/", "x").status == 200))
                             .sum::<usize>()
                     })
                 })
@@ -362,17 +240,19 @@ fn auth_refusals_never_reach_an_origin() {
     for core in cores() {
         let proxy = start_proxy(core, dir.path(), &config);
         let before = o.records().len();
-        let mut c = Client::connect(proxy.addr());
-        assert_eq!(c.get("/", "x").status, 401, "{core}");
-        c.send(b"GET / HTTP/1.1\r\nHost: x\r\nX-Token: wrong\r\n\r\n");
-        assert_eq!(c.response(false).status, 403, "{core}");
+        let mut c = client(proxy.addr());
+        assert_eq!(c.get_from("/", "x").status, 401, "{core}");
+        c.send(b"GET / HTTP/1.1\r\nHost: x\r\nX-Token: wrong\r\n\r\n")
+            .unwrap();
+        assert_eq!(c.response().status, 403, "{core}");
         assert_eq!(
             o.records().len(),
             before,
             "{core}: a refused request reached the origin"
         );
-        c.send(b"GET / HTTP/1.1\r\nHost: x\r\nX-Token: s3cret\r\n\r\n");
-        assert_eq!(c.response(false).status, 200, "{core}");
+        c.send(b"GET / HTTP/1.1\r\nHost: x\r\nX-Token: s3cret\r\n\r\n")
+            .unwrap();
+        assert_eq!(c.response().status, 200, "{core}");
         assert_eq!(o.records().len(), before + 1, "{core}");
     }
 }
@@ -389,9 +269,9 @@ fn hop_by_hop_headers_are_stripped_both_ways_and_the_rest_is_byte_exact() {
     let request = "GET /h?echo_head=1&resp_hop=1 HTTP/1.1\r\nHost: example\r\nX-Custom: Some  Value\t(x)\r\nConnection: keep-alive, X-Hop\r\nX-Hop: drop me\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\nUpgrade: websocket\r\nProxy-Connection: keep-alive\r\nX-Internal: secret\r\nx-lower: v\r\n\r\n";
     for core in cores() {
         let proxy = start_proxy(core, dir.path(), &config);
-        let mut c = Client::connect(proxy.addr());
-        c.send(request.as_bytes());
-        let r = c.response(false);
+        let mut c = client(proxy.addr());
+        c.send(request.as_bytes()).unwrap();
+        let r = c.response();
         assert_eq!(r.status, 200, "{core}");
         let seen = String::from_utf8(r.body.clone()).unwrap();
         // The origin got the end-to-end headers byte for byte, in order.
@@ -440,7 +320,7 @@ fn hop_by_hop_headers_are_stripped_both_ways_and_the_rest_is_byte_exact() {
             );
         }
         // Still the same, kept-alive connection.
-        assert_eq!(c.get("/", "example").status, 200, "{core}");
+        assert_eq!(c.get_from("/", "example").status, 200, "{core}");
     }
 }
 
@@ -452,7 +332,7 @@ fn bodies_arrive_byte_exact_at_origin_and_client() {
     let sizes = [0usize, 1, 8191, 8192, 8193, 1 << 20];
     for core in cores() {
         let proxy = start_proxy(core, dir.path(), &config);
-        let mut c = Client::connect(proxy.addr());
+        let mut c = client(proxy.addr());
         for &size in &sizes {
             let body = pattern(size);
             let digest = format!(
@@ -463,9 +343,10 @@ fn bodies_arrive_byte_exact_at_origin_and_client() {
             c.send(
                 format!("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {size}\r\n\r\n")
                     .as_bytes(),
-            );
-            c.send(&body);
-            let r = c.response(false);
+            )
+            .unwrap();
+            c.send(&body).unwrap();
+            let r = c.response();
             assert_eq!((r.status, r.body.len()), (200, size), "{core}: CL {size}");
             assert!(r.body == body, "{core}: CL {size} came back altered");
             let last = o.records().pop().unwrap();
@@ -484,8 +365,8 @@ fn bodies_arrive_byte_exact_at_origin_and_client() {
                 wire.extend_from_slice(b"\r\n");
             }
             wire.extend_from_slice(b"0\r\n\r\n");
-            c.send(&wire);
-            let r = c.response(false);
+            c.send(&wire).unwrap();
+            let r = c.response();
             assert!(r.status == 200 && r.body == body, "{core}: chunked {size}");
             let last = o.records().pop().unwrap();
             assert_eq!(
@@ -495,7 +376,7 @@ fn bodies_arrive_byte_exact_at_origin_and_client() {
             );
             // Generated response bodies, with a length and chunked.
             for chunked in ["", "&chunked=1"] {
-                let r = c.get(&format!("/g?size={size}{chunked}"), "x");
+                let r = c.get_from(&format!("/g?size={size}{chunked}"), "x");
                 assert!(
                     r.status == 200 && r.body == body,
                     "{core}: GET {size}{chunked}"
@@ -512,9 +393,10 @@ fn head_204_and_304_carry_no_body() {
     let config = simple_config(&[&o], "round-robin", "");
     for core in cores() {
         let proxy = start_proxy(core, dir.path(), &config);
-        let mut c = Client::connect(proxy.addr());
-        c.send(b"HEAD /?size=100 HTTP/1.1\r\nHost: x\r\n\r\n");
-        let r = c.response(true);
+        let mut c = client(proxy.addr());
+        c.send(b"HEAD /?size=100 HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let r = c.response_with(true, false);
         assert_eq!((r.status, r.body.len()), (200, 0), "{core}");
         assert_eq!(
             r.header("content-length").as_deref(),
@@ -523,11 +405,11 @@ fn head_204_and_304_carry_no_body() {
             r.head
         );
         for status in [204, 304] {
-            let r = c.get(&format!("/?status={status}&size=50"), "x");
+            let r = c.get_from(&format!("/?status={status}&size=50"), "x");
             assert_eq!((r.status, r.body.len()), (status, 0), "{core}");
         }
         // Had any body bytes slipped through, this would misparse.
-        let r = c.get("/?size=7", "x");
+        let r = c.get_from("/?size=7", "x");
         assert_eq!((r.status, r.body), (200, pattern(7)), "{core}");
     }
 }
@@ -540,9 +422,9 @@ fn connections_are_reused_on_both_sides() {
     for core in cores() {
         let proxy = start_proxy(core, dir.path(), &config);
         let before = o.records().len();
-        let mut c = Client::connect(proxy.addr());
+        let mut c = client(proxy.addr());
         for _ in 0..10 {
-            assert_eq!(c.get("/?size=10", "x").status, 200, "{core}");
+            assert_eq!(c.get_from("/?size=10", "x").status, 200, "{core}");
         }
         let records = o.records();
         let conns: std::collections::BTreeSet<u64> = records[before..]
@@ -574,13 +456,13 @@ fn refused_upstream_is_502_and_silent_upstream_is_504() {
     );
     for core in cores() {
         let proxy = start_proxy(core, dir.path(), &config);
-        let mut c = Client::connect(proxy.addr());
-        assert_eq!(c.get("/dead", "x").status, 502, "{core}");
-        let mut c = Client::connect(proxy.addr());
-        assert_eq!(c.get("/slow?delay_ms=2000", "x").status, 504, "{core}");
+        let mut c = client(proxy.addr());
+        assert_eq!(c.get_from("/dead", "x").status, 502, "{core}");
+        let mut c = client(proxy.addr());
+        assert_eq!(c.get_from("/slow?delay_ms=2000", "x").status, 504, "{core}");
         // The core is still serving.
-        let mut c = Client::connect(proxy.addr());
-        assert_eq!(c.get("/", "x").status, 200, "{core}");
+        let mut c = client(proxy.addr());
+        assert_eq!(c.get_from("/", "x").status, 200, "{core}");
     }
 }
 
@@ -593,9 +475,9 @@ fn content_length_with_transfer_encoding_never_becomes_two_requests() {
     for core in cores() {
         let proxy = start_proxy(core, dir.path(), &config);
         let before = o.records().len();
-        let mut c = Client::connect(proxy.addr());
-        c.send(smuggle);
-        let r = c.response(false);
+        let mut c = client(proxy.addr());
+        c.send(smuggle).unwrap();
+        let r = c.response();
         assert_eq!(r.status, 400, "{core}");
         assert!(
             c.closed(),

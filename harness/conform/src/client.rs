@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use pb_shared::http::{BodyDecoder, Framing, Limits, ResponseHead};
+use pb_shared::http::{BodyDecoder, Framing, Limits, ResponseHead, dechunk};
 
 /// A response as the client saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,8 +159,13 @@ impl Client {
 
     /// `GET target` with `Host: x`.
     pub fn get(&mut self, target: &str) -> Response {
+        self.get_from(target, "x")
+    }
+
+    /// `GET target` with the given `Host`.
+    pub fn get_from(&mut self, target: &str, host: &str) -> Response {
         if self
-            .send(format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .send(format!("GET {target} HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes())
             .is_err()
         {
             return Response {
@@ -177,21 +182,4 @@ impl Client {
     pub fn closed(&mut self) -> bool {
         self.buf.is_empty() && self.fill() == 0
     }
-}
-
-/// The payload of a chunked body.
-pub fn dechunk(mut wire: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(eol) = wire.windows(2).position(|w| w == b"\r\n") {
-        let size_text = std::str::from_utf8(&wire[..eol]).unwrap_or("0");
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("0").trim(), 16)
-            .unwrap_or(0);
-        wire = &wire[eol + 2..];
-        if size == 0 || wire.len() < size {
-            break;
-        }
-        out.extend_from_slice(&wire[..size]);
-        wire = &wire[(size + 2).min(wire.len())..];
-    }
-    out
 }

@@ -191,7 +191,7 @@ fn interval_histograms_add_up_to_the_whole() {
     let sum: u64 = report.intervals.iter().map(|h| h.len()).sum();
     assert_eq!(sum, report.requests);
     assert!(
-        report.intervals.iter().all(|h| h.len() > 0),
+        report.intervals.iter().all(|h| !h.is_empty()),
         "an interval saw no completions"
     );
 }

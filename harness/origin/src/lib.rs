@@ -25,7 +25,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pb_shared::http::{BodyDecoder, Framing, Limits, RequestHead, write};
+use pb_shared::http::{BodyDecoder, Framing, Limits, RequestHead, dechunk, write};
 use pb_shared::{CpuSet, Shutdown, serve, socket};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -349,35 +349,14 @@ impl Origin {
     }
 }
 
-/// The payload of a well-formed chunked body (framing already checked).
-fn dechunk(mut wire: &[u8]) -> Vec<u8> {
-    let mut payload = Vec::new();
-    loop {
-        let Some(eol) = wire.windows(2).position(|w| w == b"\r\n") else {
-            break;
-        };
-        let line = std::str::from_utf8(&wire[..eol]).unwrap_or("0");
-        let size =
-            usize::from_str_radix(line.split(';').next().unwrap_or("0").trim(), 16).unwrap_or(0);
-        wire = &wire[eol + 2..];
-        if size == 0 || wire.len() < size {
-            break;
-        }
-        payload.extend_from_slice(&wire[..size]);
-        wire = &wire[(size + 2).min(wire.len())..];
-    }
-    payload
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn params_and_dechunk() {
+    fn params() {
         assert_eq!(param_u64("/x?size=10&chunked=1", "size"), Some(10));
         assert_eq!(param("/x?size=10&chunked", "chunked"), Some(""));
         assert_eq!(param("/x", "size"), None);
-        assert_eq!(dechunk(b"3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n"), b"abcde");
     }
 }

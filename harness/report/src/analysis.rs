@@ -123,6 +123,8 @@ pub struct CoreRow {
     pub vs_reference: Option<Ratios>,
     /// This row is the reference.
     pub is_reference: bool,
+    /// Conformance cases the core failed before the run.
+    pub conformance_failures: Vec<String>,
 }
 
 /// This row's figure divided by the reference's.
@@ -507,6 +509,7 @@ impl CoreRow {
                 .collect(),
             vs_reference: None,
             is_reference: false,
+            conformance_failures: cell.conformance_failures.clone(),
         }
     }
 
@@ -550,8 +553,9 @@ impl CoreRow {
 // === impl Winners ===
 
 impl Winners {
-    /// Best rows by each metric. A row with errors never wins: wrong data
-    /// is not a success, however fast; nor does [`DIRECT_CORE`], which is
+    /// Best rows by each metric. A row with errors, or whose core failed
+    /// conformance, never wins: wrong behaviour is not a success, however
+    /// fast; nor does [`DIRECT_CORE`], which is
     /// a baseline, not a contender. In open loop the offered rate fixes
     /// req/s, so there is no throughput winner.
     fn of(rows: &[CoreRow], params: &CellParams) -> Winners {
@@ -578,7 +582,7 @@ impl Winner {
     fn by(rows: &[CoreRow], metric: Metric) -> Option<Winner> {
         let mut ranked: Vec<(&CoreRow, Sample)> = rows
             .iter()
-            .filter(|r| r.core != DIRECT_CORE)
+            .filter(|r| r.core != DIRECT_CORE && r.conformance_failures.is_empty())
             .filter(|r| r.measured().is_some_and(|s| s.errors == 0))
             .filter_map(|r| r.sample(metric).map(|s| (r, s)))
             .collect();
@@ -639,6 +643,7 @@ mod tests {
             trial_driver_cpu: vec![],
             vs_reference: None,
             is_reference: false,
+            conformance_failures: vec![],
         }
     }
 
@@ -649,6 +654,10 @@ mod tests {
             row("b", &[200.0, 210.0], &[9.0, 9.5], 0),
             row("c", &[900.0, 950.0], &[1.0, 1.0], 3),
             row(DIRECT_CORE, &[990.0, 999.0], &[0.5, 0.5], 0),
+            CoreRow {
+                conformance_failures: vec!["cl-te-smuggling".into()],
+                ..row("d", &[980.0, 990.0], &[0.4, 0.4], 0)
+            },
         ];
         let closed: CellParams = serde_json::from_value(serde_json::json!({
             "mode": "closed", "message_bytes": 1, "connections": 1, "in_flight": 1,
@@ -661,7 +670,11 @@ mod tests {
         assert_eq!(cpu.core, "a");
         assert_eq!(cpu.runner_up, Some(("b".into(), 9.25)));
         assert_eq!(cpu.margin, Verdict::Significant);
-        assert_eq!(w.qps.unwrap().core, "b", "c has errors, direct is no proxy");
+        assert_eq!(
+            w.qps.unwrap().core,
+            "b",
+            "c has errors, direct is no proxy, d fails conformance"
+        );
         // Every p99 is equal: a winner, but not a clear one.
         assert_eq!(w.p99.unwrap().margin, Verdict::WithinNoise);
         let open = CellParams {

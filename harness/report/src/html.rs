@@ -738,6 +738,7 @@ impl RowView {
             }),
             driver_bound: s.is_some_and(|s| s.driver_bound),
             is_direct: row.core == DIRECT_CORE,
+            conformance_failures: row.conformance_failures.clone(),
             uncorrected_p99: s
                 .filter(|_| group.params.mode == "open")
                 .and_then(|s| s.latency_uncorrected_us)

@@ -280,6 +280,59 @@ fn the_direct_path_is_a_baseline_not_a_contender() {
     }
 }
 
+#[test]
+fn the_conformance_matrix_is_shown_and_failing_cores_never_win() {
+    let mut results = load(FOUR_CORES);
+    // The fixture predates the conformance suite: add a matrix in which
+    // monoio-epoll, the cheapest core of the 1 KiB cell, fails one case.
+    results.conformance = Some(
+        serde_json::from_value(serde_json::json!({ "cases": [
+            { "name": "cl-te-smuggling", "source": "RFC 9112 §6.3", "outcomes": [
+                { "core": "tokio-tower", "passed": true, "reason": null },
+                { "core": "monoio-epoll", "passed": false, "reason": "forwarded both headers" }
+            ] },
+            { "name": "half-close", "source": "RFC 9293 §3.6", "outcomes": [
+                { "core": "tokio-tower", "passed": true, "reason": null },
+                { "core": "monoio-epoll", "passed": true, "reason": null }
+            ] }
+        ] }))
+        .unwrap(),
+    );
+    for cell in results
+        .cells
+        .iter_mut()
+        .filter(|c| c.core == "monoio-epoll")
+    {
+        cell.conformance_failures = vec!["cl-te-smuggling".into()];
+    }
+    let path = fixture(FOUR_CORES);
+    let analysis = Analysis::new(&Run::new(&path, results.clone()), None).unwrap();
+    for group in &analysis.groups {
+        for metric in Metric::ALL {
+            let winner = group.winners.get(metric).unwrap();
+            assert_ne!(winner.core, "monoio-epoll", "{} {metric:?}", group.label);
+        }
+    }
+
+    let out = tempfile::tempdir().unwrap();
+    let report = pb_report::render(&path, &results, None, &Options::default(), out.path()).unwrap();
+    let html = std::fs::read_to_string(report.html).unwrap();
+    let section = &html[html
+        .find("id=\"conformance\"")
+        .expect("conformance section")..];
+    for text in [
+        "cl-te-smuggling",
+        "RFC 9112 §6.3",
+        "half-close",
+        "forwarded both headers",
+        "1 of 4 checks failed",
+    ] {
+        assert!(section.contains(text), "section lacks {text}");
+    }
+    assert!(html.contains("fails 1 conformance case(s)"));
+    assert!(html.contains("Cores failed conformance cases"));
+}
+
 /// The fixture with one cell's trials 1.5x faster and 1.5x costlier per
 /// request, summary recomputed.
 fn with_changed_cell(mut results: Results, id: &str) -> Results {

@@ -107,6 +107,7 @@ fn half(run_id: &str, values: Vec<u64>) -> Results {
                 core_threads: 1,
                 driver_threads: 1,
                 core_spin_iters: 0,
+                http: None,
             },
             trials: vec![trial],
             rate_search: None,

@@ -98,6 +98,7 @@ fn sample() -> Results {
                 core_threads: 1,
                 driver_threads: 1,
                 core_spin_iters: 0,
+                http: None,
             },
             trials: vec![trial],
             rate_search: Some(RateSearch {

@@ -209,6 +209,24 @@ fn step_chunk(mut chunk: Chunk, input: &[u8]) -> Result<(Option<Chunk>, usize, u
     Ok((Some(chunk), i, payload))
 }
 
+/// The payload of a complete chunked body (framing already checked by a
+/// [`BodyDecoder`]): what the origin records and clients compare.
+pub fn dechunk(mut wire: &[u8]) -> Vec<u8> {
+    let mut payload = Vec::new();
+    while let Some(eol) = wire.windows(2).position(|w| w == b"\r\n") {
+        let line = std::str::from_utf8(&wire[..eol]).unwrap_or("0");
+        let size =
+            usize::from_str_radix(line.split(';').next().unwrap_or("0").trim(), 16).unwrap_or(0);
+        wire = &wire[eol + 2..];
+        if size == 0 || wire.len() < size {
+            break;
+        }
+        payload.extend_from_slice(&wire[..size]);
+        wire = &wire[(size + 2).min(wire.len())..];
+    }
+    payload
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,6 +245,12 @@ mod tests {
             assert_eq!(d.payload(), whole.payload());
         }
         Ok((p.consumed, whole.payload()))
+    }
+
+    #[test]
+    fn dechunk_takes_the_payload() {
+        assert_eq!(dechunk(b"3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n"), b"abcde");
+        assert_eq!(dechunk(b"0\r\n\r\n"), b"");
     }
 
     #[test]

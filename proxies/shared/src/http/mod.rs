@@ -23,6 +23,6 @@ pub mod head;
 pub mod pattern;
 pub mod write;
 
-pub use body::{BodyDecoder, Framing, Progress};
+pub use body::{BodyDecoder, Framing, Progress, dechunk};
 pub use error::HttpError;
 pub use head::{Header, Limits, RequestHead, ResponseHead, Version};
