@@ -16,11 +16,7 @@ use glommio::net::{TcpListener, TcpStream};
 use glommio::{LocalExecutorBuilder, Placement};
 use pb_shared::core::{CoreInfo, ProxyCore, Requirement};
 use pb_shared::proxy::io::{Runtime, Stream};
-use pb_shared::proxy::pool::LocalPool;
-use pb_shared::proxy::stack::{
-    AuthFactory, ForwardFactory, HttpConfig, HttpConnFactory, RewriteFactory, RouteFactory,
-};
-use pb_shared::proxy::{Conn, Exchange};
+use pb_shared::proxy::stack::{HttpConfig, http_stack};
 use pb_shared::serve::{self, ThreadSlot};
 use pb_shared::{
     ConnGauge, ConnLimitFactory, ConnLimitParams, Scenario, ServeError, ServeOpts, Shutdown, Spin,
@@ -147,24 +143,7 @@ async fn serve_listener(
             accept_all(&listener, Rc::new(svc), shutdown).await;
         }
         Scenario::HttpForward => {
-            let forward = ForwardFactory::<GlommioRt, LocalPool<Conn<GlommioStream>>>::new(
-                config
-                    .http
-                    .clone()
-                    .expect("validated: http-forward has a config")
-                    .0,
-                slot.index as u64,
-            );
-            let stack = FactoryStack::new(config)
-                .replace(forward)
-                .push(RouteFactory::layer())
-                .push(RewriteFactory::layer())
-                .push(AuthFactory::layer())
-                .check_make_svc::<Exchange<GlommioStream>>()
-                .push(HttpConnFactory::<GlommioRt, _>::layer())
-                .push(ConnLimitFactory::layer())
-                .check_make_svc::<GlommioStream>();
-            let Ok(svc) = stack.make();
+            let svc = http_stack::<GlommioRt, _>(config, slot.index as u64);
             slot.ready();
             accept_all(&listener, Rc::new(svc), shutdown).await;
         }

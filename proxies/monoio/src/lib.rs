@@ -23,11 +23,7 @@ use monoio::net::{ListenerOpts, TcpListener, TcpStream};
 use monoio::{IoUringDriver, LegacyDriver, RuntimeBuilder};
 use pb_shared::core::{CoreInfo, ProxyCore, Requirement};
 use pb_shared::proxy::io::{Runtime, Stream};
-use pb_shared::proxy::pool::LocalPool;
-use pb_shared::proxy::stack::{
-    AuthFactory, ForwardFactory, HttpConfig, HttpConnFactory, RewriteFactory, RouteFactory,
-};
-use pb_shared::proxy::{Conn, Exchange};
+use pb_shared::proxy::stack::{HttpConfig, http_stack};
 use pb_shared::serve::{self, ThreadSlot};
 use pb_shared::socket;
 use pb_shared::{
@@ -190,24 +186,7 @@ async fn serve_listener(
             accept_all(&listener, Rc::new(svc), shutdown).await;
         }
         Scenario::HttpForward => {
-            let forward = ForwardFactory::<MonoioRt, LocalPool<Conn<MonoioStream>>>::new(
-                config
-                    .http
-                    .clone()
-                    .expect("validated: http-forward has a config")
-                    .0,
-                slot.index as u64,
-            );
-            let stack = FactoryStack::new(config)
-                .replace(forward)
-                .push(RouteFactory::layer())
-                .push(RewriteFactory::layer())
-                .push(AuthFactory::layer())
-                .check_make_svc::<Exchange<MonoioStream>>()
-                .push(HttpConnFactory::<MonoioRt, _>::layer())
-                .push(ConnLimitFactory::layer())
-                .check_make_svc::<MonoioStream>();
-            let Ok(svc) = stack.make();
+            let svc = http_stack::<MonoioRt, _>(config, slot.index as u64);
             slot.ready();
             accept_all(&listener, Rc::new(svc), shutdown).await;
         }

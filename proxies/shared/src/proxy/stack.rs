@@ -313,3 +313,31 @@ impl<R, F: MakeService> MakeService for HttpConnFactory<R, F> {
         })
     }
 }
+
+/// The whole HTTP stack a borrowing core serves each connection with:
+/// connection limit -> HTTP connection loop -> auth -> header rules ->
+/// routing -> forwarding (idle upstream connections kept per thread).
+/// Built once per thread; `seed` varies random balancing between threads.
+pub fn http_stack<R, C>(
+    config: C,
+    seed: u64,
+) -> impl Service<R::Stream, Response = (), Error = io::Error>
+where
+    R: Runtime,
+    C: Param<HttpConfig> + Param<crate::ConnLimitParams>,
+{
+    let http: HttpConfig = config.param();
+    let forward =
+        ForwardFactory::<R, crate::proxy::pool::LocalPool<Conn<R::Stream>>>::new(http.0, seed);
+    let stack = service_async::stack::FactoryStack::new(config)
+        .replace(forward)
+        .push(RouteFactory::layer())
+        .push(RewriteFactory::layer())
+        .push(AuthFactory::layer())
+        .check_make_svc::<Exchange<R::Stream>>()
+        .push(HttpConnFactory::<R, _>::layer())
+        .push(crate::ConnLimitFactory::layer())
+        .check_make_svc::<R::Stream>();
+    let Ok(svc) = stack.make();
+    svc
+}
