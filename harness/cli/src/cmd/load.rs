@@ -208,9 +208,10 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
         cell.rate_search = Some(result);
     } else {
         let trial = measure(&spec, target, 0, 0).map_err(|e| anyhow::anyhow!(e))?;
-        print_trial(&trial, args.rate);
         if args.json {
             println!("{}", serde_json::to_string_pretty(&trial)?);
+        } else {
+            print_trial(&trial, args.rate);
         }
         cell.trials.push(trial);
         cell.summary = Summary::from_trials(&cell.trials)?;
