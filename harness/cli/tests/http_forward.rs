@@ -2,7 +2,7 @@
 //! origin pool, a core in front of it, raw HTTP from a test client, and
 //! the origins' records of exactly what crossed the proxy.
 
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -357,8 +357,7 @@ fn bodies_arrive_byte_exact_at_origin_and_client() {
             );
             // Chunked request (uneven chunks), echoed back chunked.
             let mut wire =
-                format!("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
-                    .into_bytes();
+                b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
             for piece in body.chunks(3000) {
                 wire.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
                 wire.extend_from_slice(piece);
