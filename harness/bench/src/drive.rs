@@ -118,42 +118,43 @@ impl Driver {
     pub fn run(&self, variant: Variant, depth: u32, calls: u64, probe: Probe) -> Sample {
         let counter = Counter::default();
         let c = counter.clone();
+        // Each variant and depth is its own spawned task type, so its
+        // code is compiled on its own: a change to one loop does not move
+        // the inlining (and instruction counts) of the others.
         let sample = self.runtime.block_on(async move {
-            let task = tokio::spawn(async move {
-                match (variant, depth) {
-                    (Variant::TowerClone, 1) => {
-                        tower_loop(layers::tower_1(&c), 1, calls, probe).await
-                    }
-                    (Variant::TowerClone, 4) => {
-                        tower_loop(layers::tower_4(&c), 4, calls, probe).await
-                    }
-                    (Variant::TowerClone, 16) => {
-                        tower_loop(layers::tower_16(&c), 16, calls, probe).await
-                    }
-                    (Variant::TowerBuffer, 1) => {
-                        tower_loop(buffered(layers::tower_1(&c)), 1, calls, probe).await
-                    }
-                    (Variant::TowerBuffer, 4) => {
-                        tower_loop(buffered(layers::tower_4(&c)), 4, calls, probe).await
-                    }
-                    (Variant::TowerBuffer, 16) => {
-                        tower_loop(buffered(layers::tower_16(&c)), 16, calls, probe).await
-                    }
-                    (Variant::Borrowing, 1) => {
-                        borrowing_loop(layers::borrowing_1(&c), 1, calls, probe).await
-                    }
-                    (Variant::Borrowing, 4) => {
-                        borrowing_loop(layers::borrowing_4(&c), 4, calls, probe).await
-                    }
-                    (Variant::Borrowing, 16) => {
-                        borrowing_loop(layers::borrowing_16(&c), 16, calls, probe).await
-                    }
-                    (Variant::PlainFn, 1) => plain_loop::<1>(&c, calls, probe).await,
-                    (Variant::PlainFn, 4) => plain_loop::<4>(&c, calls, probe).await,
-                    (Variant::PlainFn, 16) => plain_loop::<16>(&c, calls, probe).await,
-                    (_, d) => panic!("depth {d} is not one of {DEPTHS:?}"),
+            let task = match (variant, depth) {
+                (Variant::TowerClone, 1) => {
+                    tokio::spawn(tower_loop(layers::tower_1(&c), 1, calls, probe))
                 }
-            });
+                (Variant::TowerClone, 4) => {
+                    tokio::spawn(tower_loop(layers::tower_4(&c), 4, calls, probe))
+                }
+                (Variant::TowerClone, 16) => {
+                    tokio::spawn(tower_loop(layers::tower_16(&c), 16, calls, probe))
+                }
+                (Variant::TowerBuffer, 1) => {
+                    tokio::spawn(tower_loop(buffered(layers::tower_1(&c)), 1, calls, probe))
+                }
+                (Variant::TowerBuffer, 4) => {
+                    tokio::spawn(tower_loop(buffered(layers::tower_4(&c)), 4, calls, probe))
+                }
+                (Variant::TowerBuffer, 16) => {
+                    tokio::spawn(tower_loop(buffered(layers::tower_16(&c)), 16, calls, probe))
+                }
+                (Variant::Borrowing, 1) => {
+                    tokio::spawn(borrowing_loop(layers::borrowing_1(&c), 1, calls, probe))
+                }
+                (Variant::Borrowing, 4) => {
+                    tokio::spawn(borrowing_loop(layers::borrowing_4(&c), 4, calls, probe))
+                }
+                (Variant::Borrowing, 16) => {
+                    tokio::spawn(borrowing_loop(layers::borrowing_16(&c), 16, calls, probe))
+                }
+                (Variant::PlainFn, 1) => tokio::spawn(plain_loop::<1>(c, calls, probe)),
+                (Variant::PlainFn, 4) => tokio::spawn(plain_loop::<4>(c, calls, probe)),
+                (Variant::PlainFn, 16) => tokio::spawn(plain_loop::<16>(c, calls, probe)),
+                (_, d) => panic!("depth {d} is not one of {DEPTHS:?}"),
+            };
             task.await.expect("the bench task completes")
         });
         assert_eq!(
@@ -237,12 +238,12 @@ where
     finish(start, before, probe, checksum, depth, calls)
 }
 
-async fn plain_loop<const D: u32>(counter: &Counter, calls: u64, probe: Probe) -> Sample {
+async fn plain_loop<const D: u32>(counter: Counter, calls: u64, probe: Probe) -> Sample {
     let before = probe();
     let start = Instant::now();
     let mut checksum = 0u64;
     for i in 0..calls {
-        let resp = layers::plain::<D>(counter, black_box(i))
+        let resp = layers::plain::<D>(&counter, black_box(i))
             .await
             .unwrap_or_else(|never| match never {});
         checksum = checksum.wrapping_add(black_box(resp));

@@ -1,0 +1,194 @@
+//! Helpers for `scripts/gate-calibration.sh`: builds measured alternately,
+//! one trial per `proxybench run`, so machine drift (someone else's build
+//! starting) hits both alike, are stitched back into one results file per
+//! build for `proxybench gate`; and the spin loop's cost is measured.
+//!
+//! [`concat_trials`] appends the trials of each later file to the same cell
+//! of the first, renumbers them, and recomputes the summaries: the result
+//! reads as one run with every trial, in the order they ran.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use pb_results::io::{ResultsIoError, read_results};
+use pb_results::{CellStatus, Results, Summary};
+
+/// Why results could not be stitched.
+#[derive(Debug, thiserror::Error)]
+pub enum ConcatError {
+    /// A file could not be read.
+    #[error(transparent)]
+    Read(#[from] ResultsIoError),
+    /// No input files.
+    #[error("no results files given")]
+    Empty,
+    /// A later file's cells differ from the first file's.
+    #[error("{path}: cells differ from {first}'s: {detail}")]
+    Cells {
+        /// The later file.
+        path: PathBuf,
+        /// The first file.
+        first: PathBuf,
+        /// Which cell ids differ.
+        detail: String,
+    },
+    /// A summary could not be recomputed (a histogram did not decode).
+    #[error("{path}: {message}")]
+    Summary {
+        /// The file whose trials were being summarised (the first).
+        path: PathBuf,
+        /// What failed.
+        message: String,
+    },
+}
+
+/// Reads `paths` (in the order they ran) and returns one results file with
+/// every trial of every cell.
+pub fn concat_trials(paths: &[PathBuf]) -> Result<Results, ConcatError> {
+    let (first_path, rest) = paths.split_first().ok_or(ConcatError::Empty)?;
+    let mut out = read_results(first_path)?;
+    for path in rest {
+        let next = read_results(path)?;
+        let ids = |r: &Results| r.cells.iter().map(|c| c.id.clone()).collect::<Vec<_>>();
+        if ids(&next) != ids(&out) {
+            return Err(ConcatError::Cells {
+                path: path.clone(),
+                first: first_path.clone(),
+                detail: format!("{:?} vs {:?}", ids(&next), ids(&out)),
+            });
+        }
+        for (cell, more) in out.cells.iter_mut().zip(next.cells) {
+            if more.status != CellStatus::Ok && cell.status == CellStatus::Ok {
+                cell.status = more.status;
+                cell.reason = more.reason;
+            }
+            cell.trials.extend(more.trials);
+        }
+        out.finished_at = next.finished_at;
+    }
+    let mut sequence = 0;
+    for cell in &mut out.cells {
+        for (index, trial) in cell.trials.iter_mut().enumerate() {
+            trial.index = index as u32;
+            trial.sequence = sequence;
+            sequence += 1;
+        }
+        cell.params.trials = cell.trials.len() as u32;
+        cell.summary = Summary::from_trials(&cell.trials).map_err(|e| ConcatError::Summary {
+            path: first_path.clone(),
+            message: e.to_string(),
+        })?;
+    }
+    Ok(out)
+}
+
+/// Median over every trial of every cell of a metric (`cpu_us_per_req`,
+/// `latency_p99_us` or `qps`); `None` if no trial has it.
+pub fn median_of(results: &Results, metric: pb_gate::Metric) -> Option<f64> {
+    let values: Vec<f64> = results
+        .cells
+        .iter()
+        .flat_map(|c| c.trials.iter())
+        .filter_map(|t| metric.of(t))
+        .collect();
+    pb_gate::stats::median(&values)
+}
+
+/// Nanoseconds per iteration of the cores' spin loop
+/// ([`pb_shared::Spin`]) on this machine: the best of several timed
+/// bursts of `iters` iterations (the best, because interference only ever
+/// adds time).
+pub fn spin_ns_per_iter(iters: u64) -> f64 {
+    let spin = pb_shared::Spin(iters.max(1));
+    spin.burn(); // warm
+    (0..7)
+        .map(|_| {
+            let start = Instant::now();
+            spin.burn();
+            start.elapsed().as_nanos() as f64 / iters.max(1) as f64
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// Writes results as pretty JSON.
+pub fn write(results: &Results, path: &Path) -> std::io::Result<()> {
+    let json = serde_json::to_string_pretty(results).map_err(std::io::Error::other)?;
+    std::fs::write(path, json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A results file with one cell and `cpus.len()` trials (empty
+    /// histograms, which summarise as empty).
+    fn file(dir: &Path, name: &str, id: &str, cpus: &[f64]) -> PathBuf {
+        let hist = pb_results::hist::encode(&hdrhistogram::Histogram::<u64>::new(3).unwrap());
+        let trials: Vec<serde_json::Value> = cpus
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "index": 0, "sequence": 0, "window_s": 1.0, "requests": 1000,
+                    "qps": 1000.0, "errors": 0, "errors_by_kind": {},
+                    "latency_us": {"p50": 1.0, "p90": 1.0, "p99": 1.0, "p999": 1.0, "max": 1.0, "mean": 1.0},
+                    "histogram": hist, "core_cpu_us": c * 1000.0, "cpu_us_per_req": c,
+                    "driver_cpu_us": 0.0, "driver_cpu_us_per_req": null, "driver_util": 0.5,
+                    "rss_max_bytes": 1, "driver_bound": false, "driver_bound_reason": null
+                })
+            })
+            .collect();
+        let doc = serde_json::json!({
+            "schema_version": pb_results::SCHEMA_VERSION, "run_id": name,
+            "started_at": "s", "finished_at": name, "tool_version": "0",
+            "scenario": {"source": "t", "name": "t"},
+            "environment": {"kernel": "k", "cpu_model": "c", "cpu_count": 2, "rustc": "r",
+                "git_revision": "g", "build_profile": "release",
+                "io_uring": {"available": true, "detail": "ok"}, "memlock_limit_bytes": null,
+                "cpu_plan": {"allowed": [0], "core": [0], "driver": [0], "origin": [],
+                             "shared": true, "note": ""}},
+            "cores": [],
+            "cells": [{"id": id, "scenario": "echo", "core": "x", "status": "ok", "reason": null,
+                "params": {"mode": "closed", "message_bytes": 100, "connections": 1,
+                           "in_flight": 1, "warmup_s": 0.0, "duration_s": 1.0, "trials": 1,
+                           "core_threads": 1, "driver_threads": 1},
+                "trials": trials, "core_exit": null, "summary": null}]
+        });
+        let path = dir.join(name);
+        std::fs::write(&path, doc.to_string()).unwrap();
+        path
+    }
+
+    #[test]
+    fn concatenates_trials_in_order_and_resummarises() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = file(dir.path(), "a", "echo/x", &[5.0]);
+        let b = file(dir.path(), "b", "echo/x", &[6.0, 7.0]);
+        let out = concat_trials(&[a, b]).unwrap();
+        let cell = &out.cells[0];
+        let cpus: Vec<_> = cell.trials.iter().map(|t| t.cpu_us_per_req).collect();
+        assert_eq!(cpus, [Some(5.0), Some(6.0), Some(7.0)]);
+        let idx: Vec<_> = cell.trials.iter().map(|t| t.index).collect();
+        assert_eq!(idx, [0, 1, 2]);
+        assert_eq!(cell.params.trials, 3);
+        assert_eq!(cell.summary.as_ref().unwrap().trials, 3);
+        assert_eq!(out.finished_at, "b");
+        assert_eq!(median_of(&out, pb_gate::Metric::CpuUsPerReq), Some(6.0));
+    }
+
+    #[test]
+    fn different_cells_name_both_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = file(dir.path(), "a", "echo/x", &[5.0]);
+        let b = file(dir.path(), "b", "echo/y", &[6.0]);
+        let e = concat_trials(&[a, b]).unwrap_err().to_string();
+        assert!(
+            e.contains("b: cells differ from") && e.contains("echo/y"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_spin_loop_costs_something() {
+        assert!(spin_ns_per_iter(100_000) > 0.0);
+    }
+}
