@@ -163,11 +163,11 @@ fn starving_the_driver_marks_the_run_and_an_easy_load_does_not() {
     assert!(not_sent > 100_000, "{:?}", starved.errors);
     assert_eq!(starved.requests, 0, "nothing due in the window was sent");
 
-    let easy = open(addr, 200.0, 4, Duration::from_millis(500));
+    let easy = open(addr, 200.0, 4, Duration::from_secs(1));
     assert_eq!(easy.driver_bound, None);
     assert_eq!(easy.error_count(), 0, "{:?}", easy.errors);
-    // The offered rate is what was done (200/s for 0.5 s).
-    assert!((90..=110).contains(&easy.requests), "{}", easy.requests);
+    // The offered rate is what was done (200/s for 1 s).
+    assert!((190..=210).contains(&easy.requests), "{}", easy.requests);
 }
 
 #[test]

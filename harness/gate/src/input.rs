@@ -12,8 +12,8 @@ use crate::icount::{ICOUNT_KIND, ICOUNT_VERSION, IcountReport};
 /// A gate input that could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
-    /// File system error.
-    #[error("{path}: {source}")]
+    /// File system error (the OS error is the source).
+    #[error("cannot read {path}")]
     Read {
         /// The file.
         path: PathBuf,

@@ -34,7 +34,7 @@ pub const MIN_TRIALS_FLOOR: usize = 5;
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
     /// The file could not be read.
-    #[error("cannot read policy file {path}: {source}")]
+    #[error("cannot read policy file {path}")]
     Read {
         /// The file.
         path: PathBuf,

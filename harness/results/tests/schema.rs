@@ -162,8 +162,11 @@ fn the_schema_rejects_what_it_must() {
             Box::new(|v| v["extra"] = true.into()),
         ),
         (
-            "ok cell without summary",
-            Box::new(|v| v["cells"][0]["summary"] = serde_json::Value::Null),
+            "ok cell without summary or rate search",
+            Box::new(|v| {
+                v["cells"][0]["summary"] = serde_json::Value::Null;
+                v["cells"][0]["rate_search"] = serde_json::Value::Null;
+            }),
         ),
         (
             "unavailable cell without reason",

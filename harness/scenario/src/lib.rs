@@ -585,17 +585,34 @@ mod tests {
     }
 
     #[test]
-    fn builtin_default_expands_echo_sizes_for_three_cores() {
+    fn builtin_default_is_echo_at_two_sizes_and_http_forward_with_direct() {
         let file = ScenarioFile::builtin_default();
-        let sizes: Vec<_> = file.cells.iter().map(|c| c.params.message_bytes).collect();
-        assert_eq!(sizes, [100, 1024]);
-        for cell in &file.cells {
+        let labels: Vec<_> = file.cells.iter().map(Cell::label).collect();
+        assert_eq!(
+            labels,
+            [
+                "echo/100B/c50x1",
+                "echo/1024B/c50x1",
+                "http-forward/GET/100B/c50x1"
+            ]
+        );
+        for cell in &file.cells[..2] {
             assert_eq!(cell.scenario, Scenario::Echo);
             assert_eq!(
                 cell.cores.as_deref().unwrap(),
                 ["tokio-tower", "monoio", "glommio"]
             );
         }
+        let http = &file.cells[2];
+        assert_eq!(
+            http.cores.as_deref().unwrap(),
+            ["tokio-tower", "monoio", "glommio", DIRECT]
+        );
+        let params = http.params.http.as_ref().unwrap();
+        assert_eq!(
+            (params.origins, params.policy, params.keep_alive),
+            (3, Policy::RoundRobin, true)
+        );
     }
 
     #[test]

@@ -53,11 +53,11 @@ enum Command {
         /// Cores to count (valgrind cannot run io_uring cores).
         #[arg(long, value_delimiter = ',')]
         cores: Option<Vec<String>>,
-        /// Calls in the short and long micro runs.
-        #[arg(long, value_delimiter = ',', num_args = 2)]
+        /// Calls in the short and long micro runs, e.g. `2000,12000`.
+        #[arg(long, value_delimiter = ',')]
         calls: Option<Vec<u64>>,
-        /// Round trips in the short and long core runs.
-        #[arg(long, value_delimiter = ',', num_args = 2)]
+        /// Round trips in the short and long core runs, e.g. `1000,4000`.
+        #[arg(long, value_delimiter = ',')]
         requests: Option<Vec<u64>>,
         /// Run pairs per core; the median is kept.
         #[arg(long)]
@@ -68,6 +68,10 @@ enum Command {
         /// Hard limit per valgrind run, seconds (timeout -s KILL).
         #[arg(long, default_value_t = 300)]
         timeout_s: u64,
+        /// Extra work per request in the cores (`proxy --spin-iters`): a
+        /// known injected cost, to check the gate catches it. Never in a baseline.
+        #[arg(long, default_value_t = 0)]
+        core_spin_iters: u64,
     },
 }
 
@@ -78,6 +82,14 @@ fn main() -> ExitCode {
             eprintln!("pb-icount: error: {e:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// A short and a long run length.
+fn pair(option: &str, values: &[u64]) -> anyhow::Result<[u64; 2]> {
+    match values {
+        [short, long] => Ok([*short, *long]),
+        _ => anyhow::bail!("{option} takes two lengths, short and long (e.g. 1000,4000)"),
     }
 }
 
@@ -108,6 +120,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             repeats,
             pause_us,
             timeout_s,
+            core_spin_iters,
         } => {
             let me = std::env::current_exe().context("locating pb-icount")?;
             anyhow::ensure!(
@@ -119,10 +132,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 plan.cores = c;
             }
             if let Some(c) = calls {
-                plan.calls = [c[0], c[1]];
+                plan.calls = pair("--calls", &c)?;
             }
             if let Some(r) = requests {
-                plan.requests = [r[0], r[1]];
+                plan.requests = pair("--requests", &r)?;
             }
             if let Some(r) = repeats {
                 plan.core_repeats = r;
@@ -131,6 +144,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 plan.pause = Duration::from_micros(p);
             }
             plan.valgrind.timeout = Duration::from_secs(timeout_s);
+            plan.core_spin_iters = core_spin_iters;
             let report = icount::measure(&plan, &mut |line| eprintln!("{line}"))?;
             icount::write_report(&report, &out)
                 .with_context(|| format!("writing {}", out.display()))?;

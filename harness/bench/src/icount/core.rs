@@ -43,6 +43,9 @@ pub struct CoreRun<'a> {
     pub pause: Duration,
     /// Longest wait for the readiness line.
     pub startup_timeout: Duration,
+    /// Extra work per request in the core (`proxy --spin-iters`): a known
+    /// injected cost, to show what the gate catches; 0 normally.
+    pub spin_iters: u64,
 }
 
 /// Runs the core under valgrind for `run.requests` round trips and returns
@@ -60,6 +63,8 @@ pub fn count_core(valgrind: &Valgrind, run: &CoreRun<'_>) -> Result<u64, IcountE
                 "127.0.0.1:0",
                 "--threads",
                 "1",
+                "--spin-iters",
+                &run.spin_iters.to_string(),
             ],
         )
         .stdout(Stdio::piped())

@@ -125,6 +125,9 @@ pub struct Plan {
     pub cores: Vec<String>,
     /// Valgrind settings.
     pub valgrind: Valgrind,
+    /// Extra work per request in the cores (`--spin-iters`), to show the
+    /// gate catching a known cost; 0 for real measurements.
+    pub core_spin_iters: u64,
 }
 
 impl Plan {
@@ -141,6 +144,7 @@ impl Plan {
             pause: Duration::from_micros(500),
             cores: core::VALGRIND_CORES.iter().map(|c| c.to_string()).collect(),
             valgrind: Valgrind::default(),
+            core_spin_iters: 0,
         }
     }
 
@@ -223,6 +227,7 @@ pub fn measure(plan: &Plan, progress: &mut dyn FnMut(&str)) -> Result<IcountRepo
                             requests,
                             pause: plan.pause,
                             startup_timeout: Duration::from_secs(120),
+                            spin_iters: plan.core_spin_iters,
                         },
                     )?;
                 }
