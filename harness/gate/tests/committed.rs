@@ -29,3 +29,16 @@ fn the_instruction_count_baseline_compares_with_itself() {
     let cmp = pb_gate::compare_icount(&report, &report, &Policy::default()).unwrap();
     assert!(!cmp.regressed());
 }
+
+#[test]
+fn the_statistical_baseline_is_usable_under_the_ci_policy() {
+    let policy = Policy::load(&repo("ci/gate.toml")).unwrap();
+    let path = repo("results/baseline/gate-echo.json");
+    let Input::Results(results) = pb_gate::input::load(&path).unwrap() else {
+        panic!("{} is not a results file", path.display());
+    };
+    // Against itself: enough trials everywhere, nothing regressed.
+    let cmp = pb_gate::compare(&results, &results, &policy).unwrap();
+    assert!(!cmp.rows.is_empty());
+    assert!(!cmp.regressed());
+}
