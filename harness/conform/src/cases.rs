@@ -272,6 +272,14 @@ fn first_line(head: &str) -> &str {
     head.lines().next().unwrap_or("")
 }
 
+/// A fresh HTTP core answers `GET target` with `status`.
+fn expect_get_status(ctx: &Ctx<'_>, target: &str, status: u16) -> Result<(), String> {
+    let p = ctx.http("", &[])?;
+    let r = ctx.client(&p)?.get(target);
+    ensure!(r.status == status, "expected {status}, got {}", r.status);
+    Ok(())
+}
+
 /// Echoes `data` on `c`, writing from another thread.
 fn echo_roundtrip(c: &mut Client, data: &[u8]) -> Result<Vec<u8>, String> {
     c.send(data).map_err(|e| format!("send: {e}"))?;
@@ -607,19 +615,11 @@ fn no_body(ctx: &Ctx<'_>) -> Result<(), String> {
 }
 
 fn upstream_cl_te(ctx: &Ctx<'_>) -> Result<(), String> {
-    let p = ctx.http("", &[])?;
-    let mut c = ctx.client(&p)?;
-    let r = c.get("/?bad=clte");
-    ensure!(r.status == 502, "got {}", r.status);
-    Ok(())
+    expect_get_status(ctx, "/?bad=clte", 502)
 }
 
 fn upstream_dup_cl(ctx: &Ctx<'_>) -> Result<(), String> {
-    let p = ctx.http("", &[])?;
-    let mut c = ctx.client(&p)?;
-    let r = c.get("/?bad=dupcl");
-    ensure!(r.status == 502, "got {}", r.status);
-    Ok(())
+    expect_get_status(ctx, "/?bad=dupcl", 502)
 }
 
 fn close_delimited(ctx: &Ctx<'_>) -> Result<(), String> {
@@ -648,11 +648,7 @@ fn dies_mid_body(ctx: &Ctx<'_>) -> Result<(), String> {
 }
 
 fn refused(ctx: &Ctx<'_>) -> Result<(), String> {
-    let p = ctx.http("", &[])?;
-    let mut c = ctx.client(&p)?;
-    let r = c.get("/dead");
-    ensure!(r.status == 502, "got {}", r.status);
-    Ok(())
+    expect_get_status(ctx, "/dead", 502)
 }
 
 fn silent(ctx: &Ctx<'_>) -> Result<(), String> {
