@@ -216,9 +216,11 @@ impl<P> Forwarder<P> {
                 .feed(ex.client.pending())
                 .map_err(Failure::BadRequest)?;
             if step.consumed > 0 {
-                let chunk = ex.client.pending()[..step.consumed].to_vec();
+                // Straight from the client's buffer into the upstream's
+                // scratch buffer: no intermediate copy per chunk.
+                let sent = upstream.send(&ex.client.pending()[..step.consumed]).await;
                 ex.client.consume(step.consumed);
-                if upstream.send(&chunk).await.is_err() {
+                if sent.is_err() {
                     return Err(Failure::BadGateway("upstream reset the connection"));
                 }
             }
