@@ -9,7 +9,9 @@
 #     REPS    comparisons of each kind (default 10)
 #     TRIALS  trials per side and comparison (default 20; the gate needs >= 5)
 #   environment: POLICY (default ci/gate.toml), CORE (default tokio-tower),
-#                INJECT_PCT (default 10), SCENARIO (default ci/gate-echo.toml)
+#                INJECT_PCT (default 10), SCENARIO (default ci/gate-echo.toml),
+#                KEEP (a directory: keep every round's stitched A, A2 and B
+#                results files there, to study them afterwards)
 #
 # How:
 # 1. Measure the core's CPU per request (one run, 5 trials) and the spin
@@ -44,6 +46,8 @@ cal=target/release/pb-calibrate
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/gate-calibration.XXXXXX")
 trap 'rm -rf "$work"' EXIT
+keep=${KEEP:-}
+[ -n "$keep" ] && mkdir -p "$keep"
 
 # The conformance suite `run` may do first is not what is calibrated here.
 extra=()
@@ -114,6 +118,9 @@ for rep in $(seq 1 "$reps"); do
     "$cal" concat --out "$dir/A.json" "${a[@]}"
     "$cal" concat --out "$dir/A2.json" "${a2[@]}"
     "$cal" concat --out "$dir/B.json" "${b[@]}"
+    if [ -n "$keep" ]; then
+        for f in A A2 B; do cp "$dir/$f.json" "$keep/round$rep-$f.json"; done
+    fi
 
     med_a=$("$cal" median --metric cpu_us_per_req "$dir/A.json")
     med_a2=$("$cal" median --metric cpu_us_per_req "$dir/A2.json")

@@ -5,9 +5,11 @@
 //! A change is a **regression** only when both hold:
 //! 1. it is *significant*: the one-sided Mann-Whitney U test (see
 //!    [`stats`](crate::stats)) of "current is worse" gives p < alpha; and
-//! 2. it is *practically large*: the relative change of the medians in the
-//!    worse direction exceeds the metric's threshold (higher CPU or p99,
-//!    lower QPS).
+//! 2. it is *practically large*: the estimated shift, relative to the
+//!    baseline's median, exceeds the metric's threshold in the worse
+//!    direction (higher CPU or p99, lower QPS). The shift is the
+//!    Hodges-Lehmann estimate (median of all pairwise differences; see
+//!    [`hodges_lehmann`]), the estimate that goes with the rank test.
 //!
 //! Significance alone would fail the gate on a 0.5 % change measured
 //! precisely; the threshold alone would fail it on one unlucky run.
@@ -21,7 +23,7 @@ use pb_results::{Cell, CellStatus, Results};
 
 use crate::metric::Metric;
 use crate::policy::Policy;
-use crate::stats::{Alternative, Method, mann_whitney, median};
+use crate::stats::{Alternative, Method, hodges_lehmann, mann_whitney, median};
 
 /// What the gate concluded about one metric of one cell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,8 +58,8 @@ impl Verdict {
         self == Verdict::Regression
     }
 
-    /// Applies the two-part rule. `worse_change` is the relative change of
-    /// the medians in the worse direction (positive = worse).
+    /// Applies the two-part rule. `worse_change` is the relative shift in
+    /// the worse direction (positive = worse).
     pub fn decide(
         worse_change: f64,
         p_worse: f64,
@@ -94,7 +96,8 @@ pub struct Row {
     pub baseline_median: f64,
     /// Median of `current`.
     pub current_median: f64,
-    /// `current_median / baseline_median − 1` (signed; direction-free).
+    /// Hodges-Lehmann shift from baseline to current, as a fraction of
+    /// `baseline_median` (signed; direction-free).
     pub change: f64,
     /// One-sided p-value of "current is worse".
     pub p_worse: f64,
@@ -243,12 +246,13 @@ pub fn compare_metric(
 ) -> Row {
     let baseline_median = median(&baseline).unwrap_or(f64::NAN);
     let current_median = median(&current).unwrap_or(f64::NAN);
+    let shift = hodges_lehmann(&baseline, &current).unwrap_or(f64::NAN);
     let change = if baseline_median != 0.0 {
-        current_median / baseline_median - 1.0
-    } else if current_median == 0.0 {
+        shift / baseline_median
+    } else if shift == 0.0 {
         0.0
     } else {
-        f64::INFINITY * current_median.signum()
+        f64::INFINITY * shift.signum()
     };
     let (worse_alt, better_alt, worse_change) = if metric.higher_is_worse() {
         (Alternative::Greater, Alternative::Less, change)

@@ -5,7 +5,8 @@
 //! - **results files** (`proxybench run`, several trials per cell): each
 //!   cell and metric (core CPU µs per request, p99 latency, QPS) is judged
 //!   by a one-sided Mann-Whitney U test on the per-trial figures *and* a
-//!   practical threshold on the change of the medians;
+//!   practical threshold on the Hodges-Lehmann shift (relative to the
+//!   baseline median);
 //! - **instruction-count files** (`pb-icount`, valgrind): deterministic
 //!   counts per call or request, judged by a tight threshold alone.
 //!

@@ -112,6 +112,26 @@ pub fn median(sample: &[f64]) -> Option<f64> {
     })
 }
 
+/// Hodges-Lehmann estimate of how far `current` moved from `baseline`:
+/// the median of all `m·n` pairwise differences `c − b`.
+///
+/// It is the shift the Mann-Whitney test asks about, so the size and the
+/// significance of a change come from one view of the data. With 20
+/// noisy trials a side it also wanders less than the difference of two
+/// medians: for normal data its efficiency relative to the difference of
+/// means is 3/π ≈ 0.95, the medians' 2/π ≈ 0.64. `None` when a side is
+/// empty or holds a value that is not finite.
+pub fn hodges_lehmann(baseline: &[f64], current: &[f64]) -> Option<f64> {
+    if baseline.is_empty() || current.is_empty() {
+        return None;
+    }
+    let diffs: Vec<f64> = current
+        .iter()
+        .flat_map(|c| baseline.iter().map(move |b| c - b))
+        .collect();
+    median(&diffs)
+}
+
 /// `C(n, k)` as `f64` (exact below 2^53).
 fn binomial(n: usize, k: usize) -> f64 {
     let k = k.min(n - k);
@@ -244,6 +264,23 @@ fn erfc(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hodges_lehmann_recovers_a_known_shift_and_ignores_one_outlier() {
+        let base = [10.0, 10.4, 9.7, 10.1, 9.9, 10.3, 9.8];
+        let cur: Vec<f64> = base.iter().map(|v| v + 1.5).collect();
+        let hl = hodges_lehmann(&base, &cur).unwrap();
+        assert!((hl - 1.5).abs() < 1e-9, "{hl}");
+        // One wild trial on the current side barely moves the estimate.
+        let mut wild = cur.clone();
+        wild[0] = 1000.0;
+        let hl = hodges_lehmann(&base, &wild).unwrap();
+        assert!((hl - 1.5).abs() < 0.35, "{hl}");
+        // Same data both sides: no shift.
+        assert_eq!(hodges_lehmann(&base, &base), Some(0.0));
+        assert_eq!(hodges_lehmann(&[], &base), None);
+        assert_eq!(hodges_lehmann(&base, &[f64::NAN]), None);
+    }
 
     #[test]
     fn fully_separated_five_a_side_gives_the_smallest_exact_p() {

@@ -46,7 +46,8 @@ pub fn render(cmp: &Comparison) -> String {
     }
     let _ = writeln!(
         out,
-        "medians over trials; p(worse): one-sided Mann-Whitney U ({}), alpha {}; \
+        "baseline, current: medians over trials; change: Hodges-Lehmann shift / baseline median; \
+         p(worse): one-sided Mann-Whitney U ({}), alpha {}; \
          a regression needs p(worse) < alpha AND a change beyond the threshold",
         cmp.rows
             .first()

@@ -42,3 +42,37 @@ fn the_statistical_baseline_is_usable_under_the_ci_policy() {
     assert!(!cmp.rows.is_empty());
     assert!(!cmp.regressed());
 }
+
+#[test]
+fn the_statistical_baseline_was_measured_with_the_committed_scenario() {
+    // Refreshing ci/gate-echo.toml without refreshing the baseline would
+    // make every comparison against it exit 2 ("cells differ").
+    let scenario = pb_scenario::ScenarioFile::load(&repo("ci/gate-echo.toml")).unwrap();
+    let mut expected: Vec<String> = scenario
+        .cells
+        .iter()
+        .flat_map(|cell| {
+            let label = cell.label();
+            cell.cores
+                .clone()
+                .expect("ci/gate-echo.toml names its cores")
+                .into_iter()
+                .map(move |core| format!("{label}/{core}"))
+        })
+        .collect();
+    let path = repo("results/baseline/gate-echo.json");
+    let Input::Results(results) = pb_gate::input::load(&path).unwrap() else {
+        panic!("{} is not a results file", path.display());
+    };
+    let mut ids: Vec<String> = results.cells.iter().map(|c| c.id.clone()).collect();
+    expected.sort();
+    ids.sort();
+    assert_eq!(ids, expected, "results/baseline/gate-echo.json is stale");
+    assert!(
+        results
+            .cells
+            .iter()
+            .all(|c| c.trials.len() == scenario.run.trials as usize),
+        "every cell of the baseline should hold the scenario's trials"
+    );
+}
