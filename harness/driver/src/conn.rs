@@ -20,6 +20,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep_until};
 
+use crate::pace::Pacer;
 use crate::spec::LoadSpec;
 use crate::wire::{Reader, Wire};
 
@@ -120,6 +121,7 @@ pub async fn connection_loop(
     spec: &LoadSpec,
     schedule: &Schedule,
     stats: &RefCell<ThreadStats>,
+    pacer: &Pacer,
 ) {
     let wire = Wire::new(id, &spec.workload);
     let mut buf = vec![0u8; wire.read_buffer()];
@@ -155,6 +157,7 @@ pub async fn connection_loop(
             stats,
             wire: &wire,
             pace: &mut pace,
+            pacer,
         };
         match conn.drive(stream, &mut buf).await {
             Ok(Next::Finished) => break,
@@ -196,6 +199,9 @@ struct Conn<'a> {
     stats: &'a RefCell<ThreadStats>,
     wire: &'a Wire,
     pace: &'a mut Pace,
+    /// Open-loop slots are waited for on the thread's sub-millisecond
+    /// timer, not tokio's millisecond one (see [`crate::pace`]).
+    pacer: &'a Pacer,
 }
 
 impl Conn<'_> {
@@ -219,7 +225,7 @@ impl Conn<'_> {
         let mut watchdog = pin!(sleep_until(
             (last_progress + self.spec.response_timeout).min(schedule.hard_stop)
         ));
-        let mut pacer = pin!(sleep_until(schedule.start));
+        let mut pacer = self.pacer.sleep_until(schedule.start);
         let mut pacer_at = schedule.start;
         loop {
             let now = Instant::now();
@@ -263,7 +269,7 @@ impl Conn<'_> {
                 && let Some(due) = due
                 && due != pacer_at
             {
-                pacer.as_mut().reset(due);
+                pacer.reset(due);
                 pacer_at = due;
             }
             tokio::select! {

@@ -16,6 +16,7 @@
 pub mod conn;
 pub mod echo;
 pub mod http;
+pub mod pace;
 pub mod run;
 pub mod search;
 pub mod spec;

@@ -20,6 +20,7 @@ use nix::sys::resource::{UsageWho, getrusage};
 use tokio::time::Instant;
 
 use crate::conn::{Schedule, ThreadStats, connection_loop};
+use crate::pace::Pacer;
 use crate::spec::{LoadSpec, WorkMode};
 
 /// Share of the driver's CPU above which a cell is marked driver-bound.
@@ -305,9 +306,10 @@ fn driver_thread(
         .map_err(|_| io::Error::other("run aborted before it started"))?;
     let stats = RefCell::new(ThreadStats::new(interval_count(spec)));
     let cpu = runtime.block_on(async {
+        let pacer = Pacer::new()?;
         let mut connections: FuturesUnordered<_> = (0..spec.mode.connections())
             .filter(|id| id % spec.threads == thread)
-            .map(|id| connection_loop(id as u64, spec, &schedule, &stats))
+            .map(|id| connection_loop(id as u64, spec, &schedule, &stats, &pacer))
             .collect();
         let sampler = async {
             tokio::time::sleep_until(schedule.window_start).await;
@@ -315,10 +317,15 @@ fn driver_thread(
             tokio::time::sleep_until(schedule.window_end).await;
             thread_cpu().saturating_sub(before)
         };
-        let drive_all = async { while connections.next().await.is_some() {} };
-        let (cpu, ()) = tokio::join!(sampler, drive_all);
-        cpu
-    });
+        let drive_all = async {
+            tokio::select! {
+                () = async { while connections.next().await.is_some() {} } => Ok(()),
+                failed = pacer.run() => failed,
+            }
+        };
+        let (cpu, driven) = tokio::join!(sampler, drive_all);
+        driven.map(|()| cpu)
+    })?;
     Ok(ThreadOutcome {
         stats: stats.into_inner(),
         cpu,

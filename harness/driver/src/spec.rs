@@ -110,9 +110,10 @@ pub struct LoadSpec {
     /// Length of the per-interval histograms (the latency timeline).
     pub interval: Duration,
     /// An open-loop request the driver sends later than this after its
-    /// intended time counts as late. The default, 2 ms, is two ticks of
-    /// tokio's 1 ms timer: pacing jitter below it is the driver's own and
-    /// is neither counted nor charged to the target's latency.
+    /// intended time counts as late. The default, 2 ms, is far above the
+    /// pacer's 100 µs steps ([`crate::pace::RESOLUTION`]) and a wake-up's
+    /// scheduling delay: jitter below it is the driver's own and is neither
+    /// counted nor charged to the target's latency.
     pub late_after: Duration,
 }
 

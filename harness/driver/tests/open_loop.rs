@@ -26,6 +26,8 @@ enum Gate {
     StallEverySecond(Instant),
     /// At most `per_second` replies per second over all connections.
     Capacity(Arc<Bucket>),
+    /// At once, noting when each message arrived.
+    Record(Arc<Mutex<Vec<Instant>>>),
 }
 
 /// A token bucket: refills at `per_second`, holds at most `burst`, so
@@ -94,6 +96,7 @@ fn server(gate: Gate) -> SocketAddr {
                                     tokio::time::sleep(Duration::from_millis(1)).await;
                                 }
                             }
+                            Gate::Record(arrivals) => arrivals.lock().unwrap().push(Instant::now()),
                         }
                         if stream.write_all(&msg).await.is_err() {
                             return;
@@ -168,6 +171,36 @@ fn starving_the_driver_marks_the_run_and_an_easy_load_does_not() {
     assert_eq!(easy.error_count(), 0, "{:?}", easy.errors);
     // The offered rate is what was done (200/s for 1 s).
     assert!((190..=210).contains(&easy.requests), "{}", easy.requests);
+}
+
+#[test]
+fn open_loop_sends_spread_over_each_millisecond_not_in_bursts() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let arrivals = Arc::new(Mutex::new(Vec::new()));
+    let addr = server(Gate::Record(arrivals.clone()));
+    // 10k req/s over 20 connections: one request every 100 µs in all,
+    // each connection every 2 ms, the connections' slots spread evenly.
+    let report = open(addr, 10_000.0, 20, Duration::from_millis(600));
+    assert_eq!(report.error_count(), 0, "{:?}", report.errors);
+    let arrivals = arrivals.lock().unwrap().clone();
+    let (first, last) = (arrivals[0], *arrivals.last().unwrap());
+    let bucket = Duration::from_micros(100);
+    let buckets = ((last - first).as_nanos() / bucket.as_nanos()) as usize + 1;
+    let mut hit = vec![false; buckets];
+    for t in &arrivals {
+        hit[((*t - first).as_nanos() / bucket.as_nanos()) as usize] = true;
+    }
+    let occupied = hit.iter().filter(|h| **h).count() as f64 / buckets as f64;
+    // Woken on tokio's millisecond timer, the ten slots of a millisecond
+    // go out together at its start, reaching the server over the time it
+    // takes to send them: about a quarter of the buckets see arrivals
+    // (26 % measured). Paced at each slot, about four in five do (the
+    // rest lost to scheduling noise).
+    assert!(
+        occupied > 0.5,
+        "only {:.0} % of 100 µs buckets saw a request: sends came in bursts",
+        occupied * 100.0
+    );
 }
 
 #[test]

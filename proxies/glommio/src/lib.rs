@@ -6,7 +6,6 @@
 //! with glommio's stream type: [`ConnLimit`](pb_shared::ConnLimit) ->
 //! [`EchoService`], composed by `FactoryStack`, shared per thread by `Rc`.
 
-use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -14,15 +13,14 @@ use std::rc::Rc;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
 use glommio::{LocalExecutorBuilder, Placement};
+use pb_shared::borrowing::{EchoFactory, EchoParams, StackConfig};
 use pb_shared::core::{CoreInfo, ProxyCore, Requirement};
 use pb_shared::proxy::io::{Runtime, Stream};
-use pb_shared::proxy::stack::{HttpConfig, http_stack};
+use pb_shared::proxy::stack::http_stack;
 use pb_shared::serve::{self, ThreadSlot};
-use pb_shared::{
-    ConnGauge, ConnLimitFactory, ConnLimitParams, Scenario, ServeError, ServeOpts, Shutdown, Spin,
-};
+use pb_shared::{ConnLimitFactory, Scenario, ServeError, ServeOpts, Shutdown};
+use service_async::Service;
 use service_async::stack::FactoryStack;
-use service_async::{MakeService, Param, Service};
 
 /// Memory glommio preallocates and registers with io_uring per executor.
 /// glommio's default (10 MiB) is for storage I/O, which no scenario does;
@@ -56,17 +54,7 @@ impl ProxyCore for Glommio {
         shutdown: &Shutdown,
         on_ready: &mut dyn FnMut(SocketAddr, usize),
     ) -> Result<(), ServeError> {
-        let config = StackConfig {
-            scenario: opts.scenario,
-            http: opts.http.clone().map(HttpConfig),
-            buf_size: opts.buf_size,
-            spin: opts.spin,
-            conn: ConnLimitParams {
-                gauge: ConnGauge::default(),
-                limit: opts.max_conns,
-            },
-            drain: opts.drain,
-        };
+        let config = StackConfig::new(opts);
         let shutdown = shutdown.clone();
         serve::thread_per_core(INFO.name, opts, on_ready, move |slot| {
             serve_thread(slot, config.clone(), &shutdown)
@@ -130,10 +118,7 @@ async fn serve_listener(
     let drain = config.drain;
     match config.scenario {
         Scenario::Echo => {
-            let echo = EchoFactory {
-                buf_size: config.buf_size,
-                spin: config.spin,
-            };
+            let echo = EchoFactory::<EchoService>::new(&config);
             let stack = FactoryStack::new(config)
                 .replace(echo)
                 .push(ConnLimitFactory::layer())
@@ -231,38 +216,18 @@ impl Runtime for GlommioRt {
     }
 }
 
-/// Configuration every stage of the stack reads what it needs from.
-#[derive(Debug, Clone)]
-struct StackConfig {
-    scenario: Scenario,
-    http: Option<HttpConfig>,
-    buf_size: usize,
-    spin: Spin,
-    conn: ConnLimitParams,
-    drain: std::time::Duration,
-}
-
-impl Param<ConnLimitParams> for StackConfig {
-    fn param(&self) -> ConnLimitParams {
-        self.conn.clone()
-    }
-}
-
-impl Param<HttpConfig> for StackConfig {
-    fn param(&self) -> HttpConfig {
-        self.http
-            .clone()
-            .expect("the http stack is built only with a config")
-    }
-}
-
 // === impl EchoService ===
 
 /// Echoes one connection through glommio's `AsyncRead`/`AsyncWrite`.
 #[derive(Debug)]
 pub struct EchoService {
-    buf_size: usize,
-    spin: Spin,
+    params: EchoParams,
+}
+
+impl From<EchoParams> for EchoService {
+    fn from(params: EchoParams) -> EchoService {
+        EchoService { params }
+    }
 }
 
 impl Service<GlommioStream> for EchoService {
@@ -270,37 +235,18 @@ impl Service<GlommioStream> for EchoService {
     type Error = io::Error;
 
     async fn call(&self, GlommioStream(mut stream): GlommioStream) -> io::Result<()> {
-        let mut buf = vec![0u8; self.buf_size];
+        let mut buf = vec![0u8; self.params.buf_size];
         loop {
             let n = stream.read(&mut buf).await?;
             if n == 0 {
                 break;
             }
-            self.spin.burn();
+            self.params.spin.burn();
             stream.write_all(&buf[..n]).await?;
         }
         stream
             .shutdown(std::net::Shutdown::Write)
             .await
             .map_err(io::Error::from)
-    }
-}
-
-/// Makes [`EchoService`]s with the stack's buffer size.
-#[derive(Debug)]
-struct EchoFactory {
-    buf_size: usize,
-    spin: Spin,
-}
-
-impl MakeService for EchoFactory {
-    type Service = EchoService;
-    type Error = Infallible;
-
-    fn make_via_ref(&self, _old: Option<&Self::Service>) -> Result<Self::Service, Self::Error> {
-        Ok(EchoService {
-            buf_size: self.buf_size,
-            spin: self.spin,
-        })
     }
 }

@@ -12,7 +12,6 @@
 //! [`Monoio::EPOLL`] (monoio's legacy driver, a named variant that isolates
 //! the driver and that valgrind can run).
 
-use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -21,17 +20,15 @@ use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::{ListenerOpts, TcpListener, TcpStream};
 use monoio::{IoUringDriver, LegacyDriver, RuntimeBuilder};
+use pb_shared::borrowing::{EchoFactory, EchoParams, StackConfig};
 use pb_shared::core::{CoreInfo, ProxyCore, Requirement};
 use pb_shared::proxy::io::{Runtime, Stream};
-use pb_shared::proxy::stack::{HttpConfig, http_stack};
+use pb_shared::proxy::stack::http_stack;
 use pb_shared::serve::{self, ThreadSlot};
 use pb_shared::socket;
-use pb_shared::{
-    BACKLOG, ConnGauge, ConnLimitFactory, ConnLimitParams, Scenario, ServeError, ServeOpts,
-    Shutdown, Spin,
-};
+use pb_shared::{BACKLOG, ConnLimitFactory, Scenario, ServeError, ServeOpts, Shutdown};
+use service_async::Service;
 use service_async::stack::FactoryStack;
-use service_async::{MakeService, Param, Service};
 use std::os::fd::AsRawFd;
 
 /// Which monoio driver a registry entry uses.
@@ -89,17 +86,7 @@ impl ProxyCore for Monoio {
         on_ready: &mut dyn FnMut(SocketAddr, usize),
     ) -> Result<(), ServeError> {
         let driver = self.driver;
-        let config = StackConfig {
-            scenario: opts.scenario,
-            http: opts.http.clone().map(HttpConfig),
-            buf_size: opts.buf_size,
-            spin: opts.spin,
-            conn: ConnLimitParams {
-                gauge: ConnGauge::default(),
-                limit: opts.max_conns,
-            },
-            drain: opts.drain,
-        };
+        let config = StackConfig::new(opts);
         let shutdown = shutdown.clone();
         serve::thread_per_core(self.info().name, opts, on_ready, move |slot| {
             serve_thread(driver, slot, config.clone(), &shutdown)
@@ -173,10 +160,7 @@ async fn serve_listener(
     let drain = config.drain;
     match config.scenario {
         Scenario::Echo => {
-            let echo = EchoFactory {
-                buf_size: config.buf_size,
-                spin: config.spin,
-            };
+            let echo = EchoFactory::<EchoService>::new(&config);
             let stack = FactoryStack::new(config)
                 .replace(echo)
                 .push(ConnLimitFactory::layer())
@@ -264,39 +248,19 @@ impl Runtime for MonoioRt {
     }
 }
 
-/// Configuration every stage of the stack reads what it needs from.
-#[derive(Debug, Clone)]
-struct StackConfig {
-    scenario: Scenario,
-    http: Option<HttpConfig>,
-    buf_size: usize,
-    spin: Spin,
-    conn: ConnLimitParams,
-    drain: std::time::Duration,
-}
-
-impl Param<ConnLimitParams> for StackConfig {
-    fn param(&self) -> ConnLimitParams {
-        self.conn.clone()
-    }
-}
-
-impl Param<HttpConfig> for StackConfig {
-    fn param(&self) -> HttpConfig {
-        self.http
-            .clone()
-            .expect("the http stack is built only with a config")
-    }
-}
-
 // === impl EchoService ===
 
 /// Echoes one connection with monoio's owned-buffer I/O: the buffer moves
 /// into each read and write and comes back with the result.
 #[derive(Debug)]
 pub struct EchoService {
-    buf_size: usize,
-    spin: Spin,
+    params: EchoParams,
+}
+
+impl From<EchoParams> for EchoService {
+    fn from(params: EchoParams) -> EchoService {
+        EchoService { params }
+    }
 }
 
 impl Service<MonoioStream> for EchoService {
@@ -304,37 +268,18 @@ impl Service<MonoioStream> for EchoService {
     type Error = io::Error;
 
     async fn call(&self, MonoioStream(mut stream): MonoioStream) -> io::Result<()> {
-        let mut buf = Vec::with_capacity(self.buf_size);
+        let mut buf = Vec::with_capacity(self.params.buf_size);
         loop {
             let (read, b) = stream.read(buf).await;
             buf = b;
             if read? == 0 {
                 break;
             }
-            self.spin.burn();
+            self.params.spin.burn();
             let (written, b) = stream.write_all(buf).await;
             buf = b;
             written?;
         }
         stream.shutdown().await
-    }
-}
-
-/// Makes [`EchoService`]s with the stack's buffer size.
-#[derive(Debug)]
-struct EchoFactory {
-    buf_size: usize,
-    spin: Spin,
-}
-
-impl MakeService for EchoFactory {
-    type Service = EchoService;
-    type Error = Infallible;
-
-    fn make_via_ref(&self, _old: Option<&Self::Service>) -> Result<Self::Service, Self::Error> {
-        Ok(EchoService {
-            buf_size: self.buf_size,
-            spin: self.spin,
-        })
     }
 }

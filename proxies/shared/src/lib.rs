@@ -13,6 +13,7 @@
 //! | [`proxy`] | HTTP forwarding written once: config, routing, balancing, middleware decisions, upstream pools, the exchange |
 //! | [`ready`] | the readiness line a core prints and the runner parses |
 //! | [`serve`] | the accept loop and drain, generic over the runtime's accept and timer |
+//! | [`borrowing`] | the stack configuration and echo factory of the borrowing-service cores |
 //! | [`shutdown`] | SIGTERM/SIGINT turned into a flag each runtime polls |
 //! | [`calibrate`] | [`Spin`]: a known extra cost per request, to calibrate the regression gate |
 //! | [`conn`] | [`ConnGauge`] and the [`ConnLimit`] borrowing-service layer |
@@ -20,6 +21,7 @@
 //! | [`core`] | the [`ProxyCore`] trait each core crate implements |
 //! | [`error`] | [`ServeError`], what a core reports when it cannot serve |
 
+pub mod borrowing;
 pub mod calibrate;
 pub mod conn;
 pub mod core;
