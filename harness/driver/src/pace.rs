@@ -263,18 +263,18 @@ mod tests {
     }
 
     #[test]
-    fn sleeps_end_in_order_and_not_early() {
+    fn every_sleep_ends_and_none_early() {
         runtime().block_on(async {
             let pacer = Pacer::new().unwrap();
             let start = Instant::now();
-            let order = RefCell::new(Vec::new());
+            let ended = Cell::new(0);
             let waits = [700u64, 100, 400, 250].map(|us| {
                 let at = start + Duration::from_micros(us);
-                let (pacer, order) = (&pacer, &order);
+                let (pacer, ended) = (&pacer, &ended);
                 async move {
                     pacer.sleep_until(at).await;
                     assert!(Instant::now() >= at, "woke before its instant");
-                    order.borrow_mut().push(us);
+                    ended.set(ended.get() + 1);
                 }
             });
             let [a, b, c, d] = waits;
@@ -283,7 +283,37 @@ mod tests {
                 r = pacer.run() => panic!("pacer stopped: {r:?}"),
                 () = tokio::time::sleep(Duration::from_secs(5)) => panic!("sleeps never ended"),
             }
-            assert_eq!(*order.borrow(), [100, 250, 400, 700]);
+            assert_eq!(ended.get(), 4);
+        });
+    }
+
+    /// A waker that notes its id when woken.
+    struct Note(u32, std::sync::Arc<std::sync::Mutex<Vec<u32>>>);
+
+    impl std::task::Wake for Note {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.1.lock().unwrap().push(self.0);
+        }
+    }
+
+    #[test]
+    fn a_step_wakes_what_fell_due_in_it_in_order_and_arms_the_next() {
+        runtime().block_on(async {
+            let pacer = Pacer::new().unwrap();
+            let woken = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+            let waker = |id| Waker::from(std::sync::Arc::new(Note(id, woken.clone())));
+            let at = |us| pacer.epoch + Duration::from_micros(us);
+            pacer.register(at(150), &waker(1)).unwrap();
+            pacer.register(at(120), &waker(2)).unwrap();
+            pacer.register(at(480), &waker(3)).unwrap();
+            // One wake-up for the step 100..200 µs, at its end.
+            assert_eq!(pacer.armed.get(), Some(at(200)));
+            pacer.wake_due(at(200)).unwrap();
+            assert_eq!(*woken.lock().unwrap(), [2, 1]);
+            assert_eq!(pacer.armed.get(), Some(at(500)));
+            pacer.wake_due(at(500)).unwrap();
+            assert_eq!(*woken.lock().unwrap(), [2, 1, 3]);
+            assert!(pacer.waiting.borrow().is_empty());
         });
     }
 
