@@ -585,7 +585,7 @@ mod tests {
     }
 
     #[test]
-    fn builtin_default_is_echo_at_two_sizes_and_http_forward_with_direct() {
+    fn builtin_default_is_echo_at_two_sizes_and_a_fixed_rate_and_http_forward_with_direct() {
         let file = ScenarioFile::builtin_default();
         let labels: Vec<_> = file.cells.iter().map(Cell::label).collect();
         assert_eq!(
@@ -593,17 +593,19 @@ mod tests {
             [
                 "echo/100B/c50x1",
                 "echo/1024B/c50x1",
+                "echo/100B/c50x1@20000rps",
                 "http-forward/GET/100B/c50x1"
             ]
         );
-        for cell in &file.cells[..2] {
+        assert_eq!(file.cells[2].params.rate, Some(20_000.0));
+        for cell in &file.cells[..3] {
             assert_eq!(cell.scenario, Scenario::Echo);
             assert_eq!(
                 cell.cores.as_deref().unwrap(),
                 ["tokio-tower", "monoio", "glommio"]
             );
         }
-        let http = &file.cells[2];
+        let http = &file.cells[3];
         assert_eq!(
             http.cores.as_deref().unwrap(),
             ["tokio-tower", "monoio", "glommio", DIRECT]
