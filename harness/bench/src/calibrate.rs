@@ -7,7 +7,7 @@
 //! of the first, renumbers them, and recomputes the summaries: the result
 //! reads as one run with every trial, in the order they ran.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use pb_results::io::{ResultsIoError, read_results};
@@ -110,14 +110,10 @@ pub fn spin_ns_per_iter(iters: u64) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
-/// Writes results as pretty JSON.
-pub fn write(results: &Results, path: &Path) -> std::io::Result<()> {
-    let json = serde_json::to_string_pretty(results).map_err(std::io::Error::other)?;
-    std::fs::write(path, json)
-}
-
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     /// A results file with one cell and `cpus.len()` trials (empty

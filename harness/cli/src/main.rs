@@ -76,62 +76,11 @@ fn main() -> ExitCode {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::Failed) => ExitCode::from(1),
         Err(e) => {
-            eprintln!("proxybench: error: {}", describe(&e));
+            eprintln!(
+                "proxybench: error: {}",
+                pb_shared::error::one_line(e.as_ref())
+            );
             ExitCode::from(2)
         }
-    }
-}
-
-/// The error and its causes on one line. Many library errors already name
-/// their cause in their own message (`cannot read X: <os error>`), so a
-/// cause is added only when the text so far does not say it yet; `{:#}`
-/// would print such an OS error twice.
-fn describe(e: &anyhow::Error) -> String {
-    let mut text = e.to_string();
-    for cause in e.chain().skip(1) {
-        let cause = cause.to_string();
-        if !text.contains(&cause) {
-            text.push_str(": ");
-            text.push_str(&cause);
-        }
-    }
-    text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// An error in the style of the library crates: its message names its
-    /// cause, and the cause is also its `source`.
-    #[derive(Debug)]
-    struct Names {
-        path: &'static str,
-        source: std::io::Error,
-    }
-
-    impl std::fmt::Display for Names {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            write!(f, "cannot read {}: {}", self.path, self.source)
-        }
-    }
-
-    impl std::error::Error for Names {
-        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-            Some(&self.source)
-        }
-    }
-
-    #[test]
-    fn a_cause_is_said_once() {
-        let io = || std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
-        let named = anyhow::Error::new(Names {
-            path: "a.toml",
-            source: io(),
-        });
-        assert_eq!(describe(&named), "cannot read a.toml: no such file");
-        // Context that does not repeat its cause still gets it.
-        let wrapped = anyhow::Error::new(io()).context("loading the scenario");
-        assert_eq!(describe(&wrapped), "loading the scenario: no such file");
     }
 }

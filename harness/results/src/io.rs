@@ -33,20 +33,34 @@ pub fn write_results(results: &Results, dir: &Path) -> Result<(PathBuf, PathBuf)
         path: dir.to_owned(),
         source,
     })?;
-    let json = serde_json::to_string_pretty(results).expect("results serialise");
+    let json = to_json(results);
     let stamped = dir.join(format!("{}.json", results.run_id));
     let latest = dir.join("latest.json");
     for path in [&stamped, &latest] {
-        // Write beside, then rename: a reader never sees half a file.
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, &json)
-            .and_then(|()| std::fs::rename(&tmp, path))
-            .map_err(|source| ResultsIoError::Io {
-                path: path.clone(),
-                source,
-            })?;
+        write_json(&json, path)?;
     }
     Ok((latest, stamped))
+}
+
+/// Writes `results` to `path` (a file the caller named: `merge --out`,
+/// `load --out`, a stitched calibration file).
+pub fn write_results_file(results: &Results, path: &Path) -> Result<(), ResultsIoError> {
+    write_json(&to_json(results), path)
+}
+
+fn to_json(results: &Results) -> String {
+    serde_json::to_string_pretty(results).expect("results serialise")
+}
+
+/// Writes beside, then renames: a reader never sees half a file.
+fn write_json(json: &str, path: &Path) -> Result<(), ResultsIoError> {
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, json)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|source| ResultsIoError::Io {
+            path: path.to_owned(),
+            source,
+        })
 }
 
 /// Reads a results file, refusing other schema versions by name.

@@ -1,4 +1,5 @@
-//! Errors a core reports when it cannot start or keep serving.
+//! Errors a core reports when it cannot start or keep serving, and how
+//! every proxybench binary prints an error chain.
 
 use std::io;
 use std::net::SocketAddr;
@@ -65,5 +66,74 @@ impl ServeError {
             ServeError::Thread { .. } => 1,
             _ => 2,
         }
+    }
+}
+
+/// An error and its causes on one line, for a binary's last word. Many of
+/// proxybench's errors already name their cause in their own message
+/// (`cannot read X: <os error>`) and also return it as `source()`; a cause
+/// is appended only when the text so far does not say it yet, where
+/// anyhow's `{:#}` would print such an OS error twice.
+pub fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        let said = c.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        cause = c.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An error whose message may or may not repeat its source.
+    #[derive(Debug)]
+    struct Named {
+        what: &'static str,
+        says_source: bool,
+        source: io::Error,
+    }
+
+    impl std::fmt::Display for Named {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            if self.says_source {
+                write!(f, "{}: {}", self.what, self.source)
+            } else {
+                f.write_str(self.what)
+            }
+        }
+    }
+
+    impl std::error::Error for Named {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.source)
+        }
+    }
+
+    fn named(what: &'static str, says_source: bool) -> Named {
+        Named {
+            what,
+            says_source,
+            source: io::Error::new(io::ErrorKind::NotFound, "no such file"),
+        }
+    }
+
+    #[test]
+    fn a_cause_is_said_once() {
+        assert_eq!(
+            one_line(&named("cannot read a.toml", true)),
+            "cannot read a.toml: no such file"
+        );
+        // A message that does not repeat its cause still gets it.
+        assert_eq!(
+            one_line(&named("loading the scenario", false)),
+            "loading the scenario: no such file"
+        );
     }
 }

@@ -56,7 +56,10 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("pb-calibrate: error: {e:#}");
+            eprintln!(
+                "pb-calibrate: error: {}",
+                pb_shared::error::one_line(e.as_ref())
+            );
             ExitCode::from(2)
         }
     }
@@ -66,8 +69,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Concat { out, inputs } => {
             let results = pb_bench::calibrate::concat_trials(&inputs)?;
-            pb_bench::calibrate::write(&results, &out)
-                .with_context(|| format!("writing {}", out.display()))?;
+            pb_results::io::write_results_file(&results, &out)?;
         }
         Command::Median { metric, file } => {
             let metric = Metric::ALL

@@ -220,8 +220,7 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
     let errors = cell.summary.as_ref().map_or(0, |s| s.errors);
     let results = results_file(&args, cell, started)?;
     if let Some(path) = &args.out {
-        let json = serde_json::to_string_pretty(&results)?;
-        std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?;
+        pb_results::io::write_results_file(&results, path)?;
         eprintln!("results: {}", path.display());
     }
     if let Some(dir) = &args.hdr {

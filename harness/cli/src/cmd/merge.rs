@@ -3,8 +3,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context as _;
-
 use crate::Outcome;
 
 /// Options of `merge`.
@@ -25,8 +23,7 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
         .map(|path| pb_results::io::read_results(path))
         .collect::<Result<Vec<_>, _>>()?;
     let merged = pb_results::merge::merge(&inputs)?;
-    let json = serde_json::to_string_pretty(&merged)?;
-    std::fs::write(&args.out, json).with_context(|| format!("writing {}", args.out.display()))?;
+    pb_results::io::write_results_file(&merged, &args.out)?;
     println!("{}", pb_runner::table::render(&merged));
     println!("merged {} files into {}", inputs.len(), args.out.display());
     Ok(Outcome::Ok)
