@@ -49,18 +49,15 @@ trap 'rm -rf "$work"' EXIT
 keep=${KEEP:-}
 [ -n "$keep" ] && mkdir -p "$keep"
 
-# The conformance suite `run` may do first is not what is calibrated here.
-extra=()
-if "$pb" run --help | grep -q -- '--skip-conform'; then
-    extra+=(--skip-conform)
-fi
 
-# run_once SPIN TRIALS DEST: one `proxybench run` of the scenario.
+# run_once SPIN TRIALS DEST: one `proxybench run` of the scenario (without
+# the conformance suite: it is not what is calibrated here).
 run_once() {
     local out="$work/out"
     rm -rf "$out"
     if ! "$pb" run "$scenario" --cores "$core" --trials "$2" --out "$out" \
-        --reports "$work/reports" --core-spin-iters "$1" ${extra[@]+"${extra[@]}"} \
+        --reports "$work/reports" --core-spin-iters "$1" \
+        --skip-conform \
         >"$work/run.log" 2>&1; then
         echo "error: proxybench run failed:" >&2
         tail -20 "$work/run.log" >&2

@@ -240,8 +240,10 @@ impl Future for Sleep<'_> {
             // The driver's runtime polls one task per connection, so the
             // waker of the first poll stays the right one until reset.
             if self.pacer.register(self.at, cx.waker()).is_err() {
-                // The timer could not be set: poll again soon rather than
-                // never; tokio's millisecond timer is the fallback.
+                // The timer could not be set (timerfd_settime fails only
+                // on arguments this code never passes): ask to be polled
+                // again, which busy-waits until the instant rather than
+                // sleeping past it.
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }

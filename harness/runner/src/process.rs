@@ -268,10 +268,7 @@ impl ProcSampler {
     pub fn cpu_time(&self) -> std::io::Result<Duration> {
         use nix::time::{clock_getcpuclockid, clock_gettime};
         let clock = clock_getcpuclockid(nix::unistd::Pid::from_raw(self.pid as i32))?;
-        let t = clock_gettime(clock)?;
-        let nanos = u64::try_from(t.tv_sec()).unwrap_or(0) * 1_000_000_000
-            + u64::try_from(t.tv_nsec()).unwrap_or(0);
-        Ok(Duration::from_nanos(nanos))
+        Ok(Duration::from(clock_gettime(clock)?))
     }
 
     /// Whether the process is still running (not gone, not a zombie).
