@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use crate::client::Client;
+use crate::probe;
 use crate::suite::{Ctx, Proxy};
 
 /// What a case exercises.
@@ -224,6 +225,114 @@ pub static CASES: &[Case] = &[
         source: "nginx proxy_buffering; Envoy flow control",
         kind: Kind::Http,
         run: slow_reader,
+    },
+    Case {
+        name: "pool: stray upstream bytes never reach a client",
+        source: "RFC 9112 §9.2, §6.3; nginx upstream keepalive",
+        kind: Kind::Http,
+        run: probe::stray_bytes_on_idle,
+    },
+    Case {
+        name: "pool: idle connections the origin closed are dropped",
+        source: "RFC 9112 §9.6; hyper-util pool is_closed",
+        kind: Kind::Http,
+        run: probe::closed_idle_dropped,
+    },
+    Case {
+        name: "retry: a non-idempotent request is never sent twice",
+        source: "RFC 9110 §9.2.2",
+        kind: Kind::Http,
+        run: probe::no_unsafe_retry,
+    },
+    Case {
+        name: "framing: Unicode whitespace in TE is 400",
+        source: "RFC 9110 §5.6.3; RFC 9112 §6.3",
+        kind: Kind::Http,
+        run: probe::unicode_te,
+    },
+    Case {
+        name: "framing: Unicode whitespace in Host or Connection is 400",
+        source: "RFC 9110 §5.6.2, §5.6.3; RFC 9112 §3.2",
+        kind: Kind::Http,
+        run: probe::unicode_host_connection,
+    },
+    Case {
+        name: "framing: chunked bodies re-framed, trailers never raw",
+        source: "RFC 9112 §7.1, §7.1.2; HAProxy h1 parser",
+        kind: Kind::Http,
+        run: probe::chunked_reframed,
+    },
+    Case {
+        name: "framing: empty list elements in TE are ignored",
+        source: "RFC 9110 §5.6.1",
+        kind: Kind::Http,
+        run: probe::te_empty_elements,
+    },
+    Case {
+        name: "semantics: unrequested 101 is 502, never pooled",
+        source: "RFC 9110 §7.8, §15.2.2",
+        kind: Kind::Http,
+        run: probe::unrequested_101,
+    },
+    Case {
+        name: "semantics: Connection cannot strip Host; 1.0 gets one",
+        source: "RFC 9112 §3.2; RFC 9110 §7.6.1",
+        kind: Kind::Http,
+        run: probe::host_kept,
+    },
+    Case {
+        name: "semantics: upstream status 099 is 502",
+        source: "RFC 9110 §15",
+        kind: Kind::Http,
+        run: probe::invalid_status,
+    },
+    Case {
+        name: "semantics: an HTTP/1.0 client never gets chunked",
+        source: "RFC 9112 §6.1, §7",
+        kind: Kind::Http,
+        run: probe::no_chunked_to_http10,
+    },
+    Case {
+        name: "semantics: no Content-Length on 204",
+        source: "RFC 9110 §8.6",
+        kind: Kind::Http,
+        run: probe::no_length_on_204,
+    },
+    Case {
+        name: "semantics: interim 1xx responses are forwarded",
+        source: "RFC 9110 §15.2",
+        kind: Kind::Http,
+        run: probe::interim_forwarded,
+    },
+    Case {
+        name: "semantics: absolute-form targets are accepted",
+        source: "RFC 9112 §3.2.2",
+        kind: Kind::Http,
+        run: probe::absolute_form,
+    },
+    Case {
+        name: "semantics: HTTP/1.2 is served as HTTP/1.1",
+        source: "RFC 9110 §2.5",
+        kind: Kind::Http,
+        run: probe::http_1_2,
+    },
+    Case {
+        name: "timeout: stalled request bodies end at the deadline",
+        source: "nginx client_body_timeout; RFC 9110 §15.5.9",
+        kind: Kind::Http,
+        run: probe::stalled_request_bodies,
+    },
+    Case {
+        name: "timeout: stalled upstream body flushed, then cut",
+        source: "nginx proxy_read_timeout; RFC 9112 §8",
+        kind: Kind::Http,
+        run: probe::stalled_upstream_body,
+    },
+    Case {
+        name: "timeout: a client that stops reading is dropped",
+        source: "nginx send_timeout",
+        kind: Kind::Http,
+        run: probe::client_stops_reading,
     },
     Case {
         name: "fault: origin killed and restarted under load",

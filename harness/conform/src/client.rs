@@ -50,6 +50,22 @@ impl Client {
         })
     }
 
+    /// Changes how long a read waits before the peer counts as silent.
+    pub fn set_read_timeout(&mut self, timeout: Duration) -> std::io::Result<()> {
+        self.stream.set_read_timeout(Some(timeout))
+    }
+
+    /// Reads raw bytes until `done` holds over everything pending, or the
+    /// peer closes or goes silent; whether `done` held.
+    pub fn fill_until(&mut self, done: impl Fn(&[u8]) -> bool) -> bool {
+        while !done(&self.buf) {
+            if self.fill() == 0 {
+                return done(&self.buf);
+            }
+        }
+        true
+    }
+
     /// Sends bytes; a failure is reported, not panicked on.
     pub fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.stream.write_all(bytes)

@@ -6,6 +6,8 @@
 //! | [`client`] | a raw-socket HTTP client that sends exactly what a case says |
 //! | [`suite`] | the fixture: an origin with a record of what it received, a fresh core per case |
 //! | [`cases`] | the cases, each naming its source (RFC section or the suite it comes from) |
+//! | [`probe`] | the cases an independent adversarial probe found failing: pool poisoning, unsafe retries, Unicode whitespace, upgrades, chunk re-framing, body and send timeouts |
+//! | [`scripted`] | an in-process origin that misbehaves exactly as a case scripts it and records every byte |
 //!
 //! [`run_matrix`] runs every case against every core and returns the
 //! case x core matrix; `proxybench conform` prints it, `proxybench run`
@@ -13,6 +15,8 @@
 
 pub mod cases;
 pub mod client;
+pub mod probe;
+pub mod scripted;
 pub mod suite;
 
 use std::path::Path;

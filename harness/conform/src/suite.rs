@@ -164,6 +164,23 @@ impl<'a> Ctx<'a> {
         self.start_http(&config, args)
     }
 
+    /// Starts the core as an HTTP proxy in front of one upstream (a
+    /// scripted origin): response timeout 2 s, connect 300 ms, header
+    /// deadline 2 s; `timeouts` adds keys to `[timeouts]`, `extra` is
+    /// appended to the configuration.
+    pub fn http_to(
+        &self,
+        upstream: SocketAddr,
+        timeouts: &str,
+        extra: &str,
+    ) -> Result<Proxy, String> {
+        let config = format!(
+            "[[pool]]\nname = \"main\"\nupstreams = [\"{upstream}\"]\n[[route]]\npool = \"main\"\n\
+             [timeouts]\nresponse_ms = 2000\nconnect_ms = 300\nclient_header_ms = 2000\n{timeouts}\n{extra}"
+        );
+        self.start_http(&config, &[])
+    }
+
     /// Starts the core as an HTTP proxy: `/dead` routes to a refusing port,
     /// everything else to the origin; response timeout 500 ms, client
     /// header deadline 700 ms; `extra` is appended to the configuration.
