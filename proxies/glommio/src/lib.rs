@@ -190,6 +190,12 @@ impl GlommioStream {
     }
 }
 
+impl std::os::fd::AsRawFd for GlommioStream {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.stream.as_raw_fd()
+    }
+}
+
 impl Stream for GlommioStream {
     async fn read(&mut self, mut buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
         let want = (buf.capacity() - buf.len()).min(pb_shared::proxy::exchange::READ_CHUNK);

@@ -212,6 +212,12 @@ where
 #[derive(Debug)]
 pub struct MonoioStream(pub TcpStream);
 
+impl std::os::fd::AsRawFd for MonoioStream {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
 impl Stream for MonoioStream {
     async fn read(&mut self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
         let (len, cap) = (buf.len(), buf.capacity());

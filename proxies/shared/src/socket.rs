@@ -94,3 +94,30 @@ mod tests {
         drop(listeners);
     }
 }
+
+/// Whether an idle connection is fit to carry another request: the peer
+/// has neither closed it nor sent bytes nobody asked for. A non-blocking
+/// peek, the same on every runtime: bytes on an idle upstream connection
+/// are a stray response that would be handed to the next client (RFC 9112
+/// §9.2), and a closed one would fail the request sent on it.
+pub fn is_quiet(fd: std::os::fd::RawFd) -> bool {
+    use nix::errno::Errno;
+    use nix::sys::socket::{MsgFlags, recv};
+    let mut byte = [0u8; 1];
+    loop {
+        match recv(fd, &mut byte, MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT) {
+            Err(Errno::EINTR) => continue,
+            Err(Errno::EAGAIN) => return true,
+            // 0: the peer closed; n: unasked-for bytes; an error: broken.
+            Ok(_) | Err(_) => return false,
+        }
+    }
+}
+
+/// Shuts both directions of a connection now. A runtime whose I/O is
+/// completion-based (monoio on io_uring) keeps a socket open for as long
+/// as an operation abandoned by a timeout is still in flight; shutting it
+/// down ends that operation and tells the peer at once, on every runtime.
+pub fn abort(fd: std::os::fd::RawFd) {
+    let _ = nix::sys::socket::shutdown(fd, nix::sys::socket::Shutdown::Both);
+}

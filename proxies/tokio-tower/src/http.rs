@@ -29,6 +29,12 @@ use crate::BoxFuture;
 #[derive(Debug)]
 pub struct TokioStream(pub TcpStream);
 
+impl std::os::fd::AsRawFd for TokioStream {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
 impl Stream for TokioStream {
     async fn read(&mut self, mut buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
         // read_buf fills the spare capacity without zeroing it first.

@@ -1,7 +1,14 @@
-//! Body framing: where a body ends. The bytes themselves are never
-//! copied or changed here; a core forwards exactly the bytes
-//! [`BodyDecoder::feed`] says belong to the body, so chunk sizes,
-//! extensions and trailers arrive as sent.
+//! Body framing: where a body ends, and how it is written to the next hop.
+//!
+//! [`BodyDecoder::feed`] only finds the end. [`BodyDecoder::decode_into`]
+//! also writes the body for the next hop: length- and close-delimited
+//! bytes unchanged, chunked bodies *re-framed* ([`Emit::Chunked`]): every
+//! piece of payload that arrives becomes one chunk with a canonical size
+//! line, extensions are dropped, and the trailer section (checked to be
+//! well-formed fields) is not forwarded. Nothing the sender wrote between
+//! the chunks reaches the next hop raw, so a size line another parser
+//! reads differently (leading zeros, 2^32) or a request line hidden in the
+//! trailers cannot pass.
 
 use crate::http::error::HttpError;
 
@@ -33,6 +40,43 @@ const MAX_SIZE_DIGITS: u32 = 15;
 /// Longest chunk extension or trailer line, bytes.
 const MAX_LINE: usize = 4096;
 
+/// Longest trailer section, bytes (the head limit's default).
+const MAX_TRAILERS: usize = 16 * 1024;
+
+/// How [`BodyDecoder::decode_into`] writes a body for the next hop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Emit {
+    /// The payload bytes alone: a length-delimited body passes unchanged,
+    /// a chunked one is de-chunked (for a close-delimited reply to an
+    /// HTTP/1.0 client).
+    Payload,
+    /// Chunked: each piece of payload as it arrives becomes one chunk,
+    /// then `0` CRLF CRLF when the body ends. No extensions, no trailers.
+    Chunked,
+}
+
+impl Emit {
+    fn piece(self, out: &mut Vec<u8>, piece: &[u8]) {
+        if piece.is_empty() {
+            return;
+        }
+        if self == Emit::Chunked {
+            use std::io::Write as _;
+            let _ = write!(out, "{:x}\r\n", piece.len());
+        }
+        out.extend_from_slice(piece);
+        if self == Emit::Chunked {
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+
+    fn end(self, out: &mut Vec<u8>) {
+        if self == Emit::Chunked {
+            out.extend_from_slice(b"0\r\n\r\n");
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Chunk {
     /// Reading the hex size; `digits` so far.
@@ -47,8 +91,15 @@ enum Chunk {
     DataCr,
     /// Expecting LF after data.
     DataLf,
-    /// After the last chunk: a trailer line (or the final empty line).
-    Trailer { len: usize, cr: bool },
+    /// After the last chunk: a trailer field line (or the final empty
+    /// line). `line` bytes so far on this line, `total` in the section,
+    /// `colon` once the field name has ended, `cr` after a CR.
+    Trailer {
+        line: usize,
+        total: usize,
+        colon: bool,
+        cr: bool,
+    },
 }
 
 /// Tracks one body as its bytes pass.
@@ -57,6 +108,8 @@ pub struct BodyDecoder {
     state: State,
     /// Payload bytes seen (chunk data only for chunked).
     payload: u64,
+    /// The end of the body has been written by `decode_into`.
+    ended: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +129,11 @@ impl BodyDecoder {
             Framing::Chunked => State::Chunked(Chunk::Size { size: 0, digits: 0 }),
             Framing::UntilClose => State::UntilClose,
         };
-        BodyDecoder { state, payload: 0 }
+        BodyDecoder {
+            state,
+            payload: 0,
+            ended: false,
+        }
     }
 
     /// Whether the body is complete.
@@ -92,11 +149,47 @@ impl BodyDecoder {
     /// Takes the body's share of `input`. Errors are 400s; a caller
     /// decoding an upstream response maps them to 502.
     pub fn feed(&mut self, input: &[u8]) -> Result<Progress, HttpError> {
+        self.step(input, |_| {})
+    }
+
+    /// Takes the body's share of `input` and appends it to `out` as `emit`
+    /// says (payload pieces, and the end of the body once it is reached).
+    pub fn decode_into(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        emit: Emit,
+    ) -> Result<Progress, HttpError> {
+        let progress = self.step(input, |piece| emit.piece(out, piece))?;
+        if progress.done && !self.ended {
+            self.ended = true;
+            emit.end(out);
+        }
+        Ok(progress)
+    }
+
+    /// [`finish_on_close`](Self::finish_on_close), writing the end of a
+    /// close-delimited body to `out` as `emit` says.
+    pub fn finish_on_close_into(&mut self, out: &mut Vec<u8>, emit: Emit) -> Result<(), HttpError> {
+        self.finish_on_close()?;
+        if !self.ended {
+            self.ended = true;
+            emit.end(out);
+        }
+        Ok(())
+    }
+
+    fn step(
+        &mut self,
+        input: &[u8],
+        mut on_payload: impl FnMut(&[u8]),
+    ) -> Result<Progress, HttpError> {
         let mut i = 0;
         while i < input.len() {
             match &mut self.state {
                 State::Done => break,
                 State::UntilClose => {
+                    on_payload(&input[i..]);
                     self.payload += (input.len() - i) as u64;
                     i = input.len();
                 }
@@ -104,13 +197,14 @@ impl BodyDecoder {
                     let take = (*left).min((input.len() - i) as u64);
                     *left -= take;
                     self.payload += take;
+                    on_payload(&input[i..i + take as usize]);
                     i += take as usize;
                     if *left == 0 {
                         self.state = State::Done;
                     }
                 }
                 State::Chunked(chunk) => {
-                    let (next, used, payload) = step_chunk(*chunk, &input[i..])?;
+                    let (next, used, payload) = step_chunk(*chunk, &input[i..], &mut on_payload)?;
                     self.payload += payload;
                     i += used;
                     self.state = next.map_or(State::Done, State::Chunked);
@@ -139,7 +233,11 @@ impl BodyDecoder {
 
 /// Advances the chunked state over `input`; returns the next state (`None`
 /// when the body ended), the bytes used and the payload bytes among them.
-fn step_chunk(mut chunk: Chunk, input: &[u8]) -> Result<(Option<Chunk>, usize, u64), HttpError> {
+fn step_chunk(
+    mut chunk: Chunk,
+    input: &[u8],
+    on_payload: &mut impl FnMut(&[u8]),
+) -> Result<(Option<Chunk>, usize, u64), HttpError> {
     let bad = HttpError::bad_request;
     let mut i = 0;
     let mut payload = 0;
@@ -169,12 +267,18 @@ fn step_chunk(mut chunk: Chunk, input: &[u8]) -> Result<(Option<Chunk>, usize, u
                 _ => Chunk::Extension { size, len: len + 1 },
             },
             Chunk::SizeLf { size } => match b {
-                b'\n' if size == 0 => Chunk::Trailer { len: 0, cr: false },
+                b'\n' if size == 0 => Chunk::Trailer {
+                    line: 0,
+                    total: 0,
+                    colon: false,
+                    cr: false,
+                },
                 b'\n' => Chunk::Data { left: size },
                 _ => return Err(bad("bare CR in chunk size line")),
             },
             Chunk::Data { left } => {
                 let take = left.min((input.len() - i) as u64);
+                on_payload(&input[i..i + take as usize]);
                 payload += take;
                 i += take as usize;
                 chunk = if left == take {
@@ -192,21 +296,59 @@ fn step_chunk(mut chunk: Chunk, input: &[u8]) -> Result<(Option<Chunk>, usize, u
                 b'\n' => Chunk::Size { size: 0, digits: 0 },
                 _ => return Err(bad("bare CR after chunk data")),
             },
-            Chunk::Trailer { len, cr } => match (b, cr) {
-                (b'\n', true) if len == 0 => return Ok((None, i + 1, payload)),
-                (b'\n', true) => Chunk::Trailer { len: 0, cr: false },
-                (b'\r', false) => Chunk::Trailer { len, cr: true },
-                (_, true) | (b'\n', false) | (0, _) => return Err(bad("invalid trailer line")),
-                _ if len >= MAX_LINE => return Err(bad("trailer line too long")),
-                _ => Chunk::Trailer {
-                    len: len + 1,
-                    cr: false,
-                },
-            },
+            Chunk::Trailer {
+                line,
+                total,
+                colon,
+                cr,
+            } => {
+                // Each line a field (RFC 9112 §7.1.2, RFC 9110 §5.5): a
+                // token, a colon, a value without controls. A request
+                // line hidden here is refused, not passed on.
+                if total >= MAX_TRAILERS || line >= MAX_LINE {
+                    return Err(bad("trailer section too long"));
+                }
+                match b {
+                    b'\n' if cr && line == 0 => return Ok((None, i + 1, payload)),
+                    b'\n' if cr && colon => Chunk::Trailer {
+                        line: 0,
+                        total: total + 1,
+                        colon: false,
+                        cr: false,
+                    },
+                    b'\r' if !cr => Chunk::Trailer {
+                        line,
+                        total: total + 1,
+                        colon,
+                        cr: true,
+                    },
+                    _ if cr => return Err(bad("invalid trailer line")),
+                    b':' if !colon && line > 0 => Chunk::Trailer {
+                        line: line + 1,
+                        total: total + 1,
+                        colon: true,
+                        cr,
+                    },
+                    _ if !colon && !is_tchar(b) => return Err(bad("invalid trailer field")),
+                    _ if colon && ((b < 0x20 && b != b'\t') || b == 0x7f) => {
+                        return Err(bad("invalid trailer value"));
+                    }
+                    _ => Chunk::Trailer {
+                        line: line + 1,
+                        total: total + 1,
+                        colon,
+                        cr,
+                    },
+                }
+            }
         };
         i += 1;
     }
     Ok((Some(chunk), i, payload))
+}
+
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// The payload of a complete chunked body (framing already checked by a
@@ -310,5 +452,76 @@ mod tests {
         let mut d = BodyDecoder::new(Framing::Chunked);
         d.feed(b"5\r\nab").unwrap();
         assert!(d.finish_on_close().is_err());
+    }
+
+    /// Decodes `wire` split at every point; every split must write the
+    /// same bytes.
+    fn reframe_all_splits(wire: &[u8], emit: Emit) -> Vec<u8> {
+        let mut whole = Vec::new();
+        let p = BodyDecoder::new(Framing::Chunked)
+            .decode_into(wire, &mut whole, emit)
+            .unwrap();
+        assert!(p.done);
+        for cut in 0..=wire.len() {
+            let mut d = BodyDecoder::new(Framing::Chunked);
+            let mut out = Vec::new();
+            let a = d.decode_into(&wire[..cut], &mut out, emit).unwrap();
+            d.decode_into(&wire[a.consumed..], &mut out, emit).unwrap();
+            assert_eq!(
+                dechunk_or_plain(&out, emit),
+                dechunk_or_plain(&whole, emit),
+                "split at {cut}"
+            );
+        }
+        whole
+    }
+
+    fn dechunk_or_plain(out: &[u8], emit: Emit) -> Vec<u8> {
+        match emit {
+            Emit::Chunked => dechunk(out),
+            Emit::Payload => out.to_vec(),
+        }
+    }
+
+    #[test]
+    fn chunked_bodies_are_reframed_canonically() {
+        let wire = b"0005;ext=1\r\nhello\r\nA\r\n0123456789\r\n0\r\nX-T: 1\r\nY:\r\n\r\n";
+        assert_eq!(
+            reframe_all_splits(wire, Emit::Chunked),
+            b"5\r\nhello\r\na\r\n0123456789\r\n0\r\n\r\n"
+        );
+        assert_eq!(reframe_all_splits(wire, Emit::Payload), b"hello0123456789");
+        // A huge declared chunk goes on in pieces the size of what arrived.
+        let mut d = BodyDecoder::new(Framing::Chunked);
+        let mut out = Vec::new();
+        d.decode_into(b"100000000\r\nabc", &mut out, Emit::Chunked)
+            .unwrap();
+        assert_eq!(out, b"3\r\nabc\r\n");
+        // A close-delimited body ends with the last chunk when it closes.
+        let mut d = BodyDecoder::new(Framing::UntilClose);
+        let mut out = Vec::new();
+        d.decode_into(b"abc", &mut out, Emit::Chunked).unwrap();
+        d.finish_on_close_into(&mut out, Emit::Chunked).unwrap();
+        assert_eq!(out, b"3\r\nabc\r\n0\r\n\r\n");
+    }
+
+    #[test]
+    fn trailer_sections_must_be_fields() {
+        for wire in [
+            &b"0\r\nGET /smuggled HTTP/1.1\r\n\r\n"[..],
+            b"0\r\nnocolon\r\n\r\n",
+            b"0\r\n: v\r\n\r\n",
+            b"0\r\nX-A: a\x01b\r\n\r\n",
+            b"0\r\nX-A: a\rb\r\n\r\n",
+        ] {
+            let r = BodyDecoder::new(Framing::Chunked).feed(wire);
+            assert!(r.is_err(), "{:?} accepted", String::from_utf8_lossy(wire));
+        }
+        let long = format!("0\r\nX: {}\r\n\r\n", "v".repeat(MAX_LINE));
+        assert!(
+            BodyDecoder::new(Framing::Chunked)
+                .feed(long.as_bytes())
+                .is_err()
+        );
     }
 }

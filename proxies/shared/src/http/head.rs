@@ -145,19 +145,49 @@ fn owned_headers(headers: &[httparse::Header<'_>]) -> Vec<Header> {
         .collect()
 }
 
-/// Lower-cased tokens of every `Connection` header.
-fn connection_tokens(headers: &[Header]) -> Vec<String> {
-    headers
-        .iter()
-        .filter(|h| h.is("connection"))
-        .flat_map(|h| {
-            String::from_utf8_lossy(&h.value)
-                .split(',')
-                .map(|t| t.trim().to_ascii_lowercase())
-                .filter(|t| !t.is_empty())
-                .collect::<Vec<_>>()
-        })
-        .collect()
+/// Optional whitespace is SP and HTAB only (RFC 9110 §5.6.3). Unicode
+/// whitespace rules (`str::trim`) would turn `chunked\u{a0}` into
+/// `chunked` here while the next hop reads something else.
+pub(crate) fn trim_ows(mut v: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = v {
+        v = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = v {
+        v = rest;
+    }
+    v
+}
+
+/// The elements of a comma-separated field value (RFC 9110 §5.6.1):
+/// OWS trimmed, empty elements ignored as a recipient must.
+fn list_elements(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value
+        .split(|&b| b == b',')
+        .map(trim_ows)
+        .filter(|e| !e.is_empty())
+}
+
+/// A token (RFC 9110 §5.6.2): one or more tchar.
+fn is_token(t: &[u8]) -> bool {
+    !t.is_empty()
+        && t.iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// Lower-cased options of every `Connection` header; an option that is
+/// not a token is refused rather than guessed at.
+fn connection_tokens(headers: &[Header]) -> Result<Vec<String>, &'static str> {
+    let mut tokens = Vec::new();
+    for h in headers.iter().filter(|h| h.is("connection")) {
+        for t in list_elements(&h.value) {
+            if !is_token(t) {
+                return Err("invalid connection option");
+            }
+            // A token is ASCII, so this is lossless.
+            tokens.push(String::from_utf8_lossy(t).to_ascii_lowercase());
+        }
+    }
+    Ok(tokens)
 }
 
 fn keep_alive(version: Version, tokens: &[String]) -> bool {
@@ -167,9 +197,48 @@ fn keep_alive(version: Version, tokens: &[String]) -> bool {
     }
 }
 
+/// Fields a `Connection` option may never remove: the request's Host is
+/// what routing and the next hop depend on (RFC 9112 §3.2).
+const NOT_CONNECTION_OPTIONS: &[&str] = &["host"];
+
 fn is_hop_by_hop(tokens: &[String], name: &str) -> bool {
     HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h))
-        || tokens.iter().any(|t| name.eq_ignore_ascii_case(t))
+        || (tokens.iter().any(|t| name.eq_ignore_ascii_case(t))
+            && !NOT_CONNECTION_OPTIONS
+                .iter()
+                .any(|n| name.eq_ignore_ascii_case(n)))
+}
+
+/// A `Host` value: `uri-host [ ":" port ]` (RFC 9110 §7.2, RFC 3986 §3.2.2),
+/// or empty. Anything else is a 400 (RFC 9112 §3.2).
+fn valid_host(v: &[u8]) -> bool {
+    let (host, port) = if let Some(rest) = v.strip_prefix(b"[") {
+        let Some(end) = rest.iter().position(|&b| b == b']') else {
+            return false;
+        };
+        let literal = &rest[..end];
+        if literal.is_empty()
+            || !literal
+                .iter()
+                .all(|&b| b.is_ascii_hexdigit() || b":.vV".contains(&b))
+        {
+            return false;
+        }
+        match &rest[end + 1..] {
+            [] => (&v[..0], None),
+            [b':', port @ ..] => (&v[..0], Some(port)),
+            _ => return false,
+        }
+    } else {
+        match v.iter().rposition(|&b| b == b':') {
+            Some(i) => (&v[..i], Some(&v[i + 1..])),
+            None => (v, None),
+        }
+    };
+    let reg_name = host
+        .iter()
+        .all(|&b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%".contains(&b));
+    reg_name && port.is_none_or(|p| p.iter().all(u8::is_ascii_digit))
 }
 
 /// Where a message says its body ends, or why it cannot be trusted.
@@ -179,26 +248,26 @@ fn framing(headers: &[Header], version: Version) -> Result<Option<Framing>, &'st
     if lengths.next().is_some() {
         return Err("duplicate content-length");
     }
-    let codings: Vec<String> = headers
+    let mut te = headers
         .iter()
         .filter(|h| h.is("transfer-encoding"))
-        .flat_map(|h| {
-            String::from_utf8_lossy(&h.value)
-                .split(',')
-                .map(|c| c.trim().to_ascii_lowercase())
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    if !codings.is_empty() {
+        .peekable();
+    if te.peek().is_some() {
         if version == Version::Http10 {
             return Err("transfer-encoding on HTTP/1.0");
         }
         if length.is_some() {
             return Err("both content-length and transfer-encoding");
         }
-        // Only plain `chunked` is passed through; anything else (gzip,
-        // chunked twice, chunked not last) would need decoding to frame.
-        if codings != ["chunked"] {
+        // Only plain `chunked`, matched byte for byte, is passed through;
+        // anything else (gzip, chunked twice, chunked not last, a coding
+        // padded with non-OWS bytes) would need decoding to frame.
+        let mut codings = te.flat_map(|h| list_elements(&h.value));
+        let single_chunked = codings
+            .next()
+            .is_some_and(|c| c.eq_ignore_ascii_case(b"chunked"))
+            && codings.next().is_none();
+        if !single_chunked {
             return Err("transfer coding other than a single chunked");
         }
         return Ok(Some(Framing::Chunked));
@@ -206,7 +275,7 @@ fn framing(headers: &[Header], version: Version) -> Result<Option<Framing>, &'st
     match length {
         None => Ok(None),
         Some(h) => {
-            let v = &h.value;
+            let v = trim_ows(&h.value);
             if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
                 return Err("invalid content-length");
             }
@@ -245,6 +314,49 @@ fn check_partial(buf: &[u8], limits: &Limits) -> Result<(), HttpError> {
     Err(HttpError::too_large("header section too large"))
 }
 
+/// `HTTP/1.x` with x above 1 is read as HTTP/1.1 (RFC 9110 §2.5: a
+/// recipient of a higher minor version treats it as the highest it
+/// supports); httparse knows 1.0 and 1.1 only. Returns a copy of `buf` with
+/// the minor digit replaced, or `None` if the version is not of that form.
+fn as_http11(buf: &[u8], request: bool) -> Option<Vec<u8>> {
+    let at = if request {
+        let eol = buf.iter().position(|&b| b == b'\n')?;
+        let line = buf[..eol].strip_suffix(b"\r").unwrap_or(&buf[..eol]);
+        line.len().checked_sub(1)?
+    } else {
+        7
+    };
+    let version = buf.get(at.checked_sub(7)?..=at)?;
+    let higher_minor = version.starts_with(b"HTTP/1.") && (b'2'..=b'9').contains(&version[7]);
+    if !higher_minor || (!request && buf.get(8) != Some(&b' ')) {
+        return None;
+    }
+    let mut copy = buf.to_vec();
+    copy[at] = b'1';
+    Some(copy)
+}
+
+/// A request target in absolute form (RFC 9112 §3.2.2): the authority and
+/// the origin-form path to forward, or `None` if it is not an http(s) URI.
+fn split_absolute(target: &str) -> Option<(&str, String)> {
+    let lower = |n: usize| target.get(..n).map(str::to_ascii_lowercase);
+    let rest = if lower(7).as_deref() == Some("http://") {
+        &target[7..]
+    } else if lower(8).as_deref() == Some("https://") {
+        &target[8..]
+    } else {
+        return None;
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    let path = match path.as_bytes().first() {
+        Some(b'/') => path.to_owned(),
+        Some(b'?') => format!("/{path}"),
+        _ => "/".to_owned(),
+    };
+    Some((authority, path))
+}
+
 impl RequestHead {
     /// Parses a request head from the start of `buf`: `Ok(None)` if more
     /// bytes are needed, else the head and how many bytes it took.
@@ -262,31 +374,65 @@ impl RequestHead {
             Err(httparse::Error::TooManyHeaders) => {
                 return Err(HttpError::too_large("too many headers"));
             }
+            Err(httparse::Error::Version) => {
+                return match as_http11(buf, true) {
+                    Some(copy) => RequestHead::parse(&copy, limits),
+                    None => Err(HttpError::bad_request("invalid version")),
+                };
+            }
             Err(e) => return Err(HttpError::bad_request(httparse_reason(e))),
         };
         if used > limits.max_head_bytes {
             return Err(HttpError::too_large("header section too large"));
         }
         let version = Version::from_minor(req.version.unwrap_or(1));
-        let headers = owned_headers(req.headers);
-        let hosts = headers.iter().filter(|h| h.is("host")).count();
-        if hosts > 1 {
+        let method = req.method.unwrap_or_default();
+        let mut headers = owned_headers(req.headers);
+        let mut hosts = headers.iter().filter(|h| h.is("host"));
+        let host = hosts.next();
+        if hosts.next().is_some() {
             return Err(HttpError::bad_request("duplicate host"));
         }
-        if hosts == 0 && version == Version::Http11 {
-            return Err(HttpError::bad_request("missing host"));
+        match host {
+            None if version == Version::Http11 => {
+                return Err(HttpError::bad_request("missing host"));
+            }
+            Some(h) if !valid_host(trim_ows(&h.value)) => {
+                return Err(HttpError::bad_request("invalid host"));
+            }
+            _ => {}
         }
+        let raw_target = req.path.unwrap_or_default();
+        let target = if raw_target.starts_with('/') || (raw_target == "*" && method == "OPTIONS") {
+            raw_target.to_owned()
+        } else {
+            // Absolute form: the authority replaces Host, for routing and
+            // for the next hop (RFC 9112 §3.2.2, §3.2), and the target is
+            // forwarded in origin form.
+            let (authority, path) = split_absolute(raw_target)
+                .ok_or(HttpError::bad_request("unsupported request target"))?;
+            if authority.is_empty() || !valid_host(authority.as_bytes()) {
+                return Err(HttpError::bad_request(
+                    "invalid authority in request target",
+                ));
+            }
+            match headers.iter_mut().find(|h| h.is("host")) {
+                Some(h) => h.value = authority.as_bytes().to_vec(),
+                None => headers.push(Header::new("host", authority)),
+            }
+            path
+        };
         let framing = framing(&headers, version)
             .map_err(HttpError::bad_request)?
             .unwrap_or(Framing::Empty);
-        let tokens = connection_tokens(&headers);
+        let tokens = connection_tokens(&headers).map_err(HttpError::bad_request)?;
         let expect_continue = headers
             .iter()
-            .any(|h| h.is("expect") && h.value.eq_ignore_ascii_case(b"100-continue"));
+            .any(|h| h.is("expect") && trim_ows(&h.value).eq_ignore_ascii_case(b"100-continue"));
         Ok(Some((
             RequestHead {
-                method: req.method.unwrap_or_default().to_owned(),
-                target: req.path.unwrap_or_default().to_owned(),
+                method: method.to_owned(),
+                target,
                 version,
                 keep_alive: keep_alive(version, &tokens),
                 headers,
@@ -306,14 +452,15 @@ impl RequestHead {
             .map(|h| h.value.as_slice())
     }
 
-    /// The `Host` header without a port, lower-cased.
+    /// The `Host` header without a port, lower-cased (already checked to
+    /// be a valid host when parsed).
     pub fn host(&self) -> Option<String> {
-        let host = std::str::from_utf8(self.header("host")?).ok()?.trim();
+        let host = std::str::from_utf8(trim_ows(self.header("host")?)).ok()?;
         let name = if host.starts_with('[') {
             // An IPv6 literal: the port, if any, follows the bracket.
             host.find(']').map_or(host, |end| &host[..=end])
         } else {
-            host.split_once(':').map_or(host, |(name, _)| name)
+            host.rsplit_once(':').map_or(host, |(name, _)| name)
         };
         Some(name.to_ascii_lowercase())
     }
@@ -340,6 +487,15 @@ impl RequestHead {
     pub fn is_head(&self) -> bool {
         self.method == "HEAD"
     }
+
+    /// Whether the method is idempotent (RFC 9110 §9.2.2): only such a
+    /// request may be sent again after a connection failed under it.
+    pub fn is_idempotent(&self) -> bool {
+        matches!(
+            self.method.as_str(),
+            "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE"
+        )
+    }
 }
 
 impl ResponseHead {
@@ -358,9 +514,17 @@ impl ResponseHead {
                     Ok(None)
                 };
             }
+            Err(httparse::Error::Version) if let Some(copy) = as_http11(buf, false) => {
+                return ResponseHead::parse(&copy, limits, head_request);
+            }
             Err(_) => return Err(HttpError::bad_gateway("malformed upstream response head")),
         };
         let status = res.code.unwrap_or(0);
+        // Three digits from 100 to 599 (RFC 9110 §15); `099` is not a
+        // status to relay, and would be re-emitted as `99`.
+        if !(100..=599).contains(&status) {
+            return Err(HttpError::bad_gateway("upstream sent an invalid status"));
+        }
         let version = Version::from_minor(res.version.unwrap_or(1));
         let headers = owned_headers(res.headers);
         let declared = framing(&headers, version).map_err(|reason| {
@@ -380,7 +544,8 @@ impl ResponseHead {
             Some(f) => f,
             None => Framing::UntilClose,
         };
-        let tokens = connection_tokens(&headers);
+        let tokens = connection_tokens(&headers)
+            .map_err(|_| HttpError::bad_gateway("upstream sent an invalid connection option"))?;
         Ok(Some((
             ResponseHead {
                 status,
@@ -416,6 +581,13 @@ impl ResponseHead {
     /// Whether this is an interim (1xx) response that another will follow.
     pub fn is_interim(&self) -> bool {
         (100..200).contains(&self.status) && self.status != 101
+    }
+
+    /// Whether the length it announces is that of a body it does not
+    /// carry (a HEAD answer or a 304), so `Content-Length` passes on as
+    /// sent; a 1xx or 204 never carries one (RFC 9110 §8.6).
+    pub fn announces_length(&self) -> bool {
+        self.framing == Framing::Empty && self.status != 204 && self.status >= 200
     }
 }
 
@@ -588,22 +760,117 @@ mod tests {
         let text = "POST /x HTTP/1.1\r\nHost: a\r\nX-Mixed-Case: Va lue\t!\r\nConnection: close, X-Drop\r\nX-Drop: 1\r\nContent-Length: 4\r\n\r\n";
         let (head, _) = req(text).unwrap().unwrap();
         let mut out = Vec::new();
+        let upstream = "127.0.0.1:9".parse().unwrap();
         crate::http::write::request_head(
             &mut out,
             &head,
             &["x-mixed-case".into()],
             &[Header::new("x-added", "1")],
+            upstream,
         );
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "POST /x HTTP/1.1\r\nHost: a\r\nx-added: 1\r\ncontent-length: 4\r\n\r\n"
         );
         let mut out = Vec::new();
-        crate::http::write::request_head(&mut out, &head, &[], &[]);
+        crate::http::write::request_head(&mut out, &head, &[], &[], upstream);
         assert!(
             String::from_utf8(out)
                 .unwrap()
                 .contains("\r\nX-Mixed-Case: Va lue\t!\r\n")
         );
+    }
+
+    #[test]
+    fn whitespace_is_sp_and_htab_only() {
+        // Unicode whitespace around a coding, an option or a host is part
+        // of the value, never trimmed away.
+        for text in [
+            &b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\xC2\xA0\r\n\r\n"[..],
+            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \xE3\x80\x80chunked\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\xC2\x85\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\xC2\xA0\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\xC2\xA0\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a:8x\r\n\r\n",
+        ] {
+            let e = RequestHead::parse(text, &Limits::default()).unwrap_err();
+            assert_eq!(e.status, 400, "{:?}", String::from_utf8_lossy(text));
+        }
+        let f = |t: &str| req(t).unwrap().unwrap().0.framing;
+        // Empty list elements are ignored (RFC 9110 §5.6.1); SP/HTAB are OWS.
+        for te in ["chunked,", ", chunked", " ,\tchunked ,"] {
+            let text = format!("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: {te}\r\n\r\n");
+            assert_eq!(f(&text), Framing::Chunked, "{te:?}");
+        }
+        assert_eq!(
+            status_of("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ,\r\n\r\n"),
+            400
+        );
+        let (head, _) =
+            req("GET / HTTP/1.1\r\nHost: [::1]:80\r\nConnection: host, x-a\r\nX-A: 1\r\n\r\n")
+                .unwrap()
+                .unwrap();
+        assert_eq!(head.host().as_deref(), Some("[::1]"));
+        let names: Vec<_> = head.end_to_end().map(|h| h.name.as_str()).collect();
+        assert_eq!(names, ["Host"], "Connection may not remove Host");
+    }
+
+    #[test]
+    fn absolute_form_and_higher_minor_versions() {
+        let (head, _) = req("GET HTTP://Other.Example:8080?q=1 HTTP/1.1\r\nHost: a\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(head.target, "/?q=1");
+        assert_eq!(head.header("host"), Some(&b"Other.Example:8080"[..]));
+        assert_eq!(head.host().as_deref(), Some("other.example"));
+        let (head, _) = req("GET http://b/x HTTP/1.0\r\n\r\n").unwrap().unwrap();
+        assert_eq!(
+            (head.target.as_str(), head.header("host")),
+            ("/x", Some(&b"b"[..]))
+        );
+        for bad in [
+            "GET ftp://b/x HTTP/1.1\r\nHost: a\r\n\r\n",
+            "GET http://u@b/x HTTP/1.1\r\nHost: a\r\n\r\n",
+            "GET http:///x HTTP/1.1\r\nHost: a\r\n\r\n",
+            "GET x HTTP/1.1\r\nHost: a\r\n\r\n",
+            "GET * HTTP/1.1\r\nHost: a\r\n\r\n",
+        ] {
+            assert_eq!(status_of(bad), 400, "{bad:?}");
+        }
+        assert_eq!(status_of("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n"), 200);
+        let (head, used) = req("GET / HTTP/1.2\r\nHost: a\r\n\r\nX").unwrap().unwrap();
+        assert_eq!((head.version, used), (Version::Http11, 27));
+        assert_eq!(req("GET / HTTP/1.2\r\nHost: a\r\n").unwrap(), None);
+        assert_eq!(status_of("GET / HTTP/2.0\r\nHost: a\r\n\r\n"), 400);
+        let res = |t: &str| ResponseHead::parse(t.as_bytes(), &Limits::default(), false);
+        assert_eq!(
+            res("HTTP/1.2 200 OK\r\nContent-Length: 0\r\n\r\n")
+                .unwrap()
+                .unwrap()
+                .0
+                .status,
+            200
+        );
+        for bad in ["HTTP/1.1 099 Odd\r\n\r\n", "HTTP/1.1 600 Odd\r\n\r\n"] {
+            assert_eq!(res(bad).unwrap_err().status, 502, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn only_idempotent_methods_may_be_retried() {
+        let method = |m: &str| {
+            req(&format!("{m} / HTTP/1.1\r\nHost: a\r\n\r\n"))
+                .unwrap()
+                .unwrap()
+                .0
+                .is_idempotent()
+        };
+        for m in ["GET", "HEAD", "OPTIONS", "PUT", "DELETE"] {
+            assert!(method(m), "{m}");
+        }
+        for m in ["POST", "PATCH", "CONNECT-LIKE"] {
+            assert!(!method(m), "{m}");
+        }
     }
 }

@@ -4,9 +4,9 @@
 
 use std::io::Write as _;
 
-use crate::http::body::Framing;
+use crate::http::body::{Emit, Framing};
 use crate::http::error::reason_phrase;
-use crate::http::head::{Header, RequestHead, ResponseHead};
+use crate::http::head::{Header, RequestHead, ResponseHead, Version};
 
 /// The interim response a proxy sends for `Expect: 100-continue`.
 pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
@@ -29,8 +29,16 @@ fn framing_header(out: &mut Vec<u8>, framing: Framing) {
 }
 
 /// Writes the head of `req` for the upstream: always HTTP/1.1 on a
-/// reusable connection, minus headers named in `remove`, plus `add`.
-pub fn request_head(out: &mut Vec<u8>, req: &RequestHead, remove: &[String], add: &[Header]) {
+/// reusable connection, minus headers named in `remove`, plus `add`. An
+/// HTTP/1.0 request may come without Host; HTTP/1.1 requires one (RFC
+/// 9112 §3.2), so it gets `fallback_host`, the upstream's address.
+pub fn request_head(
+    out: &mut Vec<u8>,
+    req: &RequestHead,
+    remove: &[String],
+    add: &[Header],
+    fallback_host: std::net::SocketAddr,
+) {
     out.extend_from_slice(req.method.as_bytes());
     out.push(b' ');
     out.extend_from_slice(req.target.as_bytes());
@@ -40,6 +48,9 @@ pub fn request_head(out: &mut Vec<u8>, req: &RequestHead, remove: &[String], add
             header(out, &h.name, &h.value);
         }
     }
+    if req.header("host").is_none() {
+        let _ = write!(out, "host: {fallback_host}\r\n");
+    }
     for h in add {
         header(out, &h.name, &h.value);
     }
@@ -47,36 +58,88 @@ pub fn request_head(out: &mut Vec<u8>, req: &RequestHead, remove: &[String], add
     out.extend_from_slice(b"\r\n");
 }
 
-/// Writes the head of `res` for the client, plus `add`. A close-delimited
-/// body, or a client that will not be kept, gets `connection: close`.
+/// How a response reaches the client: decided once from the request and
+/// the upstream's response head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResponsePlan {
+    /// How the body is written.
+    pub emit: Emit,
+    /// Whether the client connection can carry another request afterwards.
+    pub keep_alive: bool,
+}
+
+impl ResponsePlan {
+    /// A chunked or close-delimited body goes to an HTTP/1.1 client
+    /// chunked (so a cut-short body is visibly short), and to an HTTP/1.0
+    /// client as plain bytes until close: it cannot read chunked (RFC 9112
+    /// §6.1). A close-delimited upstream body still ends the client
+    /// connection.
+    pub fn new(req: &RequestHead, res: &ResponseHead) -> ResponsePlan {
+        let http10 = req.version == Version::Http10;
+        let emit = match res.framing {
+            Framing::Chunked | Framing::UntilClose if !http10 => Emit::Chunked,
+            _ => Emit::Payload,
+        };
+        let delimited_by_close =
+            res.framing == Framing::UntilClose || (http10 && res.framing == Framing::Chunked);
+        ResponsePlan {
+            emit,
+            keep_alive: req.keep_alive && !delimited_by_close,
+        }
+    }
+}
+
+fn status_line(out: &mut Vec<u8>, res: &ResponseHead) {
+    let _ = write!(out, "HTTP/1.1 {:03} ", res.status);
+    out.extend_from_slice(res.reason.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Writes the head of `res` for the client, plus `add`, framed as `plan`
+/// says. A client that will not be kept gets `connection: close`; an
+/// HTTP/1.0 client that will be, `connection: keep-alive`.
 pub fn response_head(
     out: &mut Vec<u8>,
     res: &ResponseHead,
     add: &[Header],
-    client_keep_alive: bool,
+    req: &RequestHead,
+    plan: ResponsePlan,
 ) {
-    out.extend_from_slice(b"HTTP/1.1 ");
-    let _ = write!(out, "{} ", res.status);
-    out.extend_from_slice(res.reason.as_bytes());
-    out.extend_from_slice(b"\r\n");
+    status_line(out, res);
     for h in res.end_to_end() {
         header(out, &h.name, &h.value);
     }
     for h in add {
         header(out, &h.name, &h.value);
     }
-    match res.framing {
+    match (res.framing, plan.emit) {
         // HEAD and 304 responses announce the length of a body they do not
         // carry; that announcement is end-to-end and passes unchanged.
-        Framing::Empty => {
-            if let Some(h) = res.headers.iter().find(|h| h.is("content-length")) {
+        (Framing::Empty, _) => {
+            if res.announces_length()
+                && let Some(h) = res.headers.iter().find(|h| h.is("content-length"))
+            {
                 header(out, &h.name, &h.value);
             }
         }
-        framing => framing_header(out, framing),
+        (Framing::Length(n), _) => framing_header(out, Framing::Length(n)),
+        (_, Emit::Chunked) => framing_header(out, Framing::Chunked),
+        (_, Emit::Payload) => {}
     }
-    if !client_keep_alive || res.framing == Framing::UntilClose {
+    if !plan.keep_alive {
         out.extend_from_slice(b"connection: close\r\n");
+    } else if req.version == Version::Http10 {
+        out.extend_from_slice(b"connection: keep-alive\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Writes an interim (1xx) response for the client: status line and
+/// end-to-end headers, never a length (RFC 9110 §15.2, §8.6).
+pub fn interim_head(out: &mut Vec<u8>, res: &ResponseHead) {
+    status_line(out, res);
+    for h in res.end_to_end() {
+        header(out, &h.name, &h.value);
     }
     out.extend_from_slice(b"\r\n");
 }

@@ -26,6 +26,9 @@
 //! connect_ms = 1000
 //! response_ms = 5000
 //! client_header_ms = 10000
+//! client_body_ms = 10000          # between reads of a request body
+//! upstream_body_ms = 10000        # between reads of a response body
+//! send_ms = 10000                 # a write waiting for its peer to read
 //! ```
 
 use std::net::SocketAddr;
@@ -146,6 +149,19 @@ pub struct TimeoutsConfig {
     /// A client's request head must arrive within this; beyond it, 408.
     #[serde(default = "default_client_header_ms")]
     pub client_header_ms: u64,
+    /// Longest wait for the next bytes of a request body; beyond it, 408
+    /// and both connections closed (nginx `client_body_timeout`).
+    #[serde(default = "default_body_ms")]
+    pub client_body_ms: u64,
+    /// Longest wait for the next bytes of a response body; beyond it the
+    /// body is cut, visibly short, and both connections closed (nginx
+    /// `proxy_read_timeout`).
+    #[serde(default = "default_body_ms")]
+    pub upstream_body_ms: u64,
+    /// Longest a write to either side may wait for its peer to read;
+    /// beyond it both connections are closed (nginx `send_timeout`).
+    #[serde(default = "default_body_ms")]
+    pub send_ms: u64,
 }
 
 fn default_connect_ms() -> u64 {
@@ -157,6 +173,9 @@ fn default_response_ms() -> u64 {
 fn default_client_header_ms() -> u64 {
     10_000
 }
+fn default_body_ms() -> u64 {
+    10_000
+}
 
 impl Default for TimeoutsConfig {
     fn default() -> Self {
@@ -164,6 +183,9 @@ impl Default for TimeoutsConfig {
             connect_ms: default_connect_ms(),
             response_ms: default_response_ms(),
             client_header_ms: default_client_header_ms(),
+            client_body_ms: default_body_ms(),
+            upstream_body_ms: default_body_ms(),
+            send_ms: default_body_ms(),
         }
     }
 }
@@ -180,6 +202,18 @@ impl TimeoutsConfig {
     /// Client header timeout.
     pub fn client_header(&self) -> Duration {
         Duration::from_millis(self.client_header_ms)
+    }
+    /// Request body idle timeout.
+    pub fn client_body(&self) -> Duration {
+        Duration::from_millis(self.client_body_ms)
+    }
+    /// Response body idle timeout.
+    pub fn upstream_body(&self) -> Duration {
+        Duration::from_millis(self.upstream_body_ms)
+    }
+    /// Send timeout, either side.
+    pub fn send(&self) -> Duration {
+        Duration::from_millis(self.send_ms)
     }
 }
 

@@ -35,6 +35,12 @@ impl<S: Stream> Conn<S> {
         }
     }
 
+    /// Whether an idle connection may carry another request: nothing
+    /// unread is buffered and the peer is quiet ([`Stream::is_quiet`]).
+    pub fn is_reusable(&self) -> bool {
+        self.pending().is_empty() && self.stream.is_quiet()
+    }
+
     /// Bytes read and not yet used.
     pub fn pending(&self) -> &[u8] {
         &self.buf[self.start..]
@@ -62,6 +68,39 @@ impl<S: Stream> Conn<S> {
         let (result, buf) = self.stream.read(buf).await;
         self.buf = buf;
         result
+    }
+
+    /// [`fill`](Self::fill) within `limit`: `None` if the time ran out.
+    pub async fn fill_within<R: Runtime<Stream = S>>(
+        &mut self,
+        limit: Duration,
+    ) -> Option<io::Result<usize>> {
+        timeout::<R, _>(limit, self.fill()).await
+    }
+
+    /// [`send_out`](Self::send_out) within `limit`; a peer that does not
+    /// read in time is an error, and the connection is aborted.
+    pub async fn send_within<R: Runtime<Stream = S>>(
+        &mut self,
+        out: Vec<u8>,
+        limit: Duration,
+    ) -> io::Result<()> {
+        match timeout::<R, _>(limit, self.send_out(out)).await {
+            Some(sent) => sent,
+            None => {
+                self.abort();
+                Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "peer stopped reading",
+                ))
+            }
+        }
+    }
+
+    /// Shuts the connection down in both directions now, for a
+    /// connection given up on: see [`crate::socket::abort`].
+    pub fn abort(&self) {
+        crate::socket::abort(self.stream.as_raw_fd());
     }
 
     /// Writes `bytes` through the scratch buffer.
@@ -115,7 +154,7 @@ pub async fn read_head<R: Runtime>(
         }
         let left = until.saturating_duration_since(Instant::now());
         let partial = !conn.pending().is_empty();
-        match timeout::<R, _>(left, conn.fill()).await {
+        match conn.fill_within::<R>(left).await {
             None => return Err(HeadError::Timeout { partial }),
             Some(Err(e)) => return Err(HeadError::Io(e)),
             Some(Ok(0)) if partial => {

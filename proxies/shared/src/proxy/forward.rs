@@ -2,22 +2,28 @@
 //! the chosen pool and stream the response back.
 //!
 //! In order: pick an upstream (the pool's policy), take an idle connection
-//! or connect (502 if refused or too slow), answer `Expect: 100-continue`,
-//! send the head and stream the body, wait for the response head (504
-//! past the response timeout, 502 if the upstream fails or answers
-//! garbage), stream the response body, and keep the upstream connection if
-//! it can carry another request. A reused connection that turns out stale
-//! before any response byte is retried once on a fresh one when the
-//! request had no body (nothing was lost).
+//! that is still quiet (the pool drops closed ones and ones holding stray
+//! bytes) or connect (502 if refused or too slow), answer `Expect:
+//! 100-continue`, send the head and stream the body (408 if the client
+//! stalls past `client_body_ms`), wait for the response head (504 past the
+//! response timeout, 502 if the upstream fails, answers garbage or
+//! switches protocols unasked), forwarding interim 1xx responses, stream
+//! the response body (flushed as it arrives, cut if the upstream stalls
+//! past `upstream_body_ms` or the client stops reading past `send_ms`),
+//! and keep the upstream connection if it can carry another request.
+//!
+//! A reused connection that fails before any response byte is retried
+//! once on a fresh one only when that cannot run a request twice: the
+//! method is idempotent (RFC 9110 §9.2.2) and there was no body to lose.
 
 use std::io;
 use std::net::SocketAddr;
 
-use crate::http::{BodyDecoder, Framing, HttpError, Limits, ResponseHead, write};
+use crate::http::{BodyDecoder, Framing, HttpError, Limits, ResponseHead, Version, write};
 use crate::proxy::balance::Balancer;
 use crate::proxy::config::{ProxyConfig, TimeoutsConfig};
 use crate::proxy::exchange::{Conn, Done, Exchange};
-use crate::proxy::io::{Runtime, timeout};
+use crate::proxy::io::{Runtime, Stream, timeout};
 use crate::proxy::pool::UpstreamPool;
 
 /// Upstream balancers, idle connections and the limits that bound them.
@@ -57,11 +63,13 @@ enum Failure {
     /// No response head in time: 504.
     Timeout,
     /// Like `BadGateway`, on a reused connection before any byte came
-    /// back: safe to retry when the request had no body.
+    /// back: safe to retry when the request is idempotent and had no body.
     Stale,
     /// The client's body is malformed (bad chunking): 400, and the upstream
     /// connection, holding half a request, is dropped.
     BadRequest(HttpError),
+    /// The client stopped sending its body: 408.
+    ClientStalled,
     /// The client went away while its body was being forwarded.
     Client(io::Error),
 }
@@ -77,22 +85,30 @@ impl<P> Forwarder<P> {
             return ex.respond(404, b"no route for this host and path\n").await;
         };
         let pick = self.balancers[route].pick();
-        if ex.head.expect_continue && ex.head.framing != Framing::Empty {
+        let continued = ex.head.expect_continue && ex.head.framing != Framing::Empty;
+        if continued {
             ex.client.send(write::CONTINUE).await?;
         }
         let mut head = std::mem::take(&mut ex.client.out);
         head.clear();
-        write::request_head(&mut head, &ex.head, &ex.request_remove, &ex.request_add);
+        write::request_head(
+            &mut head,
+            &ex.head,
+            &ex.request_remove,
+            &ex.request_add,
+            pick.addr,
+        );
 
-        let mut reused = self.pool.take(pick.addr);
+        let retryable = ex.head.framing == Framing::Empty && ex.head.is_idempotent();
+        let mut reused = self.pool.take(pick.addr, Conn::is_reusable);
         let (mut upstream, response) = loop {
             let fresh = reused.is_none();
             let attempt = self
-                .exchange_head::<R>(&mut ex, reused.take(), pick.addr, &head)
+                .exchange_head::<R>(&mut ex, reused.take(), pick.addr, &head, continued)
                 .await;
             match attempt {
                 Ok(ok) => break ok,
-                Err(Failure::Stale) if ex.head.framing == Framing::Empty && !fresh => continue,
+                Err(Failure::Stale) if retryable && !fresh => continue,
                 Err(Failure::Stale) => {
                     return self
                         .fail(ex, head, 502, "upstream closed the connection")
@@ -107,55 +123,73 @@ impl<P> Forwarder<P> {
                 Err(Failure::BadRequest(e)) => {
                     return self.fail(ex, head, e.status, e.reason).await;
                 }
+                Err(Failure::ClientStalled) => {
+                    return self
+                        .fail(ex, head, 408, "request body not received in time")
+                        .await;
+                }
                 Err(Failure::Client(e)) => return Err(e),
             }
         };
         ex.client.out = head;
 
-        // The response head, then its body, exactly as framed.
-        let client_keep_alive = ex.head.keep_alive && response.framing != Framing::UntilClose;
+        // The response head, then its body, framed for this client.
+        let plan = write::ResponsePlan::new(&ex.head, &response);
         let mut out = std::mem::take(&mut ex.client.out);
         out.clear();
-        write::response_head(&mut out, &response, &ex.response_add, client_keep_alive);
+        write::response_head(&mut out, &response, &ex.response_add, &ex.head, plan);
         let mut body = BodyDecoder::new(response.framing);
         let mut complete = body.is_done();
         while !complete {
-            let Ok(step) = body.feed(upstream.pending()) else {
+            let Ok(step) = body.decode_into(upstream.pending(), &mut out, plan.emit) else {
                 // Malformed chunking mid-body: the client must not see a
                 // complete message.
                 break;
             };
-            out.extend_from_slice(&upstream.pending()[..step.consumed]);
             upstream.consume(step.consumed);
             if step.done {
                 complete = true;
                 break;
             }
-            if out.len() >= crate::proxy::exchange::READ_CHUNK {
-                ex.client.send_out(out).await?;
+            // What has arrived goes out before waiting for more: a slow
+            // upstream's bytes are not held back until a buffer fills.
+            if !out.is_empty() {
+                ex.client
+                    .send_within::<R>(out, self.timeouts.send())
+                    .await?;
                 out = std::mem::take(&mut ex.client.out);
             }
-            match upstream.fill().await {
-                Ok(0) => {
-                    complete = body.finish_on_close().is_ok();
+            match upstream
+                .fill_within::<R>(self.timeouts.upstream_body())
+                .await
+            {
+                Some(Ok(0)) => {
+                    complete = body.finish_on_close_into(&mut out, plan.emit).is_ok();
                     break;
                 }
-                Ok(_) => {}
-                Err(_) => break,
+                Some(Ok(_)) => {}
+                // Broken, or stalled past the body timeout: cut short, and
+                // the upstream connection given up on.
+                Some(Err(_)) | None => {
+                    upstream.abort();
+                    break;
+                }
             }
         }
-        ex.client.send_out(out).await?;
+        ex.client
+            .send_within::<R>(out, self.timeouts.send())
+            .await?;
         if complete && response.keep_alive && upstream.pending().is_empty() {
             self.pool.put(pick.addr, upstream);
         }
         Ok(Done {
             client: ex.client,
-            keep_alive: complete && client_keep_alive,
+            keep_alive: complete && plan.keep_alive,
         })
     }
 
     /// Sends a closing error response to the client.
-    async fn fail<S: crate::proxy::io::Stream>(
+    async fn fail<S: Stream>(
         &self,
         mut ex: Exchange<S>,
         head: Vec<u8>,
@@ -179,13 +213,15 @@ impl<P> Forwarder<P> {
     }
 
     /// Gets a connection, sends the head and body, reads the response head
-    /// (skipping interim 1xx responses).
+    /// (forwarding interim 1xx responses to the client). `continued` says
+    /// the client already got the proxy's own `100 Continue`.
     async fn exchange_head<R>(
         &self,
         ex: &mut Exchange<R::Stream>,
         reused: Option<Conn<R::Stream>>,
         addr: SocketAddr,
         head: &[u8],
+        continued: bool,
     ) -> Result<(Conn<R::Stream>, ResponseHead), Failure>
     where
         R: Runtime,
@@ -206,47 +242,83 @@ impl<P> Forwarder<P> {
                 Failure::BadGateway(why)
             }
         };
-        if upstream.send(head).await.is_err() {
+        let send = self.timeouts.send();
+        let mut out = std::mem::take(&mut upstream.out);
+        out.clear();
+        out.extend_from_slice(head);
+        if upstream.send_within::<R>(out, send).await.is_err() {
             return Err(broken("upstream reset the connection"));
         }
-        // Stream the request body.
+        // Stream the request body, re-framed as it passes.
         let mut body = BodyDecoder::new(ex.head.framing);
+        let emit = match ex.head.framing {
+            Framing::Chunked => crate::http::Emit::Chunked,
+            _ => crate::http::Emit::Payload,
+        };
         while !body.is_done() {
+            // Straight from the client's buffer into the upstream's
+            // scratch buffer: no intermediate copy per chunk.
+            let mut out = std::mem::take(&mut upstream.out);
+            out.clear();
             let step = body
-                .feed(ex.client.pending())
+                .decode_into(ex.client.pending(), &mut out, emit)
                 .map_err(Failure::BadRequest)?;
-            if step.consumed > 0 {
-                // Straight from the client's buffer into the upstream's
-                // scratch buffer: no intermediate copy per chunk.
-                let sent = upstream.send(&ex.client.pending()[..step.consumed]).await;
-                ex.client.consume(step.consumed);
-                if sent.is_err() {
-                    return Err(Failure::BadGateway("upstream reset the connection"));
+            ex.client.consume(step.consumed);
+            if !out.is_empty() {
+                if upstream.send_within::<R>(out, send).await.is_err() {
+                    return Err(Failure::BadGateway("upstream stopped taking the request"));
                 }
+            } else {
+                upstream.out = out;
             }
             if step.done {
                 break;
             }
-            match ex.client.fill().await {
-                Ok(0) => {
+            match ex
+                .client
+                .fill_within::<R>(self.timeouts.client_body())
+                .await
+            {
+                Some(Ok(0)) => {
                     return Err(Failure::Client(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
                         "client closed mid-body",
                     )));
                 }
-                Ok(_) => {}
-                Err(e) => return Err(Failure::Client(e)),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(Failure::Client(e)),
+                None => return Err(Failure::ClientStalled),
             }
         }
         // The response head, within the response timeout.
         let head_request = ex.head.is_head();
+        let interim_to_client = ex.head.version == Version::Http11;
         let limits = self.limits;
+        let client = &mut ex.client;
         let read_head = async {
             loop {
                 match ResponseHead::parse(upstream.pending(), &limits, head_request) {
                     Ok(Some((res, used))) => {
                         upstream.consume(used);
+                        // The proxy removed Upgrade from the request, so a
+                        // 101 was never asked for; relaying it would turn
+                        // both connections into a tunnel nobody set up.
+                        if res.status == 101 {
+                            return Err(Failure::BadGateway("upstream switched protocols unasked"));
+                        }
                         if res.is_interim() {
+                            // A proxy forwards 1xx (RFC 9110 §15.2), except
+                            // to HTTP/1.0 clients, and except a 100 when the
+                            // proxy has already sent its own.
+                            if interim_to_client && !(continued && res.status == 100) {
+                                let mut out = std::mem::take(&mut client.out);
+                                out.clear();
+                                write::interim_head(&mut out, &res);
+                                client
+                                    .send_within::<R>(out, send)
+                                    .await
+                                    .map_err(Failure::Client)?;
+                            }
                             continue;
                         }
                         return Ok(res);
@@ -267,7 +339,11 @@ impl<P> Forwarder<P> {
         match timeout::<R, _>(self.timeouts.response(), read_head).await {
             Some(Ok(res)) => Ok((upstream, res)),
             Some(Err(f)) => Err(f),
-            None => Err(Failure::Timeout),
+            None => {
+                // The abandoned read may still hold the connection.
+                upstream.abort();
+                Err(Failure::Timeout)
+            }
         }
     }
 }

@@ -6,12 +6,14 @@
 use std::future::{Future, poll_fn};
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::pin::pin;
 use std::task::Poll;
 use std::time::Duration;
 
-/// A connected byte stream.
-pub trait Stream {
+/// A connected byte stream. Its descriptor lets the engine check an idle
+/// connection without the runtime ([`Stream::is_quiet`]).
+pub trait Stream: AsRawFd {
     /// Reads into the spare capacity of `buf` (after its length), growing
     /// its length by what was read; 0 means the peer closed its side.
     fn read(&mut self, buf: Vec<u8>) -> impl Future<Output = (io::Result<usize>, Vec<u8>)>;
@@ -19,6 +21,11 @@ pub trait Stream {
     fn write_all(&mut self, buf: Vec<u8>) -> impl Future<Output = (io::Result<()>, Vec<u8>)>;
     /// Shuts the write side (FIN).
     fn shutdown(&mut self) -> impl Future<Output = io::Result<()>>;
+    /// Whether the peer is silent and has not closed: see
+    /// [`crate::socket::is_quiet`].
+    fn is_quiet(&self) -> bool {
+        crate::socket::is_quiet(self.as_raw_fd())
+    }
 }
 
 /// A runtime's connect and timer.

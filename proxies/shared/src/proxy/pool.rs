@@ -1,76 +1,148 @@
 //! Idle upstream connections kept for reuse: per thread on the
 //! thread-per-core cores ([`LocalPool`]), shared by all workers on tokio
-//! ([`SharedPool`]).
+//! ([`SharedPool`]). Both keep them the same way ([`Idle`]).
+//!
+//! An idle connection is checked before it is handed out: one the
+//! upstream closed, or on which it sent bytes nobody asked for, is
+//! dropped, never reused (RFC 9112 §9.2: a response with no request
+//! outstanding is not a response). When a dead one turns up, or every
+//! [`SWEEP_EVERY`], every idle connection to that upstream is checked, so
+//! dead ones buried under live ones in the LIFO do not linger.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// Most idle connections kept per upstream.
 pub const MAX_IDLE_PER_UPSTREAM: usize = 512;
 
+/// How often at most every idle connection to an upstream is checked
+/// without a dead one having been seen.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
 /// Where idle upstream connections wait.
 pub trait UpstreamPool<S> {
-    /// An idle connection to `addr`, most recently used first.
-    fn take(&self, addr: SocketAddr) -> Option<S>;
+    /// An idle connection to `addr` that `usable` accepts, most recently
+    /// used first; the ones it refuses are dropped.
+    fn take(&self, addr: SocketAddr, usable: impl Fn(&S) -> bool) -> Option<S>;
     /// Returns a connection that can carry another request.
     fn put(&self, addr: SocketAddr, stream: S);
+}
+
+/// Idle connections per upstream, with the time each list was last swept.
+#[derive(Debug)]
+pub struct Idle<S> {
+    by_addr: HashMap<SocketAddr, (Vec<S>, Instant)>,
+}
+
+impl<S> Default for Idle<S> {
+    fn default() -> Self {
+        Idle {
+            by_addr: HashMap::new(),
+        }
+    }
+}
+
+impl<S> Idle<S> {
+    /// See [`UpstreamPool::take`].
+    pub fn take(&mut self, addr: SocketAddr, usable: impl Fn(&S) -> bool) -> Option<S> {
+        let (list, swept) = self.by_addr.get_mut(&addr)?;
+        let mut dead = false;
+        let found = loop {
+            match list.pop() {
+                None => break None,
+                Some(conn) if usable(&conn) => break Some(conn),
+                Some(_) => dead = true,
+            }
+        };
+        if dead || swept.elapsed() >= SWEEP_EVERY {
+            list.retain(|conn| usable(conn));
+            *swept = Instant::now();
+        }
+        found
+    }
+
+    /// See [`UpstreamPool::put`].
+    pub fn put(&mut self, addr: SocketAddr, conn: S) {
+        let (list, _) = self
+            .by_addr
+            .entry(addr)
+            .or_insert_with(|| (Vec::new(), Instant::now()));
+        if list.len() < MAX_IDLE_PER_UPSTREAM {
+            list.push(conn);
+        }
+    }
 }
 
 /// One thread's pool.
 #[derive(Debug)]
 pub struct LocalPool<S> {
-    idle: RefCell<HashMap<SocketAddr, Vec<S>>>,
+    idle: RefCell<Idle<S>>,
 }
 
 impl<S> Default for LocalPool<S> {
     fn default() -> Self {
         LocalPool {
-            idle: RefCell::new(HashMap::new()),
+            idle: RefCell::new(Idle::default()),
         }
     }
 }
 
 impl<S> UpstreamPool<S> for LocalPool<S> {
-    fn take(&self, addr: SocketAddr) -> Option<S> {
-        self.idle.borrow_mut().get_mut(&addr)?.pop()
+    fn take(&self, addr: SocketAddr, usable: impl Fn(&S) -> bool) -> Option<S> {
+        self.idle.borrow_mut().take(addr, usable)
     }
 
     fn put(&self, addr: SocketAddr, stream: S) {
-        let mut idle = self.idle.borrow_mut();
-        let list = idle.entry(addr).or_default();
-        if list.len() < MAX_IDLE_PER_UPSTREAM {
-            list.push(stream);
-        }
+        self.idle.borrow_mut().put(addr, stream);
     }
 }
 
 /// A pool shared between threads.
 #[derive(Debug)]
 pub struct SharedPool<S> {
-    idle: Mutex<HashMap<SocketAddr, Vec<S>>>,
+    idle: Mutex<Idle<S>>,
 }
 
 impl<S> Default for SharedPool<S> {
     fn default() -> Self {
         SharedPool {
-            idle: Mutex::new(HashMap::new()),
+            idle: Mutex::new(Idle::default()),
         }
     }
 }
 
 impl<S> UpstreamPool<S> for SharedPool<S> {
-    fn take(&self, addr: SocketAddr) -> Option<S> {
-        self.idle.lock().ok()?.get_mut(&addr)?.pop()
+    fn take(&self, addr: SocketAddr, usable: impl Fn(&S) -> bool) -> Option<S> {
+        self.idle.lock().ok()?.take(addr, usable)
     }
 
     fn put(&self, addr: SocketAddr, stream: S) {
         if let Ok(mut idle) = self.idle.lock() {
-            let list = idle.entry(addr).or_default();
-            if list.len() < MAX_IDLE_PER_UPSTREAM {
-                list.push(stream);
-            }
+            idle.put(addr, stream);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dead_connections_are_dropped_and_swept() {
+        let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let mut idle = Idle::default();
+        // (id, alive): the top of the LIFO is dead, one below it too.
+        for conn in [(1, true), (2, false), (3, true), (4, false)] {
+            idle.put(addr, conn);
+        }
+        let usable = |c: &(i32, bool)| c.1;
+        assert_eq!(idle.take(addr, usable), Some((3, true)));
+        // Finding 4 dead swept the list: 2 is gone too, only 1 is left.
+        assert_eq!(idle.by_addr[&addr].0, [(1, true)]);
+        assert_eq!(idle.take(addr, usable), Some((1, true)));
+        assert_eq!(idle.take(addr, usable), None);
     }
 }
