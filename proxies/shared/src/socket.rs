@@ -70,6 +70,33 @@ pub fn stop_listening(fd: std::os::fd::RawFd) -> io::Result<()> {
     nix::sys::socket::shutdown(fd, nix::sys::socket::Shutdown::Read).map_err(io::Error::from)
 }
 
+/// Whether an idle connection is fit to carry another request: the peer
+/// has neither closed it nor sent bytes nobody asked for. A non-blocking
+/// peek, the same on every runtime: bytes on an idle upstream connection
+/// are a stray response that would be handed to the next client (RFC 9112
+/// §9.2), and a closed one would fail the request sent on it.
+pub fn is_quiet(fd: std::os::fd::RawFd) -> bool {
+    use nix::errno::Errno;
+    use nix::sys::socket::{MsgFlags, recv};
+    let mut byte = [0u8; 1];
+    loop {
+        match recv(fd, &mut byte, MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT) {
+            Err(Errno::EINTR) => continue,
+            Err(Errno::EAGAIN) => return true,
+            // 0: the peer closed; n: unasked-for bytes; an error: broken.
+            Ok(_) | Err(_) => return false,
+        }
+    }
+}
+
+/// Shuts both directions of a connection given up on: the peer learns at
+/// once, on every runtime, even where an operation abandoned by a timeout
+/// would otherwise keep the socket open until its cancellation completes
+/// (completion-based I/O, monoio on io_uring).
+pub fn abort(fd: std::os::fd::RawFd) {
+    let _ = nix::sys::socket::shutdown(fd, nix::sys::socket::Shutdown::Both);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,31 +120,36 @@ mod tests {
         std::net::TcpStream::connect(addr).unwrap();
         drop(listeners);
     }
-}
 
-/// Whether an idle connection is fit to carry another request: the peer
-/// has neither closed it nor sent bytes nobody asked for. A non-blocking
-/// peek, the same on every runtime: bytes on an idle upstream connection
-/// are a stray response that would be handed to the next client (RFC 9112
-/// §9.2), and a closed one would fail the request sent on it.
-pub fn is_quiet(fd: std::os::fd::RawFd) -> bool {
-    use nix::errno::Errno;
-    use nix::sys::socket::{MsgFlags, recv};
-    let mut byte = [0u8; 1];
-    loop {
-        match recv(fd, &mut byte, MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT) {
-            Err(Errno::EINTR) => continue,
-            Err(Errno::EAGAIN) => return true,
-            // 0: the peer closed; n: unasked-for bytes; an error: broken.
-            Ok(_) | Err(_) => return false,
-        }
+    #[test]
+    fn an_idle_connection_is_quiet_until_its_peer_writes_or_closes() {
+        use std::io::Write as _;
+        use std::os::fd::AsRawFd as _;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let pair = || {
+            let ours = std::net::TcpStream::connect(addr).unwrap();
+            let (theirs, _) = listener.accept().unwrap();
+            (ours, theirs)
+        };
+        let settle = || std::thread::sleep(std::time::Duration::from_millis(50));
+        let (ours, _theirs) = pair();
+        assert!(is_quiet(ours.as_raw_fd()));
+        let (ours, mut theirs) = pair();
+        theirs.write_all(b"HTTP/1.1 200 OK\r\n").unwrap();
+        settle();
+        assert!(!is_quiet(ours.as_raw_fd()), "stray bytes");
+        let (ours, theirs) = pair();
+        drop(theirs);
+        settle();
+        assert!(!is_quiet(ours.as_raw_fd()), "closed by the peer");
+        // Peeking consumed nothing.
+        let (mut ours, mut theirs) = pair();
+        theirs.write_all(b"x").unwrap();
+        settle();
+        assert!(!is_quiet(ours.as_raw_fd()));
+        let mut byte = [0u8; 1];
+        std::io::Read::read_exact(&mut ours, &mut byte).unwrap();
+        assert_eq!(&byte, b"x");
     }
-}
-
-/// Shuts both directions of a connection now. A runtime whose I/O is
-/// completion-based (monoio on io_uring) keeps a socket open for as long
-/// as an operation abandoned by a timeout is still in flight; shutting it
-/// down ends that operation and tells the peer at once, on every runtime.
-pub fn abort(fd: std::os::fd::RawFd) {
-    let _ = nix::sys::socket::shutdown(fd, nix::sys::socket::Shutdown::Both);
 }
