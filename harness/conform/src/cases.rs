@@ -358,7 +358,7 @@ fn pattern(n: usize) -> Vec<u8> {
 }
 
 /// Sends raw bytes and expects `status`, then a close.
-fn expect_status_and_close(
+pub(crate) fn expect_status_and_close(
     ctx: &Ctx<'_>,
     proxy: &Proxy,
     raw: &[u8],
@@ -377,7 +377,8 @@ fn expect_status_and_close(
     Ok(())
 }
 
-fn first_line(head: &str) -> &str {
+/// The first line of a head (the status or request line).
+pub(crate) fn first_line(head: &str) -> &str {
     head.lines().next().unwrap_or("")
 }
 

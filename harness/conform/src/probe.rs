@@ -10,11 +10,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::cases::{expect_status_and_close, first_line};
 use crate::client::Client;
 use crate::scripted::{
     OriginConn, RawRequest, ScriptedOrigin, chunk_size_lines, close_wait_to, header_in,
 };
-use crate::suite::{Ctx, Proxy};
+use crate::suite::Ctx;
 
 macro_rules! ensure {
     ($cond:expr, $($fmt:tt)+) => {
@@ -50,25 +51,6 @@ fn origin_with(
 /// An origin answering `ok:<target>` to everything.
 fn plain_origin() -> Result<ScriptedOrigin, String> {
     origin_with(|_, _| None)
-}
-
-fn status_line(head: &str) -> &str {
-    head.lines().next().unwrap_or("")
-}
-
-/// Sends `raw`, expects `status` and then a close.
-fn expect_close_with(proxy: &Proxy, ctx: &Ctx<'_>, raw: &[u8], status: u16) -> Result<(), String> {
-    let mut c = ctx.client(proxy)?;
-    c.send(raw).map_err(|e| format!("send: {e}"))?;
-    let r = c.response();
-    ensure!(
-        r.status == status,
-        "expected {status}, got {} ({:?})",
-        r.status,
-        status_line(&r.head)
-    );
-    ensure!(c.closed(), "connection left open after {status}");
-    Ok(())
 }
 
 /// The requests the origin parsed out of everything it received.
@@ -285,7 +267,7 @@ pub(crate) fn unicode_te(ctx: &Ctx<'_>) -> Result<(), String> {
         let mut raw = b"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ".to_vec();
         raw.extend_from_slice(te);
         raw.extend_from_slice(b"\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n");
-        expect_close_with(&p, ctx, &raw, 400)
+        expect_status_and_close(ctx, &p, &raw, 400)
             .map_err(|e| format!("TE {:?}: {e}", String::from_utf8_lossy(te)))?;
     }
     std::thread::sleep(Duration::from_millis(50));
@@ -301,11 +283,11 @@ pub(crate) fn unicode_te(ctx: &Ctx<'_>) -> Result<(), String> {
 pub(crate) fn unicode_host_connection(ctx: &Ctx<'_>) -> Result<(), String> {
     let origin = plain_origin()?;
     let p = ctx.http_to(origin.addr(), "", "")?;
-    expect_close_with(&p, ctx, b"GET /h HTTP/1.1\r\nHost: x\xC2\xA0\r\n\r\n", 400)
+    expect_status_and_close(ctx, &p, b"GET /h HTTP/1.1\r\nHost: x\xC2\xA0\r\n\r\n", 400)
         .map_err(|e| format!("Host with NBSP: {e}"))?;
-    expect_close_with(
-        &p,
+    expect_status_and_close(
         ctx,
+        &p,
         b"GET /c HTTP/1.1\r\nHost: x\r\nConnection: x-secret\xC2\xA0\r\nX-Secret: 1\r\n\r\n",
         400,
     )
@@ -402,12 +384,10 @@ pub(crate) fn chunked_reframed(ctx: &Ctx<'_>) -> Result<(), String> {
         body == b"5\r\nhello\r\n0\r\n\r\n",
         "the client received {:?} after {:?}",
         String::from_utf8_lossy(&body),
-        status_line(&head)
+        first_line(&head)
     );
     // A request line in the trailer section is refused, never forwarded.
-    expect_close_with(
-        &p,
-        ctx,
+    expect_status_and_close(ctx, &p,
         b"POST /tr HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nGET /smuggled HTTP/1.1\r\n\r\n",
         400,
     )
@@ -623,7 +603,7 @@ pub(crate) fn host_kept(ctx: &Ctx<'_>) -> Result<(), String> {
     );
     let head = origin_head(&origin, "/h10").ok_or("the origin never saw /h10")?;
     ensure!(
-        status_line(&head).ends_with("HTTP/1.1")
+        first_line(&head).ends_with("HTTP/1.1")
             && header_in(&head, "host").is_some_and(|h| !h.is_empty()),
         "an HTTP/1.0 request was forwarded as HTTP/1.1 without Host: {head:?}"
     );
@@ -641,9 +621,9 @@ pub(crate) fn invalid_status(ctx: &Ctx<'_>) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let (head, _) = raw_response(&mut c, false);
     ensure!(
-        status_line(&head).starts_with("HTTP/1.1 502 "),
+        first_line(&head).starts_with("HTTP/1.1 502 "),
         "status 099 was relayed as {:?}",
-        status_line(&head)
+        first_line(&head)
     );
     Ok(())
 }
@@ -660,9 +640,9 @@ pub(crate) fn no_chunked_to_http10(ctx: &Ctx<'_>) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let (head, body) = raw_response(&mut c, true);
     ensure!(
-        status_line(&head).contains(" 200 "),
+        first_line(&head).contains(" 200 "),
         "got {:?}",
-        status_line(&head)
+        first_line(&head)
     );
     ensure!(
         header_in(&head, "transfer-encoding").is_none() && body == b"hello world",
@@ -745,7 +725,7 @@ pub(crate) fn absolute_form(ctx: &Ctx<'_>) -> Result<(), String> {
     );
     let head = origin_head(&origin, "/abs2").ok_or("the origin never saw /abs2")?;
     ensure!(
-        status_line(&head) == "GET /abs2 HTTP/1.1"
+        first_line(&head) == "GET /abs2 HTTP/1.1"
             && header_in(&head, "host")
                 .is_some_and(|h| h.eq_ignore_ascii_case("other.example:8080")),
         "forwarded as {head:?}: the target must be origin-form and Host the target's authority"

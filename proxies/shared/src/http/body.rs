@@ -11,6 +11,7 @@
 //! trailers cannot pass.
 
 use crate::http::error::HttpError;
+use crate::http::head::is_tchar;
 
 /// How a message's body is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -345,10 +346,6 @@ fn step_chunk(
         i += 1;
     }
     Ok((Some(chunk), i, payload))
-}
-
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// The payload of a complete chunked body (framing already checked by a

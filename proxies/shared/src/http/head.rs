@@ -167,11 +167,14 @@ fn list_elements(value: &[u8]) -> impl Iterator<Item = &[u8]> {
         .filter(|e| !e.is_empty())
 }
 
+/// A tchar (RFC 9110 §5.6.2).
+pub(crate) fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
 /// A token (RFC 9110 §5.6.2): one or more tchar.
 fn is_token(t: &[u8]) -> bool {
-    !t.is_empty()
-        && t.iter()
-            .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    !t.is_empty() && t.iter().all(|&b| is_tchar(b))
 }
 
 /// Lower-cased options of every `Connection` header; an option that is
