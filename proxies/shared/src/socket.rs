@@ -90,9 +90,11 @@ pub fn is_quiet(fd: std::os::fd::RawFd) -> bool {
 }
 
 /// Shuts both directions of a connection given up on: the peer learns at
-/// once, on every runtime, even where an operation abandoned by a timeout
-/// would otherwise keep the socket open until its cancellation completes
-/// (completion-based I/O, monoio on io_uring).
+/// once, on every runtime. On monoio's io_uring driver a read or write
+/// abandoned by a timeout stays queued, holding the socket open, until it
+/// completes (this build leaves monoio's `async-cancel` feature off, as
+/// before, so no core's I/O path changes); shutting the socket down
+/// completes it now.
 pub fn abort(fd: std::os::fd::RawFd) {
     let _ = nix::sys::socket::shutdown(fd, nix::sys::socket::Shutdown::Both);
 }

@@ -241,10 +241,16 @@ pub async fn serve_connection<R, F, Fut>(
     loop {
         let head = match read_head::<R>(&mut conn, &limits, header_deadline).await {
             Ok(Some(head)) => head,
-            Ok(None) | Err(HeadError::Io(_)) | Err(HeadError::Timeout { partial: false }) => break,
+            Ok(None) | Err(HeadError::Io(_)) => break,
             Err(HeadError::Http(e)) => {
                 let _ = conn.send(&e.response()).await;
                 break;
+            }
+            // The read given up on may still be in flight (completion-based
+            // runtimes): abort rather than wait for the client to close.
+            Err(HeadError::Timeout { partial: false }) => {
+                conn.abort();
+                return;
             }
             Err(HeadError::Timeout { partial: true }) => {
                 let _ = conn
@@ -253,7 +259,8 @@ pub async fn serve_connection<R, F, Fut>(
                         "request head not received in time",
                     ))
                     .await;
-                break;
+                conn.abort();
+                return;
             }
         };
         match call(Exchange::new(head, conn)).await {

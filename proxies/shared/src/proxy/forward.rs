@@ -124,9 +124,12 @@ impl<P> Forwarder<P> {
                     return self.fail(ex, head, e.status, e.reason).await;
                 }
                 Err(Failure::ClientStalled) => {
-                    return self
+                    let done = self
                         .fail(ex, head, 408, "request body not received in time")
-                        .await;
+                        .await?;
+                    // The client read given up on may still be in flight.
+                    done.client.abort();
+                    return Ok(done);
                 }
                 Err(Failure::Client(e)) => return Err(e),
             }
