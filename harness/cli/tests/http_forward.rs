@@ -113,9 +113,7 @@ fn client(addr: SocketAddr) -> Client {
 }
 
 fn pattern(n: usize) -> Vec<u8> {
-    (0..n as u64)
-        .map(pb_shared::http::pattern::body_byte)
-        .collect()
+    (0..n as u64).map(pb_wire::pattern::body_byte).collect()
 }
 
 #[test]
@@ -337,7 +335,7 @@ fn bodies_arrive_byte_exact_at_origin_and_client() {
             let body = pattern(size);
             let digest = format!(
                 "{:016x}",
-                pb_shared::http::pattern::digest(&body, pb_shared::http::pattern::DIGEST_SEED)
+                pb_wire::pattern::digest(&body, pb_wire::pattern::DIGEST_SEED)
             );
             // Content-Length request, echoed back with a length.
             c.send(

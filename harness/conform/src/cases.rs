@@ -352,9 +352,7 @@ pub static CASES: &[Case] = &[
 pub const SOAK_RSS_BOUND: u64 = 64 << 20;
 
 fn pattern(n: usize) -> Vec<u8> {
-    (0..n as u64)
-        .map(pb_shared::http::pattern::body_byte)
-        .collect()
+    (0..n as u64).map(pb_wire::pattern::body_byte).collect()
 }
 
 /// Sends raw bytes and expects `status`, then a close.

@@ -1,12 +1,13 @@
 //! A raw HTTP/1.1 client for the cases: it sends exactly the bytes a case
-//! gives it and reads responses with the shared codec, so a case can see
-//! status, headers, body and whether the connection was closed.
+//! gives it and reads responses with the judge's own parser (`pb-wire`,
+//! not the cores' codec), so a case can see status, headers, body and
+//! whether the connection was closed.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use pb_shared::http::{BodyDecoder, Framing, Limits, ResponseHead, dechunk};
+use pb_wire::{BodyReader, parse_response};
 
 /// A response as the client saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,61 +106,45 @@ impl Client {
 
     /// Reads one response (interim 1xx included when `interim`).
     pub fn response_with(&mut self, head_request: bool, interim: bool) -> Response {
-        let limits = Limits {
-            max_head_bytes: 1 << 20,
-            max_headers: 200,
+        let unreadable = |buf: &[u8]| Response {
+            status: 0,
+            head: String::from_utf8_lossy(buf).into_owned(),
+            body: Vec::new(),
+            complete: false,
         };
-        let parsed = loop {
-            match ResponseHead::parse(&self.buf, &limits, head_request) {
+        let (head, used) = loop {
+            match parse_response(&self.buf, head_request) {
                 Ok(Some(parsed)) => break parsed,
                 Ok(None) => {}
-                Err(_) => {
-                    return Response {
-                        status: 0,
-                        head: String::from_utf8_lossy(&self.buf).into_owned(),
-                        body: Vec::new(),
-                        complete: false,
-                    };
-                }
+                Err(_) => return unreadable(&self.buf),
             }
             if self.fill() == 0 {
-                return Response {
-                    status: 0,
-                    head: String::from_utf8_lossy(&self.buf).into_owned(),
-                    body: Vec::new(),
-                    complete: false,
-                };
+                return unreadable(&self.buf);
             }
         };
-        let (head, used) = parsed;
         let text = String::from_utf8_lossy(&self.buf[..used]).into_owned();
         self.buf.drain(..used);
-        if head.is_interim() && !interim {
+        let is_interim = (100..200).contains(&head.status) && head.status != 101;
+        if is_interim && !interim {
             return self.response_with(head_request, interim);
         }
-        let mut decoder = BodyDecoder::new(head.framing);
-        let mut raw = Vec::new();
-        let mut complete = decoder.is_done();
+        let mut reader = BodyReader::new(head.body);
+        let mut body = Vec::new();
+        let mut complete = reader.is_done();
         while !complete {
-            let Ok(step) = decoder.feed(&self.buf) else {
+            let Ok(used) = reader.read(&self.buf, |p| body.extend_from_slice(p)) else {
                 break;
             };
-            raw.extend_from_slice(&self.buf[..step.consumed]);
-            self.buf.drain(..step.consumed);
-            if step.done {
+            self.buf.drain(..used);
+            if reader.is_done() {
                 complete = true;
                 break;
             }
             if self.fill() == 0 {
-                complete = decoder.finish_on_close().is_ok();
+                complete = reader.at_close().is_ok();
                 break;
             }
         }
-        let body = if head.framing == Framing::Chunked {
-            dechunk(&raw)
-        } else {
-            raw
-        };
         Response {
             status: head.status,
             head: text,

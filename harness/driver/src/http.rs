@@ -1,10 +1,11 @@
 //! The HTTP workload: one prebuilt request per connection and a response
 //! reader that checks every reply: status, framing, body length, and the
-//! body bytes against the origin's pattern (for generated bodies and
-//! echoed request bodies alike).
+//! payload bytes against the origin's pattern (for generated bodies and
+//! echoed request bodies alike, chunked or not). Responses are read with
+//! the judge's own parser (`pb-wire`), not the cores' codec.
 
-use pb_shared::http::pattern::{body_byte, matches};
-use pb_shared::http::{BodyDecoder, Framing, Limits, ResponseHead};
+use pb_wire::pattern::{body_byte, matches};
+use pb_wire::{BodyReader, parse_response};
 
 /// Request method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,29 +83,25 @@ impl HttpWorkload {
 #[derive(Debug)]
 pub struct HttpReader {
     expected_len: u64,
-    limits: Limits,
     head_buf: Vec<u8>,
     body: Option<Body>,
 }
 
 #[derive(Debug)]
 struct Body {
-    decoder: BodyDecoder,
-    framing: Framing,
+    reader: BodyReader,
     status: u16,
-    seen: u64,
     intact: bool,
 }
+
+/// The longest response head the driver waits for.
+const MAX_HEAD: usize = 64 * 1024;
 
 impl HttpReader {
     /// A reader expecting `expected_len`-byte pattern bodies with status 200.
     pub fn new(workload: &HttpWorkload) -> HttpReader {
         HttpReader {
             expected_len: workload.body_bytes as u64,
-            limits: Limits {
-                max_head_bytes: 64 * 1024,
-                max_headers: 200,
-            },
             head_buf: Vec::new(),
             body: None,
         }
@@ -130,35 +127,37 @@ impl HttpReader {
                     // Accumulate the head; parse it when complete.
                     let before = self.head_buf.len();
                     self.head_buf.extend_from_slice(data);
-                    let parsed = ResponseHead::parse(&self.head_buf, &self.limits, false)
-                        .map_err(|_| "malformed response")?;
+                    let parsed =
+                        parse_response(&self.head_buf, false).map_err(|_| "malformed response")?;
                     let Some((head, used)) = parsed else {
+                        if self.head_buf.len() > MAX_HEAD {
+                            return Err("malformed response");
+                        }
                         return Ok(());
                     };
                     data = &data[used - before..];
                     self.head_buf.clear();
-                    if head.is_interim() {
+                    if (100..200).contains(&head.status) && head.status != 101 {
                         continue;
                     }
                     self.body.insert(Body {
-                        decoder: BodyDecoder::new(head.framing),
-                        framing: head.framing,
+                        reader: BodyReader::new(head.body),
                         status: head.status,
-                        seen: 0,
                         intact: true,
                     })
                 }
             };
-            let step = body.decoder.feed(data).map_err(|_| "malformed body")?;
-            let piece = &data[..step.consumed];
-            // Chunked bodies arrive with their framing; their length is
-            // checked, their bytes only when delimited plainly.
-            if body.framing != Framing::Chunked {
-                body.intact &= matches(piece, body.seen);
-            }
-            body.seen += piece.len() as u64;
-            data = &data[step.consumed..];
-            if step.done {
+            let (mut at, mut intact) = (body.reader.payload(), body.intact);
+            let used = body
+                .reader
+                .read(data, |piece| {
+                    intact &= matches(piece, at);
+                    at += piece.len() as u64;
+                })
+                .map_err(|_| "malformed body")?;
+            body.intact = intact;
+            data = &data[used..];
+            if body.reader.is_done() {
                 let body = self.body.take().expect("set above");
                 on_complete(self.verdict(&body));
                 left -= 1;
@@ -172,7 +171,7 @@ impl HttpReader {
         let Some(mut body) = self.body.take() else {
             return false;
         };
-        if body.decoder.finish_on_close().is_err() {
+        if body.reader.at_close().is_err() {
             return false;
         }
         on_complete(self.verdict(&body));
@@ -189,7 +188,7 @@ impl HttpReader {
                 _ => "unexpected status",
             });
         }
-        if body.decoder.payload() != self.expected_len {
+        if body.reader.payload() != self.expected_len {
             return Err("wrong body length");
         }
         if !body.intact {
@@ -240,9 +239,17 @@ mod tests {
         let last = bad.len() - 1;
         bad[last] ^= 1;
         assert_eq!(check(&bad), [Err("body mismatch")]);
-        let chunked =
+        // Chunked payloads are checked byte for byte too, across chunks.
+        let pattern: Vec<u8> = (0..10).map(body_byte).collect();
+        let mut chunked = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n4\r\n".to_vec();
+        chunked.extend_from_slice(&pattern[..4]);
+        chunked.extend_from_slice(b"\r\n6\r\n");
+        chunked.extend_from_slice(&pattern[4..]);
+        chunked.extend_from_slice(b"\r\n0\r\n\r\n");
+        assert_eq!(check(&chunked), [Ok(())]);
+        let wrong =
             b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\na\r\n0123456789\r\n0\r\n\r\n";
-        assert_eq!(check(chunked), [Ok(())]);
+        assert_eq!(check(wrong), [Err("body mismatch")]);
     }
 
     #[test]

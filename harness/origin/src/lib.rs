@@ -17,7 +17,9 @@
 //! Every response carries `x-origin: <id>`; every request can be appended
 //! to a record file (one line per request: method, target, head bytes,
 //! body length and digest) so conformance tests see what crossed the proxy.
-//! Parsing uses the same codec as the cores (`pb_shared::http`).
+//! Requests are read with the judge's own parser (`pb-wire`), not the
+//! cores' codec, so a framing bug in the cores cannot hide behind the same
+//! bug here.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -25,12 +27,19 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pb_shared::http::{BodyDecoder, Framing, Limits, RequestHead, dechunk, write};
 use pb_shared::{CpuSet, Shutdown, serve, socket};
+use pb_wire::{BodyLen, BodyReader, Request, field, parse_request};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-pub use pb_shared::http::pattern::{DIGEST_SEED, body_byte, digest};
+pub use pb_wire::pattern::{DIGEST_SEED, body_byte, digest};
+
+/// What the origin answers a request it cannot read, then it closes.
+const BAD_REQUEST: &[u8] =
+    b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+
+/// The longest request head the origin waits for.
+const MAX_HEAD: usize = 64 * 1024;
 
 /// How to run an origin.
 #[derive(Debug, Clone)]
@@ -158,20 +167,16 @@ impl Origin {
     }
 
     async fn serve_conn(&self, conn: u64, mut stream: TcpStream) -> std::io::Result<()> {
-        let limits = Limits {
-            max_head_bytes: 64 * 1024,
-            max_headers: 200,
-        };
         let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
         let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
         loop {
             // The head.
             let (head, head_len) = loop {
-                match RequestHead::parse(&buf, &limits) {
+                match parse_request(&buf) {
                     Ok(Some(parsed)) => break parsed,
-                    Ok(None) => {}
-                    Err(e) => {
-                        stream.write_all(&e.response()).await?;
+                    Ok(None) if buf.len() <= MAX_HEAD => {}
+                    Ok(None) | Err(_) => {
+                        stream.write_all(BAD_REQUEST).await?;
                         return Ok(());
                     }
                 }
@@ -181,34 +186,30 @@ impl Origin {
             };
             let raw_head = buf[..head_len].to_vec();
             buf.drain(..head_len);
-            if head.expect_continue {
-                stream.write_all(write::CONTINUE).await?;
+            if field(&head.fields, "expect")
+                .is_some_and(|v| v.eq_ignore_ascii_case(b"100-continue"))
+            {
+                stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await?;
             }
             // The body: read whole (origin bodies are test-sized), digest it.
             let mut body = Vec::new();
-            let mut decoder = BodyDecoder::new(head.framing);
+            let mut payload = Vec::new();
+            let mut reader = BodyReader::new(head.body);
             let mut payload_digest = DIGEST_SEED;
-            loop {
-                let step = match decoder.feed(&buf) {
-                    Ok(step) => step,
-                    Err(e) => {
-                        stream.write_all(&e.response()).await?;
-                        return Ok(());
-                    }
+            while !reader.is_done() {
+                let Ok(used) = reader.read(&buf, |p| payload.extend_from_slice(p)) else {
+                    stream.write_all(BAD_REQUEST).await?;
+                    return Ok(());
                 };
-                body.extend_from_slice(&buf[..step.consumed]);
-                buf.drain(..step.consumed);
-                if step.done {
+                body.extend_from_slice(&buf[..used]);
+                buf.drain(..used);
+                if reader.is_done() {
                     break;
                 }
                 if stream.read_buf(&mut buf).await? == 0 {
                     return Ok(());
                 }
             }
-            let payload = match head.framing {
-                Framing::Chunked => dechunk(&body),
-                _ => body.clone(),
-            };
             payload_digest = digest(&payload, payload_digest);
             self.record(conn, &head, &raw_head, payload.len(), payload_digest);
 
@@ -227,7 +228,7 @@ impl Origin {
         }
     }
 
-    fn record(&self, conn: u64, head: &RequestHead, raw: &[u8], body_len: usize, body_digest: u64) {
+    fn record(&self, conn: u64, head: &Request, raw: &[u8], body_len: usize, body_digest: u64) {
         if self.record.is_none() {
             return;
         }
@@ -254,7 +255,7 @@ impl Origin {
     /// connection.
     fn respond(
         &self,
-        head: &RequestHead,
+        head: &Request,
         raw_head: &[u8],
         body: &[u8],
         payload: &[u8],
@@ -282,25 +283,24 @@ impl Origin {
             _ => {}
         }
         let close = param(target, "close").is_some() || !head.keep_alive;
-        let (bytes, echo_framing): (Vec<u8>, Option<Framing>) =
-            if param(target, "echo_head").is_some() {
-                (raw_head.to_vec(), None)
-            } else if head.framing != Framing::Empty {
-                // Echo the request body, framed as the request framed it.
-                match head.framing {
-                    Framing::Chunked => (body.to_vec(), Some(Framing::Chunked)),
-                    _ => (payload.to_vec(), None),
-                }
-            } else {
-                let size = param_u64(target, "size").unwrap_or(0);
-                ((0..size).map(body_byte).collect(), None)
-            };
-        let no_body = head.is_head() || status == 204 || status == 304;
-        let chunked = echo_framing == Some(Framing::Chunked) || param(target, "chunked").is_some();
+        // A request body is echoed, framed as the request framed it.
+        let echo_chunked = head.body == BodyLen::Chunked;
+        let bytes: Vec<u8> = if param(target, "echo_head").is_some() {
+            raw_head.to_vec()
+        } else if echo_chunked {
+            body.to_vec()
+        } else if head.body != BodyLen::None {
+            payload.to_vec()
+        } else {
+            let size = param_u64(target, "size").unwrap_or(0);
+            (0..size).map(body_byte).collect()
+        };
+        let no_body = head.method == "HEAD" || status == 204 || status == 304;
+        let chunked = echo_chunked || param(target, "chunked").is_some();
         let _ = write!(
             out,
             "HTTP/1.1 {status} {}\r\nx-origin: {}\r\n",
-            pb_shared::http::error::reason_phrase(status),
+            reason_phrase(status),
             self.id
         );
         if param(target, "resp_hop").is_some() {
@@ -324,7 +324,7 @@ impl Origin {
             }
             out.extend_from_slice(b"\r\n");
             if !no_body {
-                if echo_framing == Some(Framing::Chunked) {
+                if echo_chunked {
                     out.extend_from_slice(&bytes);
                 } else {
                     for chunk in bytes.chunks(8192) {
@@ -346,6 +346,22 @@ impl Origin {
             }
         }
         !close
+    }
+}
+
+/// The reason phrase of the statuses tests ask the origin for.
+fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        201 => "Created",
+        204 => "No Content",
+        301 => "Moved Permanently",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        404 => "Not Found",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Other",
     }
 }
 

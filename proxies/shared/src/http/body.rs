@@ -348,27 +348,26 @@ fn step_chunk(
     Ok((Some(chunk), i, payload))
 }
 
-/// The payload of a complete chunked body (framing already checked by a
-/// [`BodyDecoder`]): what the origin records and clients compare.
-pub fn dechunk(mut wire: &[u8]) -> Vec<u8> {
-    let mut payload = Vec::new();
-    while let Some(eol) = wire.windows(2).position(|w| w == b"\r\n") {
-        let line = std::str::from_utf8(&wire[..eol]).unwrap_or("0");
-        let size =
-            usize::from_str_radix(line.split(';').next().unwrap_or("0").trim(), 16).unwrap_or(0);
-        wire = &wire[eol + 2..];
-        if size == 0 || wire.len() < size {
-            break;
-        }
-        payload.extend_from_slice(&wire[..size]);
-        wire = &wire[(size + 2).min(wire.len())..];
-    }
-    payload
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The payload of a complete chunked body (framing already checked).
+    fn dechunk(mut wire: &[u8]) -> Vec<u8> {
+        let mut payload = Vec::new();
+        while let Some(eol) = wire.windows(2).position(|w| w == b"\r\n") {
+            let line = std::str::from_utf8(&wire[..eol]).unwrap_or("0");
+            let size = usize::from_str_radix(line.split(';').next().unwrap_or("0").trim(), 16)
+                .unwrap_or(0);
+            wire = &wire[eol + 2..];
+            if size == 0 || wire.len() < size {
+                break;
+            }
+            payload.extend_from_slice(&wire[..size]);
+            wire = &wire[(size + 2).min(wire.len())..];
+        }
+        payload
+    }
 
     /// Feeds `wire` split at every possible point; all splits must agree.
     fn decode_all_splits(framing: Framing, wire: &[u8]) -> Result<(usize, u64), HttpError> {

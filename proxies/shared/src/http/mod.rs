@@ -7,7 +7,6 @@
 //! | [`error`] | [`HttpError`]: what went wrong and the status it maps to (400, 414, 431, 502) |
 //! | [`head`] | request and response heads over `httparse`, with limits, framing and keep-alive decided once |
 //! | [`body`] | [`BodyDecoder`]: finds where a body ends (length, chunked, until close) and writes it for the next hop, chunked bodies re-framed |
-//! | [`pattern`] | generated body bytes and the digest origin and driver agree on |
 //! | [`write`] | serialising heads for the next hop, hop-by-hop headers removed; [`write::ResponsePlan`] frames a response for its client |
 //!
 //! Framing rules (RFC 9112 §6): `Transfer-Encoding` whose final coding is
@@ -22,9 +21,8 @@
 pub mod body;
 pub mod error;
 pub mod head;
-pub mod pattern;
 pub mod write;
 
-pub use body::{BodyDecoder, Emit, Framing, Progress, dechunk};
+pub use body::{BodyDecoder, Emit, Framing, Progress};
 pub use error::HttpError;
 pub use head::{Header, Limits, RequestHead, ResponseHead, Version};
