@@ -82,7 +82,7 @@ pub struct Response {
 pub type Parsed<T> = Result<Option<(T, usize)>, WireError>;
 
 /// The most header fields the judge reads in one head.
-const MAX_FIELDS: usize = 256;
+const MAX_FIELDS: usize = 128;
 
 fn field_value<'a>(fields: &'a [Field], name: &str) -> impl Iterator<Item = &'a [u8]> {
     fields
