@@ -87,3 +87,37 @@ fn wrong_status_and_wrong_length_are_errors() {
         report.errors
     );
 }
+
+/// `proxybench load` names its cell as `proxybench run` names a cell with
+/// the same parameters: merge, gate and report match cells by id.
+#[test]
+fn load_names_its_cell_as_a_run_would() {
+    let origin = origin();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("load.json");
+    let status = std::process::Command::new(EXE)
+        .args(["load", "--target", &origin.addr().to_string()])
+        .args(["--http", "get", "--connection-per-request", "--rate", "200"])
+        .args(["--connections", "2", "--duration", "0.3", "--warmup", "0"])
+        .args(["--core-name", "direct", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(
+        status.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let scenario = pb_scenario::ScenarioFile::parse(
+        "name = \"x\"\n[[cell]]\nscenario = \"http-forward\"\nbody_bytes = 100\n\
+         connections = 2\nkeep_alive = false\nrate = 200.0\n",
+        Path::new("x.toml"),
+    )
+    .unwrap();
+    let label = scenario.cells[0].label();
+    assert_eq!(json["cells"][0]["id"], format!("{label}/direct"));
+    assert!(label.contains("/close"), "{label}");
+}

@@ -172,15 +172,34 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
         conformance_failures: Vec::new(),
         summary: None,
     };
-    let rate_part = args.rate.map_or(String::new(), |r| format!("@{r}rps"));
-    let kind = match args.http {
-        Some(method) => format!("http-forward/{}", method.name()),
-        None => "echo".into(),
+    // The same id a `proxybench run` cell with these parameters gets, so
+    // merge, gate and report match a driver's file with a run's cells.
+    let as_scenario_cell = pb_scenario::Cell {
+        scenario: if args.http.is_some() {
+            pb_shared::Scenario::HttpForward
+        } else {
+            pb_shared::Scenario::Echo
+        },
+        cores: None,
+        params: pb_scenario::CellParams {
+            message_bytes: args.message_bytes,
+            connections: args.connections,
+            in_flight: args.in_flight,
+            rate: args.rate,
+            http: args.http.map(|method| pb_scenario::HttpParams {
+                method: match method {
+                    HttpMethod::Get => Method::Get,
+                    HttpMethod::Post => Method::Post,
+                },
+                keep_alive: !args.connection_per_request,
+                origins: 1,
+                policy: pb_shared::proxy::config::Policy::RoundRobin,
+            }),
+        },
+        rate_search: None,
+        origin: "proxybench load".into(),
     };
-    cell.id = format!(
-        "{kind}/{}B/c{}x{}{rate_part}/{}",
-        args.message_bytes, args.connections, args.in_flight, args.core_name
-    );
+    cell.id = format!("{}/{}", as_scenario_cell.label(), args.core_name);
 
     if let Some(bound) = args.rate_search {
         let search = SearchSpec::new(bound, args.search_start, args.search_max);
