@@ -92,8 +92,22 @@ fn raw_response(c: &mut Client, until_close: bool) -> (String, Vec<u8>) {
 
 // === item 1: pooled upstream connections ===
 
+/// Polls `cond` every 5 ms for at most `limit`; whether it came true.
+fn wait_until(limit: Duration, cond: impl Fn() -> bool) -> bool {
+    let until = Instant::now() + limit;
+    while !cond() {
+        if Instant::now() >= until {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    true
+}
+
 pub(crate) fn stray_bytes_on_idle(ctx: &Ctx<'_>) -> Result<(), String> {
-    let origin = origin_with(|conn, req| {
+    let poisoned = Arc::new(AtomicUsize::new(0));
+    let sent = Arc::clone(&poisoned);
+    let origin = origin_with(move |conn, req| {
         let answer: &[u8] = match req.target() {
             "/v-200" => b"HTTP/1.1 200 OK\r\nContent-Length: 27\r\n\r\nabcdefghijklmnopqrstuvwxyz!",
             "/v-204" => b"HTTP/1.1 204 No Content\r\n\r\n",
@@ -105,21 +119,33 @@ pub(crate) fn stray_bytes_on_idle(ctx: &Ctx<'_>) -> Result<(), String> {
         // second "response" to a request nobody made.
         let ok = conn.send(answer);
         std::thread::sleep(Duration::from_millis(150));
-        Some(ok && conn.send(POISON))
+        let ok = ok && conn.send(POISON);
+        sent.fetch_add(1, Ordering::SeqCst);
+        Some(ok)
     })?;
     let p = ctx.http_to(origin.addr(), "", "")?;
-    for (method, target, status) in [
+    for (round, (method, target, status)) in [
         ("GET", "/v-200", 200),
         ("GET", "/v-204", 204),
         ("GET", "/v-304", 304),
         ("HEAD", "/v-head", 200),
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let mut a = ctx.client(&p)?;
         a.send(format!("{method} {target} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
             .map_err(|e| e.to_string())?;
         let r = a.response_with(method == "HEAD", false);
         ensure!(r.status == status, "{target}: got {}", r.status);
-        std::thread::sleep(Duration::from_millis(300));
+        // The next request goes out only once the stray bytes are on the
+        // wire, however slow the machine.
+        ensure!(
+            wait_until(Duration::from_secs(3), || poisoned.load(Ordering::SeqCst)
+                > round),
+            "setup: the origin never sent its stray bytes"
+        );
+        std::thread::sleep(Duration::from_millis(50));
         let next = format!("/next{target}");
         let r = ctx.client(&p)?.get(&next);
         ensure!(
@@ -144,7 +170,9 @@ pub(crate) fn closed_idle_dropped(ctx: &Ctx<'_>) -> Result<(), String> {
     // Keeps each connection idle at most 250 ms, like an origin's
     // keep-alive timeout; answers /slow after 100 ms so that concurrent
     // requests need one upstream connection each.
-    let origin = ScriptedOrigin::start(|conn| {
+    let closed = Arc::new(AtomicUsize::new(0));
+    let closes = Arc::clone(&closed);
+    let origin = ScriptedOrigin::start(move |conn| {
         while let Some(req) = conn.read_request_within(Duration::from_millis(250)) {
             if req.target() == "/slow" {
                 std::thread::sleep(Duration::from_millis(100));
@@ -165,6 +193,7 @@ pub(crate) fn closed_idle_dropped(ctx: &Ctx<'_>) -> Result<(), String> {
             }
         }
         conn.close();
+        closes.fetch_add(1, Ordering::SeqCst);
     })?;
     let p = ctx.http_to(origin.addr(), "", "")?;
     const PARALLEL: usize = 8;
@@ -178,12 +207,18 @@ pub(crate) fn closed_idle_dropped(ctx: &Ctx<'_>) -> Result<(), String> {
     for c in &mut clients {
         ensure!(c.response().status == 200, "a parallel GET failed");
     }
-    // Every pooled connection is now closed by the origin.
     ensure!(
         origin.wait_for(Duration::from_secs(3), |r| r.len() >= PARALLEL),
         "setup: the origin did not see {PARALLEL} connections"
     );
-    std::thread::sleep(Duration::from_millis(500));
+    // Every pooled connection closed by the origin, however slow the machine.
+    let accepted = origin.records().len();
+    ensure!(
+        wait_until(Duration::from_secs(5), || closed.load(Ordering::SeqCst)
+            >= accepted),
+        "setup: the origin did not close its idle connections"
+    );
+    std::thread::sleep(Duration::from_millis(100));
     let dead_before = close_wait_to(origin.addr())?;
     let mut c = ctx.client(&p)?;
     c.send(b"POST /post HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
