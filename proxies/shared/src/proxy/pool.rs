@@ -5,9 +5,12 @@
 //! An idle connection is checked before it is handed out: one the
 //! upstream closed, or on which it sent bytes nobody asked for, is
 //! dropped, never reused (RFC 9112 §9.2: a response with no request
-//! outstanding is not a response). When a dead one turns up, or every
-//! [`SWEEP_EVERY`], every idle connection to that upstream is checked, so
-//! dead ones buried under live ones in the LIFO do not linger.
+//! outstanding is not a response). When a dead one turns up, or at the
+//! first take after [`SWEEP_EVERY`] without a sweep, every idle
+//! connection to that upstream is checked, so dead ones buried under live
+//! ones in the LIFO do not linger. Nothing watches a pool between takes:
+//! an upstream nobody asks for keeps its dead connections until the next
+//! request to it.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
