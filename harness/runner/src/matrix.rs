@@ -17,6 +17,9 @@ use pb_results::{
 use pb_scenario::ScenarioFile;
 use pb_scenario::{DIRECT, HttpParams};
 use pb_shared::CpuSet;
+use pb_shared::proxy::config::{
+    HeadersConfig, LimitsConfig, PoolConfig, ProxyConfig, RouteConfig, TimeoutsConfig,
+};
 
 use crate::env::{self, BuildInfo};
 use crate::measure::{measure, rate_search};
@@ -180,7 +183,7 @@ pub fn run(cfg: &RunConfig, progress: &mut dyn FnMut(&str)) -> Result<Results, R
                         threads: settings.core_threads,
                         cpus: &core_cpus,
                         spin_iters: settings.core_spin_iters,
-                        config: origins.as_ref().map(|o| o.config.as_path()),
+                        config: origins.as_ref().map(|o| &*o.config),
                     };
                     match CoreProcess::start(&cmd) {
                         Ok(process) => {
@@ -400,7 +403,25 @@ impl Slot {
 /// that points at them; stopped and removed when dropped.
 struct Origins {
     processes: Vec<CoreProcess>,
-    config: PathBuf,
+    /// The proxy configuration file; removed when dropped.
+    config: tempfile::TempPath,
+}
+
+/// Writes `config` where a core started with `--config` reads it, as the
+/// cores' own parser will read it back.
+fn write_proxy_config(config: &ProxyConfig, label: &str) -> Result<tempfile::TempPath, String> {
+    let text = toml::to_string(config).map_err(|e| format!("proxy config for {label}: {e}"))?;
+    let file = tempfile::Builder::new()
+        .prefix("proxybench-")
+        .suffix(".toml")
+        .tempfile()
+        .map_err(|e| format!("cannot create a proxy config file: {e}"))?;
+    std::fs::write(
+        file.path(),
+        format!("# written by proxybench run for {label}\n{text}"),
+    )
+    .map_err(|e| format!("cannot write {}: {e}", file.path().display()))?;
+    Ok(file.into_temp_path())
 }
 
 impl Origins {
@@ -416,22 +437,26 @@ impl Origins {
                     .map_err(|e| e.to_string())
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let upstreams: Vec<String> = processes
-            .iter()
-            .map(|p| format!("{:?}", p.addr().to_string()))
-            .collect();
-        let text = format!(
-            "# written by proxybench run for {label}\n[[pool]]\nname = \"origins\"\npolicy = \"{}\"\nupstreams = [{}]\n\n[[route]]\npath_prefix = \"/\"\npool = \"origins\"\n\n[headers]\nresponse_add = [[\"via\", \"1.1 proxybench\"]]\n",
-            http.policy.name(),
-            upstreams.join(", ")
-        );
-        let config = std::env::temp_dir().join(format!(
-            "proxybench-{}-{}.toml",
-            std::process::id(),
-            label.replace('/', "_")
-        ));
-        std::fs::write(&config, text)
-            .map_err(|e| format!("cannot write {}: {e}", config.display()))?;
+        let config = ProxyConfig {
+            pools: vec![PoolConfig {
+                name: "origins".into(),
+                policy: http.policy,
+                upstreams: processes.iter().map(CoreProcess::addr).collect(),
+            }],
+            routes: vec![RouteConfig {
+                host: None,
+                path_prefix: "/".into(),
+                pool: "origins".into(),
+            }],
+            auth: None,
+            headers: HeadersConfig {
+                response_add: vec![("via".into(), "1.1 proxybench".into())],
+                ..HeadersConfig::default()
+            },
+            timeouts: TimeoutsConfig::default(),
+            limits: LimitsConfig::default(),
+        };
+        let config = write_proxy_config(&config, label)?;
         Ok(Origins { processes, config })
     }
 }
@@ -441,7 +466,6 @@ impl Drop for Origins {
         for p in self.processes.drain(..) {
             p.stop(STOP_GRACE);
         }
-        let _ = std::fs::remove_file(&self.config);
     }
 }
 
@@ -471,5 +495,41 @@ fn failed_cell_for_all(
             format!("origins did not start: {reason}"),
         );
         cells.push(slot.cell);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_written_proxy_config_reads_back_the_same() {
+        let config = ProxyConfig {
+            pools: vec![PoolConfig {
+                name: "origins".into(),
+                policy: pb_shared::proxy::config::Policy::P2c,
+                upstreams: vec![
+                    "127.0.0.1:9001".parse().unwrap(),
+                    "[::1]:9002".parse().unwrap(),
+                ],
+            }],
+            routes: vec![RouteConfig {
+                host: None,
+                path_prefix: "/".into(),
+                pool: "origins".into(),
+            }],
+            auth: None,
+            headers: HeadersConfig {
+                response_add: vec![("via".into(), "1.1 proxybench".into())],
+                ..HeadersConfig::default()
+            },
+            timeouts: TimeoutsConfig::default(),
+            limits: LimitsConfig::default(),
+        };
+        let path = write_proxy_config(&config, "http-forward/GET/100B/c50x1").unwrap();
+        assert_eq!(ProxyConfig::load(&path).unwrap(), config);
+        let kept = path.to_path_buf();
+        drop(path);
+        assert!(!kept.exists(), "the file goes with its owner");
     }
 }

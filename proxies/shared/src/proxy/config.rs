@@ -35,12 +35,12 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::http::Limits;
 
 /// A balancing policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Policy {
     /// Each upstream in turn.
@@ -52,7 +52,7 @@ pub enum Policy {
 }
 
 /// A named set of upstreams.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PoolConfig {
     /// Name routes refer to.
@@ -94,11 +94,11 @@ fn default_policy() -> Policy {
 }
 
 /// Host and path prefix to pool.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     /// Host to match (case-insensitive, port ignored); any host if absent.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
     /// Path prefix to match.
     #[serde(default = "default_prefix")]
@@ -112,7 +112,7 @@ fn default_prefix() -> String {
 }
 
 /// Token check before any upstream is contacted.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
     /// Header carrying the token.
@@ -122,7 +122,7 @@ pub struct AuthConfig {
 }
 
 /// Header rewriting.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HeadersConfig {
     /// Added to every forwarded request.
@@ -137,7 +137,7 @@ pub struct HeadersConfig {
 }
 
 /// Timeouts, milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TimeoutsConfig {
     /// Connecting to an upstream; beyond it, 502.
@@ -218,7 +218,7 @@ impl TimeoutsConfig {
 }
 
 /// Head limits as configured.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsConfig {
     /// Request line plus headers, bytes.
@@ -246,7 +246,7 @@ impl Default for LimitsConfig {
 }
 
 /// The whole configuration.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProxyConfig {
     /// Upstream pools.
@@ -256,7 +256,7 @@ pub struct ProxyConfig {
     #[serde(rename = "route")]
     pub routes: Vec<RouteConfig>,
     /// Auth filter, if any.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthConfig>,
     /// Header rewriting.
     #[serde(default)]
