@@ -18,7 +18,7 @@ use pb_scenario::ScenarioFile;
 use pb_scenario::{DIRECT, HttpParams};
 use pb_shared::CpuSet;
 use pb_shared::proxy::config::{
-    HeadersConfig, LimitsConfig, PoolConfig, ProxyConfig, RouteConfig, TimeoutsConfig,
+    HeadersConfig, LimitsConfig, Policy, PoolConfig, ProxyConfig, RouteConfig, TimeoutsConfig,
 };
 
 use crate::env::{self, BuildInfo};
@@ -407,6 +407,30 @@ struct Origins {
     config: tempfile::TempPath,
 }
 
+/// What every core of an http-forward cell is configured with: one pool
+/// of the cell's origins under its policy, every path routed to it.
+fn cell_proxy_config(policy: Policy, upstreams: Vec<std::net::SocketAddr>) -> ProxyConfig {
+    ProxyConfig {
+        pools: vec![PoolConfig {
+            name: "origins".into(),
+            policy,
+            upstreams,
+        }],
+        routes: vec![RouteConfig {
+            host: None,
+            path_prefix: "/".into(),
+            pool: "origins".into(),
+        }],
+        auth: None,
+        headers: HeadersConfig {
+            response_add: vec![("via".into(), "1.1 proxybench".into())],
+            ..HeadersConfig::default()
+        },
+        timeouts: TimeoutsConfig::default(),
+        limits: LimitsConfig::default(),
+    }
+}
+
 /// Writes `config` where a core started with `--config` reads it, as the
 /// cores' own parser will read it back.
 fn write_proxy_config(config: &ProxyConfig, label: &str) -> Result<tempfile::TempPath, String> {
@@ -437,26 +461,8 @@ impl Origins {
                     .map_err(|e| e.to_string())
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let config = ProxyConfig {
-            pools: vec![PoolConfig {
-                name: "origins".into(),
-                policy: http.policy,
-                upstreams: processes.iter().map(CoreProcess::addr).collect(),
-            }],
-            routes: vec![RouteConfig {
-                host: None,
-                path_prefix: "/".into(),
-                pool: "origins".into(),
-            }],
-            auth: None,
-            headers: HeadersConfig {
-                response_add: vec![("via".into(), "1.1 proxybench".into())],
-                ..HeadersConfig::default()
-            },
-            timeouts: TimeoutsConfig::default(),
-            limits: LimitsConfig::default(),
-        };
-        let config = write_proxy_config(&config, label)?;
+        let upstreams = processes.iter().map(CoreProcess::addr).collect();
+        let config = write_proxy_config(&cell_proxy_config(http.policy, upstreams), label)?;
         Ok(Origins { processes, config })
     }
 }
@@ -504,28 +510,13 @@ mod tests {
 
     #[test]
     fn a_written_proxy_config_reads_back_the_same() {
-        let config = ProxyConfig {
-            pools: vec![PoolConfig {
-                name: "origins".into(),
-                policy: pb_shared::proxy::config::Policy::P2c,
-                upstreams: vec![
-                    "127.0.0.1:9001".parse().unwrap(),
-                    "[::1]:9002".parse().unwrap(),
-                ],
-            }],
-            routes: vec![RouteConfig {
-                host: None,
-                path_prefix: "/".into(),
-                pool: "origins".into(),
-            }],
-            auth: None,
-            headers: HeadersConfig {
-                response_add: vec![("via".into(), "1.1 proxybench".into())],
-                ..HeadersConfig::default()
-            },
-            timeouts: TimeoutsConfig::default(),
-            limits: LimitsConfig::default(),
-        };
+        let config = cell_proxy_config(
+            Policy::P2c,
+            vec![
+                "127.0.0.1:9001".parse().unwrap(),
+                "[::1]:9002".parse().unwrap(),
+            ],
+        );
         let path = write_proxy_config(&config, "http-forward/GET/100B/c50x1").unwrap();
         assert_eq!(ProxyConfig::load(&path).unwrap(), config);
         let kept = path.to_path_buf();
