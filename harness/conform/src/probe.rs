@@ -344,7 +344,7 @@ pub(crate) fn unrequested_101(ctx: &Ctx<'_>) -> Result<(), String> {
         }
         conn.send(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
         // Whatever comes now would be written into the "tunnel".
-        conn.read_for(Duration::from_millis(800));
+        conn.drain_until_closed(Duration::from_millis(800));
         Some(false)
     })?;
     let p = ctx.http_to(origin.addr(), "", "")?;

@@ -303,16 +303,6 @@ impl OriginConn {
         self.read_request_within(IDLE_LIMIT)
     }
 
-    /// Reads whatever arrives for `limit` (recording it), without framing.
-    pub fn read_for(&mut self, limit: Duration) {
-        let until = Instant::now() + limit;
-        while let Some(left) = until.checked_duration_since(Instant::now()) {
-            if left.is_zero() || (!self.fill_within(left) && self.stop_reading) {
-                break;
-            }
-        }
-    }
-
     /// Sends bytes; false if the proxy is gone (that is recorded as a close).
     pub fn send(&mut self, bytes: &[u8]) -> bool {
         match self.stream.write_all(bytes) {

@@ -96,35 +96,31 @@ pub fn field<'a>(fields: &'a [Field], name: &str) -> Option<&'a [u8]> {
     field_value(fields, name).next()
 }
 
+/// `v` without leading or trailing SP and HTAB (optional whitespace).
+fn trim_ows(v: &[u8]) -> &[u8] {
+    let start = v
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t'))
+        .unwrap_or(v.len());
+    let end = v
+        .iter()
+        .rposition(|b| !matches!(b, b' ' | b'\t'))
+        .map_or(start, |e| e + 1);
+    &v[start..end]
+}
+
 fn owned(headers: &[httparse::Header<'_>]) -> Vec<Field> {
     headers
         .iter()
-        .map(|h| {
-            let v = h.value;
-            let start = v
-                .iter()
-                .position(|b| !matches!(b, b' ' | b'\t'))
-                .unwrap_or(v.len());
-            let end = v
-                .iter()
-                .rposition(|b| !matches!(b, b' ' | b'\t'))
-                .map_or(start, |e| e + 1);
-            (h.name.to_owned(), v[start..end].to_vec())
-        })
+        .map(|h| (h.name.to_owned(), trim_ows(h.value).to_vec()))
         .collect()
 }
 
 /// Whether a `Connection` field lists `option` (ASCII case-insensitive).
 fn lists(fields: &[Field], option: &str) -> bool {
     field_value(fields, "connection").any(|v| {
-        v.split(|&b| b == b',').any(|t| {
-            let t: Vec<u8> = t
-                .iter()
-                .copied()
-                .filter(|b| !matches!(b, b' ' | b'\t'))
-                .collect();
-            t.eq_ignore_ascii_case(option.as_bytes())
-        })
+        v.split(|&b| b == b',')
+            .any(|t| trim_ows(t).eq_ignore_ascii_case(option.as_bytes()))
     })
 }
 

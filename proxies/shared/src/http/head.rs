@@ -342,14 +342,13 @@ fn as_http11(buf: &[u8], request: bool) -> Option<Vec<u8>> {
 /// A request target in absolute form (RFC 9112 §3.2.2): the authority and
 /// the origin-form path to forward, or `None` if it is not an http(s) URI.
 fn split_absolute(target: &str) -> Option<(&str, String)> {
-    let lower = |n: usize| target.get(..n).map(str::to_ascii_lowercase);
-    let rest = if lower(7).as_deref() == Some("http://") {
-        &target[7..]
-    } else if lower(8).as_deref() == Some("https://") {
-        &target[8..]
-    } else {
-        return None;
+    let after = |scheme: &str| {
+        target
+            .get(..scheme.len())
+            .filter(|p| p.eq_ignore_ascii_case(scheme))
+            .map(|_| &target[scheme.len()..])
     };
+    let rest = after("http://").or_else(|| after("https://"))?;
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, path) = rest.split_at(end);
     let path = match path.as_bytes().first() {

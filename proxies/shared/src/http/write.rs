@@ -66,6 +66,8 @@ pub struct ResponsePlan {
     pub emit: Emit,
     /// Whether the client connection can carry another request afterwards.
     pub keep_alive: bool,
+    /// The client is HTTP/1.0, so a kept connection must say so.
+    pub http10: bool,
 }
 
 impl ResponsePlan {
@@ -85,6 +87,7 @@ impl ResponsePlan {
         ResponsePlan {
             emit,
             keep_alive: req.keep_alive && !delimited_by_close,
+            http10,
         }
     }
 }
@@ -98,13 +101,7 @@ fn status_line(out: &mut Vec<u8>, res: &ResponseHead) {
 /// Writes the head of `res` for the client, plus `add`, framed as `plan`
 /// says. A client that will not be kept gets `connection: close`; an
 /// HTTP/1.0 client that will be, `connection: keep-alive`.
-pub fn response_head(
-    out: &mut Vec<u8>,
-    res: &ResponseHead,
-    add: &[Header],
-    req: &RequestHead,
-    plan: ResponsePlan,
-) {
+pub fn response_head(out: &mut Vec<u8>, res: &ResponseHead, add: &[Header], plan: ResponsePlan) {
     status_line(out, res);
     for h in res.end_to_end() {
         header(out, &h.name, &h.value);
@@ -128,7 +125,7 @@ pub fn response_head(
     }
     if !plan.keep_alive {
         out.extend_from_slice(b"connection: close\r\n");
-    } else if req.version == Version::Http10 {
+    } else if plan.http10 {
         out.extend_from_slice(b"connection: keep-alive\r\n");
     }
     out.extend_from_slice(b"\r\n");

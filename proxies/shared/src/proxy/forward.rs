@@ -140,7 +140,7 @@ impl<P> Forwarder<P> {
         let plan = write::ResponsePlan::new(&ex.head, &response);
         let mut out = std::mem::take(&mut ex.client.out);
         out.clear();
-        write::response_head(&mut out, &response, &ex.response_add, &ex.head, plan);
+        write::response_head(&mut out, &response, &ex.response_add, plan);
         let mut body = BodyDecoder::new(response.framing);
         let mut complete = body.is_done();
         while !complete {
