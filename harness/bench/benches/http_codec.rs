@@ -1,7 +1,7 @@
 //! Cost of the shared HTTP/1.1 codec every core runs per request:
 //! parsing a ~300-byte browser-like request head
-//! (`pb_shared::http::RequestHead::parse`) and finding the end of a
-//! chunked body (`pb_shared::http::BodyDecoder`), fed whole and in
+//! (`pb_http::RequestHead::parse`) and finding the end of a
+//! chunked body (`pb_http::BodyDecoder`), fed whole and in
 //! 1 KiB reads as a socket would deliver it.
 
 use std::hint::black_box;
@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput};
 use pb_bench::http_input::{BROWSER_GET, chunked_body};
-use pb_shared::http::{BodyDecoder, Framing, Limits, RequestHead};
+use pb_http::{BodyDecoder, Framing, Limits, RequestHead};
 
 fn bench_head(c: &mut Criterion) {
     let limits = Limits::default();

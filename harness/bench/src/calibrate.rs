@@ -84,22 +84,22 @@ pub fn concat_trials(paths: &[PathBuf]) -> Result<Results, ConcatError> {
 
 /// Median over every trial of every cell of a metric (`cpu_us_per_req`,
 /// `latency_p99_us` or `qps`); `None` if no trial has it.
-pub fn median_of(results: &Results, metric: pb_gate::Metric) -> Option<f64> {
+pub fn median_of(results: &Results, metric: pb_stats::Metric) -> Option<f64> {
     let values: Vec<f64> = results
         .cells
         .iter()
         .flat_map(|c| c.trials.iter())
-        .filter_map(|t| metric.of(t))
+        .filter_map(|t| t.figure(metric))
         .collect();
-    pb_gate::stats::median(&values)
+    pb_stats::median(&values)
 }
 
 /// Nanoseconds per iteration of the cores' spin loop
-/// ([`pb_shared::Spin`]) on this machine: the best of several timed
+/// ([`pb_core::Spin`]) on this machine: the best of several timed
 /// bursts of `iters` iterations (the best, because interference only ever
 /// adds time).
 pub fn spin_ns_per_iter(iters: u64) -> f64 {
-    let spin = pb_shared::Spin(iters.max(1));
+    let spin = pb_core::Spin(iters.max(1));
     spin.burn(); // warm
     (0..7)
         .map(|_| {
@@ -168,7 +168,7 @@ mod tests {
         assert_eq!(cell.params.trials, 3);
         assert_eq!(cell.summary.as_ref().unwrap().trials, 3);
         assert_eq!(out.finished_at, "b");
-        assert_eq!(median_of(&out, pb_gate::Metric::CpuUsPerReq), Some(6.0));
+        assert_eq!(median_of(&out, pb_stats::Metric::CpuUsPerReq), Some(6.0));
     }
 
     #[test]

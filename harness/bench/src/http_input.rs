@@ -28,7 +28,7 @@ pub fn chunked_body(chunks: usize, chunk_size: usize) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pb_shared::http::{BodyDecoder, Framing, Limits, RequestHead};
+    use pb_http::{BodyDecoder, Framing, Limits, RequestHead};
 
     #[test]
     fn the_head_is_typical_and_parses() {

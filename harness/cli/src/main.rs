@@ -2,7 +2,7 @@
 //!
 //! | command | library |
 //! |---|---|
-//! | `cores` | `pb-cores` registry + `pb-shared` probe |
+//! | `cores` | `pb-cores` registry + `pb-core` probe |
 //! | `proxy` | one core from the registry, as its own process |
 //! | `origin` | `pb-origin`: the HTTP origin, as its own process |
 //! | `load` | `pb-driver` alone against an address |
@@ -78,7 +78,7 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!(
                 "proxybench: error: {}",
-                pb_shared::error::one_line(e.as_ref())
+                pb_core::error::one_line(e.as_ref())
             );
             ExitCode::from(2)
         }

@@ -7,8 +7,8 @@ use std::net::{Shutdown, TcpStream};
 use std::path::Path;
 use std::time::Duration;
 
-use pb_runner::process::{CoreCommand, CoreProcess, StartError};
-use pb_shared::CpuSet;
+use pb_process::{CoreCommand, CoreProcess, StartError};
+use pb_sys::CpuSet;
 
 const SIZES: &[usize] = &[
     1,

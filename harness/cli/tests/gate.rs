@@ -126,7 +126,7 @@ fn the_same_figures_pass_with_a_table() {
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
     assert!(
-        stdout.contains("cpu µs/req") && stdout.contains("p(worse)"),
+        stdout.contains("core CPU µs/req") && stdout.contains("p(worse)"),
         "{stdout}"
     );
     assert!(stdout.contains("gate: passed"), "{stdout}");

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use pb_driver::http::{HttpWorkload, Method};
 use pb_driver::{LoadSpec, Workload};
-use pb_runner::process::CoreProcess;
+use pb_process::CoreProcess;
 
 const EXE: &str = env!("CARGO_BIN_EXE_proxybench");
 

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use pb_conform::client::{Client, Response};
-use pb_runner::process::CoreProcess;
-use pb_shared::Scenario;
-use pb_shared::probe::SystemProbe;
+use pb_core::Scenario;
+use pb_core::probe::SystemProbe;
+use pb_process::CoreProcess;
 
 const EXE: &str = env!("CARGO_BIN_EXE_proxybench");
 

@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::process::Command;
 
-use pb_runner::process::{CoreCommand, CoreProcess};
-use pb_shared::CpuSet;
+use pb_process::{CoreCommand, CoreProcess};
+use pb_sys::CpuSet;
 
 const EXE: &str = env!("CARGO_BIN_EXE_proxybench");
 

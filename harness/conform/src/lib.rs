@@ -76,6 +76,30 @@ impl Matrix {
             .collect()
     }
 
+    /// The matrix as the results file records it.
+    pub fn to_results(&self) -> pb_results::Conformance {
+        pb_results::Conformance {
+            cases: self
+                .cases
+                .iter()
+                .map(|c| pb_results::ConformanceCase {
+                    name: c.name.clone(),
+                    source: c.source.clone(),
+                    outcomes: c
+                        .outcomes
+                        .iter()
+                        .map(|o| pb_results::ConformanceOutcome {
+                            core: o.core.clone(),
+                            passed: o.passed,
+                            reason: o.reason.clone(),
+                            detail: o.detail.clone(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+
     /// The matrix as a text table, with the reason under each failure.
     pub fn render(&self) -> String {
         use std::fmt::Write as _;

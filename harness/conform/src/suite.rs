@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use pb_runner::process::CoreProcess;
+use pb_process::CoreProcess;
 
 use crate::client::Client;
 

@@ -67,10 +67,10 @@ impl ThreadStats {
     /// Empty statistics for a window cut into `intervals` pieces.
     pub fn new(intervals: usize) -> ThreadStats {
         ThreadStats {
-            histogram: crate::new_histogram(),
-            uncorrected: crate::new_histogram(),
+            histogram: pb_results::hist::new_histogram(),
+            uncorrected: pb_results::hist::new_histogram(),
             intervals: (0..intervals.max(1))
-                .map(|_| crate::new_histogram())
+                .map(|_| pb_results::hist::new_histogram())
                 .collect(),
             requests: 0,
             late_driver: 0,
@@ -392,8 +392,11 @@ impl Conn<'_> {
         if request.due < schedule.window_start || request.due >= schedule.window_end {
             return;
         }
-        let clamp =
-            |d: Duration| (d.as_nanos().min(u128::from(crate::MAX_LATENCY_NS)) as u64).max(1);
+        let clamp = |d: Duration| {
+            (d.as_nanos()
+                .min(u128::from(pb_results::hist::MAX_LATENCY_NS)) as u64)
+                .max(1)
+        };
         let interval_ns = self.spec.interval.as_nanos().max(1);
         let last_interval = stats.intervals.len() - 1;
         let slot = ((done

@@ -16,6 +16,16 @@ pub enum Method {
     Post,
 }
 
+impl Method {
+    /// The method as sent, and as results and cell ids name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+        }
+    }
+}
+
 /// What each HTTP request looks like.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpWorkload {

@@ -10,6 +10,9 @@
 //! | [`run`] | threads, the shared schedule, window edges, CPU accounting, self-check -> [`LoadReport`] |
 //! | [`search`] | the highest rate at which a latency percentile stays within a bound |
 //!
+//! Latencies are recorded in [`pb_results::hist::new_histogram`]s, the
+//! one histogram shape results store and merge.
+//!
 //! Every loop is bounded by the schedule: warm-up, measured window, then a
 //! short drain; nothing outlives [`run::run`].
 
@@ -24,17 +27,3 @@ mod wire;
 
 pub use crate::run::{DriverError, LoadReport, WindowEdge, run};
 pub use crate::spec::{LoadSpec, WorkMode, Workload};
-
-/// Highest latency the histograms track; slower responses are clamped and
-/// counted as timeouts anyway.
-pub const MAX_LATENCY_NS: u64 = 60_000_000_000;
-
-/// Significant digits of every latency histogram.
-pub const SIGFIG: u8 = 3;
-
-/// A fresh latency histogram in nanoseconds, the form every part of
-/// proxybench records and merges.
-pub fn new_histogram() -> hdrhistogram::Histogram<u64> {
-    hdrhistogram::Histogram::new_with_bounds(1, MAX_LATENCY_NS, SIGFIG)
-        .expect("static histogram bounds are valid")
-}

@@ -294,7 +294,7 @@ fn driver_thread(
     schedule: mpsc::Receiver<Schedule>,
 ) -> io::Result<ThreadOutcome> {
     if let Some(cpus) = &spec.cpus {
-        pb_shared::CpuSet::new(vec![cpus.nth_wrapping(thread)])
+        pb_sys::CpuSet::new(vec![cpus.nth_wrapping(thread)])
             .expect("one CPU")
             .pin_current_thread()?;
     }

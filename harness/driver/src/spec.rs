@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use pb_shared::CpuSet;
+use pb_sys::CpuSet;
 
 /// The protocol spoken on each connection.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use pb_results::Results;
 use pb_results::io::{ResultsIoError, read_results};
 
-use crate::icount::{ICOUNT_KIND, ICOUNT_VERSION, IcountReport};
+use pb_results::icount::{ICOUNT_KIND, ICOUNT_VERSION, IcountReport};
 
 /// A gate input that could not be read.
 #[derive(Debug, thiserror::Error)]

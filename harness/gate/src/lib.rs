@@ -4,21 +4,23 @@
 //! Two kinds of input, one verdict:
 //! - **results files** (`proxybench run`, several trials per cell): each
 //!   cell and metric (core CPU µs per request, p99 latency, QPS) is judged
-//!   by a one-sided Mann-Whitney U test on the per-trial figures *and* a
-//!   practical threshold on the Hodges-Lehmann shift (relative to the
-//!   baseline median);
+//!   by [`pb_stats::Rule::judge`]: a one-sided Mann-Whitney U test on the
+//!   per-trial figures *and* a practical threshold on the Hodges-Lehmann
+//!   shift (relative to the baseline median). The report judges its
+//!   baseline comparison by the same rule, so the two never disagree;
 //! - **instruction-count files** (`pb-icount`, valgrind): deterministic
 //!   counts per call or request, judged by a tight threshold alone.
 //!
 //! | module | role |
 //! |---|---|
 //! | [`input`] | read either kind of file, naming the file in every error |
-//! | [`policy`] | significance level, minimum trials, thresholds per metric (`ci/gate.toml`) |
-//! | [`metric`] | the judged figures, where each comes from, which direction is worse |
-//! | [`stats`] | Mann-Whitney U: exact with ties, normal approximation for large samples |
-//! | [`compare`] | results vs results: cells matched by id, verdict per cell and metric |
-//! | [`icount`] | the count file format and counts vs counts |
+//! | [`policy`] | `ci/gate.toml` -> the significance [`Rule`](pb_stats::Rule) (level, minimum trials, thresholds per metric) and the count threshold |
+//! | [`compare`] | results vs results: cells matched by id and checked comparable, each metric judged by the rule |
+//! | [`icount`] | counts vs counts (the file format is [`pb_results::icount`]) |
 //! | [`table`] | the printed table |
+//!
+//! The statistics, the metrics and their polarity live in `pb-stats`
+//! ([`Metric`] and [`Verdict`] are re-exported here).
 //!
 //! [`gate`] ties them together: exit-code semantics are the caller's
 //! (`proxybench` maps [`GateError`] to 2 and a regression to 1).
@@ -26,18 +28,16 @@
 pub mod compare;
 pub mod icount;
 pub mod input;
-pub mod metric;
 pub mod policy;
-pub mod stats;
 pub mod table;
 
 use std::path::Path;
 
-pub use crate::compare::{Comparison, Row, Verdict, compare};
-pub use crate::icount::{IcountComparison, IcountReport, compare_icount};
+pub use crate::compare::{Comparison, Row, compare};
+pub use crate::icount::{IcountComparison, compare_icount};
 pub use crate::input::{Input, InputError};
-pub use crate::metric::Metric;
 pub use crate::policy::{Policy, PolicyError};
+pub use pb_stats::{Metric, Verdict};
 
 /// Why the gate could not judge.
 #[derive(Debug, thiserror::Error)]
@@ -94,7 +94,11 @@ pub fn gate(baseline: &Path, current: &Path, policy: &Policy) -> Result<GateRepo
     match (&b, &c) {
         (Input::Results(b), Input::Results(c)) => {
             let cmp = compare(b, c, policy).map_err(unusable)?;
-            let regressions = cmp.rows.iter().filter(|r| r.verdict.fails()).count();
+            let regressions = cmp
+                .rows
+                .iter()
+                .filter(|r| r.judgement.verdict.fails())
+                .count();
             Ok(GateReport {
                 table: table::render(&cmp),
                 regressed: cmp.regressed(),

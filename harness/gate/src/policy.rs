@@ -1,7 +1,9 @@
 //! The gate's policy: how sure (significance level), how many trials at
 //! least, and how large a change must be to matter (per metric, and for
 //! instruction counts). Read from a TOML file such as `ci/gate.toml`;
-//! every field is optional and defaults to [`Policy::default`].
+//! every field is optional and defaults to [`Policy::default`]. The
+//! statistical part is a [`pb_stats::Rule`], the rule the report applies
+//! too, so a report made with the same rule says what this gate says.
 //!
 //! ```toml
 //! [statistics]
@@ -24,11 +26,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::metric::Metric;
-use crate::stats::min_p_value;
-
-/// Fewest trials a side the gate ever accepts, whatever the policy says.
-pub const MIN_TRIALS_FLOOR: usize = 5;
+use pb_stats::{MIN_TRIALS_FLOOR, Metric, MetricRule, Polarity, Rule, min_p_value};
 
 /// A policy file that could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -64,61 +62,33 @@ pub enum PolicyError {
     },
 }
 
-/// What the gate applies to one metric.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct MetricPolicy {
-    /// Whether the metric is judged at all.
-    pub enabled: bool,
-    /// Practical threshold, as a fraction (0.10 = 10 %): a significant
-    /// change smaller than this is reported but never fails the gate.
-    pub threshold: f64,
-}
-
 /// The whole policy.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
-    /// One-sided significance level.
-    pub alpha: f64,
-    /// Fewest usable trials per side and cell.
-    pub min_trials: usize,
-    /// Core CPU µs per request.
-    pub cpu_us_per_req: MetricPolicy,
-    /// p99 latency.
-    pub latency_p99_us: MetricPolicy,
-    /// Requests per second.
-    pub qps: MetricPolicy,
+    /// Significance level, minimum trials (never below
+    /// [`MIN_TRIALS_FLOOR`]) and each metric's threshold.
+    pub rule: Rule,
     /// Relative growth of an instruction count that fails the
     /// deterministic gate, as a fraction.
     pub instructions_threshold: f64,
 }
 
 impl Default for Policy {
-    /// alpha 0.01, 5 trials, 10 % for every time-based figure and for
-    /// throughput, 2 % for instruction counts.
+    /// The built-in [`Rule::default`] (alpha 0.01, 5 trials, 10 % for
+    /// every metric) and 2 % for instruction counts.
     fn default() -> Self {
-        let ten = MetricPolicy {
-            enabled: true,
-            threshold: 0.10,
-        };
         Policy {
-            alpha: 0.01,
-            min_trials: MIN_TRIALS_FLOOR,
-            cpu_us_per_req: ten,
-            latency_p99_us: ten,
-            qps: ten,
+            rule: Rule::default(),
             instructions_threshold: 0.02,
         }
     }
 }
 
 impl Policy {
-    /// The policy for one metric.
-    pub fn metric(&self, metric: Metric) -> MetricPolicy {
-        match metric {
-            Metric::CpuUsPerReq => self.cpu_us_per_req,
-            Metric::LatencyP99Us => self.latency_p99_us,
-            Metric::Qps => self.qps,
-        }
+    /// The policy in `path` when given, else [`Policy::default`]: what
+    /// `--policy` means to both `proxybench gate` and `proxybench report`.
+    pub fn load_or_default(path: Option<&Path>) -> Result<Policy, PolicyError> {
+        path.map_or_else(|| Ok(Policy::default()), Policy::load)
     }
 
     /// Reads and checks a policy file.
@@ -150,14 +120,17 @@ impl Policy {
         };
 
         let defaults = Policy::default();
-        let alpha = raw.statistics.alpha.unwrap_or(defaults.alpha);
+        let alpha = raw.statistics.alpha.unwrap_or(defaults.rule.alpha);
         if !(alpha > 0.0 && alpha <= 0.5) {
             return Err(invalid(
                 "statistics.alpha",
                 format!("{alpha} is not a significance level in (0, 0.5]"),
             ));
         }
-        let min_trials = raw.statistics.min_trials.unwrap_or(defaults.min_trials);
+        let min_trials = raw
+            .statistics
+            .min_trials
+            .unwrap_or(defaults.rule.min_trials);
         if min_trials < MIN_TRIALS_FLOOR {
             return Err(invalid(
                 "statistics.min_trials",
@@ -174,13 +147,15 @@ impl Policy {
                 ),
             ));
         }
-        let metric = |raw: &RawMetric, metric: Metric, default: MetricPolicy| {
+        let metric = |raw: &RawMetric, metric: Metric| {
+            let default = defaults.rule.metric(metric);
             let field = format!("metrics.{}.threshold_pct", metric.key());
             let pct = raw.threshold_pct.unwrap_or(default.threshold * 100.0);
-            let limit = if metric.higher_is_worse() {
-                1000.0
-            } else {
-                100.0
+            // A drop of 100 % or more of a higher-is-better figure cannot
+            // happen; a rise of a cost can be large.
+            let limit = match metric.polarity() {
+                Polarity::LowerIsBetter => 1000.0,
+                Polarity::HigherIsBetter => 100.0,
             };
             if !(pct.is_finite() && (0.0..limit).contains(&pct)) {
                 return Err(invalid(
@@ -188,7 +163,7 @@ impl Policy {
                     format!("{pct} is not a percentage in [0, {limit})"),
                 ));
             }
-            Ok(MetricPolicy {
+            Ok(MetricRule {
                 enabled: raw.enabled.unwrap_or(default.enabled),
                 threshold: pct / 100.0,
             })
@@ -204,19 +179,13 @@ impl Policy {
             ));
         }
         Ok(Policy {
-            alpha,
-            min_trials,
-            cpu_us_per_req: metric(
-                &raw.metrics.cpu_us_per_req,
-                Metric::CpuUsPerReq,
-                defaults.cpu_us_per_req,
-            )?,
-            latency_p99_us: metric(
-                &raw.metrics.latency_p99_us,
-                Metric::LatencyP99Us,
-                defaults.latency_p99_us,
-            )?,
-            qps: metric(&raw.metrics.qps, Metric::Qps, defaults.qps)?,
+            rule: Rule {
+                alpha,
+                min_trials,
+                cpu_us_per_req: metric(&raw.metrics.cpu_us_per_req, Metric::CpuUsPerReq)?,
+                latency_p99_us: metric(&raw.metrics.latency_p99_us, Metric::LatencyP99Us)?,
+                qps: metric(&raw.metrics.qps, Metric::Qps)?,
+            },
             instructions_threshold: instructions_pct / 100.0,
         })
     }
@@ -288,10 +257,10 @@ mod tests {
              [instructions]\nthreshold_pct = 1.5\n",
         )
         .unwrap();
-        assert_eq!((p.alpha, p.min_trials), (0.05, 7));
-        assert!((p.latency_p99_us.threshold - 0.25).abs() < 1e-12);
-        assert!(!p.qps.enabled);
-        assert!(p.cpu_us_per_req.enabled);
+        assert_eq!((p.rule.alpha, p.rule.min_trials), (0.05, 7));
+        assert!((p.rule.latency_p99_us.threshold - 0.25).abs() < 1e-12);
+        assert!(!p.rule.qps.enabled);
+        assert!(p.rule.cpu_us_per_req.enabled);
         assert!((p.instructions_threshold - 0.015).abs() < 1e-12);
     }
 

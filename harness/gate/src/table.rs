@@ -3,58 +3,49 @@
 
 use std::fmt::Write as _;
 
+use pb_stats::Method;
+use pb_stats::fmt::{figure, p_value};
+
 use crate::compare::Comparison;
 use crate::icount::IcountComparison;
-use crate::metric::Metric;
-
-fn figure(metric: Metric, v: f64) -> String {
-    match metric {
-        Metric::Qps if v >= 10_000.0 => format!("{:.1}k", v / 1000.0),
-        Metric::Qps => format!("{v:.0}"),
-        Metric::CpuUsPerReq => format!("{v:.3}"),
-        Metric::LatencyP99Us => format!("{v:.1}"),
-    }
-}
 
 fn width<'a>(ids: impl Iterator<Item = &'a str>, min: usize) -> usize {
     ids.map(|s| s.chars().count()).max().unwrap_or(0).max(min)
 }
 
-/// The statistical comparison as text.
+/// The statistical comparison as text: figures, change and interval as
+/// `pb-stats` formats them (the report shows the same strings), and the
+/// rule's legend below.
 pub fn render(cmp: &Comparison) -> String {
     let mut out = String::new();
     let w = width(cmp.rows.iter().map(|r| r.cell.as_str()), 4);
     let _ = writeln!(
         out,
-        "{:<w$}  {:<10}  {:>12}  {:>12}  {:>8}  {:>9}  {:>9}  {:>5}  verdict",
-        "cell", "metric", "baseline", "current", "change", "threshold", "p(worse)", "n"
+        "{:<w$}  {:<15}  {:>10}  {:>10}  {:>9}  {:>17}  {:>9}  {:>8}  {:>5}  verdict",
+        "cell", "metric", "baseline", "current", "change", "interval", "threshold", "p(worse)", "n"
     );
     for r in &cmp.rows {
+        let j = &r.judgement;
         let _ = writeln!(
             out,
-            "{:<w$}  {:<10}  {:>12}  {:>12}  {:>+7.1}%  {:>8.1}%  {:>9.4}  {:>5}  {}",
+            "{:<w$}  {:<15}  {:>10}  {:>10}  {:>9}  {:>17}  {:>9}  {:>8}  {:>5}  {}",
             r.cell,
-            r.metric.label(),
-            figure(r.metric, r.baseline_median),
-            figure(r.metric, r.current_median),
-            r.change * 100.0,
-            r.threshold * 100.0,
-            r.p_worse,
-            format!("{}/{}", r.baseline.len(), r.current.len()),
-            r.verdict.as_str(),
+            j.metric.label(),
+            figure(j.metric, j.baseline_median),
+            figure(j.metric, j.current_median),
+            j.change_text(),
+            j.interval_text(),
+            format!("{:.1} %", j.threshold * 100.0),
+            p_value(j.p_worse),
+            j.trials_text(),
+            j.verdict.as_str(),
         );
     }
-    let _ = writeln!(
-        out,
-        "baseline, current: medians over trials; change: Hodges-Lehmann shift / baseline median; \
-         p(worse): one-sided Mann-Whitney U ({}), alpha {}; \
-         a regression needs p(worse) < alpha AND a change beyond the threshold",
-        cmp.rows
-            .first()
-            .map(|r| r.method.as_str())
-            .unwrap_or("exact"),
-        cmp.alpha
-    );
+    let method = cmp
+        .rows
+        .first()
+        .map_or(Method::Exact, |r| r.judgement.method);
+    let _ = writeln!(out, "{}", cmp.rule.legend(method));
     for note in &cmp.notes {
         let _ = writeln!(out, "note: {note}");
     }

@@ -16,7 +16,7 @@ fn repo(path: &str) -> PathBuf {
 fn the_ci_policy_parses() {
     let policy = Policy::load(&repo("ci/gate.toml")).unwrap();
     assert!(policy.instructions_threshold > 0.0);
-    assert!(policy.min_trials >= pb_gate::policy::MIN_TRIALS_FLOOR);
+    assert!(policy.rule.min_trials >= pb_stats::MIN_TRIALS_FLOOR);
 }
 
 #[test]

@@ -88,7 +88,7 @@ fn verdicts(baseline: &Results, current: &Results, policy: &Policy) -> Vec<(Metr
         .unwrap()
         .rows
         .iter()
-        .map(|r| (r.metric, r.verdict))
+        .map(|r| (r.judgement.metric, r.judgement.verdict))
         .collect()
 }
 
@@ -140,12 +140,13 @@ fn a_large_change_lost_in_noise_is_not_significant() {
     let base = mk(&[10.0, 14.0, 9.0, 13.0, 10.5]);
     let cur = mk(&[9.5, 13.5, 12.0, 14.5, 12.5]);
     let cmp = compare(&base, &cur, &policy).unwrap();
-    let cpu = cmp
+    let cpu = &cmp
         .rows
         .iter()
-        .find(|r| r.metric == Metric::CpuUsPerReq)
-        .unwrap();
-    assert!(cpu.change > policy.cpu_us_per_req.threshold, "{cpu:?}");
+        .find(|r| r.judgement.metric == Metric::CpuUsPerReq)
+        .unwrap()
+        .judgement;
+    assert!(cpu.change > policy.rule.cpu_us_per_req.threshold, "{cpu:?}");
     assert_eq!(cpu.verdict, Verdict::NotSignificant, "{cpu:?}");
     assert!(!cmp.regressed());
 }

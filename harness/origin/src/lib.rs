@@ -27,7 +27,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pb_shared::{CpuSet, Shutdown, serve, socket};
+use pb_sys::{CpuSet, Shutdown, accept, socket};
 use pb_wire::{BodyLen, BodyReader, Request, field, parse_request};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -119,7 +119,7 @@ pub fn run(
     runtime.block_on(async {
         let listener = TcpListener::from_std(std_listener).map_err(OriginError::Setup)?;
         on_ready(listener.local_addr().map_err(OriginError::Setup)?);
-        serve::accept_until_shutdown(
+        accept::accept_until_shutdown(
             || listener.accept(),
             tokio::time::sleep,
             shutdown,

@@ -1,27 +1,19 @@
 //! Figures the report derives from one run: per scenario cell, each core's
-//! row with ratios to the reference core, the winners, the latency
-//! percentile curves of the merged histograms, and the cost a proxy adds
-//! over a `direct` path when the run has one.
+//! row with ratios to the reference core, the winners (a lead is clear by
+//! the gate's rule, [`pb_stats::Rule`]), the latency percentile curves of
+//! the merged histograms, and the cost a proxy adds over the
+//! [`DIRECT`] path when the run has one.
 //!
 //! Sections built from optional data (interval timelines, rate searches)
 //! come out empty when a file has none (older files, closed-loop cells,
 //! windows of one interval); the charts and the page then omit them.
 
 use hdrhistogram::Histogram;
-use pb_results::{Cell, CellParams, CellStatus, IntervalPoint, Percentiles, Summary, hist};
+use pb_results::{Cell, CellParams, CellStatus, DIRECT, IntervalPoint, Percentiles, Summary, hist};
+use pb_stats::{Judgement, Metric, Polarity, Rule};
 
 use crate::error::{HistogramError, ReportError};
 use crate::model::{Group, Run};
-use crate::noise::{self, Sample, Verdict};
-
-/// The reference core when none is asked for and it ran.
-pub const DEFAULT_REFERENCE: &str = "tokio-tower";
-
-/// The pseudo-core of forwarding scenarios with no proxy in the path (the
-/// driver talks straight to an origin): the baseline other cores' added
-/// cost is measured against. It is never a winner nor the default
-/// reference, and its "core" CPU figure is its origin's, not a proxy's.
-pub const DIRECT_CORE: &str = "direct";
 
 /// Highest percentile axis position (x = log10(1/(1-p))) a latency chart
 /// reaches at least: 4 = 99.99 %.
@@ -31,41 +23,13 @@ const MAX_LATENCY_X: f64 = 6.0;
 /// Curve resolution on that axis.
 const LATENCY_X_STEP: f64 = 0.02;
 
-/// A figure the report compares cores and runs by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Metric {
-    /// Median requests per second over trials.
-    Qps,
-    /// 99th percentile latency of the merged histograms, µs.
-    P99,
-    /// Median core CPU µs per request over trials.
-    CpuPerReq,
-}
-
-impl Metric {
-    /// Every metric, in the order the page shows them.
-    pub const ALL: [Metric; 3] = [Metric::Qps, Metric::P99, Metric::CpuPerReq];
-
-    /// Whether a larger value is better.
-    pub fn higher_is_better(self) -> bool {
-        matches!(self, Metric::Qps)
-    }
-
-    /// Short name with unit.
-    pub fn label(self) -> &'static str {
-        match self {
-            Metric::Qps => "req/s",
-            Metric::P99 => "p99 µs",
-            Metric::CpuPerReq => "core CPU µs/req",
-        }
-    }
-}
-
 /// Everything derived from one run.
 #[derive(Debug, Clone)]
 pub struct Analysis {
     /// The core ratios are taken to.
     pub reference: String,
+    /// The significance rule leads and baseline changes are judged by.
+    pub rule: Rule,
     /// One per scenario cell, in file order.
     pub groups: Vec<GroupAnalysis>,
 }
@@ -87,7 +51,7 @@ pub struct GroupAnalysis {
     pub latency: Vec<LatencyCurve>,
     /// Rightmost x of the latency chart (log10(1/(1-p))).
     pub latency_x_max: f64,
-    /// Cost over [`DIRECT_CORE`]; empty when the group has no such core.
+    /// Cost over [`DIRECT`]; empty when the group has no such core.
     pub added_over_direct: Vec<AddedCost>,
     /// Throughput and latency over time, one per core whose trials
     /// recorded at least two intervals; empty otherwise.
@@ -159,8 +123,18 @@ pub struct Winner {
     pub value: f64,
     /// The second best, when there is one.
     pub runner_up: Option<(String, f64)>,
-    /// [`noise::judge`] of runner-up -> winner; `NotAvailable` alone.
-    pub margin: Verdict,
+    /// The rule's judgement of runner-up (baseline) -> winner (current)
+    /// trials: the lead is clear when it is an improvement, exactly as
+    /// the gate would judge the winner's trials against the runner-up's.
+    /// `None` without a runner-up.
+    pub margin: Option<Judgement>,
+}
+
+impl Winner {
+    /// Whether the lead is clear: significant and beyond the threshold.
+    pub fn clear(&self) -> bool {
+        self.margin.as_ref().and_then(Judgement::improved) == Some(true)
+    }
 }
 
 /// Latency by percentile from the trials' histograms added together.
@@ -174,7 +148,7 @@ pub struct LatencyCurve {
     pub points: Vec<(f64, f64)>,
 }
 
-/// What a proxy adds over the [`DIRECT_CORE`] path of the same cell.
+/// What a proxy adds over the [`DIRECT`] path of the same cell.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AddedCost {
     /// Core name.
@@ -226,20 +200,36 @@ pub struct RateCurve {
 
 impl Analysis {
     /// Analyses `run` with ratios to `reference` (default: see
-    /// [`reference_core`]).
+    /// [`reference_core`]) under the built-in [`Rule::default`].
     pub fn new(run: &Run, reference: Option<&str>) -> Result<Analysis, ReportError> {
+        Analysis::with_rule(run, reference, Rule::default())
+    }
+
+    /// [`Analysis::new`] judging leads by `rule` (the gate's policy).
+    pub fn with_rule(
+        run: &Run,
+        reference: Option<&str>,
+        rule: Rule,
+    ) -> Result<Analysis, ReportError> {
         let reference = reference_core(run, reference)?;
         let groups = run
             .groups
             .iter()
-            .map(|g| GroupAnalysis::new(run, g, &reference))
+            .map(|g| GroupAnalysis::new(run, g, &reference, &rule))
             .collect::<Result<_, _>>()?;
-        Ok(Analysis { reference, groups })
+        Ok(Analysis {
+            reference,
+            rule,
+            groups,
+        })
     }
 }
 
-/// The core ratios are taken to: `asked` if it has a cell, else
-/// [`DEFAULT_REFERENCE`] if it ran, else the first core in the file.
+/// The core ratios are taken to: `asked` if it has a cell, else the first
+/// core in the file's order that is not [`DIRECT`] (a proxy, not the
+/// no-proxy baseline), else the first core. The default comes from the
+/// results, never from a core name written here: the report knows no
+/// cores.
 pub fn reference_core(run: &Run, asked: Option<&str>) -> Result<String, ReportError> {
     let cores = run.cores();
     match asked {
@@ -249,11 +239,9 @@ pub fn reference_core(run: &Run, asked: Option<&str>) -> Result<String, ReportEr
             core: core.to_owned(),
             known: cores.join(", "),
         }),
-        None if cores.iter().any(|c| c == DEFAULT_REFERENCE) => Ok(DEFAULT_REFERENCE.to_owned()),
-        // A proxy, not the no-proxy baseline, unless there is nothing else.
         None => Ok(cores
             .iter()
-            .find(|c| *c != DIRECT_CORE)
+            .find(|c| *c != DIRECT)
             .or(cores.first())
             .cloned()
             .unwrap_or_default()),
@@ -263,7 +251,12 @@ pub fn reference_core(run: &Run, asked: Option<&str>) -> Result<String, ReportEr
 // === impl GroupAnalysis ===
 
 impl GroupAnalysis {
-    fn new(run: &Run, group: &Group, reference: &str) -> Result<GroupAnalysis, ReportError> {
+    fn new(
+        run: &Run,
+        group: &Group,
+        reference: &str,
+        rule: &Rule,
+    ) -> Result<GroupAnalysis, ReportError> {
         let mut rows: Vec<CoreRow> = group.cells.iter().map(CoreRow::new).collect();
         let reference_row = rows
             .iter()
@@ -274,7 +267,7 @@ impl GroupAnalysis {
             // The no-proxy baseline is compared through `added_over_direct`.
             row.vs_reference = reference_row
                 .as_ref()
-                .filter(|_| row.core != DIRECT_CORE)
+                .filter(|_| row.core != DIRECT)
                 .and_then(|reference| row.ratios_to(reference));
         }
 
@@ -304,7 +297,7 @@ impl GroupAnalysis {
             label: group.label.clone(),
             scenario: group.scenario.clone(),
             params: group.params.clone(),
-            winners: Winners::of(&rows, &group.params),
+            winners: Winners::of(&rows, &group.params, rule),
             added_over_direct: added_over_direct(&rows),
             timelines: timelines(run, group)?,
             rate_curves: group.cells.iter().filter_map(rate_curve).collect(),
@@ -446,13 +439,13 @@ fn rate_curve(cell: &Cell) -> Option<RateCurve> {
 fn added_over_direct(rows: &[CoreRow]) -> Vec<AddedCost> {
     let Some(direct) = rows
         .iter()
-        .find(|r| r.core == DIRECT_CORE)
+        .find(|r| r.core == DIRECT)
         .and_then(CoreRow::measured)
     else {
         return Vec::new();
     };
     rows.iter()
-        .filter(|r| r.core != DIRECT_CORE)
+        .filter(|r| r.core != DIRECT)
         .filter_map(|r| r.measured().map(|s| (r, s)))
         .map(|(row, s)| AddedCost {
             core: row.core.clone(),
@@ -495,13 +488,9 @@ impl CoreRow {
             status: cell.status,
             reason: cell.reason.clone(),
             summary: cell.summary.clone(),
-            trial_qps: cell.trials.iter().map(|t| t.qps).collect(),
-            trial_p99: cell.trials.iter().map(|t| t.latency_us.p99).collect(),
-            trial_cpu: cell
-                .trials
-                .iter()
-                .filter_map(|t| t.cpu_us_per_req)
-                .collect(),
+            trial_qps: figures(cell, Metric::Qps),
+            trial_p99: figures(cell, Metric::LatencyP99Us),
+            trial_cpu: figures(cell, Metric::CpuUsPerReq),
             trial_driver_cpu: cell
                 .trials
                 .iter()
@@ -521,33 +510,48 @@ impl CoreRow {
         }
     }
 
-    /// The headline figure and per-trial figures for `metric`.
-    pub fn sample(&self, metric: Metric) -> Option<Sample> {
+    /// The figure the page shows for `metric` when the cell was measured:
+    /// the median over trials for QPS and CPU per request, the
+    /// merged-histogram p99 for latency (never an average of
+    /// percentiles).
+    pub fn headline(&self, metric: Metric) -> Option<f64> {
         let s = self.measured()?;
-        let (headline, trials) = match metric {
-            Metric::Qps => (s.qps, &self.trial_qps),
-            Metric::P99 => (s.latency_us.p99, &self.trial_p99),
-            Metric::CpuPerReq => (s.cpu_us_per_req?, &self.trial_cpu),
-        };
-        Some(Sample {
-            headline,
-            trials: trials.clone(),
-        })
+        match metric {
+            Metric::Qps => Some(s.qps),
+            Metric::LatencyP99Us => Some(s.latency_us.p99),
+            Metric::CpuUsPerReq => s.cpu_us_per_req,
+        }
+    }
+
+    /// Each trial's own figure for `metric`: what the rule judges.
+    pub fn trials(&self, metric: Metric) -> &[f64] {
+        match metric {
+            Metric::Qps => &self.trial_qps,
+            Metric::LatencyP99Us => &self.trial_p99,
+            Metric::CpuUsPerReq => &self.trial_cpu,
+        }
     }
 
     fn ratios_to(&self, reference: &CoreRow) -> Option<Ratios> {
         self.measured()?;
         let ratio = |metric| {
-            let (mine, theirs) = (self.sample(metric)?, reference.sample(metric)?);
-            let ratio = mine.headline / theirs.headline;
+            let ratio = self.headline(metric)? / reference.headline(metric)?;
             ratio.is_finite().then_some(ratio)
         };
         Some(Ratios {
             qps: ratio(Metric::Qps),
-            p99: ratio(Metric::P99),
-            cpu: ratio(Metric::CpuPerReq),
+            p99: ratio(Metric::LatencyP99Us),
+            cpu: ratio(Metric::CpuUsPerReq),
         })
     }
+}
+
+/// `metric` of every trial of `cell` that has it.
+fn figures(cell: &Cell, metric: Metric) -> Vec<f64> {
+    cell.trials
+        .iter()
+        .filter_map(|t| t.figure(metric))
+        .collect()
 }
 
 // === impl Winners ===
@@ -555,16 +559,16 @@ impl CoreRow {
 impl Winners {
     /// Best rows by each metric. A row with errors, or whose core failed
     /// conformance, never wins: wrong behaviour is not a success, however
-    /// fast; nor does [`DIRECT_CORE`], which is
+    /// fast; nor does [`DIRECT`], which is
     /// a baseline, not a contender. In open loop the offered rate fixes
     /// req/s, so there is no throughput winner.
-    fn of(rows: &[CoreRow], params: &CellParams) -> Winners {
+    fn of(rows: &[CoreRow], params: &CellParams, rule: &Rule) -> Winners {
         Winners {
-            cpu: Winner::by(rows, Metric::CpuPerReq),
+            cpu: Winner::by(rows, Metric::CpuUsPerReq, rule),
             qps: (params.mode != "open")
-                .then(|| Winner::by(rows, Metric::Qps))
+                .then(|| Winner::by(rows, Metric::Qps, rule))
                 .flatten(),
-            p99: Winner::by(rows, Metric::P99),
+            p99: Winner::by(rows, Metric::LatencyP99Us, rule),
         }
     }
 
@@ -572,35 +576,33 @@ impl Winners {
     pub fn get(&self, metric: Metric) -> Option<&Winner> {
         match metric {
             Metric::Qps => self.qps.as_ref(),
-            Metric::P99 => self.p99.as_ref(),
-            Metric::CpuPerReq => self.cpu.as_ref(),
+            Metric::LatencyP99Us => self.p99.as_ref(),
+            Metric::CpuUsPerReq => self.cpu.as_ref(),
         }
     }
 }
 
 impl Winner {
-    fn by(rows: &[CoreRow], metric: Metric) -> Option<Winner> {
-        let mut ranked: Vec<(&CoreRow, Sample)> = rows
+    fn by(rows: &[CoreRow], metric: Metric, rule: &Rule) -> Option<Winner> {
+        let mut ranked: Vec<(&CoreRow, f64)> = rows
             .iter()
-            .filter(|r| r.core != DIRECT_CORE && r.conformance_failures.is_empty())
+            .filter(|r| r.core != DIRECT && r.conformance_failures.is_empty())
             .filter(|r| r.measured().is_some_and(|s| s.errors == 0))
-            .filter_map(|r| r.sample(metric).map(|s| (r, s)))
+            .filter_map(|r| r.headline(metric).map(|v| (r, v)))
             .collect();
-        ranked.sort_by(|(_, a), (_, b)| {
-            let order = a.headline.total_cmp(&b.headline);
-            if metric.higher_is_better() {
-                order.reverse()
-            } else {
-                order
-            }
+        // Best first, by the metric's polarity.
+        ranked.sort_by(|(_, a), (_, b)| match metric.polarity() {
+            Polarity::LowerIsBetter => a.total_cmp(b),
+            Polarity::HigherIsBetter => b.total_cmp(a),
         });
-        let (best, best_sample) = ranked.first()?;
+        let &(best, value) = ranked.first()?;
         let runner_up = ranked.get(1);
         Some(Winner {
             core: best.core.clone(),
-            value: best_sample.headline,
-            runner_up: runner_up.map(|(r, s)| (r.core.clone(), s.headline)),
-            margin: runner_up.map_or(Verdict::NotAvailable, |(_, s)| noise::judge(s, best_sample)),
+            value,
+            runner_up: runner_up.map(|(r, v)| (r.core.clone(), *v)),
+            margin: runner_up
+                .map(|(r, _)| rule.judge(metric, r.trials(metric), best.trials(metric))),
         })
     }
 }
@@ -608,6 +610,7 @@ impl Winner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pb_stats::Verdict;
 
     #[test]
     fn percentile_axis_positions() {
@@ -629,8 +632,8 @@ mod tests {
             "driver_bound_reason": null, "trials": 1
         }))
         .unwrap();
-        summary.qps = pb_results::summary::median(qps).unwrap();
-        summary.cpu_us_per_req = pb_results::summary::median(cpu);
+        summary.qps = pb_stats::median(qps).unwrap();
+        summary.cpu_us_per_req = pb_stats::median(cpu);
         CoreRow {
             id: format!("echo/x/{core}"),
             core: core.into(),
@@ -649,14 +652,15 @@ mod tests {
 
     #[test]
     fn winners_skip_rows_with_errors_and_judge_the_margin() {
+        let five = |v: f64| [v, v * 1.01, v * 0.99, v * 1.02, v * 0.98];
         let rows = [
-            row("a", &[100.0, 110.0], &[5.0, 5.2], 0),
-            row("b", &[200.0, 210.0], &[9.0, 9.5], 0),
-            row("c", &[900.0, 950.0], &[1.0, 1.0], 3),
-            row(DIRECT_CORE, &[990.0, 999.0], &[0.5, 0.5], 0),
+            row("a", &five(100.0), &five(5.0), 0),
+            row("b", &five(200.0), &five(9.2), 0),
+            row("c", &five(900.0), &five(1.0), 3),
+            row(DIRECT, &five(990.0), &five(0.5), 0),
             CoreRow {
                 conformance_failures: vec!["cl-te-smuggling".into()],
-                ..row("d", &[980.0, 990.0], &[0.4, 0.4], 0)
+                ..row("d", &five(980.0), &five(0.4), 0)
             },
         ];
         let closed: CellParams = serde_json::from_value(serde_json::json!({
@@ -665,33 +669,46 @@ mod tests {
             "driver_threads": 1
         }))
         .unwrap();
-        let w = Winners::of(&rows, &closed);
+        let rule = Rule::default();
+        let w = Winners::of(&rows, &closed, &rule);
         let cpu = w.cpu.unwrap();
         assert_eq!(cpu.core, "a");
-        assert_eq!(cpu.runner_up, Some(("b".into(), 9.25)));
-        assert_eq!(cpu.margin, Verdict::Significant);
+        assert_eq!(cpu.runner_up, Some(("b".into(), 9.2)));
+        // b -> a is what the gate would call an improvement: a clear lead.
+        assert_eq!(cpu.margin.as_ref().unwrap().verdict, Verdict::Improvement);
+        assert!(cpu.clear());
         assert_eq!(
             w.qps.unwrap().core,
             "b",
             "c has errors, direct is no proxy, d fails conformance"
         );
         // Every p99 is equal: a winner, but not a clear one.
-        assert_eq!(w.p99.unwrap().margin, Verdict::WithinNoise);
+        let p99 = w.p99.unwrap();
+        assert_eq!(p99.margin.as_ref().unwrap().verdict, Verdict::Unchanged);
+        assert!(!p99.clear());
+        // Two trials a side are too few for the rule, however far apart.
+        let few = [
+            row("a", &[100.0, 101.0], &[5.0, 5.1], 0),
+            row("b", &[200.0, 201.0], &[9.0, 9.1], 0),
+        ];
+        let cpu = Winners::of(&few, &closed, &rule).cpu.unwrap();
+        assert_eq!(cpu.margin.as_ref().unwrap().verdict, Verdict::TooFewTrials);
+        assert!(!cpu.clear());
         let open = CellParams {
             mode: "open".into(),
             ..closed
         };
-        assert!(Winners::of(&rows, &open).qps.is_none(), "the rate is fixed");
+        assert!(
+            Winners::of(&rows, &open, &rule).qps.is_none(),
+            "the rate is fixed"
+        );
     }
 
     #[test]
     fn added_cost_needs_a_measured_direct_row() {
         let rows = [row("a", &[1.0], &[5.0], 0), row("b", &[1.0], &[7.0], 0)];
         assert!(added_over_direct(&rows).is_empty());
-        let rows = [
-            row(DIRECT_CORE, &[1.0], &[1.5], 0),
-            row("b", &[1.0], &[7.0], 0),
-        ];
+        let rows = [row(DIRECT, &[1.0], &[1.5], 0), row("b", &[1.0], &[7.0], 0)];
         let added = added_over_direct(&rows);
         assert_eq!(added.len(), 1);
         assert_eq!(added[0].core, "b");

@@ -1,12 +1,15 @@
-//! A run against a baseline run: per cell (matched by id), the change of
-//! each [`Metric`] and whether it is significant by the rule in
-//! [`crate::noise`]. Cells that exist on one side only, or were not
-//! measured on one side, are listed rather than silently dropped.
+//! A run against a baseline run: per cell (matched by id), each
+//! [`Metric`] judged by the gate's rule ([`pb_stats::Rule::judge`] on the
+//! per-trial figures), so the page calls a change a regression exactly
+//! when `proxybench gate` would. Cells that exist on one side only, or
+//! were not measured on one side, are listed rather than silently
+//! dropped.
 
 use std::collections::BTreeMap;
 
-use crate::analysis::{Analysis, CoreRow, Metric};
-use crate::noise::{self, Verdict};
+use pb_stats::{Judgement, Metric};
+
+use crate::analysis::{Analysis, CoreRow};
 
 /// The whole comparison.
 #[derive(Debug, Clone, Default)]
@@ -28,32 +31,8 @@ pub struct CellComparison {
     pub id: String,
     /// Core name.
     pub core: String,
-    /// One per [`Metric::ALL`], in that order.
-    pub deltas: Vec<Delta>,
-}
-
-/// One metric of one cell, baseline -> current.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Delta {
-    /// Which figure.
-    pub metric: Metric,
-    /// Baseline headline figure, when it has one.
-    pub baseline: Option<f64>,
-    /// Current headline figure, when it has one.
-    pub current: Option<f64>,
-    /// Relative change of the headline (`0.1` = +10 %).
-    pub change: Option<f64>,
-    /// The rule's verdict.
-    pub verdict: Verdict,
-}
-
-impl Delta {
-    /// For a significant change: did it get better? `None` otherwise.
-    pub fn improved(&self) -> Option<bool> {
-        let change = self.change?;
-        (self.verdict == Verdict::Significant)
-            .then_some((change > 0.0) == self.metric.higher_is_better())
-    }
+    /// One per [`Metric::ALL`], in that order: baseline -> current.
+    pub deltas: Vec<Judgement>,
 }
 
 /// A cell present on both sides that could not be compared.
@@ -66,7 +45,8 @@ pub struct NotComparable {
 }
 
 impl Comparison {
-    /// Compares every cell of `current` with the same id in `baseline`.
+    /// Compares every cell of `current` with the same id in `baseline`,
+    /// under the current analysis's rule.
     pub fn new(baseline: &Analysis, current: &Analysis) -> Comparison {
         let base_rows: BTreeMap<&str, &CoreRow> =
             rows(baseline).map(|r| (r.id.as_str(), r)).collect();
@@ -98,7 +78,10 @@ impl Comparison {
             out.cells.push(CellComparison {
                 id: row.id.clone(),
                 core: row.core.clone(),
-                deltas: Metric::ALL.iter().map(|&m| delta(m, base, row)).collect(),
+                deltas: Metric::ALL
+                    .iter()
+                    .map(|&m| current.rule.judge(m, base.trials(m), row.trials(m)))
+                    .collect(),
             });
         }
         out.only_in_baseline = rows(baseline)
@@ -108,57 +91,14 @@ impl Comparison {
         out
     }
 
-    /// Cells with at least one significant change.
-    pub fn significant_cells(&self) -> impl Iterator<Item = &CellComparison> {
+    /// Cells with at least one regression or improvement.
+    pub fn changed_cells(&self) -> impl Iterator<Item = &CellComparison> {
         self.cells
             .iter()
-            .filter(|c| c.deltas.iter().any(|d| d.verdict == Verdict::Significant))
+            .filter(|c| c.deltas.iter().any(|d| d.verdict.is_change()))
     }
 }
 
 fn rows(analysis: &Analysis) -> impl Iterator<Item = &CoreRow> {
     analysis.groups.iter().flat_map(|g| &g.rows)
-}
-
-fn delta(metric: Metric, baseline: &CoreRow, current: &CoreRow) -> Delta {
-    let (base, cur) = (baseline.sample(metric), current.sample(metric));
-    let verdict = match (&base, &cur) {
-        (Some(b), Some(c)) => noise::judge(b, c),
-        _ => Verdict::NotAvailable,
-    };
-    let (baseline, current) = (base.map(|s| s.headline), cur.map(|s| s.headline));
-    Delta {
-        metric,
-        baseline,
-        current,
-        change: baseline
-            .zip(current)
-            .and_then(|(b, c)| noise::relative_change(b, c)),
-        verdict,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn improvement_depends_on_the_metric_direction() {
-        let d = |metric, change| Delta {
-            metric,
-            baseline: Some(1.0),
-            current: Some(1.0 + change),
-            change: Some(change),
-            verdict: Verdict::Significant,
-        };
-        assert_eq!(d(Metric::Qps, 0.2).improved(), Some(true));
-        assert_eq!(d(Metric::Qps, -0.2).improved(), Some(false));
-        assert_eq!(d(Metric::CpuPerReq, -0.2).improved(), Some(true));
-        assert_eq!(d(Metric::P99, 0.2).improved(), Some(false));
-        let noise = Delta {
-            verdict: Verdict::WithinNoise,
-            ..d(Metric::Qps, 0.2)
-        };
-        assert_eq!(noise.improved(), None);
-    }
 }

@@ -9,15 +9,15 @@
 use std::path::{Path, PathBuf};
 
 use minijinja::{AutoEscape, Environment, Output, State, Value};
-use pb_results::{CellStatus, Environment as Machine};
+use pb_results::{CellStatus, DIRECT, Environment as Machine};
+use pb_stats::{Metric, Rule, Verdict};
 use serde::Serialize;
 
-use crate::analysis::{Analysis, CoreRow, DIRECT_CORE, GroupAnalysis, Metric, Winner};
+use crate::analysis::{Analysis, CoreRow, GroupAnalysis, Winner};
 use crate::charts::{Chart, ChartKind, Palette};
 use crate::compare::Comparison;
 use crate::error::ReportError;
 use crate::model::{Run, status_label};
-use crate::noise::{MIN_RELATIVE_CHANGE, Verdict};
 use crate::{INDEX, fmt};
 
 const PAGE: &str = "report.html.j2";
@@ -114,7 +114,21 @@ struct Page {
     driver_bound: Vec<DriverBound>,
     not_measured: Vec<NotMeasured>,
     environment: Vec<EnvRow>,
-    min_change: String,
+    /// The significance rule in words: level, trials, thresholds.
+    rule: RuleView,
+}
+
+/// The rule the page judges by, as the gate's policy states it.
+#[derive(Debug, Serialize)]
+struct RuleView {
+    alpha: String,
+    min_trials: usize,
+    /// `core CPU µs/req 10 %, p99 µs 10 %, req/s 10 %`.
+    thresholds: String,
+    /// Confidence of the printed intervals: `98 %`.
+    confidence: String,
+    /// What the comparison's figures mean, as the gate's table says it.
+    legend: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -156,7 +170,7 @@ struct WinnerView {
     color: String,
     value: String,
     runner_up: Option<String>,
-    margin: &'static str,
+    margin: String,
     clear: bool,
 }
 
@@ -236,7 +250,8 @@ struct AddedView {
 struct ComparisonView {
     metrics: Vec<&'static str>,
     cells: Vec<CellDeltaView>,
-    significant: usize,
+    /// Cells with a regression or an improvement.
+    changed: usize,
     only_in_current: Vec<String>,
     only_in_baseline: Vec<String>,
     not_comparable: Vec<(String, String)>,
@@ -254,11 +269,18 @@ struct CellDeltaView {
 #[derive(Debug, Serialize)]
 struct DeltaView {
     metric: &'static str,
+    /// Median over trials, as the gate prints it.
     baseline: String,
     current: String,
+    /// Hodges-Lehmann shift / baseline median.
     change: String,
+    /// Its interval.
+    interval: String,
+    /// One-sided p of "current is worse".
+    p_worse: String,
+    /// The gate's word for the verdict.
     verdict: &'static str,
-    /// CSS class: `better`, `worse`, `noise`, `na`.
+    /// CSS class: `better`, `worse`, `neutral` (any verdict that is not a change), `na`.
     class: &'static str,
 }
 
@@ -445,7 +467,7 @@ impl Page {
                         .winners
                         .cpu
                         .as_ref()
-                        .map(|w| winner(w, Metric::CpuPerReq, palette)),
+                        .map(|w| winner(w, Metric::CpuUsPerReq, palette)),
                     qps: g
                         .winners
                         .qps
@@ -455,7 +477,7 @@ impl Page {
                         .winners
                         .p99
                         .as_ref()
-                        .map(|w| winner(w, Metric::P99, palette)),
+                        .map(|w| winner(w, Metric::LatencyP99Us, palette)),
                 })
                 .collect(),
             overview_charts: charts
@@ -511,7 +533,7 @@ impl Page {
                 })
                 .collect(),
             environment: env_rows(machine, baseline.map(|b| &b.results.environment)),
-            min_change: format!("{:.0} %", MIN_RELATIVE_CHANGE * 100.0),
+            rule: RuleView::new(&analysis.rule),
         }
     }
 }
@@ -549,7 +571,7 @@ fn core_infos(run: &Run, analysis: &Analysis, palette: &Palette) -> Vec<CoreInfo
     // Cores with cells but missing from the registry list still get a row.
     for row in analysis.groups.iter().flat_map(|g| &g.rows) {
         if !infos.iter().any(|i| i.name == row.core) {
-            let runtime = if row.core == DIRECT_CORE {
+            let runtime = if row.core == DIRECT {
                 "no proxy: the driver talks straight to an origin (the baseline)"
             } else {
                 ""
@@ -577,8 +599,8 @@ fn anchor(label: &str) -> String {
 fn figure(metric: Metric, v: f64) -> String {
     match metric {
         Metric::Qps => format!("{} req/s", fmt::rate(v)),
-        Metric::P99 => format!("{} µs", fmt::micros(v)),
-        Metric::CpuPerReq => format!("{} µs/req", fmt::micros(v)),
+        Metric::LatencyP99Us => format!("{} µs", fmt::micros(v)),
+        Metric::CpuUsPerReq => format!("{} µs/req", fmt::micros(v)),
     }
 }
 
@@ -591,13 +613,36 @@ fn winner(w: &Winner, metric: Metric, palette: &Palette) -> WinnerView {
             .runner_up
             .as_ref()
             .map(|(core, v)| format!("{core} {}", figure(metric, *v))),
-        margin: match w.margin {
-            Verdict::Significant => "clear lead",
-            Verdict::WithinNoise => "within noise",
-            Verdict::NotAvailable => "only contender",
+        margin: match &w.margin {
+            None => "only contender".into(),
+            Some(_) if w.clear() => "clear lead".into(),
+            // Not clear: what the gate would say of winner vs runner-up.
+            Some(j) => format!("no clear lead: {}", j.verdict.as_str()),
         },
-        clear: w.margin == Verdict::Significant,
+        clear: w.clear(),
     }
+}
+
+impl RuleView {
+    fn new(rule: &Rule) -> RuleView {
+        RuleView {
+            alpha: rule.alpha.to_string(),
+            min_trials: rule.min_trials,
+            thresholds: Metric::ALL
+                .iter()
+                .map(|&m| format!("{} {}", m.label(), pct(rule.metric(m).threshold)))
+                .collect::<Vec<_>>()
+                .join(", "),
+            confidence: pct(1.0 - 2.0 * rule.alpha),
+            legend: rule.legend(pb_stats::Method::Exact),
+        }
+    }
+}
+
+/// `0.1` -> `10 %`, `0.025` -> `2.5 %`.
+fn pct(fraction: f64) -> String {
+    let text = format!("{:.1}", fraction * 100.0);
+    format!("{} %", text.strip_suffix(".0").unwrap_or(&text))
 }
 
 // === impl GroupView ===
@@ -693,9 +738,9 @@ impl RowView {
         let ratios = row.vs_reference;
         let s = row.measured();
         let wins = [
-            (Metric::CpuPerReq, "best CPU/req"),
+            (Metric::CpuUsPerReq, "best CPU/req"),
             (Metric::Qps, "best req/s"),
-            (Metric::P99, "best p99"),
+            (Metric::LatencyP99Us, "best p99"),
         ]
         .into_iter()
         .filter(|(m, _)| group.winners.get(*m).is_some_and(|w| w.core == row.core))
@@ -737,7 +782,7 @@ impl RowView {
                     .join(", ")
             }),
             driver_bound: s.is_some_and(|s| s.driver_bound),
-            is_direct: row.core == DIRECT_CORE,
+            is_direct: row.core == DIRECT,
             conformance_failures: row.conformance_failures.clone(),
             uncorrected_p99: s
                 .filter(|_| group.params.mode == "open")
@@ -753,7 +798,7 @@ impl ComparisonView {
     fn new(c: &Comparison, chart: Option<ChartView>, palette: &Palette) -> ComparisonView {
         ComparisonView {
             metrics: Metric::ALL.iter().map(|m| m.label()).collect(),
-            significant: c.significant_cells().count(),
+            changed: c.changed_cells().count(),
             cells: c
                 .cells
                 .iter()
@@ -764,30 +809,22 @@ impl ComparisonView {
                     deltas: cell
                         .deltas
                         .iter()
-                        .map(|d| {
-                            // The column header carries the unit.
-                            let show = |v: Option<f64>| {
-                                v.map_or_else(
-                                    || "—".into(),
-                                    |v| match d.metric {
-                                        Metric::Qps => fmt::rate(v),
-                                        Metric::P99 | Metric::CpuPerReq => fmt::micros(v),
-                                    },
-                                )
-                            };
-                            DeltaView {
-                                metric: d.metric.label(),
-                                baseline: show(d.baseline),
-                                current: show(d.current),
-                                change: d.change.map_or_else(|| "—".into(), fmt::change),
-                                verdict: d.verdict.label(),
-                                class: match (d.verdict, d.improved()) {
-                                    (_, Some(true)) => "better",
-                                    (_, Some(false)) => "worse",
-                                    (Verdict::NotAvailable, _) => "na",
-                                    _ => "noise",
-                                },
-                            }
+                        // The strings the gate's table prints; the column
+                        // header carries the unit.
+                        .map(|d| DeltaView {
+                            metric: d.metric.label(),
+                            baseline: pb_stats::fmt::figure(d.metric, d.baseline_median),
+                            current: pb_stats::fmt::figure(d.metric, d.current_median),
+                            change: d.change_text(),
+                            interval: d.interval_text(),
+                            p_worse: pb_stats::fmt::p_value(d.p_worse),
+                            verdict: d.verdict.as_str(),
+                            class: match (d.verdict, d.improved()) {
+                                (_, Some(true)) => "better",
+                                (_, Some(false)) => "worse",
+                                (Verdict::TooFewTrials, _) => "na",
+                                _ => "neutral",
+                            },
                         })
                         .collect(),
                 })

@@ -7,13 +7,17 @@
 //! | module | role |
 //! |---|---|
 //! | [`model`] | a results file grouped into scenario cells, and the core order that fixes colours |
-//! | [`noise`] | the one rule for "significant" vs "within noise" |
-//! | [`analysis`] | per scenario cell: rows, ratios to the reference core, winners, merged-histogram latency curves, cost over `direct` |
-//! | [`compare`] | current vs baseline per cell, judged by [`noise`] |
+//! | [`analysis`] | per scenario cell: rows, ratios to the reference core, winners (a clear lead by the gate's rule), merged-histogram latency curves, cost over `direct` |
+//! | [`compare`] | current vs baseline per cell and metric, judged by the gate's rule |
 //! | [`charts`] | PNGs drawn with plotters and an embedded font |
 //! | [`html`] | the page, from `templates/` via minijinja |
 //! | [`fmt`] | number formatting shared by charts and page |
 //! | [`error`] | [`ReportError`]: every variant names its file |
+//!
+//! "Significant" means what it means to the regression gate: the rule
+//! of `pb-stats` ([`pb_stats::Rule`]: one-sided Mann-Whitney U, the
+//! Hodges-Lehmann shift with its interval, the policy's thresholds), with
+//! the gate's words for its verdicts.
 //!
 //! The report reads result files only: it knows nothing of cores, the
 //! driver or the runner beyond what `pb-results` records.
@@ -25,11 +29,11 @@ pub mod error;
 pub mod fmt;
 pub mod html;
 pub mod model;
-pub mod noise;
 
 use std::path::{Path, PathBuf};
 
 use pb_results::Results;
+use pb_stats::Rule;
 
 pub use crate::error::ReportError;
 
@@ -39,9 +43,14 @@ pub const INDEX: &str = "index.html";
 /// Choices that change what the report says.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// Core the ratios are taken to; default `tokio-tower` when it ran,
-    /// else the first core in the file.
+    /// Core the ratios are taken to; default: the first core in the
+    /// file's order that is not the `direct` path
+    /// ([`analysis::reference_core`]).
     pub reference: Option<String>,
+    /// The significance rule (the gate policy's statistics); default the
+    /// built-in one, [`Rule::default`], as `proxybench gate` without
+    /// `--policy`.
+    pub rule: Rule,
 }
 
 /// A report on disk.
@@ -84,14 +93,19 @@ pub fn render(
 ) -> Result<Report, ReportError> {
     let current = model::Run::new(path, results.clone());
     let base = baseline.map(|(p, r)| model::Run::new(p, r.clone()));
-    let analysis = analysis::Analysis::new(&current, options.reference.as_deref())?;
+    let analysis = analysis::Analysis::with_rule(
+        &current,
+        options.reference.as_deref(),
+        options.rule.clone(),
+    )?;
     let comparison = match &base {
         Some(base) => {
             // The baseline is analysed with the same reference when it has
             // that core, else with its own default.
             let reference =
                 Some(analysis.reference.as_str()).filter(|r| base.cores().iter().any(|c| c == r));
-            let base_analysis = analysis::Analysis::new(base, reference)?;
+            let base_analysis =
+                analysis::Analysis::with_rule(base, reference, options.rule.clone())?;
             Some(compare::Comparison::new(&base_analysis, &analysis))
         }
         None => None,

@@ -1,17 +1,17 @@
 //! Reports from real results files (committed fixtures made by
 //! `proxybench run` with short trials): the charts are real images, the
 //! page shows every chart it wrote and every cell, and a baseline
-//! comparison marks exactly the cells that changed.
+//! comparison marks exactly the cells that changed, in the gate's words.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use pb_report::analysis::{Analysis, Metric};
+use pb_report::analysis::Analysis;
 use pb_report::compare::Comparison;
 use pb_report::model::Run;
-use pb_report::noise::Verdict;
 use pb_report::{Options, ReportError};
 use pb_results::{Results, Summary};
+use pb_stats::{Metric, Verdict};
 
 /// Four cores, two message sizes, three trials each; every cell ok.
 const FOUR_CORES: &str = "tests/fixtures/echo-4-cores.json";
@@ -333,13 +333,37 @@ fn the_conformance_matrix_is_shown_and_failing_cores_never_win() {
     assert!(html.contains("Cores failed conformance cases"));
 }
 
+/// Scales a trial's QPS by `qps` and its CPU per request by `cost`
+/// (histograms untouched).
+fn scale(trial: &mut pb_results::Trial, qps: f64, cost: f64) {
+    trial.qps *= qps;
+    trial.cpu_us_per_req = trial.cpu_us_per_req.map(|v| v * cost);
+}
+
+/// The fixture (three trials a cell) with six trials a cell, enough for
+/// the gate's rule (5 a side): each trial again, its figures moved by a
+/// fraction of a percent so no two are equal. Summaries recomputed.
+fn with_six_trials(mut results: Results) -> Results {
+    for cell in &mut results.cells {
+        let again: Vec<_> = cell.trials.clone();
+        for (k, mut trial) in again.into_iter().enumerate() {
+            let f = 1.0 + 0.003 * (k as f64 + 1.0);
+            scale(&mut trial, f, f);
+            trial.latency_us.p99 *= f;
+            trial.index += 3;
+            cell.trials.push(trial);
+        }
+        cell.summary = Summary::from_trials(&cell.trials).unwrap();
+    }
+    results
+}
+
 /// The fixture with one cell's trials 1.5x faster and 1.5x costlier per
 /// request, summary recomputed.
 fn with_changed_cell(mut results: Results, id: &str) -> Results {
     let cell = results.cells.iter_mut().find(|c| c.id == id).unwrap();
     for trial in &mut cell.trials {
-        trial.qps *= 1.5;
-        trial.cpu_us_per_req = trial.cpu_us_per_req.map(|v| v * 1.5);
+        scale(trial, 1.5, 1.5);
     }
     cell.summary = Summary::from_trials(&cell.trials).unwrap();
     results
@@ -348,8 +372,8 @@ fn with_changed_cell(mut results: Results, id: &str) -> Results {
 const CHANGED: &str = "echo/100B/c16x1/glommio";
 
 #[test]
-fn against_a_baseline_exactly_the_changed_cell_is_significant() {
-    let base = load(FOUR_CORES);
+fn against_a_baseline_exactly_the_changed_cell_is_judged_changed() {
+    let base = with_six_trials(load(FOUR_CORES));
     let current = with_changed_cell(base.clone(), CHANGED);
     let analyse = |r: &Results| Analysis::new(&Run::new(Path::new("x.json"), r.clone()), None);
     let comparison = Comparison::new(&analyse(&base).unwrap(), &analyse(&current).unwrap());
@@ -360,26 +384,41 @@ fn against_a_baseline_exactly_the_changed_cell_is_significant() {
         let verdict = |m: Metric| cell.deltas.iter().find(|d| d.metric == m).unwrap();
         if cell.id == CHANGED {
             let qps = verdict(Metric::Qps);
-            assert_eq!(qps.verdict, Verdict::Significant, "{qps:?}");
-            assert!((qps.change.unwrap() - 0.5).abs() < 1e-9);
+            assert_eq!(qps.verdict, Verdict::Improvement, "{qps:?}");
+            // Every trial moved by +50 %: the shift, and an interval
+            // around it that excludes no change.
+            assert!((qps.change - 0.5).abs() < 0.02, "{qps:?}");
+            let i = qps.interval.unwrap();
+            assert!(0.0 < i.low && i.low <= qps.change && qps.change <= i.high);
             assert_eq!(qps.improved(), Some(true));
-            let cpu = verdict(Metric::CpuPerReq);
-            assert_eq!(cpu.verdict, Verdict::Significant, "{cpu:?}");
+            let cpu = verdict(Metric::CpuUsPerReq);
+            assert_eq!(cpu.verdict, Verdict::Regression, "{cpu:?}");
             assert_eq!(cpu.improved(), Some(false));
-            assert_eq!(verdict(Metric::P99).verdict, Verdict::WithinNoise);
+            assert_eq!(verdict(Metric::LatencyP99Us).verdict, Verdict::Unchanged);
         } else {
             for d in &cell.deltas {
-                assert_eq!(d.verdict, Verdict::WithinNoise, "{}: {d:?}", cell.id);
+                assert_eq!(d.verdict, Verdict::Unchanged, "{}: {d:?}", cell.id);
             }
         }
     }
     assert_eq!(
         comparison
-            .significant_cells()
+            .changed_cells()
             .map(|c| c.id.as_str())
             .collect::<Vec<_>>(),
         [CHANGED]
     );
+    // The fixture itself has three trials a cell: too few for the rule,
+    // however far a cell moves; the page must not call that a change.
+    let few = load(FOUR_CORES);
+    let moved = with_changed_cell(few.clone(), CHANGED);
+    let comparison = Comparison::new(&analyse(&few).unwrap(), &analyse(&moved).unwrap());
+    assert_eq!(comparison.changed_cells().count(), 0);
+    for cell in &comparison.cells {
+        for d in &cell.deltas {
+            assert_eq!(d.verdict, Verdict::TooFewTrials, "{}: {d:?}", cell.id);
+        }
+    }
 
     // The page says the same, row by row, and draws the change.
     let dir = tempfile::tempdir().unwrap();
@@ -397,12 +436,12 @@ fn against_a_baseline_exactly_the_changed_cell_is_significant() {
             .find(&format!("<a href=\"#{0}\">{0}</a>", cell.id))
             .unwrap_or_else(|| panic!("no row for {}", cell.id));
         let row = &section[start..start + section[start..].find("</tr>").unwrap()];
-        let significant = row.matches(">significant<").count();
-        let noise = row.matches(">within noise<").count();
+        let count = |word: &str| row.matches(&format!(">{word}<")).count();
+        let words = (count("REGRESSION"), count("improved"), count("ok"));
         if cell.id == CHANGED {
-            assert_eq!((significant, noise), (2, 1), "{row}");
+            assert_eq!(words, (1, 1, 1), "{row}");
         } else {
-            assert_eq!((significant, noise), (0, 3), "{row}");
+            assert_eq!(words, (0, 0, 3), "{row}");
         }
     }
     let chart = out.join("baseline.png");
@@ -442,7 +481,14 @@ fn cells_missing_on_either_side_are_listed() {
 fn the_reference_core_can_be_chosen_and_must_exist() {
     let path = fixture(FOUR_CORES);
     let run = Run::new(&path, load(FOUR_CORES));
+    assert_eq!(run.cores()[0], "tokio-tower");
     assert_eq!(Analysis::new(&run, None).unwrap().reference, "tokio-tower");
+    // The default is the results' first core, not a name the report
+    // knows: with monoio's cells first, monoio is the reference.
+    let mut reordered = load(FOUR_CORES);
+    reordered.cells.sort_by_key(|c| c.core != "monoio");
+    let run_b = Run::new(&path, reordered);
+    assert_eq!(Analysis::new(&run_b, None).unwrap().reference, "monoio");
     let analysis = Analysis::new(&run, Some("monoio")).unwrap();
     for group in &analysis.groups {
         let monoio = group.rows.iter().find(|r| r.core == "monoio").unwrap();
@@ -454,6 +500,7 @@ fn the_reference_core_can_be_chosen_and_must_exist() {
     let out = tempfile::tempdir().unwrap();
     let options = Options {
         reference: Some("nginx".into()),
+        ..Options::default()
     };
     let err = pb_report::render_files(&path, None, &options, out.path()).unwrap_err();
     assert!(matches!(err, ReportError::UnknownReference { .. }));

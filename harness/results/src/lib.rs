@@ -3,10 +3,11 @@
 //!
 //! | module | role |
 //! |---|---|
-//! | [`model`] | the serde types; [`SCHEMA_VERSION`] and the committed schema ([`SCHEMA_JSON`]) describe them |
+//! | [`model`] | the serde types; [`SCHEMA_VERSION`] and the committed schema ([`SCHEMA_JSON`]) describe them; the [`DIRECT`] pseudo-core's name; [`Trial::figure`] for each judged metric |
 //! | [`hdr`] | the `.hgrm` percentile distribution and `.hlog` interval log HdrHistogram's tools read |
-//! | [`hist`] | HdrHistogram encoding (compressed V2, base64: the standard `HISTF…` form) and percentiles |
-//! | [`summary`] | per-cell summaries from trials: medians, spreads, merged latency |
+//! | [`hist`] | the one histogram shape ([`hist::new_histogram`]: bounds and precision), HdrHistogram encoding (compressed V2, base64: the standard `HISTF…` form) and percentiles |
+//! | [`summary`] | per-cell summaries from trials: medians ([`pb_stats::median`]), spreads, merged latency |
+//! | [`icount`] | the instruction-count file `pb-icount` writes and the gate reads |
 //! | [`io`] | reading and writing result files, with the path in every error |
 //! | [`merge`] | exact combination of files from several drivers (histograms added) |
 //!
@@ -15,6 +16,7 @@
 
 pub mod hdr;
 pub mod hist;
+pub mod icount;
 pub mod io;
 pub mod merge;
 pub mod model;

@@ -3,7 +3,16 @@
 
 use std::collections::BTreeMap;
 
+use pb_stats::Metric;
 use serde::{Deserialize, Serialize};
+
+/// The pseudo-core of forwarding scenarios with no proxy in the path: the
+/// driver talks straight to an origin. Its cells are the baseline other
+/// cores' added cost is measured against, it is never a winner nor the
+/// default reference, and its "core" CPU figure is its origin's. The one
+/// spelling of the name: the scenario model, the runner and the report
+/// all compare against this constant.
+pub const DIRECT: &str = "direct";
 
 /// A whole results file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -247,7 +256,8 @@ pub struct Percentiles {
     pub mean: f64,
 }
 
-/// One measured trial of one core.
+/// One measured trial of one core. [`Trial::figure`] reads the figures the
+/// report and the gate judge.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Trial {
     /// Trial number within the cell, from 0.
@@ -304,6 +314,18 @@ pub struct Trial {
     /// Latency and throughput per interval of the window.
     #[serde(default)]
     pub intervals: Vec<IntervalPoint>,
+}
+
+impl Trial {
+    /// The trial's figure for `metric`; `None` when it has none (no
+    /// completed requests, so no CPU per request).
+    pub fn figure(&self, metric: Metric) -> Option<f64> {
+        match metric {
+            Metric::CpuUsPerReq => self.cpu_us_per_req,
+            Metric::LatencyP99Us => Some(self.latency_us.p99),
+            Metric::Qps => Some(self.qps),
+        }
+    }
 }
 
 /// One interval of a trial's timeline.

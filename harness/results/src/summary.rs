@@ -2,23 +2,10 @@
 
 use std::collections::BTreeMap;
 
+use pb_stats::median;
+
 use crate::hist::{self, HistogramDecodeError};
 use crate::{Summary, Trial};
-
-/// Median of a non-empty slice (mean of the middle two for even lengths).
-pub fn median(values: &[f64]) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let mid = sorted.len() / 2;
-    Some(if sorted.len().is_multiple_of(2) {
-        (sorted[mid - 1] + sorted[mid]) / 2.0
-    } else {
-        sorted[mid]
-    })
-}
 
 impl Summary {
     /// Summarises trials: medians and spread of per-trial figures, latency
@@ -71,10 +58,9 @@ impl Summary {
 mod tests {
     use super::*;
     use crate::Percentiles;
-    use hdrhistogram::Histogram;
 
     fn trial(qps: f64, latencies_ns: &[u64], errors: u64) -> Trial {
-        let mut h = Histogram::new_with_bounds(1, 60_000_000_000, 3).unwrap();
+        let mut h = crate::hist::new_histogram();
         for &v in latencies_ns {
             h.record(v).unwrap();
         }

@@ -8,7 +8,7 @@ use pb_results::merge::{MergeError, merge};
 use pb_results::*;
 
 fn histogram(values: impl Iterator<Item = u64>) -> Histogram<u64> {
-    let mut h = Histogram::new_with_bounds(1, 60_000_000_000, 3).unwrap();
+    let mut h = pb_results::hist::new_histogram();
     for v in values {
         h.record(v).unwrap();
     }

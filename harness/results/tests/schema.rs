@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use pb_results::*;
 
 fn sample() -> Results {
-    let mut h = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap();
+    let mut h = pb_results::hist::new_histogram();
     h.record(12_345).unwrap();
     let trial = Trial {
         index: 0,

@@ -1,23 +1,36 @@
-//! The runner behind `proxybench run`: it turns a scenario file into a
-//! results file, in this order:
+//! The runner behind `proxybench run`: a scenario file in, results, HdrHistogram
+//! files, a report and a verdict out. The binary parses options and calls
+//! [`pipeline::run`]; `proxybench load` goes through the same cell ->
+//! load spec -> id -> results cell path (`pb_scenario::Cell`).
 //!
-//! | module | step |
+//! The pipeline's stages, in order ([`pipeline`]):
+//!
+//! | stage | where |
 //! |---|---|
-//! | [`plan`] | split the allowed CPUs between core, driver and origin ([`CpuPlan`](pb_results::CpuPlan)) |
-//! | [`process`] | start a core as its own pinned process, wait for its readiness line, sample it in /proc, stop it |
-//! | [`measure`] | one driver run (or a rate search) against a target -> a results trial, with the target's CPU sampled at the window edges |
+//! | plan: overrides applied and checked, cores chosen | [`pipeline::plan`] |
+//! | conform: the conformance suite on every core the plan runs | [`pipeline::conform`] |
+//! | trials, then the rate search, cell by cell, interleaved across cores | [`matrix::run`] |
+//! | results: conformance merged, results JSON and `.hgrm`/`.hlog` written | [`pipeline::write_results`] |
+//! | report: HTML and PNG | `pb_report::publish_run` |
+//! | verdict: failed cells, errors or conformance failures fail the run | [`pipeline::verdict`] |
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`pipeline`] | the stages above, and [`pipeline::run`] that chains them |
+//! | [`plan`] | splitting the allowed CPUs between core, driver and origin ([`CpuPlan`](pb_results::CpuPlan)) |
 //! | [`matrix`] | for each cell, start every core, run trials interleaved across cores (A B C A B C ...) |
-//! | [`env`] | record the machine: kernel, CPU, rustc, git revision, io_uring, memlock |
+//! | [`measure`] | one driver run (or a rate search) against a target -> a results trial, with the target's CPU sampled at the window edges |
+//! | [`env`] | the machine: kernel, CPU, rustc, git revision, io_uring, memlock |
 //! | [`table`] | the readable table printed at the end |
 //!
-//! The runner never links a core: it knows them by name and talks to them
-//! through the `proxybench proxy` process interface.
+//! The runner never links a core: it knows them by name and starts them
+//! through the `proxybench proxy` process interface (`pb-process`).
 
 pub mod env;
 pub mod matrix;
 pub mod measure;
+pub mod pipeline;
 pub mod plan;
-pub mod process;
 pub mod table;
 
-pub use crate::matrix::{CoreEntry, RunConfig, RunnerError, run};
+pub use crate::matrix::{CoreEntry, RunConfig, RunnerError};

@@ -8,23 +8,20 @@
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use pb_driver::http::{HttpWorkload, Method};
-use pb_driver::search::SearchSpec;
-use pb_driver::{LoadSpec, Workload};
-use pb_results::{
-    Cell, CellParams, CellStatus, CoreStatus, HttpCellParams, Results, ScenarioRef, Summary,
-};
-use pb_scenario::ScenarioFile;
-use pb_scenario::{DIRECT, HttpParams};
-use pb_shared::CpuSet;
-use pb_shared::proxy::config::{
+use pb_core::config::{
     HeadersConfig, LimitsConfig, Policy, PoolConfig, ProxyConfig, RouteConfig, TimeoutsConfig,
 };
+use pb_driver::LoadSpec;
+use pb_driver::search::{LatencyBound, SearchSpec};
+use pb_results::{Cell, CellStatus, CoreStatus, CpuPlan, Results, ScenarioRef, Summary};
+use pb_scenario::ScenarioFile;
+use pb_scenario::{DIRECT, HttpParams};
+use pb_sys::CpuSet;
 
 use crate::env::{self, BuildInfo};
 use crate::measure::{measure, rate_search};
 use crate::plan;
-use crate::process::{CoreCommand, CoreProcess, ProcSampler, StartError};
+use pb_process::{CoreCommand, CoreProcess, ProcSampler, StartError};
 
 /// How long a core gets to stop after SIGTERM before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -77,258 +74,266 @@ pub fn run(cfg: &RunConfig, progress: &mut dyn FnMut(&str)) -> Result<Results, R
     let names: Vec<&str> = cfg.cores.iter().map(|c| c.name.as_str()).collect();
     cfg.scenario.check_cores(&names)?;
     let started = SystemTime::now();
-    let settings = &cfg.scenario.run;
-    // Forwarding cells need origin CPUs; echo cells have no origin.
-    let needs_origin = cfg.scenario.cells.iter().any(|c| c.params.http.is_some());
-    let cpu_plan = plan::plan(
-        &cfg.allowed_cpus,
-        settings.core_threads,
-        settings.driver_threads,
-        usize::from(needs_origin),
-    );
-    let core_cpus = CpuSet::new(cpu_plan.core.clone()).expect("plans give the core a CPU");
-    let driver_cpus = CpuSet::new(cpu_plan.driver.clone()).expect("plans give the driver a CPU");
-    let origin_cpus = CpuSet::new(cpu_plan.origin.clone()).unwrap_or_else(|| driver_cpus.clone());
-    progress(&format!(
-        "CPU plan: core on {core_cpus}, driver on {driver_cpus}{} ({})",
-        if needs_origin {
-            format!(", origins on {origin_cpus}")
-        } else {
-            String::new()
-        },
-        cpu_plan.note
-    ));
-
+    let pins = Pins::plan(cfg, progress);
     let mut cells = Vec::new();
     let mut sequence = 0u32;
     for cell in &cfg.scenario.cells {
-        let params = CellParams {
-            mode: if cell.params.rate.is_some() {
-                "open"
+        cells.extend(run_cell(cfg, cell, &pins, &mut sequence, progress)?);
+    }
+    Ok(results(cfg, started, pins.plan, cells))
+}
+
+/// The CPU plan and the CPU sets it gives each role.
+struct Pins {
+    plan: CpuPlan,
+    core: CpuSet,
+    driver: CpuSet,
+    origin: CpuSet,
+}
+
+impl Pins {
+    fn plan(cfg: &RunConfig, progress: &mut dyn FnMut(&str)) -> Pins {
+        let settings = &cfg.scenario.run;
+        // Forwarding cells need origin CPUs; echo cells have no origin.
+        let needs_origin = cfg.scenario.cells.iter().any(|c| c.params.http.is_some());
+        let plan = plan::plan(
+            &cfg.allowed_cpus,
+            settings.core_threads,
+            settings.driver_threads,
+            usize::from(needs_origin),
+        );
+        let core = CpuSet::new(plan.core.clone()).expect("plans give the core a CPU");
+        let driver = CpuSet::new(plan.driver.clone()).expect("plans give the driver a CPU");
+        let origin = CpuSet::new(plan.origin.clone()).unwrap_or_else(|| driver.clone());
+        progress(&format!(
+            "CPU plan: core on {core}, driver on {driver}{} ({})",
+            if needs_origin {
+                format!(", origins on {origin}")
             } else {
-                "closed"
-            }
-            .into(),
-            rate: cell.params.rate,
-            message_bytes: cell.params.message_bytes,
-            connections: cell.params.connections,
-            in_flight: cell.params.in_flight,
-            warmup_s: settings.warmup_s,
-            duration_s: settings.duration_s,
-            trials: settings.trials,
-            core_threads: settings.core_threads,
-            driver_threads: settings.driver_threads,
-            core_spin_iters: settings.core_spin_iters,
-            http: cell.params.http.as_ref().map(|h| HttpCellParams {
-                method: match h.method {
-                    Method::Get => "GET".into(),
-                    Method::Post => "POST".into(),
-                },
-                keep_alive: h.keep_alive,
-                origins: h.origins,
-                policy: h.policy.name().into(),
-            }),
-        };
-        let label = cell.label();
-        // Origins and the proxy configuration pointing at them.
-        let origins = match &cell.params.http {
-            Some(h) => match Origins::start(&cfg.exe, h, &origin_cpus, &label) {
-                Ok(origins) => Some(origins),
-                Err(reason) => {
-                    progress(&format!("[{label}] origins: {reason}"));
-                    failed_cell_for_all(cfg, cell, &label, &params, &reason, &mut cells);
-                    continue;
-                }
+                String::new()
             },
-            None => None,
-        };
-        let direct_entry = CoreEntry {
-            name: DIRECT.into(),
-            runtime: "no proxy: the driver talks to an origin".into(),
-            service: "-".into(),
-            availability: Ok(()),
-        };
-        let wanted: Vec<&CoreEntry> = match &cell.cores {
-            Some(list) => list
-                .iter()
-                .filter_map(|name| {
-                    if name == DIRECT {
-                        Some(&direct_entry)
-                    } else {
-                        cfg.cores.iter().find(|c| &c.name == name)
-                    }
-                })
-                .collect(),
-            None => cfg.cores.iter().collect(),
-        };
-
-        // Start every available core of the cell.
-        let mut slots: Vec<Slot> = Vec::new();
-        for entry in wanted {
-            let mut slot = Slot::new(&label, cell.scenario.name(), entry, &params);
-            match &entry.availability {
-                Err(reason) => slot.end(CellStatus::Unavailable, reason.clone()),
-                Ok(()) if entry.name == DIRECT => {
-                    let first = &origins
-                        .as_ref()
-                        .expect("direct is an http-forward pseudo-core")
-                        .processes[0];
-                    slot.target = Some((first.addr(), first.sampler()));
-                }
-                Ok(()) => {
-                    let cmd = CoreCommand {
-                        exe: &cfg.exe,
-                        core: &entry.name,
-                        scenario: cell.scenario.name(),
-                        threads: settings.core_threads,
-                        cpus: &core_cpus,
-                        spin_iters: settings.core_spin_iters,
-                        config: origins.as_ref().map(|o| &*o.config),
-                    };
-                    match CoreProcess::start(&cmd) {
-                        Ok(process) => {
-                            slot.target = Some((process.addr(), process.sampler()));
-                            slot.process = Some(process);
-                        }
-                        Err(StartError::Unavailable(reason)) => {
-                            slot.end(CellStatus::Unavailable, reason)
-                        }
-                        Err(e @ StartError::Failed(_)) => {
-                            slot.end(CellStatus::Failed, e.to_string())
-                        }
-                    }
-                }
-            }
-            if let Some(reason) = &slot.cell.reason {
-                progress(&format!("[{label}] {}: {reason}", entry.name));
-            }
-            slots.push(slot);
+            plan.note
+        ));
+        Pins {
+            plan,
+            core,
+            driver,
+            origin,
         }
+    }
+}
 
-        let spec_for = |addr: std::net::SocketAddr| {
-            let p = &cell.params;
-            let base = match p.rate {
-                Some(rate) => LoadSpec::open_echo(
-                    addr,
-                    p.message_bytes,
-                    rate,
-                    p.connections,
-                    p.in_flight,
-                    settings.warmup(),
-                    settings.duration(),
-                ),
-                None => LoadSpec::closed_echo(
-                    addr,
-                    p.message_bytes,
-                    p.connections,
-                    p.in_flight,
-                    settings.warmup(),
-                    settings.duration(),
-                ),
-            };
-            let workload = match &p.http {
-                Some(h) => Workload::Http(HttpWorkload {
-                    method: h.method,
-                    keep_alive: h.keep_alive,
-                    ..HttpWorkload::get(p.message_bytes)
-                }),
-                None => base.workload.clone(),
-            };
-            LoadSpec {
-                threads: settings.driver_threads,
-                cpus: Some(driver_cpus.clone()),
-                workload,
-                ..base
+/// One cell for every core it lists: origins, core processes, interleaved
+/// trials, the rate search, then every process stopped.
+fn run_cell(
+    cfg: &RunConfig,
+    cell: &pb_scenario::Cell,
+    pins: &Pins,
+    sequence: &mut u32,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Vec<Cell>, RunnerError> {
+    let label = cell.label();
+    // Origins and the proxy configuration pointing at them.
+    let origins = match &cell.params.http {
+        Some(h) => match Origins::start(&cfg.exe, h, &pins.origin, &label) {
+            Ok(origins) => Some(origins),
+            Err(reason) => {
+                progress(&format!("[{label}] origins: {reason}"));
+                return Ok(failed_cell_for_all(cfg, cell, &reason));
             }
-        };
-        for trial in 0..settings.trials {
-            for slot in slots.iter_mut() {
-                let Some((addr, sampler)) = slot.target else {
-                    continue;
-                };
-                let spec = spec_for(addr);
-                match measure(&spec, Some(sampler), trial, sequence) {
-                    Ok(t) => {
-                        progress(&format!(
-                            "[{label}] trial {}/{} {:<12} {:>9.0} req/s  p99 {:>8.1} µs  core {:>6} µs/req  errors {}{}",
-                            trial + 1,
-                            settings.trials,
-                            slot.cell.core,
-                            t.qps,
-                            t.latency_us.p99,
-                            t.cpu_us_per_req.map_or("-".into(), |c| format!("{c:.2}")),
-                            t.errors,
-                            if t.driver_bound {
-                                "  (driver-bound)"
-                            } else {
-                                ""
-                            },
-                        ));
-                        slot.cell.trials.push(t);
-                        sequence += 1;
-                    }
-                    Err(reason) => {
-                        progress(&format!("[{label}] {}: {reason}", slot.cell.core));
-                        slot.end(CellStatus::Failed, reason);
-                    }
+        },
+        None => None,
+    };
+    let mut slots = start_slots(cfg, cell, pins, origins.as_ref(), progress);
+    run_trials(cfg, cell, pins, &mut slots, sequence, progress);
+    if let Some(bound) = cell.rate_search {
+        run_rate_search(cfg, cell, pins, bound, &mut slots, progress);
+    }
+    let mut cells = Vec::with_capacity(slots.len());
+    for mut slot in slots {
+        if let Some(process) = slot.process.take() {
+            let rss = process.sampler().rss_max().unwrap_or(0);
+            if let Some(last) = slot.cell.trials.last_mut() {
+                last.rss_max_bytes = last.rss_max_bytes.max(rss);
+            }
+            slot.cell.core_exit = Some(process.stop(STOP_GRACE));
+        }
+        slot.cell.summary = Summary::from_trials(&slot.cell.trials)?;
+        cells.push(slot.cell);
+    }
+    Ok(cells)
+}
+
+/// Starts every available core the cell lists (the `direct` pseudo-core
+/// targets the first origin); unavailable and failed ones end at once.
+fn start_slots(
+    cfg: &RunConfig,
+    cell: &pb_scenario::Cell,
+    pins: &Pins,
+    origins: Option<&Origins>,
+    progress: &mut dyn FnMut(&str),
+) -> Vec<Slot> {
+    let settings = &cfg.scenario.run;
+    let label = cell.label();
+    let direct_entry = CoreEntry {
+        name: DIRECT.into(),
+        runtime: "no proxy: the driver talks to an origin".into(),
+        service: "-".into(),
+        availability: Ok(()),
+    };
+    let wanted: Vec<&CoreEntry> = match &cell.cores {
+        Some(list) => list
+            .iter()
+            .filter_map(|name| {
+                if name == DIRECT {
+                    Some(&direct_entry)
+                } else {
+                    cfg.cores.iter().find(|c| &c.name == name)
                 }
-                if let Some(process) = slot.process.as_mut()
-                    && let Some(exit) = process.exited()
-                {
-                    let reason = format!("core exited during the run: {exit}");
+            })
+            .collect(),
+        None => cfg.cores.iter().collect(),
+    };
+    let mut slots = Vec::with_capacity(wanted.len());
+    for entry in wanted {
+        let mut slot = Slot::new(cell.results_cell(&entry.name, settings));
+        match &entry.availability {
+            Err(reason) => slot.end(CellStatus::Unavailable, reason.clone()),
+            Ok(()) if entry.name == DIRECT => {
+                let first = &origins
+                    .expect("direct is an http-forward pseudo-core")
+                    .processes[0];
+                slot.target = Some((first.addr(), first.sampler()));
+            }
+            Ok(()) => {
+                let cmd = CoreCommand {
+                    exe: &cfg.exe,
+                    core: &entry.name,
+                    scenario: cell.scenario.name(),
+                    threads: settings.core_threads,
+                    cpus: &pins.core,
+                    spin_iters: settings.core_spin_iters,
+                    config: origins.map(|o| &*o.config),
+                };
+                match CoreProcess::start(&cmd) {
+                    Ok(process) => {
+                        slot.target = Some((process.addr(), process.sampler()));
+                        slot.process = Some(process);
+                    }
+                    Err(StartError::Unavailable(reason)) => {
+                        slot.end(CellStatus::Unavailable, reason)
+                    }
+                    Err(e @ StartError::Failed(_)) => slot.end(CellStatus::Failed, e.to_string()),
+                }
+            }
+        }
+        if let Some(reason) = &slot.cell.reason {
+            progress(&format!("[{label}] {}: {reason}", entry.name));
+        }
+        slots.push(slot);
+    }
+    slots
+}
+
+/// Trial `t` on every core, then trial `t + 1` on every core: drift hits
+/// them alike. A core that fails or exits ends its cell.
+fn run_trials(
+    cfg: &RunConfig,
+    cell: &pb_scenario::Cell,
+    pins: &Pins,
+    slots: &mut [Slot],
+    sequence: &mut u32,
+    progress: &mut dyn FnMut(&str),
+) {
+    let settings = &cfg.scenario.run;
+    let label = cell.label();
+    for trial in 0..settings.trials {
+        for slot in slots.iter_mut() {
+            let Some((addr, sampler)) = slot.target else {
+                continue;
+            };
+            let spec = cell.load_spec(settings, addr, Some(pins.driver.clone()));
+            match measure(&spec, Some(sampler), trial, *sequence) {
+                Ok(t) => {
+                    progress(&format!(
+                        "[{label}] trial {}/{} {:<12} {:>9.0} req/s  p99 {:>8.1} µs  core {:>6} µs/req  errors {}{}",
+                        trial + 1,
+                        settings.trials,
+                        slot.cell.core,
+                        t.qps,
+                        t.latency_us.p99,
+                        t.cpu_us_per_req.map_or("-".into(), |c| format!("{c:.2}")),
+                        t.errors,
+                        if t.driver_bound {
+                            "  (driver-bound)"
+                        } else {
+                            ""
+                        },
+                    ));
+                    slot.cell.trials.push(t);
+                    *sequence += 1;
+                }
+                Err(reason) => {
                     progress(&format!("[{label}] {}: {reason}", slot.cell.core));
                     slot.end(CellStatus::Failed, reason);
                 }
             }
-        }
-
-        if let Some(bound) = cell.rate_search {
-            let search =
-                SearchSpec::new(bound, settings.search_start_rate, settings.search_max_rate);
-            for slot in slots.iter_mut() {
-                let Some((addr, _)) = slot.target else {
-                    continue;
-                };
-                let base = LoadSpec {
-                    warmup: settings.warmup().min(std::time::Duration::from_millis(500)),
-                    duration: std::time::Duration::from_secs_f64(settings.search_step_s),
-                    ..spec_for(addr)
-                };
-                let core = slot.cell.core.clone();
-                let found = rate_search(&base, &search, |p| {
-                    progress(&format!(
-                        "[{label}] rate search {core}: {:>9.0} req/s offered, {:>9.0} done, p99 {:>9.1} µs, p99.9 {:>9.1} µs: {}",
-                        p.offered,
-                        p.achieved,
-                        p.latency_us.p99,
-                        p.latency_us.p999,
-                        if p.ok {
-                            format!("meets {bound}")
-                        } else {
-                            format!("misses {bound}")
-                        }
-                    ))
-                });
-                match found {
-                    Ok(result) => slot.cell.rate_search = Some(result),
-                    Err(reason) => slot.end(CellStatus::Failed, format!("rate search: {reason}")),
-                }
+            if let Some(process) = slot.process.as_mut()
+                && let Some(exit) = process.exited()
+            {
+                let reason = format!("core exited during the run: {exit}");
+                progress(&format!("[{label}] {}: {reason}", slot.cell.core));
+                slot.end(CellStatus::Failed, reason);
             }
-        }
-
-        for mut slot in slots {
-            if let Some(process) = slot.process.take() {
-                let rss = process.sampler().rss_max().unwrap_or(0);
-                if let Some(last) = slot.cell.trials.last_mut() {
-                    last.rss_max_bytes = last.rss_max_bytes.max(rss);
-                }
-                slot.cell.core_exit = Some(process.stop(STOP_GRACE));
-            }
-            slot.cell.summary = Summary::from_trials(&slot.cell.trials)?;
-            cells.push(slot.cell);
         }
     }
+}
 
+/// The highest rate meeting `bound`, per core, after the trials.
+fn run_rate_search(
+    cfg: &RunConfig,
+    cell: &pb_scenario::Cell,
+    pins: &Pins,
+    bound: LatencyBound,
+    slots: &mut [Slot],
+    progress: &mut dyn FnMut(&str),
+) {
+    let settings = &cfg.scenario.run;
+    let label = cell.label();
+    let search = SearchSpec::new(bound, settings.search_start_rate, settings.search_max_rate);
+    for slot in slots.iter_mut() {
+        let Some((addr, _)) = slot.target else {
+            continue;
+        };
+        let base = LoadSpec {
+            warmup: settings.warmup().min(Duration::from_millis(500)),
+            duration: Duration::from_secs_f64(settings.search_step_s),
+            ..cell.load_spec(settings, addr, Some(pins.driver.clone()))
+        };
+        let core = slot.cell.core.clone();
+        let found = rate_search(&base, &search, |p| {
+            progress(&format!(
+                "[{label}] rate search {core}: {:>9.0} req/s offered, {:>9.0} done, p99 {:>9.1} µs, p99.9 {:>9.1} µs: {}",
+                p.offered,
+                p.achieved,
+                p.latency_us.p99,
+                p.latency_us.p999,
+                if p.ok {
+                    format!("meets {bound}")
+                } else {
+                    format!("misses {bound}")
+                }
+            ))
+        });
+        match found {
+            Ok(result) => slot.cell.rate_search = Some(result),
+            Err(reason) => slot.end(CellStatus::Failed, format!("rate search: {reason}")),
+        }
+    }
+}
+
+/// The results file of a run.
+fn results(cfg: &RunConfig, started: SystemTime, cpu_plan: CpuPlan, cells: Vec<Cell>) -> Results {
     let cores = cfg
         .cores
         .iter()
@@ -340,7 +345,7 @@ pub fn run(cfg: &RunConfig, progress: &mut dyn FnMut(&str)) -> Result<Results, R
             reason: c.availability.clone().err(),
         })
         .collect();
-    Ok(Results {
+    Results {
         schema_version: pb_results::SCHEMA_VERSION,
         run_id: env::run_id(started),
         started_at: env::timestamp(started),
@@ -355,7 +360,7 @@ pub fn run(cfg: &RunConfig, progress: &mut dyn FnMut(&str)) -> Result<Results, R
         cells,
         merged_from: Vec::new(),
         conformance: None,
-    })
+    }
 }
 
 /// One core's cell while the run is in progress.
@@ -368,21 +373,9 @@ struct Slot {
 }
 
 impl Slot {
-    fn new(label: &str, scenario: &str, entry: &CoreEntry, params: &CellParams) -> Slot {
+    fn new(cell: Cell) -> Slot {
         Slot {
-            cell: Cell {
-                id: format!("{label}/{}", entry.name),
-                scenario: scenario.to_owned(),
-                core: entry.name.clone(),
-                status: CellStatus::Ok,
-                reason: None,
-                params: params.clone(),
-                trials: Vec::new(),
-                rate_search: None,
-                core_exit: None,
-                conformance_failures: Vec::new(),
-                summary: None,
-            },
+            cell,
             process: None,
             target: None,
         }
@@ -475,33 +468,23 @@ impl Drop for Origins {
     }
 }
 
-/// Records every core of `cell` as failed with `reason`.
-fn failed_cell_for_all(
-    cfg: &RunConfig,
-    cell: &pb_scenario::Cell,
-    label: &str,
-    params: &CellParams,
-    reason: &str,
-    cells: &mut Vec<Cell>,
-) {
+/// Every core of `cell`, recorded as failed with `reason`.
+fn failed_cell_for_all(cfg: &RunConfig, cell: &pb_scenario::Cell, reason: &str) -> Vec<Cell> {
     let names: Vec<String> = match &cell.cores {
         Some(list) => list.clone(),
         None => cfg.cores.iter().map(|c| c.name.clone()).collect(),
     };
-    for name in names {
-        let entry = CoreEntry {
-            name,
-            runtime: String::new(),
-            service: String::new(),
-            availability: Ok(()),
-        };
-        let mut slot = Slot::new(label, cell.scenario.name(), &entry, params);
-        slot.end(
-            CellStatus::Failed,
-            format!("origins did not start: {reason}"),
-        );
-        cells.push(slot.cell);
-    }
+    names
+        .iter()
+        .map(|name| {
+            let mut slot = Slot::new(cell.results_cell(name, &cfg.scenario.run));
+            slot.end(
+                CellStatus::Failed,
+                format!("origins did not start: {reason}"),
+            );
+            slot.cell
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use pb_driver::search::{self, Probe, SearchSpec};
 use pb_driver::{LoadReport, LoadSpec, WindowEdge};
 use pb_results::{IntervalPoint, RatePoint, RateSearch, Trial, hist};
 
-use crate::process::ProcSampler;
+use pb_process::ProcSampler;
 
 /// Runs `spec` and returns the trial; `target` is sampled when given.
 pub fn measure(

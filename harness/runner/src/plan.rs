@@ -5,7 +5,7 @@
 //! always gets the first CPUs so that a plan reads the same on every box.
 
 use pb_results::CpuPlan;
-use pb_shared::CpuSet;
+use pb_sys::CpuSet;
 
 /// Splits `allowed` for a core with `core_threads` threads, a driver with
 /// `driver_threads` threads and an origin with `origin_threads` (0 when the

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use pb_results::{CellStatus, Results};
+use pb_results::{CellStatus, DIRECT, Results};
 
 /// Renders the results as a fixed-width text table.
 pub fn render(results: &Results) -> String {
@@ -163,14 +163,14 @@ fn added_over_direct(results: &Results) -> Vec<String> {
             .map_or(id.to_owned(), |(g, _)| g.to_owned())
     };
     let mut lines = Vec::new();
-    for direct in results.cells.iter().filter(|c| c.core == "direct") {
+    for direct in results.cells.iter().filter(|c| c.core == DIRECT) {
         let Some(base) = &direct.summary else {
             continue;
         };
         for cell in results
             .cells
             .iter()
-            .filter(|c| c.core != "direct" && group(&c.id) == group(&direct.id))
+            .filter(|c| c.core != DIRECT && group(&c.id) == group(&direct.id))
         {
             let Some(s) = &cell.summary else { continue };
             lines.push(format!(

@@ -9,13 +9,16 @@
 //! typo never silently becomes a default.
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use pb_driver::http::Method;
+use pb_core::Scenario;
+use pb_core::config::Policy;
+use pb_driver::http::{HttpWorkload, Method};
 use pb_driver::search::LatencyBound;
-use pb_shared::Scenario;
-use pb_shared::proxy::config::Policy;
+use pb_driver::{LoadSpec, Workload};
+use pb_sys::CpuSet;
 use serde::Deserialize;
 
 /// The built-in default matrix, the same text as `scenarios/default.toml`.
@@ -24,10 +27,10 @@ pub const DEFAULT_TOML: &str = include_str!("../../../scenarios/default.toml");
 /// Name under which the built-in matrix is reported.
 pub const DEFAULT_NAME: &str = "scenarios/default.toml (built in)";
 
-/// The pseudo-core of `http-forward` cells: the driver talks straight to
-/// an origin, giving the baseline each proxy's added cost is measured
-/// against.
-pub const DIRECT: &str = "direct";
+/// The pseudo-core a forwarding cell may list to drive the origin with
+/// no proxy (the baseline of added cost); defined with the results model,
+/// re-exported here for scenario files and the runner.
+pub use pb_results::DIRECT;
 
 /// Largest message the echo scenario accepts, so a typo cannot ask the
 /// driver for gigabytes per connection.
@@ -281,13 +284,11 @@ impl Cell {
             .params
             .rate
             .map_or(String::new(), |r| format!("@{r}rps"));
-        let http = self.params.http.as_ref().map_or(String::new(), |h| {
-            let method = match h.method {
-                Method::Get => "GET",
-                Method::Post => "POST",
-            };
-            format!("{method}/")
-        });
+        let http = self
+            .params
+            .http
+            .as_ref()
+            .map_or(String::new(), |h| format!("{}/", h.method.name()));
         let close = match &self.params.http {
             Some(h) if !h.keep_alive => "/close",
             _ => "",
@@ -299,6 +300,98 @@ impl Cell {
             self.params.connections,
             self.params.in_flight
         )
+    }
+
+    /// The id of this cell's results for `core`: what merge, gate and
+    /// report match cells on. Every producer of results (`run`, `load`)
+    /// takes it from here.
+    pub fn id(&self, core: &str) -> String {
+        format!("{}/{core}", self.label())
+    }
+
+    /// The parameters recorded with this cell's results.
+    pub fn results_params(&self, run: &RunSettings) -> pb_results::CellParams {
+        let p = &self.params;
+        pb_results::CellParams {
+            mode: if p.rate.is_some() { "open" } else { "closed" }.into(),
+            rate: p.rate,
+            message_bytes: p.message_bytes,
+            connections: p.connections,
+            in_flight: p.in_flight,
+            warmup_s: run.warmup_s,
+            duration_s: run.duration_s,
+            trials: run.trials,
+            core_threads: run.core_threads,
+            driver_threads: run.driver_threads,
+            core_spin_iters: run.core_spin_iters,
+            http: p.http.as_ref().map(|h| pb_results::HttpCellParams {
+                method: h.method.name().into(),
+                keep_alive: h.keep_alive,
+                origins: h.origins,
+                policy: h.policy.name().into(),
+            }),
+        }
+    }
+
+    /// This cell's results for `core` before anything ran: status ok, no
+    /// trials.
+    pub fn results_cell(&self, core: &str, run: &RunSettings) -> pb_results::Cell {
+        pb_results::Cell {
+            id: self.id(core),
+            scenario: self.scenario.name().to_owned(),
+            core: core.to_owned(),
+            status: pb_results::CellStatus::Ok,
+            reason: None,
+            params: self.results_params(run),
+            trials: Vec::new(),
+            rate_search: None,
+            core_exit: None,
+            conformance_failures: Vec::new(),
+            summary: None,
+        }
+    }
+
+    /// What the driver runs for one trial of this cell against `target`.
+    pub fn load_spec(
+        &self,
+        run: &RunSettings,
+        target: SocketAddr,
+        driver_cpus: Option<CpuSet>,
+    ) -> LoadSpec {
+        let p = &self.params;
+        let base = match p.rate {
+            Some(rate) => LoadSpec::open_echo(
+                target,
+                p.message_bytes,
+                rate,
+                p.connections,
+                p.in_flight,
+                run.warmup(),
+                run.duration(),
+            ),
+            None => LoadSpec::closed_echo(
+                target,
+                p.message_bytes,
+                p.connections,
+                p.in_flight,
+                run.warmup(),
+                run.duration(),
+            ),
+        };
+        let workload = match &p.http {
+            Some(h) => Workload::Http(HttpWorkload {
+                method: h.method,
+                keep_alive: h.keep_alive,
+                ..HttpWorkload::get(p.message_bytes)
+            }),
+            None => base.workload.clone(),
+        };
+        LoadSpec {
+            threads: run.driver_threads,
+            cpus: driver_cpus,
+            workload,
+            ..base
+        }
     }
 }
 

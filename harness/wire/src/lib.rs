@@ -1,6 +1,6 @@
 //! HTTP/1.1 as the judging side reads it: the load driver, the origin and
 //! the conformance client. It shares no code with the proxies' codec
-//! (`pb-shared`'s `http`), so a framing bug in the code under test cannot
+//! (`pb-http`), so a framing bug in the code under test cannot
 //! be cancelled out by the same bug on the side that judges it: where the
 //! two disagree, a test fails.
 //!

@@ -4,15 +4,15 @@
 //! runner and report know cores by name alone and talk to them as
 //! processes.
 
-use pb_shared::ProxyCore;
-use pb_shared::probe::Probe;
+use pb_core::ProxyCore;
+use pb_core::probe::Probe;
 
 /// Every core, in the order tables and reports list them.
 pub static CORES: &[&dyn ProxyCore] = &[
-    &pb_core_tokio_tower::TokioTower,
-    &pb_core_monoio::Monoio::IO_URING,
-    &pb_core_glommio::Glommio,
-    &pb_core_monoio::Monoio::EPOLL,
+    &pb_rt_tokio::TokioTower,
+    &pb_rt_monoio::Monoio::IO_URING,
+    &pb_rt_glommio::Glommio,
+    &pb_rt_monoio::Monoio::EPOLL,
 ];
 
 /// The core registered under `name`.
@@ -36,7 +36,7 @@ pub fn availability(probe: &dyn Probe) -> Vec<(&'static str, Result<(), String>)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pb_shared::FixedProbe;
+    use pb_core::FixedProbe;
 
     #[test]
     fn names_are_unique() {

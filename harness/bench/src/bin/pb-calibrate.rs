@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use pb_gate::Metric;
+use pb_stats::Metric;
 
 /// Steps of the gate calibration script.
 #[derive(Debug, Parser)]
@@ -58,7 +58,7 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!(
                 "pb-calibrate: error: {}",
-                pb_shared::error::one_line(e.as_ref())
+                pb_core::error::one_line(e.as_ref())
             );
             ExitCode::from(2)
         }

@@ -79,10 +79,7 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!(
-                "pb-icount: error: {}",
-                pb_shared::error::one_line(e.as_ref())
-            );
+            eprintln!("pb-icount: error: {}", pb_core::error::one_line(e.as_ref()));
             ExitCode::from(2)
         }
     }

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
-use pb_shared::ReadyLine;
+use pb_core::ReadyLine;
 
 use crate::icount::IcountError;
 use crate::icount::valgrind::{Valgrind, parse_instructions, tail};

@@ -1,6 +1,7 @@
 //! Deterministic cost figures for the CI gate: instructions per call of
 //! every micro-benchmark stack and per echo request through the cores
-//! valgrind can run, as an [`IcountReport`] (`pb_gate::icount`).
+//! valgrind can run, as an [`IcountReport`]: the file format of
+//! [`pb_results::icount`], which the gate reads.
 //!
 //! Every figure comes from two runs of the same workload with different
 //! lengths, `(Ir(N2) − Ir(N1)) / (N2 − N1)`, so process start-up, runtime
@@ -21,7 +22,7 @@ pub mod valgrind;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use pb_gate::icount::{
+use pb_results::icount::{
     ICOUNT_KIND, ICOUNT_VERSION, IcountEntry, IcountEnvironment, IcountReport, IcountRun,
 };
 
@@ -233,7 +234,8 @@ pub fn measure(plan: &Plan, progress: &mut dyn FnMut(&str)) -> Result<IcountRepo
                 }
                 runs.push(IcountRun::new(plan.requests, instructions));
             }
-            let per_unit = median(runs.iter().map(|r| r.per_unit).collect());
+            let per_unit = pb_stats::median(&runs.iter().map(|r| r.per_unit).collect::<Vec<_>>())
+                .unwrap_or(f64::NAN);
             progress(&format!(
                 "{id}: {per_unit:.1} instructions/request (runs: {})",
                 runs.iter()
@@ -259,16 +261,6 @@ pub fn measure(plan: &Plan, progress: &mut dyn FnMut(&str)) -> Result<IcountRepo
     })
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let mid = v.len() / 2;
-    if v.len() % 2 == 1 {
-        v[mid]
-    } else {
-        (v[mid - 1] + v[mid]) / 2.0
-    }
-}
-
 /// What the counts depend on besides the code.
 pub fn environment() -> IcountEnvironment {
     let run = |program: &str, args: &[&str]| {
@@ -281,15 +273,9 @@ pub fn environment() -> IcountEnvironment {
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| "unknown".into())
     };
-    let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown".into());
+    // The string results files record too, so the two kinds of file
+    // name a machine alike.
+    let cpu_model = pb_runner::env::cpu_model();
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_owned())
         .unwrap_or_else(|_| "unknown".into());

@@ -25,7 +25,7 @@ pub(crate) struct Args {
 
 /// Runs the suite over `cores` (every available core when `None`),
 /// reporting progress on stderr when `verbose`.
-pub(crate) fn run_suite(
+fn run_suite(
     cores: Option<&[String]>,
     case: Option<&str>,
     verbose: bool,
@@ -56,30 +56,6 @@ pub(crate) fn run_suite(
         }
     })?;
     Ok(matrix)
-}
-
-/// The results form of a matrix.
-pub(crate) fn to_results(matrix: &pb_conform::Matrix) -> pb_results::Conformance {
-    pb_results::Conformance {
-        cases: matrix
-            .cases
-            .iter()
-            .map(|c| pb_results::ConformanceCase {
-                name: c.name.clone(),
-                source: c.source.clone(),
-                outcomes: c
-                    .outcomes
-                    .iter()
-                    .map(|o| pb_results::ConformanceOutcome {
-                        core: o.core.clone(),
-                        passed: o.passed,
-                        reason: o.reason.clone(),
-                        detail: o.detail.clone(),
-                    })
-                    .collect(),
-            })
-            .collect(),
-    }
 }
 
 pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {

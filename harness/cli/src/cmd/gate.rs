@@ -27,10 +27,7 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
-    let policy = match &args.policy {
-        Some(path) => Policy::load(path)?,
-        None => Policy::default(),
-    };
+    let policy = Policy::load_or_default(args.policy.as_deref())?;
     // Every gate error names the file(s) and what is wrong with them.
     let report = pb_gate::gate(&args.baseline, &args.current, &policy)?;
     print!("{}", report.table);

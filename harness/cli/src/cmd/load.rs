@@ -7,15 +7,13 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
-use pb_driver::http::{HttpWorkload, Method};
+use pb_driver::LoadSpec;
+use pb_driver::http::Method;
 use pb_driver::search::{LatencyBound, SearchSpec};
-use pb_driver::{LoadSpec, Workload};
-use pb_results::{
-    Cell, CellParams, CellStatus, CoreStatus, CpuPlan, Results, ScenarioRef, Summary,
-};
+use pb_process::ProcSampler;
+use pb_results::{Cell, CoreStatus, CpuPlan, Results, ScenarioRef, Summary};
 use pb_runner::measure::{measure, rate_search};
-use pb_runner::process::ProcSampler;
-use pb_shared::CpuSet;
+use pb_sys::CpuSet;
 
 use crate::Outcome;
 
@@ -95,90 +93,14 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
         seconds(args.warmup, "warmup")?,
         seconds(args.duration, "duration")?,
     );
-    let base = match args.rate {
-        Some(rate) => LoadSpec::open_echo(
-            args.target,
-            args.message_bytes,
-            rate,
-            args.connections,
-            args.in_flight,
-            warmup,
-            duration,
-        ),
-        None => LoadSpec::closed_echo(
-            args.target,
-            args.message_bytes,
-            args.connections,
-            args.in_flight,
-            warmup,
-            duration,
-        ),
-    };
-    let workload = match args.http {
-        Some(method) => Workload::Http(HttpWorkload {
-            method: match method {
-                HttpMethod::Get => Method::Get,
-                HttpMethod::Post => Method::Post,
-            },
-            keep_alive: !args.connection_per_request,
-            ..HttpWorkload::get(args.message_bytes)
-        }),
-        None => base.workload.clone(),
-    };
-    let spec = LoadSpec {
-        workload,
-        threads: args.threads,
-        cpus: args.cpus.clone(),
-        interval: seconds(args.interval, "interval")?,
-        ..base
-    };
-    spec.validate().map_err(|e| anyhow::anyhow!(e))?;
-    let target = args.core_pid.map(|pid| ProcSampler { pid });
-    let started = SystemTime::now();
-
-    let mut cell = Cell {
-        id: String::new(),
+    // A one-cell scenario: the same cell -> load spec -> id -> results
+    // cell path as `proxybench run`, so merge, gate and report match a
+    // driver's file with a run's cells.
+    let cell = pb_scenario::Cell {
         scenario: if args.http.is_some() {
-            "http-forward"
+            pb_core::Scenario::HttpForward
         } else {
-            "echo"
-        }
-        .into(),
-        core: args.core_name.clone(),
-        status: CellStatus::Ok,
-        reason: None,
-        params: CellParams {
-            mode: spec.mode.name().into(),
-            rate: args.rate,
-            message_bytes: args.message_bytes,
-            connections: args.connections,
-            in_flight: args.in_flight,
-            warmup_s: args.warmup,
-            duration_s: args.duration,
-            trials: 1,
-            core_threads: 1,
-            driver_threads: args.threads,
-            core_spin_iters: 0,
-            http: args.http.map(|method| pb_results::HttpCellParams {
-                method: method.name().into(),
-                keep_alive: !args.connection_per_request,
-                origins: 1,
-                policy: "-".into(),
-            }),
-        },
-        trials: Vec::new(),
-        rate_search: None,
-        core_exit: None,
-        conformance_failures: Vec::new(),
-        summary: None,
-    };
-    // The same id a `proxybench run` cell with these parameters gets, so
-    // merge, gate and report match a driver's file with a run's cells.
-    let as_scenario_cell = pb_scenario::Cell {
-        scenario: if args.http.is_some() {
-            pb_shared::Scenario::HttpForward
-        } else {
-            pb_shared::Scenario::Echo
+            pb_core::Scenario::Echo
         },
         cores: None,
         params: pb_scenario::CellParams {
@@ -187,19 +109,39 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
             in_flight: args.in_flight,
             rate: args.rate,
             http: args.http.map(|method| pb_scenario::HttpParams {
-                method: match method {
-                    HttpMethod::Get => Method::Get,
-                    HttpMethod::Post => Method::Post,
-                },
+                method: method.into(),
                 keep_alive: !args.connection_per_request,
                 origins: 1,
-                policy: pb_shared::proxy::config::Policy::RoundRobin,
+                policy: pb_core::config::Policy::RoundRobin,
             }),
         },
-        rate_search: None,
+        rate_search: args.rate_search,
         origin: "proxybench load".into(),
     };
-    cell.id = format!("{}/{}", as_scenario_cell.label(), args.core_name);
+    let settings = pb_scenario::RunSettings {
+        trials: 1,
+        warmup_s: warmup.as_secs_f64(),
+        duration_s: duration.as_secs_f64(),
+        core_threads: 1,
+        driver_threads: args.threads,
+        search_step_s: duration.as_secs_f64(),
+        search_start_rate: args.search_start,
+        search_max_rate: args.search_max,
+        core_spin_iters: 0,
+    };
+    let spec = LoadSpec {
+        interval: seconds(args.interval, "interval")?,
+        ..cell.load_spec(&settings, args.target, args.cpus.clone())
+    };
+    spec.validate().map_err(|e| anyhow::anyhow!(e))?;
+    let target = args.core_pid.map(|pid| ProcSampler { pid });
+    let started = SystemTime::now();
+    let mut result_cell = cell.results_cell(&args.core_name, &settings);
+    if let Some(http) = &mut result_cell.params.http {
+        // The target was configured by whoever started it, not by
+        // proxybench: its balancing policy is not known.
+        http.policy = "-".into();
+    }
 
     if let Some(bound) = args.rate_search {
         let search = SearchSpec::new(bound, args.search_start, args.search_max);
@@ -224,7 +166,7 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
             ),
             None => println!("no rate from {} req/s down met {bound}", args.search_start),
         }
-        cell.rate_search = Some(result);
+        result_cell.rate_search = Some(result);
     } else {
         let trial = measure(&spec, target, 0, 0).map_err(|e| anyhow::anyhow!(e))?;
         if args.json {
@@ -232,12 +174,12 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
         } else {
             print_trial(&trial, args.rate);
         }
-        cell.trials.push(trial);
-        cell.summary = Summary::from_trials(&cell.trials)?;
+        result_cell.trials.push(trial);
+        result_cell.summary = Summary::from_trials(&result_cell.trials)?;
     }
 
-    let errors = cell.summary.as_ref().map_or(0, |s| s.errors);
-    let results = results_file(&args, cell, started)?;
+    let errors = result_cell.summary.as_ref().map_or(0, |s| s.errors);
+    let results = results_file(&args, result_cell, started)?;
     if let Some(path) = &args.out {
         pb_results::io::write_results_file(&results, path)?;
         eprintln!("results: {}", path.display());
@@ -262,11 +204,11 @@ pub(crate) enum HttpMethod {
     Post,
 }
 
-impl HttpMethod {
-    fn name(self) -> &'static str {
-        match self {
-            HttpMethod::Get => "GET",
-            HttpMethod::Post => "POST",
+impl From<HttpMethod> for Method {
+    fn from(method: HttpMethod) -> Method {
+        match method {
+            HttpMethod::Get => Method::Get,
+            HttpMethod::Post => Method::Post,
         }
     }
 }

@@ -11,7 +11,7 @@ pub(crate) mod proxy;
 pub(crate) mod report;
 pub(crate) mod run;
 
-use pb_shared::probe::{FixedProbe, Probe, SystemProbe};
+use pb_core::probe::{FixedProbe, Probe, SystemProbe};
 
 /// Environment variable that makes the io_uring probe fail with the given
 /// reason: rehearses an io_uring-less machine (and tests that path).

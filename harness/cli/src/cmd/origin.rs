@@ -5,8 +5,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
+use pb_core::ReadyLine;
 use pb_origin::OriginOpts;
-use pb_shared::{CpuSet, ReadyLine, Shutdown};
+use pb_sys::{CpuSet, Shutdown};
 
 use crate::Outcome;
 

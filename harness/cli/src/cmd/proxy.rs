@@ -4,7 +4,8 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 
 use anyhow::Context as _;
-use pb_shared::{CpuSet, ReadyLine, Scenario, ServeError, ServeOpts, Shutdown};
+use pb_core::{ReadyLine, Scenario, ServeError, ServeOpts};
+use pb_sys::{CpuSet, Shutdown};
 
 use crate::Outcome;
 
@@ -27,10 +28,10 @@ pub(crate) struct Args {
     #[arg(long)]
     cpus: Option<CpuSet>,
     /// Read buffer per connection, bytes.
-    #[arg(long, default_value_t = pb_shared::opts::DEFAULT_BUF_SIZE)]
+    #[arg(long, default_value_t = pb_core::opts::DEFAULT_BUF_SIZE)]
     buf_size: usize,
     /// Connections above this many are closed on accept.
-    #[arg(long, default_value_t = pb_shared::opts::DEFAULT_MAX_CONNS)]
+    #[arg(long, default_value_t = pb_core::opts::DEFAULT_MAX_CONNS)]
     max_conns: usize,
     /// Forwarding configuration (TOML), required for http-forward.
     #[arg(long)]
@@ -54,11 +55,9 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
         cpus: args.cpus,
         buf_size: args.buf_size,
         max_conns: args.max_conns,
-        spin: pb_shared::Spin(args.spin_iters),
+        spin: pb_core::Spin(args.spin_iters),
         http: match &args.config {
-            Some(path) => Some(std::sync::Arc::new(pb_shared::proxy::ProxyConfig::load(
-                path,
-            )?)),
+            Some(path) => Some(std::sync::Arc::new(pb_core::ProxyConfig::load(path)?)),
             None => None,
         },
         ..ServeOpts::new(scenario, args.listen)

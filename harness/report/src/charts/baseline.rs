@@ -1,7 +1,8 @@
 //! Change against a baseline run: one row per cell, one panel per metric,
-//! a bar for the relative change of the headline figure, coloured by the
-//! verdict of [`crate::noise`] (better, worse, within noise). The shaded
-//! band is the rule's 5 % floor.
+//! a bar for the relative Hodges-Lehmann shift with a whisker for its
+//! interval, coloured by the gate's verdict ([`pb_stats::Rule`]: green
+//! improved, red REGRESSION, grey anything else). The shaded band is the
+//! metric's practical threshold.
 
 use std::path::Path;
 
@@ -9,11 +10,11 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{Area, Chart, ChartKind, DrawError, GRID, KeyedAxis, MUTED, TEXT, render, text};
-use crate::analysis::Metric;
-use crate::compare::{Comparison, Delta};
+use pb_stats::{Judgement, Metric};
+
+use crate::compare::Comparison;
 use crate::error::ReportError;
 use crate::fmt;
-use crate::noise::MIN_RELATIVE_CHANGE;
 
 const FILE: &str = "baseline.png";
 /// Space for the cell ids left of the first panel, px.
@@ -23,7 +24,7 @@ const ROW: u32 = 30;
 
 const BETTER: RGBColor = RGBColor(0x3a, 0x9a, 0x4a);
 const WORSE: RGBColor = RGBColor(0xd6, 0x3b, 0x3b);
-const NOISE: RGBColor = RGBColor(0xbb, 0xbb, 0xbb);
+const NEUTRAL: RGBColor = RGBColor(0xbb, 0xbb, 0xbb);
 const BAND: RGBColor = RGBColor(0xf1, 0xf1, 0xf1);
 
 /// Draws `baseline.png`.
@@ -34,17 +35,17 @@ pub(crate) fn draw(dir: &Path, comparison: &Comparison) -> Result<Chart, ReportE
     })?;
     Ok(Chart {
         file: FILE.into(),
-        title: "Change against the baseline, % (green: significantly better, red: significantly worse, grey: within noise)".into(),
+        title: "Change against the baseline, % (green: improved, red: REGRESSION, grey: ok or too few trials; whiskers: interval; band: threshold)".into(),
         kind: ChartKind::Baseline,
         group: None,
     })
 }
 
-fn colour(delta: &Delta) -> RGBColor {
+fn colour(delta: &Judgement) -> RGBColor {
     match delta.improved() {
         Some(true) => BETTER,
         Some(false) => WORSE,
-        None => NOISE,
+        None => NEUTRAL,
     }
 }
 
@@ -57,10 +58,10 @@ fn plot(root: &Area<'_>, comparison: &Comparison) -> Result<(), DrawError> {
     ))?;
     let mut x = 18;
     for (color, label) in [
-        (BETTER, "significantly better"),
-        (WORSE, "significantly worse"),
-        (NOISE, "within noise"),
-        (BAND, "±5 % floor of the rule"),
+        (BETTER, "improved"),
+        (WORSE, "REGRESSION"),
+        (NEUTRAL, "ok / too few trials"),
+        (BAND, "± threshold"),
     ] {
         title.draw(&Rectangle::new([(x, 44), (x + 14, 58)], color.filled()))?;
         title.draw(&Text::new(label, (x + 20, 44), text(16)))?;
@@ -72,17 +73,24 @@ fn plot(root: &Area<'_>, comparison: &Comparison) -> Result<(), DrawError> {
     let (second, third) = rest.split_horizontally(panel);
     let n = comparison.cells.len();
     for (i, (area, metric)) in [first, second, third].iter().zip(Metric::ALL).enumerate() {
-        let deltas: Vec<Option<&Delta>> = comparison
+        let deltas: Vec<Option<&Judgement>> = comparison
             .cells
             .iter()
             .map(|c| c.deltas.iter().find(|d| d.metric == metric))
             .collect();
+        let threshold = deltas
+            .iter()
+            .flatten()
+            .map(|d| d.threshold)
+            .next()
+            .unwrap_or(0.0);
         let reach = deltas
             .iter()
             .flatten()
-            .filter_map(|d| d.change)
+            .map(|d| d.change)
+            .filter(|c| c.is_finite())
             .map(|c| c.abs() * 100.0)
-            .fold(MIN_RELATIVE_CHANGE * 200.0, f64::max)
+            .fold((threshold * 200.0).max(1.0), f64::max)
             * 1.6; // room for the value label beside the longest bar
         let keys: Vec<f64> = (0..n).map(|r| r as f64 + 0.5).collect();
         let ids = |y: &f64| {
@@ -117,7 +125,7 @@ fn plot(root: &Area<'_>, comparison: &Comparison) -> Result<(), DrawError> {
             .y_label_formatter(&ids)
             .label_style(text(14))
             .draw()?;
-        let floor = MIN_RELATIVE_CHANGE * 100.0;
+        let floor = threshold * 100.0;
         chart.draw_series([Rectangle::new(
             [(-floor, 0.0), (floor, n as f64)],
             BAND.filled(),
@@ -128,7 +136,10 @@ fn plot(root: &Area<'_>, comparison: &Comparison) -> Result<(), DrawError> {
         )])?;
         for (row, delta) in deltas.iter().enumerate() {
             let y = (n - 1 - row) as f64;
-            let Some((delta, change)) = delta.and_then(|d| d.change.map(|c| (d, c * 100.0))) else {
+            let Some((delta, change)) = delta
+                .filter(|d| d.change.is_finite())
+                .map(|d| (d, d.change * 100.0))
+            else {
                 chart.draw_series([Text::new(
                     "n/a",
                     (0.0, y + 0.5),
@@ -142,6 +153,13 @@ fn plot(root: &Area<'_>, comparison: &Comparison) -> Result<(), DrawError> {
                 [(0.0, y + 0.2), (change, y + 0.8)],
                 colour(delta).filled(),
             )])?;
+            if let Some(i) = delta.interval {
+                let clamp = |v: f64| (v * 100.0).clamp(-reach, reach);
+                chart.draw_series([PathElement::new(
+                    vec![(clamp(i.low), y + 0.5), (clamp(i.high), y + 0.5)],
+                    TEXT.stroke_width(2),
+                )])?;
+            }
             let (anchor, at) = if change >= 0.0 {
                 (HPos::Left, change + reach * 0.02)
             } else {

@@ -14,7 +14,9 @@ use super::{
     Area, Chart, ChartKind, DrawError, GRID, KeyedAxis, MUTED, Palette, TEXT, bar_span, header,
     render, text, throughput::cores_in,
 };
-use crate::analysis::{Analysis, CoreRow, DIRECT_CORE};
+use pb_results::DIRECT;
+
+use crate::analysis::{Analysis, CoreRow};
 use crate::error::ReportError;
 use crate::fmt;
 use crate::model::status_label;
@@ -115,7 +117,7 @@ fn plot(root: &Area<'_>, analysis: &Analysis, palette: &Palette) -> Result<(), D
                 continue;
             };
             let ((cl, cr), (dl, dr)) = halves(g, group.rows.len(), i);
-            if let Some(cpu) = s.cpu_us_per_req.filter(|_| core != DIRECT_CORE) {
+            if let Some(cpu) = s.cpu_us_per_req.filter(|_| core != DIRECT) {
                 bars.push(Rectangle::new([(cl, 0.0), (cr, cpu)], color.filled()));
             }
             if let Some(drv) = s.driver_cpu_us_per_req {
@@ -157,7 +159,7 @@ fn plot(root: &Area<'_>, analysis: &Analysis, palette: &Palette) -> Result<(), D
                         .map(|&v| Circle::new((x, v), 3, TEXT.stroke_width(1))),
                 )?;
             }
-            if row.core == DIRECT_CORE {
+            if row.core == DIRECT {
                 chart.draw_series([Text::new(
                     "no proxy",
                     (core_mid, y_max * 0.01),
@@ -178,10 +180,10 @@ fn plot(root: &Area<'_>, analysis: &Analysis, palette: &Palette) -> Result<(), D
     Ok(())
 }
 
-/// A row's per-trial core CPU figures; none for [`DIRECT_CORE`], whose
+/// A row's per-trial core CPU figures; none for [`DIRECT`], whose
 /// "core" figure is its origin's CPU, not a proxy's.
 fn core_cpu(row: &CoreRow) -> &[f64] {
-    if row.core == DIRECT_CORE {
+    if row.core == DIRECT {
         &[]
     } else {
         &row.trial_cpu

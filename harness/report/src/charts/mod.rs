@@ -103,7 +103,7 @@ impl Palette {
     /// The core's colour (grey for a core the palette was not given, dark
     /// grey for the no-proxy baseline, so it never looks like a contender).
     pub fn color(&self, core: &str) -> RGBColor {
-        if core == crate::analysis::DIRECT_CORE {
+        if core == pb_results::DIRECT {
             return RGBColor(0x55, 0x55, 0x55);
         }
         let (r, g, b) = self
@@ -405,16 +405,17 @@ mod tests {
         let mut analysis = Analysis::new(&run, None).unwrap();
         let group = &mut analysis.groups[0];
         assert!(group.timelines.is_empty() && group.rate_curves.is_empty());
-        for (i, core) in ["tokio-tower", "monoio"].into_iter().enumerate() {
+        // The run's first two cores: the palette's first two colours.
+        for (i, core) in run.cores().into_iter().take(2).enumerate() {
             let k = i as f64 + 1.0;
             group.timelines.push(Timeline {
-                core: core.into(),
+                core: core.clone(),
                 points: (0..20)
                     .map(|t| (t as f64 * 0.1, 100_000.0 * k + t as f64 * 500.0, 200.0 * k))
                     .collect(),
             });
             group.rate_curves.push(RateCurve {
-                core: core.into(),
+                core,
                 percentile: 99.0,
                 searched: 99.0,
                 bound_us: 1000.0,

@@ -1,0 +1,362 @@
+//! A core as a child process: spawned pinned, awaited until its readiness
+//! line, sampled in /proc, stopped with SIGTERM (SIGKILL only if it hangs).
+//! A `CoreProcess` that is dropped kills its child: no run leaves a core
+//! behind.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use pb_core::ReadyLine;
+use pb_sys::CpuSet;
+
+/// How long a core may take to print its readiness line.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How much of a core's stderr is kept for error messages.
+const STDERR_TAIL: usize = 4096;
+
+/// Why a core did not become ready.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StartError {
+    /// The core says it cannot run on this machine.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// It crashed, hung or could not be spawned.
+    #[error("failed to start: {0}")]
+    Failed(String),
+}
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct CoreCommand<'a> {
+    /// The `proxybench` executable.
+    pub exe: &'a Path,
+    /// Registry name.
+    pub core: &'a str,
+    /// Scenario name.
+    pub scenario: &'a str,
+    /// Serving threads.
+    pub threads: usize,
+    /// CPUs to pin to.
+    pub cpus: &'a CpuSet,
+    /// Extra work per request (gate calibration); 0 for none.
+    pub spin_iters: u64,
+    /// Forwarding configuration file (`http-forward`).
+    pub config: Option<&'a Path>,
+}
+
+/// A running core.
+#[derive(Debug)]
+pub struct CoreProcess {
+    child: Option<Child>,
+    ready: ReadyLine,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl CoreProcess {
+    /// Spawns `proxybench proxy ...` and waits for its readiness line.
+    pub fn start(cmd: &CoreCommand<'_>) -> Result<CoreProcess, StartError> {
+        let mut args: Vec<String> = ["proxy", "--core", cmd.core, "--scenario", cmd.scenario]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        args.extend(["--listen".into(), "127.0.0.1:0".into()]);
+        args.extend(["--threads".into(), cmd.threads.to_string()]);
+        args.extend(["--cpus".into(), cmd.cpus.to_string()]);
+        args.extend(["--spin-iters".into(), cmd.spin_iters.to_string()]);
+        if let Some(config) = cmd.config {
+            args.extend(["--config".into(), config.display().to_string()]);
+        }
+        CoreProcess::spawn(cmd.exe, cmd.core, &args)
+    }
+
+    /// Spawns `proxybench origin` (one worker thread) on `cpus`.
+    pub fn start_origin(exe: &Path, id: &str, cpus: &CpuSet) -> Result<CoreProcess, StartError> {
+        let args: Vec<String> = vec![
+            "origin".into(),
+            "--id".into(),
+            id.into(),
+            "--cpus".into(),
+            cpus.to_string(),
+        ];
+        CoreProcess::spawn(exe, id, &args)
+    }
+
+    /// Spawns `exe args...` and waits for its readiness line (any
+    /// `proxybench` subcommand that prints one: `proxy`, `origin`).
+    pub fn spawn(exe: &Path, name: &str, args: &[String]) -> Result<CoreProcess, StartError> {
+        let mut child = Command::new(exe)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| StartError::Failed(format!("cannot spawn {}: {e}", exe.display())))?;
+
+        let stderr = Arc::new(Mutex::new(String::new()));
+        if let Some(pipe) = child.stderr.take() {
+            let tail = Arc::clone(&stderr);
+            std::thread::spawn(move || keep_tail(pipe, &tail));
+        }
+        let (tx, rx) = mpsc::channel();
+        if let Some(pipe) = child.stdout.take() {
+            std::thread::spawn(move || {
+                let mut sent = false;
+                // Keep draining after the ready line so the core never
+                // blocks on a full stdout pipe.
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    if !sent && let Ok(ready) = line.parse::<ReadyLine>() {
+                        let _ = tx.send(ready);
+                        sent = true;
+                    }
+                }
+            });
+        }
+        let mut process = CoreProcess {
+            child: Some(child),
+            ready: ReadyLine {
+                core: name.to_owned(),
+                addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+                threads: 0,
+                pid: 0,
+            },
+            stderr,
+        };
+        match rx.recv_timeout(READY_TIMEOUT) {
+            Ok(ready) => {
+                process.ready = ready;
+                Ok(process)
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(StartError::Failed(format!(
+                "no readiness line within {READY_TIMEOUT:?}{}",
+                process.stderr_suffix()
+            ))),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let status = process.wait_exit(Duration::from_secs(5));
+                // Give the stderr reader a moment to collect the last words.
+                std::thread::sleep(Duration::from_millis(50));
+                let text = process.stderr_text();
+                match text.find("core unavailable: ") {
+                    Some(at) if status.and_then(|s| s.code()) == Some(2) => {
+                        Err(StartError::Unavailable(
+                            text[at + "core unavailable: ".len()..].trim().to_owned(),
+                        ))
+                    }
+                    _ => Err(StartError::Failed(format!(
+                        "exited before ready ({}){}",
+                        describe(status),
+                        process.stderr_suffix()
+                    ))),
+                }
+            }
+        }
+    }
+
+    /// Where the core listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.ready.addr
+    }
+
+    /// The core's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// Samples the core's CPU time and peak RSS.
+    pub fn sampler(&self) -> ProcSampler {
+        ProcSampler { pid: self.pid() }
+    }
+
+    /// `Some(description)` if the process has exited.
+    pub fn exited(&mut self) -> Option<String> {
+        let child = self.child.as_mut()?;
+        match child.try_wait() {
+            Ok(Some(status)) => Some(format!(
+                "{}{}",
+                describe(Some(status)),
+                self.stderr_suffix()
+            )),
+            _ => None,
+        }
+    }
+
+    /// Stops the core with SIGTERM, escalating to SIGKILL after `grace`;
+    /// returns how it ended.
+    pub fn stop(mut self, grace: Duration) -> String {
+        let pid = Pid::from_raw(self.pid() as i32);
+        if let Some(Ok(None)) = self.child.as_mut().map(Child::try_wait) {
+            let _ = kill(pid, Signal::SIGTERM);
+            match self.wait_exit(grace) {
+                Some(status) => format!("{} after SIGTERM", describe(Some(status))),
+                None => {
+                    let _ = kill(pid, Signal::SIGKILL);
+                    let status = self.wait_exit(Duration::from_secs(5));
+                    format!(
+                        "did not stop within {grace:?} of SIGTERM; killed ({})",
+                        describe(status)
+                    )
+                }
+            }
+        } else {
+            let status = self.wait_exit(Duration::ZERO);
+            format!(
+                "had already exited ({}){}",
+                describe(status),
+                self.stderr_suffix()
+            )
+        }
+    }
+
+    fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let child = self.child.as_mut()?;
+        let deadline = Instant::now() + limit;
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) => return Some(status),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// The last few KiB the process wrote to stderr.
+    pub fn stderr_tail(&self) -> String {
+        self.stderr_text()
+    }
+
+    fn stderr_text(&self) -> String {
+        self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    fn stderr_suffix(&self) -> String {
+        let text = self.stderr_text();
+        let text = text.trim();
+        if text.is_empty() {
+            String::new()
+        } else {
+            format!("; stderr: {text}")
+        }
+    }
+}
+
+/// Reads a process's resource use from /proc; works for any process on
+/// this host, so `proxybench load --core-pid` can account a core it did
+/// not start.
+#[derive(Debug, Clone, Copy)]
+pub struct ProcSampler {
+    /// The process.
+    pub pid: u32,
+}
+
+impl ProcSampler {
+    /// User + system CPU time the process (all its threads, live and
+    /// exited) has used so far, in nanoseconds.
+    ///
+    /// Read from the process's CPU-time clock (`clock_getcpuclockid`),
+    /// which is the scheduler's exact run time, not the utime/stime of
+    /// /proc/PID/stat: those are sampled in clock ticks (10 ms at
+    /// USER_HZ 100), which over a 0.5 s trial is a quantisation of
+    /// several percent, enough to hide a 10 % regression from the gate.
+    pub fn cpu_time(&self) -> std::io::Result<Duration> {
+        use nix::time::{clock_getcpuclockid, clock_gettime};
+        let clock = clock_getcpuclockid(nix::unistd::Pid::from_raw(self.pid as i32))?;
+        Ok(Duration::from(clock_gettime(clock)?))
+    }
+
+    /// Whether the process is still running (not gone, not a zombie).
+    pub fn alive(&self) -> bool {
+        procfs::process::Process::new(self.pid as i32)
+            .and_then(|p| p.stat())
+            .is_ok_and(|stat| !matches!(stat.state, 'Z' | 'X'))
+    }
+
+    /// Peak resident set size so far (VmHWM), bytes.
+    pub fn rss_max(&self) -> std::io::Result<u64> {
+        let status = procfs::process::Process::new(self.pid as i32)
+            .and_then(|p| p.status())
+            .map_err(std::io::Error::other)?;
+        Ok(status.vmhwm.unwrap_or(0) * 1024)
+    }
+}
+
+impl Drop for CoreProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take()
+            && let Ok(None) = child.try_wait()
+        {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn describe(status: Option<ExitStatus>) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match status {
+        Some(s) if s.code().is_some() => format!("exit {}", s.code().unwrap_or_default()),
+        Some(s) => format!("killed by signal {}", s.signal().unwrap_or_default()),
+        None => "still running".to_owned(),
+    }
+}
+
+fn keep_tail(mut pipe: impl Read, tail: &Mutex<String>) {
+    let mut buf = [0u8; 1024];
+    while let Ok(n) = pipe.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        if let Ok(mut text) = tail.lock() {
+            text.push_str(&String::from_utf8_lossy(&buf[..n]));
+            if text.len() > STDERR_TAIL {
+                let cut = text.len() - STDERR_TAIL;
+                let cut = (cut..text.len())
+                    .find(|&i| text.is_char_boundary(i))
+                    .unwrap_or(0);
+                text.drain(..cut);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_time_resolves_below_a_clock_tick() {
+        // A few hundred microseconds of spinning: a tick-sampled clock
+        // (10 ms) reads 0 or 10 ms here, the process CPU clock reads
+        // what was actually used.
+        let me = ProcSampler {
+            pid: std::process::id(),
+        };
+        let before = me.cpu_time().expect("own CPU clock");
+        let spin_until = std::time::Instant::now() + Duration::from_micros(500);
+        let mut x = 0u64;
+        while std::time::Instant::now() < spin_until {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        let used = me.cpu_time().expect("own CPU clock") - before;
+        assert!(used > Duration::ZERO, "no CPU time seen after spinning");
+        assert!(
+            used < Duration::from_millis(10),
+            "{used:?} for a 0.5 ms spin: not the process CPU clock"
+        );
+    }
+
+    #[test]
+    fn cpu_time_of_a_missing_process_is_an_error() {
+        // pid_max is at most 2^22 on Linux.
+        let gone = ProcSampler { pid: 1 << 23 };
+        assert!(gone.cpu_time().is_err());
+    }
+}

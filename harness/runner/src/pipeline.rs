@@ -1,0 +1,379 @@
+//! `proxybench run` as named stages: plan -> conform -> trials and rate
+//! search ([`matrix::run`](crate::matrix::run)) -> results -> report ->
+//! verdict. [`run`] chains them; each stage is public so that a caller
+//! (or a test) can run one alone.
+
+use std::path::{Path, PathBuf};
+
+use pb_results::{CellStatus, Results};
+use pb_scenario::ScenarioFile;
+use pb_sys::CpuSet;
+
+use crate::env::BuildInfo;
+use crate::matrix::{self, CoreEntry, RunConfig, RunnerError};
+
+/// What the user asked for, before anything is checked.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The scenario file (or the built-in matrix).
+    pub scenario: ScenarioFile,
+    /// Command-line settings that replace the file's.
+    pub overrides: Overrides,
+    /// Run the conformance suite first (its failures mark cores' cells).
+    pub conform: bool,
+    /// Where results go (`latest.json`, a timestamped copy, `hdr/`).
+    pub results_dir: PathBuf,
+    /// Where reports go (`<run-id>/` and `latest/`).
+    pub reports_dir: PathBuf,
+    /// The `proxybench` executable that serves `proxy` and `origin`.
+    pub exe: PathBuf,
+    /// Every registered core with its availability here.
+    pub cores: Vec<CoreEntry>,
+    /// CPUs the run may use.
+    pub allowed_cpus: CpuSet,
+    /// io_uring probe result, recorded in the environment.
+    pub io_uring: Result<(), String>,
+    /// Memlock limit, recorded in the environment.
+    pub memlock_limit: Option<u64>,
+    /// Build facts.
+    pub build: BuildInfo,
+}
+
+/// Settings given on the command line, each replacing the file's.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// Only these cores, intersected with each cell's list.
+    pub cores: Option<Vec<String>>,
+    /// Trials per cell.
+    pub trials: Option<u32>,
+    /// Measured seconds per trial.
+    pub duration_s: Option<f64>,
+    /// Warm-up seconds per trial.
+    pub warmup_s: Option<f64>,
+    /// Extra work per request in every core (gate calibration).
+    pub core_spin_iters: Option<u64>,
+}
+
+/// Where a run's files went.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// `latest.json`.
+    pub latest: PathBuf,
+    /// The timestamped copy, which the report links to.
+    pub stamped: PathBuf,
+    /// The run's `.hgrm`/`.hlog` files.
+    pub hdr_dir: PathBuf,
+}
+
+/// Whether the run's numbers can be trusted as they stand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every cell ran without errors on a core that passed conformance.
+    Passed,
+    /// A cell failed, saw errors, or ran on a core that failed a case.
+    Failed,
+}
+
+/// What [`run`] produced.
+#[derive(Debug)]
+pub struct Finished {
+    /// The results, conformance included.
+    pub results: Results,
+    /// Where they were written.
+    pub written: Written,
+    /// The report's HTML page.
+    pub report: PathBuf,
+    /// The copy of the report in `latest/`.
+    pub latest_report: PathBuf,
+    /// The run's verdict.
+    pub verdict: Verdict,
+}
+
+/// A run that could not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// An override is out of range or names an unknown core.
+    #[error("{0}")]
+    Options(String),
+    /// The conformance suite could not run at all.
+    #[error("conformance suite: {0}")]
+    Conform(#[from] pb_conform::SuiteError),
+    /// The matrix could not run.
+    #[error(transparent)]
+    Runner(#[from] RunnerError),
+    /// Results could not be written.
+    #[error(transparent)]
+    Results(#[from] pb_results::io::ResultsIoError),
+    /// The report could not be rendered.
+    #[error(transparent)]
+    Report(#[from] pb_report::ReportError),
+}
+
+/// Stage 1: the request checked and its overrides applied.
+pub fn plan(request: &Request) -> Result<RunConfig, PipelineError> {
+    let bad = |message: &str| Err(PipelineError::Options(message.to_owned()));
+    let o = &request.overrides;
+    let mut scenario = request.scenario.clone();
+    if let Some(trials) = o.trials {
+        if trials < 1 {
+            return bad("--trials must be at least 1");
+        }
+        scenario.run.trials = trials;
+    }
+    if let Some(d) = o.duration_s {
+        if !(d.is_finite() && d >= 0.05) {
+            return bad("--duration must be at least 0.05 s");
+        }
+        scenario.run.duration_s = d;
+    }
+    if let Some(w) = o.warmup_s {
+        if !(w.is_finite() && w >= 0.0) {
+            return bad("--warmup must be a non-negative number of seconds");
+        }
+        scenario.run.warmup_s = w;
+    }
+    if let Some(n) = o.core_spin_iters {
+        scenario.run.core_spin_iters = n;
+    }
+    if let Some(only) = &o.cores {
+        let names: Vec<&str> = request.cores.iter().map(|c| c.name.as_str()).collect();
+        if let Some(unknown) = only.iter().find(|n| !names.contains(&n.as_str())) {
+            return Err(PipelineError::Options(format!(
+                "unknown core {unknown:?}; known: {}",
+                names.join(", ")
+            )));
+        }
+        for cell in &mut scenario.cells {
+            let list = cell
+                .cores
+                .take()
+                .unwrap_or_else(|| names.iter().map(|s| s.to_string()).collect());
+            cell.cores = Some(list.into_iter().filter(|c| only.contains(c)).collect());
+        }
+    }
+    Ok(RunConfig {
+        exe: request.exe.clone(),
+        scenario,
+        cores: request.cores.clone(),
+        allowed_cpus: request.allowed_cpus.clone(),
+        io_uring: request.io_uring.clone(),
+        memlock_limit: request.memlock_limit,
+        build: request.build.clone(),
+    })
+}
+
+/// The cores a run will start: listed by some cell and available here,
+/// in first-listed order.
+pub fn cores_used(cfg: &RunConfig) -> Vec<String> {
+    let mut used: Vec<String> = Vec::new();
+    for cell in &cfg.scenario.cells {
+        let names: Vec<&str> = match &cell.cores {
+            Some(list) => list.iter().map(String::as_str).collect(),
+            None => cfg.cores.iter().map(|c| c.name.as_str()).collect(),
+        };
+        for name in names {
+            let available = cfg
+                .cores
+                .iter()
+                .any(|c| c.name == name && c.availability.is_ok());
+            if available && !used.iter().any(|u| u == name) {
+                used.push(name.to_owned());
+            }
+        }
+    }
+    used
+}
+
+/// Stage 2: the conformance suite on every core the run uses.
+pub fn conform(
+    cfg: &RunConfig,
+    progress: &mut dyn FnMut(&str),
+) -> Result<pb_conform::Matrix, pb_conform::SuiteError> {
+    let used = cores_used(cfg);
+    progress(&format!(
+        "conformance: {} cases x {} cores",
+        pb_conform::CASES.len(),
+        used.len()
+    ));
+    let matrix = pb_conform::run_matrix(&cfg.exe, &used, None, &mut |_| {})?;
+    for case in &matrix.cases {
+        for o in case.outcomes.iter().filter(|o| !o.passed) {
+            progress(&format!(
+                "conformance FAIL {}: {}: {}",
+                o.core,
+                case.name,
+                o.reason.as_deref().unwrap_or("")
+            ));
+        }
+    }
+    Ok(matrix)
+}
+
+/// Stage 4a: conformance into the results, each cell marked with the
+/// cases its core failed.
+pub fn attach_conformance(results: &mut Results, matrix: &pb_conform::Matrix) {
+    results.conformance = Some(matrix.to_results());
+    for cell in &mut results.cells {
+        cell.conformance_failures = matrix.failures_of(&cell.core);
+    }
+}
+
+/// Stage 4b: the results JSON (latest and timestamped) and the
+/// HdrHistogram files under `dir`.
+pub fn write_results(results: &Results, dir: &Path) -> Result<Written, PipelineError> {
+    let (latest, stamped) = pb_results::io::write_results(results, dir)?;
+    let hdr_dir = dir.join("hdr").join(&results.run_id);
+    pb_results::hdr::write_hdr_files(results, &hdr_dir)?;
+    Ok(Written {
+        latest,
+        stamped,
+        hdr_dir,
+    })
+}
+
+/// Stage 6: a run fails when any cell failed, saw errors, or ran on a
+/// core that failed a conformance case.
+pub fn verdict(results: &Results) -> Verdict {
+    let failed = results.cells.iter().any(|c| {
+        c.status == CellStatus::Failed
+            || c.summary.as_ref().is_some_and(|s| s.errors > 0)
+            || !c.conformance_failures.is_empty()
+    });
+    if failed {
+        Verdict::Failed
+    } else {
+        Verdict::Passed
+    }
+}
+
+/// The whole run; `progress` receives one line per step.
+pub fn run(request: &Request, progress: &mut dyn FnMut(&str)) -> Result<Finished, PipelineError> {
+    let cfg = plan(request)?;
+    // Conformance first: a core's numbers count only if it behaves.
+    let conformance = match request.conform {
+        true => Some(conform(&cfg, progress)?),
+        false => None,
+    };
+    progress(&format!("running {}", cfg.scenario));
+    let mut results = matrix::run(&cfg, progress)?;
+    if let Some(matrix) = &conformance {
+        attach_conformance(&mut results, matrix);
+    }
+    let written = write_results(&results, &request.results_dir)?;
+    let (report, latest_report) =
+        pb_report::publish_run(&written.stamped, &results, &request.reports_dir)?;
+    let verdict = verdict(&results);
+    Ok(Finished {
+        results,
+        written,
+        report: report.html,
+        latest_report,
+        verdict,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> Request {
+        Request {
+            scenario: ScenarioFile::builtin_default(),
+            overrides: Overrides::default(),
+            conform: false,
+            results_dir: "results".into(),
+            reports_dir: "reports".into(),
+            exe: "proxybench".into(),
+            cores: ["tokio-tower", "monoio", "glommio"]
+                .iter()
+                .map(|name| CoreEntry {
+                    name: (*name).into(),
+                    runtime: String::new(),
+                    service: String::new(),
+                    availability: if *name == "glommio" {
+                        Err("no io_uring".into())
+                    } else {
+                        Ok(())
+                    },
+                })
+                .collect(),
+            allowed_cpus: CpuSet::new(vec![0, 1]).unwrap(),
+            io_uring: Ok(()),
+            memlock_limit: None,
+            build: BuildInfo {
+                tool_version: "0".into(),
+                rustc: "rustc".into(),
+                git_revision: "test".into(),
+                profile: "test".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn overrides_replace_the_file_and_bad_ones_are_refused() {
+        let mut r = request();
+        r.overrides.trials = Some(5);
+        r.overrides.duration_s = Some(0.5);
+        r.overrides.cores = Some(vec!["monoio".into()]);
+        let cfg = plan(&r).unwrap();
+        assert_eq!(
+            (cfg.scenario.run.trials, cfg.scenario.run.duration_s),
+            (5, 0.5)
+        );
+        assert!(
+            cfg.scenario
+                .cells
+                .iter()
+                .all(|c| c.cores.as_deref() == Some(&["monoio".to_owned()][..]))
+        );
+        assert_eq!(cores_used(&cfg), ["monoio"]);
+
+        for (bad, says) in [
+            (
+                Overrides {
+                    trials: Some(0),
+                    ..Overrides::default()
+                },
+                "--trials",
+            ),
+            (
+                Overrides {
+                    duration_s: Some(0.01),
+                    ..Overrides::default()
+                },
+                "--duration",
+            ),
+            (
+                Overrides {
+                    warmup_s: Some(f64::NAN),
+                    ..Overrides::default()
+                },
+                "--warmup",
+            ),
+            (
+                Overrides {
+                    cores: Some(vec!["nginx".into()]),
+                    ..Overrides::default()
+                },
+                "unknown core \"nginx\"",
+            ),
+        ] {
+            let mut r = request();
+            r.overrides = bad;
+            let error = plan(&r).unwrap_err().to_string();
+            assert!(error.contains(says), "{error}");
+        }
+    }
+
+    #[test]
+    fn only_available_listed_cores_are_conformance_tested() {
+        let cfg = plan(&request()).unwrap();
+        let used = cores_used(&cfg);
+        assert!(used.contains(&"tokio-tower".to_owned()), "{used:?}");
+        assert!(
+            !used.contains(&"glommio".to_owned()),
+            "unavailable: {used:?}"
+        );
+        assert!(!used.iter().any(|u| u == pb_scenario::DIRECT), "{used:?}");
+    }
+}

@@ -1,0 +1,23 @@
+//! The borrowing-service composition of the shared engine: `service-async`
+//! services (`call(&self)`, futures that borrow the service, no
+//! `poll_ready`) composed with `FactoryStack`, built once per thread and
+//! shared by that thread's connections through an `Rc` — no `Arc`, no
+//! `Buffer`. Runtime-free: monoio and glommio use it alike.
+//!
+//! Connection stack, outermost first: [`ConnLimit`] -> the runtime's echo
+//! service ([`echo_stack`]) or the HTTP connection loop over the request
+//! stack auth -> header rules -> routing -> forwarding ([`http_stack`]).
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`config`] | [`StackConfig`], the one configuration every layer reads through `Param`; the echo factory |
+//! | [`conn`] | [`ConnLimit`] over the engine's connection gauge |
+//! | [`http`] | the request layers, the connection service, and the two stacks |
+
+pub mod config;
+pub mod conn;
+pub mod http;
+
+pub use config::{EchoFactory, EchoParams, StackConfig};
+pub use conn::{ConnLimit, ConnLimitFactory, ConnLimitParams};
+pub use http::{echo_stack, http_stack};

@@ -1,0 +1,291 @@
+//! The HTTP middleware as tower layers over the engine's decisions
+//! (`pb-borrow` wraps the same decisions in `service-async` layers). Every
+//! future is boxed and `Send + 'static`: that is what sharing a stack
+//! through `Buffer` across work-stealing workers costs, and what the tower
+//! composition measures.
+
+use std::io;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use pb_core::config::{AuthConfig, ProxyConfig};
+use pb_engine::filter::{self, HeaderRules};
+use pb_engine::route::Router;
+use pb_engine::{Done, Exchange};
+use pb_http::Limits;
+use tower::{Layer, Service, ServiceExt};
+
+use crate::{BoxFuture, RequestFn, SendRuntime, SharedForwarder};
+
+type Ex<R> = Exchange<<R as pb_engine::Runtime>::Stream>;
+type Out<R> = Done<<R as pb_engine::Runtime>::Stream>;
+
+// === impl AuthLayer ===
+
+/// Refuses requests without the configured token (401/403), answering
+/// on runtime `R`.
+#[derive(Debug, Clone)]
+pub struct AuthLayer<R> {
+    auth: Option<Arc<AuthConfig>>,
+    _runtime: PhantomData<R>,
+}
+
+impl<R> AuthLayer<R> {
+    /// Checks `auth` when given; passes everything otherwise.
+    pub fn new(auth: Option<AuthConfig>) -> Self {
+        AuthLayer {
+            auth: auth.map(Arc::new),
+            _runtime: PhantomData,
+        }
+    }
+}
+
+impl<S, R: Clone> Layer<S> for AuthLayer<R> {
+    type Service = Auth<R, S>;
+    fn layer(&self, inner: S) -> Auth<R, S> {
+        Auth {
+            inner,
+            auth: self.auth.clone(),
+            _runtime: PhantomData,
+        }
+    }
+}
+
+/// The service [`AuthLayer`] makes.
+#[derive(Debug, Clone)]
+pub struct Auth<R, S> {
+    inner: S,
+    auth: Option<Arc<AuthConfig>>,
+    _runtime: PhantomData<R>,
+}
+
+impl<S, R: SendRuntime> Service<Ex<R>> for Auth<R, S>
+where
+    S: Service<Ex<R>, Response = Out<R>, Error = io::Error, Future = BoxFuture<Out<R>>>,
+{
+    type Response = Out<R>;
+    type Error = io::Error;
+    type Future = BoxFuture<Out<R>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, ex: Ex<R>) -> Self::Future {
+        if let Some(auth) = &self.auth
+            && let Err(refusal) = filter::authorize(auth, &ex.head)
+        {
+            return R::respond(ex, refusal.status());
+        }
+        self.inner.call(ex)
+    }
+}
+
+// === impl RewriteLayer ===
+
+/// Applies the header rules.
+#[derive(Debug, Clone)]
+pub struct RewriteLayer {
+    rules: Arc<HeaderRules>,
+}
+
+impl RewriteLayer {
+    /// Applies `rules` to every exchange.
+    pub fn new(rules: HeaderRules) -> Self {
+        RewriteLayer {
+            rules: Arc::new(rules),
+        }
+    }
+}
+
+impl<S> Layer<S> for RewriteLayer {
+    type Service = Rewrite<S>;
+    fn layer(&self, inner: S) -> Rewrite<S> {
+        Rewrite {
+            inner,
+            rules: Arc::clone(&self.rules),
+        }
+    }
+}
+
+/// The service [`RewriteLayer`] makes.
+#[derive(Debug, Clone)]
+pub struct Rewrite<S> {
+    inner: S,
+    rules: Arc<HeaderRules>,
+}
+
+impl<S, St> Service<Exchange<St>> for Rewrite<S>
+where
+    S: Service<Exchange<St>, Response = Done<St>, Error = io::Error, Future = BoxFuture<Done<St>>>,
+{
+    type Response = Done<St>;
+    type Error = io::Error;
+    type Future = BoxFuture<Done<St>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut ex: Exchange<St>) -> Self::Future {
+        ex.request_remove
+            .extend(self.rules.request_remove.iter().cloned());
+        ex.request_add
+            .extend(self.rules.request_add.iter().cloned());
+        ex.response_add
+            .extend(self.rules.response_add.iter().cloned());
+        self.inner.call(ex)
+    }
+}
+
+// === impl RouteLayer ===
+
+/// Chooses the pool by host and path.
+#[derive(Debug, Clone)]
+pub struct RouteLayer {
+    router: Arc<Router>,
+}
+
+impl RouteLayer {
+    /// Routes with `router`.
+    pub fn new(router: Router) -> Self {
+        RouteLayer {
+            router: Arc::new(router),
+        }
+    }
+}
+
+impl<S> Layer<S> for RouteLayer {
+    type Service = Route<S>;
+    fn layer(&self, inner: S) -> Route<S> {
+        Route {
+            inner,
+            router: Arc::clone(&self.router),
+        }
+    }
+}
+
+/// The service [`RouteLayer`] makes.
+#[derive(Debug, Clone)]
+pub struct Route<S> {
+    inner: S,
+    router: Arc<Router>,
+}
+
+impl<S, St> Service<Exchange<St>> for Route<S>
+where
+    S: Service<Exchange<St>, Response = Done<St>, Error = io::Error, Future = BoxFuture<Done<St>>>,
+{
+    type Response = Done<St>;
+    type Error = io::Error;
+    type Future = BoxFuture<Done<St>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut ex: Exchange<St>) -> Self::Future {
+        ex.route = self.router.route(ex.head.host().as_deref(), ex.head.path());
+        self.inner.call(ex)
+    }
+}
+
+// === impl ForwardService ===
+
+/// The bottom of the request stack: one forwarder (balancers, idle
+/// upstream connections) shared by every worker.
+pub struct ForwardService<R: SendRuntime> {
+    forwarder: Arc<SharedForwarder<R>>,
+}
+
+impl<R: SendRuntime> std::fmt::Debug for ForwardService<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ForwardService").finish_non_exhaustive()
+    }
+}
+
+impl<R: SendRuntime> Clone for ForwardService<R> {
+    fn clone(&self) -> Self {
+        ForwardService {
+            forwarder: Arc::clone(&self.forwarder),
+        }
+    }
+}
+
+impl<R: SendRuntime> ForwardService<R> {
+    /// Forwards with `forwarder`.
+    pub fn new(forwarder: SharedForwarder<R>) -> Self {
+        ForwardService {
+            forwarder: Arc::new(forwarder),
+        }
+    }
+}
+
+impl<R: SendRuntime> Service<Ex<R>> for ForwardService<R> {
+    type Response = Out<R>;
+    type Error = io::Error;
+    type Future = BoxFuture<Out<R>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, ex: Ex<R>) -> Self::Future {
+        R::forward(Arc::clone(&self.forwarder), ex)
+    }
+}
+
+// === impl HttpConnService ===
+
+/// Connection-level service: the HTTP/1.1 connection loop, sending each
+/// request through the buffered request stack.
+#[derive(Debug, Clone)]
+pub struct HttpConnService<R, S> {
+    requests: S,
+    limits: Limits,
+    header_deadline: Duration,
+    _runtime: PhantomData<R>,
+}
+
+impl<R, S> HttpConnService<R, S> {
+    /// Serves connections with `requests` under `config`'s limits.
+    pub fn new(requests: S, config: &ProxyConfig) -> Self {
+        HttpConnService {
+            requests,
+            limits: config.head_limits(),
+            header_deadline: config.timeouts.client_header(),
+            _runtime: PhantomData,
+        }
+    }
+}
+
+impl<R, S> Service<R::Stream> for HttpConnService<R, S>
+where
+    R: SendRuntime,
+    S: Service<Ex<R>, Response = Out<R>> + Clone + Send + Sync + 'static,
+    S::Error: Into<tower::BoxError>,
+    S::Future: Send,
+{
+    type Response = ();
+    type Error = io::Error;
+    type Future = BoxFuture<()>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, stream: R::Stream) -> Self::Future {
+        let requests = self.requests.clone();
+        let call: RequestFn<R> = Arc::new(move |ex| {
+            let svc = requests.clone();
+            Box::pin(async move {
+                svc.oneshot(ex)
+                    .await
+                    .map_err(|e| io::Error::other(e.into()))
+            })
+        });
+        R::serve_connection(stream, self.limits, self.header_deadline, call)
+    }
+}

@@ -1,0 +1,124 @@
+//! The contract every proxy core implements.
+//!
+//! Lifecycle, in order:
+//! 1. The registry checks [`CoreInfo::availability`] against a [`Probe`];
+//!    an unavailable core is reported with its reason and never started.
+//! 2. [`ProxyCore::serve`] starts the runtime(s) on the CPUs in
+//!    [`ServeOpts`], binds, and calls `on_ready` once *every* thread is
+//!    accepting (the `proxy` command prints the [`crate::ReadyLine`] then).
+//! 3. It serves until [`Shutdown`] is requested, then stops accepting,
+//!    lets open connections finish for at most [`ServeOpts::drain`], and
+//!    returns `Ok(())`.
+
+use std::net::SocketAddr;
+
+use crate::probe::Probe;
+use pb_sys::Shutdown;
+
+use crate::{Scenario, ServeError, ServeOpts};
+
+/// Something a core needs from the machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requirement {
+    /// A working io_uring.
+    IoUring,
+    /// At least this many bytes of lockable memory (registered buffers).
+    LockedMemory(u64),
+}
+
+/// Static description of a core, shown by `proxybench cores` and stored
+/// with every result.
+#[derive(Debug, Clone, Copy)]
+pub struct CoreInfo {
+    /// Registry name, used on the command line and in results.
+    pub name: &'static str,
+    /// Runtime and driver, e.g. `monoio 0.2 (io_uring), thread-per-core`.
+    pub runtime: &'static str,
+    /// Service composition, e.g. `tower Layer stack behind Buffer`.
+    pub service: &'static str,
+    /// What the machine must provide.
+    pub requirements: &'static [Requirement],
+    /// Scenarios this core serves.
+    pub scenarios: &'static [Scenario],
+}
+
+impl CoreInfo {
+    /// `Ok` if every requirement holds on this machine, else the first
+    /// reason it cannot run, phrased for the user.
+    pub fn availability(&self, probe: &dyn Probe) -> Result<(), String> {
+        for requirement in self.requirements {
+            match *requirement {
+                Requirement::IoUring => probe.io_uring()?,
+                Requirement::LockedMemory(need) => {
+                    if let Some(limit) = probe.memlock_limit()
+                        && limit < need
+                    {
+                        return Err(format!(
+                            "memlock limit {} KiB is below the {} KiB this core locks (raise `ulimit -l`)",
+                            limit / 1024,
+                            need / 1024
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A proxy core: one runtime plus one service composition.
+pub trait ProxyCore: Sync {
+    /// Static description.
+    fn info(&self) -> &'static CoreInfo;
+
+    /// Serves `opts.scenario` until `shutdown` is requested; see the module
+    /// docs for the lifecycle. `on_ready` receives the bound address and the
+    /// number of serving threads.
+    fn serve(
+        &self,
+        opts: &ServeOpts,
+        shutdown: &Shutdown,
+        on_ready: &mut dyn FnMut(SocketAddr, usize),
+    ) -> Result<(), ServeError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::FixedProbe;
+
+    const URING: CoreInfo = CoreInfo {
+        name: "u",
+        runtime: "r",
+        service: "s",
+        requirements: &[Requirement::IoUring, Requirement::LockedMemory(2 << 20)],
+        scenarios: &[Scenario::Echo],
+    };
+
+    #[test]
+    fn io_uring_failure_is_the_reason() {
+        let probe = FixedProbe {
+            io_uring: Err("io_uring_setup failed: Operation not permitted".into()),
+            memlock_limit: None,
+        };
+        assert_eq!(
+            URING.availability(&probe).unwrap_err(),
+            "io_uring_setup failed: Operation not permitted"
+        );
+    }
+
+    #[test]
+    fn low_memlock_is_the_reason() {
+        let probe = FixedProbe {
+            io_uring: Ok(()),
+            memlock_limit: Some(64 * 1024),
+        };
+        let reason = URING.availability(&probe).unwrap_err();
+        assert!(reason.contains("memlock limit 64 KiB"), "{reason}");
+        let roomy = FixedProbe {
+            io_uring: Ok(()),
+            memlock_limit: Some(8 << 20),
+        };
+        assert_eq!(URING.availability(&roomy), Ok(()));
+    }
+}

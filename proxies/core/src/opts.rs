@@ -1,0 +1,117 @@
+//! What a core is told when it starts.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use pb_sys::CpuSet;
+
+/// The workload a core serves. Adding a scenario adds a variant here and a
+/// handler in each core; the harness names scenarios by [`Scenario::name`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scenario {
+    /// Ping-pong TCP echo: whatever arrives is written back; on the
+    /// client's FIN the core flushes what remains and closes.
+    Echo,
+    /// HTTP/1.1 reverse proxy: routing, balancing and middleware from the
+    /// [`ProxyConfig`](crate::config::ProxyConfig) in [`ServeOpts::http`].
+    HttpForward,
+}
+
+impl Scenario {
+    /// Every scenario a core can serve.
+    pub const ALL: &'static [Scenario] = &[Scenario::Echo, Scenario::HttpForward];
+
+    /// Stable name used on the command line, in scenario files and results.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Echo => "echo",
+            Scenario::HttpForward => "http-forward",
+        }
+    }
+
+    /// Inverse of [`Scenario::name`].
+    pub fn from_name(name: &str) -> Option<Scenario> {
+        Scenario::ALL.iter().copied().find(|s| s.name() == name)
+    }
+}
+
+/// Default read buffer per connection. One value for every core so that no
+/// core wins by reading bigger chunks.
+pub const DEFAULT_BUF_SIZE: usize = 16 * 1024;
+
+/// Default cap on concurrently open client connections per core process.
+pub const DEFAULT_MAX_CONNS: usize = 65_536;
+
+/// How long a core waits for open connections to finish after a stop signal.
+pub const DEFAULT_DRAIN: Duration = Duration::from_secs(5);
+
+/// Start-up options, identical in meaning for every core.
+#[derive(Debug, Clone)]
+pub struct ServeOpts {
+    /// Scenario to serve.
+    pub scenario: Scenario,
+    /// Address to listen on; port 0 picks a free port (shared by all threads).
+    pub listen: SocketAddr,
+    /// Number of serving threads (tokio: workers; thread-per-core: runtimes).
+    pub threads: usize,
+    /// CPUs the core may run on. Thread-per-core runtimes pin thread `i` to
+    /// the `i`-th CPU of the set (wrapping); tokio pins the process to the set.
+    pub cpus: Option<CpuSet>,
+    /// Read buffer per connection, in bytes.
+    pub buf_size: usize,
+    /// Connections above this many are closed on accept.
+    pub max_conns: usize,
+    /// How long to wait for open connections after a stop signal.
+    pub drain: Duration,
+    /// Extra work per request (gate calibration); none by default.
+    pub spin: crate::Spin,
+    /// Forwarding configuration, required by [`Scenario::HttpForward`].
+    pub http: Option<std::sync::Arc<crate::config::ProxyConfig>>,
+}
+
+impl ServeOpts {
+    /// Options for `scenario` on `listen` with one thread and defaults elsewhere.
+    pub fn new(scenario: Scenario, listen: SocketAddr) -> Self {
+        ServeOpts {
+            scenario,
+            listen,
+            threads: 1,
+            cpus: None,
+            buf_size: DEFAULT_BUF_SIZE,
+            max_conns: DEFAULT_MAX_CONNS,
+            drain: DEFAULT_DRAIN,
+            spin: crate::Spin::default(),
+            http: None,
+        }
+    }
+
+    /// The CPU thread `index` should be pinned to, when a CPU set was given.
+    pub fn cpu_for_thread(&self, index: usize) -> Option<usize> {
+        self.cpus.as_ref().map(|set| set.nth_wrapping(index))
+    }
+
+    /// Checks the options any core would reject, before a runtime starts.
+    pub fn validate(&self) -> Result<(), crate::ServeError> {
+        if self.threads == 0 {
+            return Err(crate::ServeError::Options(
+                "threads must be at least 1".into(),
+            ));
+        }
+        if self.buf_size == 0 {
+            return Err(crate::ServeError::Options(
+                "buffer size must be at least 1 byte".into(),
+            ));
+        }
+        if self.scenario == Scenario::HttpForward && self.http.is_none() {
+            return Err(crate::ServeError::Options(
+                "http-forward needs a proxy configuration (--config)".into(),
+            ));
+        }
+        if self.max_conns == 0 {
+            return Err(crate::ServeError::Options(
+                "max connections must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}

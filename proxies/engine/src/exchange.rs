@@ -1,0 +1,277 @@
+//! The client side: a buffered connection, reading request heads under a
+//! deadline, and the per-connection loop that hands each request to a
+//! core's service stack as an [`Exchange`].
+
+use std::future::Future;
+use std::io;
+use std::time::{Duration, Instant};
+
+use crate::io::{Runtime, Stream, timeout};
+use pb_http::{Framing, Header, HttpError, Limits, RequestHead, write};
+
+/// Bytes asked for per read.
+pub const READ_CHUNK: usize = 16 * 1024;
+
+/// A stream with its read buffer: bytes read but not yet used stay here
+/// (pipelined requests, the start of a body after its head).
+#[derive(Debug)]
+pub struct Conn<S> {
+    /// The socket.
+    pub stream: S,
+    buf: Vec<u8>,
+    start: usize,
+    /// Scratch space for writes, reused across requests.
+    pub out: Vec<u8>,
+}
+
+impl<S: Stream> Conn<S> {
+    /// Wraps a stream.
+    pub fn new(stream: S) -> Conn<S> {
+        Conn {
+            stream,
+            buf: Vec::with_capacity(READ_CHUNK),
+            start: 0,
+            out: Vec::with_capacity(READ_CHUNK),
+        }
+    }
+
+    /// Whether an idle connection may carry another request: nothing
+    /// unread is buffered and the peer is quiet ([`Stream::is_quiet`]).
+    pub fn is_reusable(&self) -> bool {
+        self.pending().is_empty() && self.stream.is_quiet()
+    }
+
+    /// Bytes read and not yet used.
+    pub fn pending(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+
+    /// Marks `n` pending bytes as used.
+    pub fn consume(&mut self, n: usize) {
+        self.start += n;
+        if self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+        }
+    }
+
+    /// Reads more bytes after the pending ones; 0 means the peer closed.
+    pub async fn fill(&mut self) -> io::Result<usize> {
+        if self.start > 0 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        if self.buf.capacity() - self.buf.len() < READ_CHUNK / 2 {
+            self.buf.reserve(READ_CHUNK);
+        }
+        let buf = std::mem::take(&mut self.buf);
+        let (result, buf) = self.stream.read(buf).await;
+        self.buf = buf;
+        result
+    }
+
+    /// [`fill`](Self::fill) within `limit`: `None` if the time ran out.
+    pub async fn fill_within<R: Runtime<Stream = S>>(
+        &mut self,
+        limit: Duration,
+    ) -> Option<io::Result<usize>> {
+        timeout::<R, _>(limit, self.fill()).await
+    }
+
+    /// [`send_out`](Self::send_out) within `limit`; a peer that does not
+    /// read in time is an error, and the connection is aborted.
+    pub async fn send_within<R: Runtime<Stream = S>>(
+        &mut self,
+        out: Vec<u8>,
+        limit: Duration,
+    ) -> io::Result<()> {
+        match timeout::<R, _>(limit, self.send_out(out)).await {
+            Some(sent) => sent,
+            None => {
+                self.abort();
+                Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "peer stopped reading",
+                ))
+            }
+        }
+    }
+
+    /// Shuts the connection down in both directions now, for a
+    /// connection given up on: see [`Stream::abort`].
+    pub fn abort(&self) {
+        self.stream.abort();
+    }
+
+    /// Writes `bytes` through the scratch buffer.
+    pub async fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let mut out = std::mem::take(&mut self.out);
+        out.clear();
+        out.extend_from_slice(bytes);
+        self.send_out(out).await
+    }
+
+    /// Writes a buffer the caller filled (usually taken from `self.out`),
+    /// keeping it as the scratch buffer afterwards.
+    pub async fn send_out(&mut self, out: Vec<u8>) -> io::Result<()> {
+        let (result, mut out) = self.stream.write_all(out).await;
+        out.clear();
+        self.out = out;
+        result
+    }
+}
+
+/// Why no request head could be read.
+#[derive(Debug)]
+pub enum HeadError {
+    /// The bytes are not an acceptable head.
+    Http(HttpError),
+    /// The deadline passed; `partial` if some bytes of a head had arrived.
+    Timeout {
+        /// Some bytes of a head had arrived (slowloris, not idleness).
+        partial: bool,
+    },
+    /// The connection failed.
+    Io(io::Error),
+}
+
+/// Reads the next request head; `Ok(None)` when the client closed cleanly
+/// between requests. The whole head must arrive within `deadline`.
+pub async fn read_head<R: Runtime>(
+    conn: &mut Conn<R::Stream>,
+    limits: &Limits,
+    deadline: Duration,
+) -> Result<Option<RequestHead>, HeadError> {
+    let until = Instant::now() + deadline;
+    loop {
+        match RequestHead::parse(conn.pending(), limits) {
+            Ok(Some((head, used))) => {
+                conn.consume(used);
+                return Ok(Some(head));
+            }
+            Ok(None) => {}
+            Err(e) => return Err(HeadError::Http(e)),
+        }
+        let left = until.saturating_duration_since(Instant::now());
+        let partial = !conn.pending().is_empty();
+        match conn.fill_within::<R>(left).await {
+            None => return Err(HeadError::Timeout { partial }),
+            Some(Err(e)) => return Err(HeadError::Io(e)),
+            Some(Ok(0)) if partial => {
+                return Err(HeadError::Http(HttpError::bad_request(
+                    "connection closed mid-head",
+                )));
+            }
+            Some(Ok(0)) => return Ok(None),
+            Some(Ok(_)) => {}
+        }
+    }
+}
+
+/// One request on its way through a core's service stack. Middleware
+/// layers fill in the route and the header edits; the forwarding service
+/// at the bottom does the I/O.
+#[derive(Debug)]
+pub struct Exchange<S> {
+    /// The request head.
+    pub head: RequestHead,
+    /// The client connection (its buffer may hold the start of the body).
+    pub client: Conn<S>,
+    /// Pool chosen by routing.
+    pub route: Option<usize>,
+    /// Header names to drop when forwarding (lower-case).
+    pub request_remove: Vec<String>,
+    /// Headers to add when forwarding.
+    pub request_add: Vec<Header>,
+    /// Headers to add to the upstream's response.
+    pub response_add: Vec<Header>,
+}
+
+/// What a service stack hands back: the client connection, and whether it
+/// can carry another request.
+#[derive(Debug)]
+pub struct Done<S> {
+    /// The client connection.
+    pub client: Conn<S>,
+    /// Keep it open for the next request.
+    pub keep_alive: bool,
+}
+
+impl<S: Stream> Exchange<S> {
+    /// A fresh exchange for `head` on `client`.
+    pub fn new(head: RequestHead, client: Conn<S>) -> Exchange<S> {
+        Exchange {
+            head,
+            client,
+            route: None,
+            request_remove: Vec::new(),
+            request_add: Vec::new(),
+            response_add: Vec::new(),
+        }
+    }
+
+    /// Answers from the proxy itself; no upstream is contacted. A request
+    /// with a body is not drained, so its connection is closed.
+    pub async fn respond(mut self, status: u16, body: &[u8]) -> io::Result<Done<S>> {
+        let keep_alive = self.head.keep_alive && self.head.framing == Framing::Empty;
+        let bytes = write::response(status, &self.response_add, body, keep_alive);
+        self.client.send(&bytes).await?;
+        Ok(Done {
+            client: self.client,
+            keep_alive,
+        })
+    }
+}
+
+/// Serves one client connection: reads each request head, hands it to
+/// `call` (the core's service stack), and repeats while the connection is
+/// kept alive. Bad heads get their 400/414/431, a head dribbled past the
+/// deadline 408; then the connection is closed.
+pub async fn serve_connection<R, F, Fut>(
+    stream: R::Stream,
+    limits: Limits,
+    header_deadline: Duration,
+    mut call: F,
+) where
+    R: Runtime,
+    F: FnMut(Exchange<R::Stream>) -> Fut,
+    Fut: Future<Output = io::Result<Done<R::Stream>>>,
+{
+    let mut conn = Conn::new(stream);
+    loop {
+        let head = match read_head::<R>(&mut conn, &limits, header_deadline).await {
+            Ok(Some(head)) => head,
+            Ok(None) | Err(HeadError::Io(_)) => break,
+            Err(HeadError::Http(e)) => {
+                let _ = conn.send(&e.response()).await;
+                break;
+            }
+            // The read given up on may still be in flight (completion-based
+            // runtimes): abort rather than wait for the client to close.
+            Err(HeadError::Timeout { partial: false }) => {
+                conn.abort();
+                return;
+            }
+            Err(HeadError::Timeout { partial: true }) => {
+                let _ = conn
+                    .send(&write::error_response(
+                        408,
+                        "request head not received in time",
+                    ))
+                    .await;
+                conn.abort();
+                return;
+            }
+        };
+        match call(Exchange::new(head, conn)).await {
+            Ok(done) if done.keep_alive => conn = done.client,
+            Ok(done) => {
+                conn = done.client;
+                break;
+            }
+            // The client connection failed mid-exchange; nothing to say.
+            Err(_) => return,
+        }
+    }
+    let _ = conn.stream.shutdown().await;
+}

@@ -1,0 +1,36 @@
+//! The forwarding engine: HTTP/1.1 forwarding and the serving lifecycle,
+//! written once over what a runtime supplies (a stream with owned-buffer
+//! reads and writes, `connect`, a timer).
+//!
+//! Nothing here names a runtime or a service abstraction. A runtime
+//! adapter implements [`io::Runtime`] (and, if thread-per-core,
+//! [`lifecycle::ThreadPerCore`]); a service composition (`pb-tower`,
+//! `pb-borrow`) wraps the decisions below in its own layers. The bytes
+//! and the decisions are therefore the same on every core.
+//!
+//! | module | role |
+//! |---|---|
+//! | [`io`] | the runtime interface: owned-buffer streams, connect, sleep, timeout |
+//! | [`route`] | host + longest path prefix -> pool |
+//! | [`balance`] | round-robin, random, power-of-two-choices on in-flight requests |
+//! | [`filter`] | auth decision (401/403) and header rules |
+//! | [`exchange`] | client connections, head deadlines (408), the per-connection loop |
+//! | [`pool`] | idle upstream connections: per thread or shared |
+//! | [`forward`] | the upstream exchange: 502/504, body streaming, connection reuse |
+//! | [`conn`] | [`ConnGauge`]: connections active, admitted and refused, shared by every thread |
+//! | [`lifecycle`] | drain, and the whole life of a thread-per-core core |
+
+pub mod balance;
+pub mod conn;
+pub mod exchange;
+pub mod filter;
+pub mod forward;
+pub mod io;
+pub mod lifecycle;
+pub mod pool;
+pub mod route;
+
+pub use conn::{ConnGauge, ConnGuard, ConnRefused};
+pub use exchange::{Conn, Done, Exchange, serve_connection};
+pub use forward::Forwarder;
+pub use io::{Runtime, Stream};

@@ -1,0 +1,878 @@
+//! Request and response heads: parsed once, with limits, framing and
+//! keep-alive decided here so no core decides them differently.
+
+use crate::body::Framing;
+use crate::error::HttpError;
+
+/// HTTP version of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    /// HTTP/1.0: close by default, no chunked bodies.
+    Http10,
+    /// HTTP/1.1: keep-alive by default.
+    Http11,
+}
+
+impl Version {
+    fn from_minor(minor: u8) -> Version {
+        if minor == 0 {
+            Version::Http10
+        } else {
+            Version::Http11
+        }
+    }
+
+    /// `HTTP/1.0` or `HTTP/1.1`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Version::Http10 => "HTTP/1.0",
+            Version::Http11 => "HTTP/1.1",
+        }
+    }
+}
+
+/// One header field, as received: the name keeps its case and the value
+/// its bytes, so what is forwarded arrives byte-exact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// Field name.
+    pub name: String,
+    /// Field value, without surrounding whitespace.
+    pub value: Vec<u8>,
+}
+
+impl Header {
+    /// A header from text.
+    pub fn new(name: &str, value: impl Into<Vec<u8>>) -> Header {
+        Header {
+            name: name.to_owned(),
+            value: value.into(),
+        }
+    }
+
+    /// Case-insensitive name comparison.
+    pub fn is(&self, name: &str) -> bool {
+        self.name.eq_ignore_ascii_case(name)
+    }
+}
+
+/// Most header fields a request may be configured to carry.
+pub const MAX_HEADERS: usize = 256;
+
+/// Most header fields accepted in an upstream response (more is a 502).
+const MAX_RESPONSE_HEADERS: usize = 128;
+
+/// Size limits on a head. Beyond them a request gets 414 or 431.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Request line plus header section, bytes.
+    pub max_head_bytes: usize,
+    /// Header fields.
+    pub max_headers: usize,
+}
+
+impl Default for Limits {
+    /// 16 KiB and 100 fields: above what browsers send, far below memory trouble.
+    fn default() -> Self {
+        Limits {
+            max_head_bytes: 16 * 1024,
+            max_headers: 100,
+        }
+    }
+}
+
+/// Headers that describe one connection and never cross a proxy
+/// (RFC 9110 §7.6.1), besides those named in `Connection`.
+/// `Transfer-Encoding` and `Content-Length` are rewritten from the framing.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+];
+
+/// A parsed request head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestHead {
+    /// Method, e.g. `GET`.
+    pub method: String,
+    /// Request target as sent (origin form, e.g. `/a/b?c`).
+    pub target: String,
+    /// Version.
+    pub version: Version,
+    /// Every header, in order.
+    pub headers: Vec<Header>,
+    /// How the body is delimited.
+    pub framing: Framing,
+    /// Whether the client connection stays open after this exchange.
+    pub keep_alive: bool,
+    /// `Expect: 100-continue` was sent.
+    pub expect_continue: bool,
+    connection_tokens: Vec<String>,
+}
+
+/// A parsed response head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseHead {
+    /// Status code.
+    pub status: u16,
+    /// Reason phrase as sent.
+    pub reason: String,
+    /// Version.
+    pub version: Version,
+    /// Every header, in order.
+    pub headers: Vec<Header>,
+    /// How the body is delimited.
+    pub framing: Framing,
+    /// Whether the upstream connection can carry another request.
+    pub keep_alive: bool,
+    connection_tokens: Vec<String>,
+}
+
+/// What a parse of a possibly incomplete buffer found.
+pub type Parsed<T> = Result<Option<(T, usize)>, HttpError>;
+
+fn owned_headers(headers: &[httparse::Header<'_>]) -> Vec<Header> {
+    headers
+        .iter()
+        .map(|h| Header {
+            name: h.name.to_owned(),
+            value: h.value.to_vec(),
+        })
+        .collect()
+}
+
+/// Optional whitespace is SP and HTAB only (RFC 9110 §5.6.3). Unicode
+/// whitespace rules (`str::trim`) would turn `chunked\u{a0}` into
+/// `chunked` here while the next hop reads something else.
+pub(crate) fn trim_ows(mut v: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = v {
+        v = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = v {
+        v = rest;
+    }
+    v
+}
+
+/// The elements of a comma-separated field value (RFC 9110 §5.6.1):
+/// OWS trimmed, empty elements ignored as a recipient must.
+fn list_elements(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value
+        .split(|&b| b == b',')
+        .map(trim_ows)
+        .filter(|e| !e.is_empty())
+}
+
+/// A tchar (RFC 9110 §5.6.2).
+pub(crate) fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// A token (RFC 9110 §5.6.2): one or more tchar.
+fn is_token(t: &[u8]) -> bool {
+    !t.is_empty() && t.iter().all(|&b| is_tchar(b))
+}
+
+/// Lower-cased options of every `Connection` header; an option that is
+/// not a token is refused rather than guessed at.
+fn connection_tokens(headers: &[Header]) -> Result<Vec<String>, &'static str> {
+    let mut tokens = Vec::new();
+    for h in headers.iter().filter(|h| h.is("connection")) {
+        for t in list_elements(&h.value) {
+            if !is_token(t) {
+                return Err("invalid connection option");
+            }
+            // A token is ASCII, so this is lossless.
+            tokens.push(String::from_utf8_lossy(t).to_ascii_lowercase());
+        }
+    }
+    Ok(tokens)
+}
+
+fn keep_alive(version: Version, tokens: &[String]) -> bool {
+    match version {
+        Version::Http11 => !tokens.iter().any(|t| t == "close"),
+        Version::Http10 => tokens.iter().any(|t| t == "keep-alive"),
+    }
+}
+
+/// Fields a `Connection` option may never remove: the request's Host is
+/// what routing and the next hop depend on (RFC 9112 §3.2).
+const NOT_CONNECTION_OPTIONS: &[&str] = &["host"];
+
+fn is_hop_by_hop(tokens: &[String], name: &str) -> bool {
+    HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h))
+        || (tokens.iter().any(|t| name.eq_ignore_ascii_case(t))
+            && !NOT_CONNECTION_OPTIONS
+                .iter()
+                .any(|n| name.eq_ignore_ascii_case(n)))
+}
+
+/// A `Host` value: `uri-host [ ":" port ]` (RFC 9110 §7.2, RFC 3986 §3.2.2),
+/// or empty. Anything else is a 400 (RFC 9112 §3.2).
+fn valid_host(v: &[u8]) -> bool {
+    let (host, port) = if let Some(rest) = v.strip_prefix(b"[") {
+        let Some(end) = rest.iter().position(|&b| b == b']') else {
+            return false;
+        };
+        let literal = &rest[..end];
+        if literal.is_empty()
+            || !literal
+                .iter()
+                .all(|&b| b.is_ascii_hexdigit() || b":.vV".contains(&b))
+        {
+            return false;
+        }
+        match &rest[end + 1..] {
+            [] => (&v[..0], None),
+            [b':', port @ ..] => (&v[..0], Some(port)),
+            _ => return false,
+        }
+    } else {
+        match v.iter().rposition(|&b| b == b':') {
+            Some(i) => (&v[..i], Some(&v[i + 1..])),
+            None => (v, None),
+        }
+    };
+    let reg_name = host
+        .iter()
+        .all(|&b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%".contains(&b));
+    reg_name && port.is_none_or(|p| p.iter().all(u8::is_ascii_digit))
+}
+
+/// Where a message says its body ends, or why it cannot be trusted.
+fn framing(headers: &[Header], version: Version) -> Result<Option<Framing>, &'static str> {
+    let mut lengths = headers.iter().filter(|h| h.is("content-length"));
+    let length = lengths.next();
+    if lengths.next().is_some() {
+        return Err("duplicate content-length");
+    }
+    let mut te = headers
+        .iter()
+        .filter(|h| h.is("transfer-encoding"))
+        .peekable();
+    if te.peek().is_some() {
+        if version == Version::Http10 {
+            return Err("transfer-encoding on HTTP/1.0");
+        }
+        if length.is_some() {
+            return Err("both content-length and transfer-encoding");
+        }
+        // Only plain `chunked`, matched byte for byte, is passed through;
+        // anything else (gzip, chunked twice, chunked not last, a coding
+        // padded with non-OWS bytes) would need decoding to frame.
+        let mut codings = te.flat_map(|h| list_elements(&h.value));
+        let single_chunked = codings
+            .next()
+            .is_some_and(|c| c.eq_ignore_ascii_case(b"chunked"))
+            && codings.next().is_none();
+        if !single_chunked {
+            return Err("transfer coding other than a single chunked");
+        }
+        return Ok(Some(Framing::Chunked));
+    }
+    match length {
+        None => Ok(None),
+        Some(h) => {
+            let v = trim_ows(&h.value);
+            if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
+                return Err("invalid content-length");
+            }
+            let n: u64 = std::str::from_utf8(v)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .ok_or("invalid content-length")?;
+            Ok(Some(Framing::Length(n)))
+        }
+    }
+}
+
+fn httparse_reason(e: httparse::Error) -> &'static str {
+    match e {
+        httparse::Error::HeaderName => "invalid header name",
+        httparse::Error::HeaderValue => "invalid header value",
+        httparse::Error::NewLine => "invalid line ending",
+        httparse::Error::Status => "invalid status",
+        httparse::Error::Token => "invalid token",
+        httparse::Error::TooManyHeaders => "too many headers",
+        httparse::Error::Version => "invalid version",
+    }
+}
+
+/// Reports an incomplete head that has already outgrown the limit.
+fn check_partial(buf: &[u8], limits: &Limits) -> Result<(), HttpError> {
+    if buf.len() < limits.max_head_bytes {
+        return Ok(());
+    }
+    if !buf[..limits.max_head_bytes].contains(&b'\n') {
+        return Err(HttpError {
+            status: 414,
+            reason: "request line too long",
+        });
+    }
+    Err(HttpError::too_large("header section too large"))
+}
+
+/// `HTTP/1.x` with x above 1 is read as HTTP/1.1 (RFC 9110 §2.5: a
+/// recipient of a higher minor version treats it as the highest it
+/// supports); httparse knows 1.0 and 1.1 only. Returns a copy of `buf` with
+/// the minor digit replaced, or `None` if the version is not of that form.
+fn as_http11(buf: &[u8], request: bool) -> Option<Vec<u8>> {
+    let at = if request {
+        let eol = buf.iter().position(|&b| b == b'\n')?;
+        let line = buf[..eol].strip_suffix(b"\r").unwrap_or(&buf[..eol]);
+        line.len().checked_sub(1)?
+    } else {
+        7
+    };
+    let version = buf.get(at.checked_sub(7)?..=at)?;
+    let higher_minor = version.starts_with(b"HTTP/1.") && (b'2'..=b'9').contains(&version[7]);
+    if !higher_minor || (!request && buf.get(8) != Some(&b' ')) {
+        return None;
+    }
+    let mut copy = buf.to_vec();
+    copy[at] = b'1';
+    Some(copy)
+}
+
+/// A request target in absolute form (RFC 9112 §3.2.2): the authority and
+/// the origin-form path to forward, or `None` if it is not an http(s) URI.
+fn split_absolute(target: &str) -> Option<(&str, String)> {
+    let after = |scheme: &str| {
+        target
+            .get(..scheme.len())
+            .filter(|p| p.eq_ignore_ascii_case(scheme))
+            .map(|_| &target[scheme.len()..])
+    };
+    let rest = after("http://").or_else(|| after("https://"))?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    let path = match path.as_bytes().first() {
+        Some(b'/') => path.to_owned(),
+        Some(b'?') => format!("/{path}"),
+        _ => "/".to_owned(),
+    };
+    Some((authority, path))
+}
+
+impl RequestHead {
+    /// Parses a request head from the start of `buf`: `Ok(None)` if more
+    /// bytes are needed, else the head and how many bytes it took.
+    pub fn parse(buf: &[u8], limits: &Limits) -> Parsed<RequestHead> {
+        // Header slots on the stack, uninitialised: no allocation and no
+        // zeroing per parse, which runs for every request on every core.
+        let mut storage =
+            [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+        let mut req = httparse::Request::new(&mut []);
+        let used = match req
+            .parse_with_uninit_headers(buf, &mut storage[..limits.max_headers.min(MAX_HEADERS)])
+        {
+            Ok(httparse::Status::Complete(n)) => n,
+            Ok(httparse::Status::Partial) => return check_partial(buf, limits).map(|()| None),
+            Err(httparse::Error::TooManyHeaders) => {
+                return Err(HttpError::too_large("too many headers"));
+            }
+            Err(httparse::Error::Version) => {
+                return match as_http11(buf, true) {
+                    Some(copy) => RequestHead::parse(&copy, limits),
+                    None => Err(HttpError::bad_request("invalid version")),
+                };
+            }
+            Err(e) => return Err(HttpError::bad_request(httparse_reason(e))),
+        };
+        if used > limits.max_head_bytes {
+            return Err(HttpError::too_large("header section too large"));
+        }
+        let version = Version::from_minor(req.version.unwrap_or(1));
+        let method = req.method.unwrap_or_default();
+        let mut headers = owned_headers(req.headers);
+        let mut hosts = headers.iter().filter(|h| h.is("host"));
+        let host = hosts.next();
+        if hosts.next().is_some() {
+            return Err(HttpError::bad_request("duplicate host"));
+        }
+        match host {
+            None if version == Version::Http11 => {
+                return Err(HttpError::bad_request("missing host"));
+            }
+            Some(h) if !valid_host(trim_ows(&h.value)) => {
+                return Err(HttpError::bad_request("invalid host"));
+            }
+            _ => {}
+        }
+        let raw_target = req.path.unwrap_or_default();
+        let target = if raw_target.starts_with('/') || (raw_target == "*" && method == "OPTIONS") {
+            raw_target.to_owned()
+        } else {
+            // Absolute form: the authority replaces Host, for routing and
+            // for the next hop (RFC 9112 §3.2.2, §3.2), and the target is
+            // forwarded in origin form.
+            let (authority, path) = split_absolute(raw_target)
+                .ok_or(HttpError::bad_request("unsupported request target"))?;
+            if authority.is_empty() || !valid_host(authority.as_bytes()) {
+                return Err(HttpError::bad_request(
+                    "invalid authority in request target",
+                ));
+            }
+            match headers.iter_mut().find(|h| h.is("host")) {
+                Some(h) => h.value = authority.as_bytes().to_vec(),
+                None => headers.push(Header::new("host", authority)),
+            }
+            path
+        };
+        let framing = framing(&headers, version)
+            .map_err(HttpError::bad_request)?
+            .unwrap_or(Framing::Empty);
+        let tokens = connection_tokens(&headers).map_err(HttpError::bad_request)?;
+        let expect_continue = headers
+            .iter()
+            .any(|h| h.is("expect") && trim_ows(&h.value).eq_ignore_ascii_case(b"100-continue"));
+        Ok(Some((
+            RequestHead {
+                method: method.to_owned(),
+                target,
+                version,
+                keep_alive: keep_alive(version, &tokens),
+                headers,
+                framing,
+                expect_continue,
+                connection_tokens: tokens,
+            },
+            used,
+        )))
+    }
+
+    /// First value of a header, case-insensitive.
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|h| h.is(name))
+            .map(|h| h.value.as_slice())
+    }
+
+    /// The `Host` header without a port, lower-cased (already checked to
+    /// be a valid host when parsed).
+    pub fn host(&self) -> Option<String> {
+        let host = std::str::from_utf8(trim_ows(self.header("host")?)).ok()?;
+        let name = if host.starts_with('[') {
+            // An IPv6 literal: the port, if any, follows the bracket.
+            host.find(']').map_or(host, |end| &host[..=end])
+        } else {
+            host.rsplit_once(':').map_or(host, |(name, _)| name)
+        };
+        Some(name.to_ascii_lowercase())
+    }
+
+    /// The path of the target, without the query.
+    pub fn path(&self) -> &str {
+        self.target.split_once('?').map_or(&self.target, |(p, _)| p)
+    }
+
+    /// Whether `name` must not be forwarded (hop-by-hop, or re-framed).
+    pub fn is_hop_by_hop(&self, name: &str) -> bool {
+        is_hop_by_hop(&self.connection_tokens, name)
+    }
+
+    /// Headers to forward: everything end-to-end, in order. `Expect` is
+    /// answered by the proxy itself, so it is dropped too.
+    pub fn end_to_end(&self) -> impl Iterator<Item = &Header> {
+        self.headers
+            .iter()
+            .filter(|h| !self.is_hop_by_hop(&h.name) && !h.is("expect"))
+    }
+
+    /// Whether the method never carries a response body (`HEAD`).
+    pub fn is_head(&self) -> bool {
+        self.method == "HEAD"
+    }
+
+    /// Whether the method is idempotent (RFC 9110 §9.2.2): only such a
+    /// request may be sent again after a connection failed under it.
+    pub fn is_idempotent(&self) -> bool {
+        matches!(
+            self.method.as_str(),
+            "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE"
+        )
+    }
+}
+
+impl ResponseHead {
+    /// Parses an upstream response head; failures are 502s.
+    /// `head_request` says the request was `HEAD` (no body follows).
+    pub fn parse(buf: &[u8], limits: &Limits, head_request: bool) -> Parsed<ResponseHead> {
+        let mut storage = [httparse::EMPTY_HEADER; MAX_RESPONSE_HEADERS];
+        let mut res =
+            httparse::Response::new(&mut storage[..limits.max_headers.min(MAX_RESPONSE_HEADERS)]);
+        let used = match res.parse(buf) {
+            Ok(httparse::Status::Complete(n)) => n,
+            Ok(httparse::Status::Partial) => {
+                return if buf.len() >= limits.max_head_bytes {
+                    Err(HttpError::bad_gateway("upstream header section too large"))
+                } else {
+                    Ok(None)
+                };
+            }
+            Err(httparse::Error::Version) if let Some(copy) = as_http11(buf, false) => {
+                return ResponseHead::parse(&copy, limits, head_request);
+            }
+            Err(_) => return Err(HttpError::bad_gateway("malformed upstream response head")),
+        };
+        let status = res.code.unwrap_or(0);
+        // Three digits from 100 to 599 (RFC 9110 §15); `099` is not a
+        // status to relay, and would be re-emitted as `99`.
+        if !(100..=599).contains(&status) {
+            return Err(HttpError::bad_gateway("upstream sent an invalid status"));
+        }
+        let version = Version::from_minor(res.version.unwrap_or(1));
+        let headers = owned_headers(res.headers);
+        let declared = framing(&headers, version).map_err(|reason| {
+            HttpError::bad_gateway(match reason {
+                "duplicate content-length" => "upstream sent duplicate content-length",
+                "both content-length and transfer-encoding" => {
+                    "upstream sent both content-length and transfer-encoding"
+                }
+                "invalid content-length" => "upstream sent an invalid content-length",
+                _ => "upstream sent an unsupported transfer coding",
+            })
+        })?;
+        let no_body =
+            head_request || (100..200).contains(&status) || status == 204 || status == 304;
+        let framing = match declared {
+            _ if no_body => Framing::Empty,
+            Some(f) => f,
+            None => Framing::UntilClose,
+        };
+        let tokens = connection_tokens(&headers)
+            .map_err(|_| HttpError::bad_gateway("upstream sent an invalid connection option"))?;
+        Ok(Some((
+            ResponseHead {
+                status,
+                reason: res.reason.unwrap_or_default().to_owned(),
+                version,
+                keep_alive: keep_alive(version, &tokens) && framing != Framing::UntilClose,
+                headers,
+                framing,
+                connection_tokens: tokens,
+            },
+            used,
+        )))
+    }
+
+    /// First value of a header, case-insensitive.
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|h| h.is(name))
+            .map(|h| h.value.as_slice())
+    }
+
+    /// Whether `name` must not be forwarded.
+    pub fn is_hop_by_hop(&self, name: &str) -> bool {
+        is_hop_by_hop(&self.connection_tokens, name)
+    }
+
+    /// Headers to forward, in order.
+    pub fn end_to_end(&self) -> impl Iterator<Item = &Header> {
+        self.headers.iter().filter(|h| !self.is_hop_by_hop(&h.name))
+    }
+
+    /// Whether this is an interim (1xx) response that another will follow.
+    pub fn is_interim(&self) -> bool {
+        (100..200).contains(&self.status) && self.status != 101
+    }
+
+    /// Whether the length it announces is that of a body it does not
+    /// carry (a HEAD answer or a 304), so `Content-Length` passes on as
+    /// sent; a 1xx or 204 never carries one (RFC 9110 §8.6).
+    pub fn announces_length(&self) -> bool {
+        self.framing == Framing::Empty && self.status != 204 && self.status >= 200
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(text: &str) -> Result<Option<(RequestHead, usize)>, HttpError> {
+        RequestHead::parse(text.as_bytes(), &Limits::default())
+    }
+
+    fn status_of(text: &str) -> u16 {
+        match req(text) {
+            Err(e) => e.status,
+            Ok(Some(_)) => 200,
+            Ok(None) => 0,
+        }
+    }
+
+    #[test]
+    fn parses_a_request_and_knows_where_it_ends() {
+        let text = "GET /a/b?c=1 HTTP/1.1\r\nHost: Example.com:8080\r\nX-A:  v \r\n\r\nNEXT";
+        let (head, used) = req(text).unwrap().unwrap();
+        assert_eq!(used, text.len() - 4);
+        assert_eq!(
+            (head.method.as_str(), head.target.as_str(), head.path()),
+            ("GET", "/a/b?c=1", "/a/b")
+        );
+        assert_eq!(head.host().as_deref(), Some("example.com"));
+        assert_eq!(head.header("x-a"), Some(&b"v"[..]));
+        assert_eq!(head.framing, Framing::Empty);
+        assert!(head.keep_alive);
+        assert_eq!(req("GET / HTTP/1.1\r\nHost: a\r\n").unwrap(), None);
+    }
+
+    #[test]
+    fn keep_alive_follows_version_and_connection() {
+        let ka = |t: &str| req(t).unwrap().unwrap().0.keep_alive;
+        assert!(!ka(
+            "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+        ));
+        assert!(!ka("GET / HTTP/1.0\r\n\r\n"));
+        assert!(ka("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"));
+        assert!(ka("GET / HTTP/1.1\r\nHost: a\r\nConnection: x-foo\r\n\r\n"));
+    }
+
+    #[test]
+    fn hop_by_hop_headers_are_not_end_to_end() {
+        let text = "GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, X-Secret\r\nX-Secret: 1\r\nKeep-Alive: 5\r\nTE: trailers\r\nUpgrade: h2c\r\nProxy-Connection: x\r\nExpect: 100-continue\r\nX-Keep: 2\r\n\r\n";
+        let (head, _) = req(text).unwrap().unwrap();
+        let names: Vec<_> = head.end_to_end().map(|h| h.name.as_str()).collect();
+        assert_eq!(names, ["Host", "X-Keep"]);
+        assert!(head.expect_continue);
+    }
+
+    #[test]
+    fn framing_is_decided_or_refused() {
+        let f = |t: &str| req(t).unwrap().unwrap().0.framing;
+        assert_eq!(
+            f("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 12\r\n\r\n"),
+            Framing::Length(12)
+        );
+        assert_eq!(
+            f("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n"),
+            Framing::Chunked
+        );
+        let refused = [
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5 5\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: foo\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+        ];
+        for text in refused {
+            assert_eq!(status_of(text), 400, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn host_rules_and_malformed_heads_are_400() {
+        for text in [
+            "GET / HTTP/1.1\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost : a\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nX: a\0b\r\n\r\n",
+            "GET / HTTP/9.1\r\nHost: a\r\n\r\n",
+            "G(T / HTTP/1.1\r\nHost: a\r\n\r\n",
+        ] {
+            assert_eq!(status_of(text), 400, "{text:?}");
+        }
+        assert_eq!(
+            status_of("GET / HTTP/1.0\r\n\r\n"),
+            200,
+            "HTTP/1.0 needs no Host"
+        );
+    }
+
+    #[test]
+    fn limits_give_414_and_431_and_just_under_passes() {
+        let limits = Limits::default();
+        let long_target = format!("GET /{} HTTP/1.1\r\n", "a".repeat(limits.max_head_bytes));
+        assert_eq!(status_of(&long_target), 414);
+        let big_header = format!(
+            "GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n",
+            "b".repeat(limits.max_head_bytes)
+        );
+        assert_eq!(status_of(&big_header), 431);
+        let many: String = (0..=limits.max_headers)
+            .map(|i| format!("X-{i}: v\r\n"))
+            .collect();
+        assert_eq!(
+            status_of(&format!("GET / HTTP/1.1\r\nHost: a\r\n{many}\r\n")),
+            431
+        );
+        // A head exactly at the limit is accepted.
+        let base = "GET / HTTP/1.1\r\nHost: a\r\nX: \r\n\r\n".len();
+        let fits = format!(
+            "GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n\r\n",
+            "c".repeat(limits.max_head_bytes - base)
+        );
+        assert_eq!(fits.len(), limits.max_head_bytes);
+        assert_eq!(status_of(&fits), 200);
+    }
+
+    #[test]
+    fn response_framing_and_upstream_errors() {
+        let res = |t: &str, head: bool| ResponseHead::parse(t.as_bytes(), &Limits::default(), head);
+        let f = |t: &str, head: bool| res(t, head).unwrap().unwrap().0.framing;
+        assert_eq!(
+            f("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n", false),
+            Framing::Length(3)
+        );
+        assert_eq!(
+            f("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n", true),
+            Framing::Empty
+        );
+        assert_eq!(f("HTTP/1.1 204 No Content\r\n\r\n", false), Framing::Empty);
+        assert_eq!(
+            f(
+                "HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n",
+                false
+            ),
+            Framing::Empty
+        );
+        let (close, _) = res("HTTP/1.1 200 OK\r\n\r\n", false).unwrap().unwrap();
+        assert_eq!(
+            (close.framing, close.keep_alive),
+            (Framing::UntilClose, false)
+        );
+        for bad in [
+            "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n",
+            "HTTP/1.1 2000 OK\r\n\r\n",
+            "garbage\r\n\r\n",
+        ] {
+            assert_eq!(res(bad, false).unwrap_err().status, 502, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn forwarded_heads_keep_end_to_end_headers_byte_exact() {
+        let text = "POST /x HTTP/1.1\r\nHost: a\r\nX-Mixed-Case: Va lue\t!\r\nConnection: close, X-Drop\r\nX-Drop: 1\r\nContent-Length: 4\r\n\r\n";
+        let (head, _) = req(text).unwrap().unwrap();
+        let mut out = Vec::new();
+        let upstream = "127.0.0.1:9".parse().unwrap();
+        crate::write::request_head(
+            &mut out,
+            &head,
+            &["x-mixed-case".into()],
+            &[Header::new("x-added", "1")],
+            upstream,
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "POST /x HTTP/1.1\r\nHost: a\r\nx-added: 1\r\ncontent-length: 4\r\n\r\n"
+        );
+        let mut out = Vec::new();
+        crate::write::request_head(&mut out, &head, &[], &[], upstream);
+        assert!(
+            String::from_utf8(out)
+                .unwrap()
+                .contains("\r\nX-Mixed-Case: Va lue\t!\r\n")
+        );
+    }
+
+    #[test]
+    fn whitespace_is_sp_and_htab_only() {
+        // Unicode whitespace around a coding, an option or a host is part
+        // of the value, never trimmed away.
+        for text in [
+            &b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\xC2\xA0\r\n\r\n"[..],
+            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \xE3\x80\x80chunked\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\xC2\x85\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\xC2\xA0\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\xC2\xA0\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a:8x\r\n\r\n",
+        ] {
+            let e = RequestHead::parse(text, &Limits::default()).unwrap_err();
+            assert_eq!(e.status, 400, "{:?}", String::from_utf8_lossy(text));
+        }
+        let f = |t: &str| req(t).unwrap().unwrap().0.framing;
+        // Empty list elements are ignored (RFC 9110 §5.6.1); SP/HTAB are OWS.
+        for te in ["chunked,", ", chunked", " ,\tchunked ,"] {
+            let text = format!("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: {te}\r\n\r\n");
+            assert_eq!(f(&text), Framing::Chunked, "{te:?}");
+        }
+        assert_eq!(
+            status_of("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ,\r\n\r\n"),
+            400
+        );
+        let (head, _) =
+            req("GET / HTTP/1.1\r\nHost: [::1]:80\r\nConnection: host, x-a\r\nX-A: 1\r\n\r\n")
+                .unwrap()
+                .unwrap();
+        assert_eq!(head.host().as_deref(), Some("[::1]"));
+        let names: Vec<_> = head.end_to_end().map(|h| h.name.as_str()).collect();
+        assert_eq!(names, ["Host"], "Connection may not remove Host");
+    }
+
+    #[test]
+    fn absolute_form_and_higher_minor_versions() {
+        let (head, _) = req("GET HTTP://Other.Example:8080?q=1 HTTP/1.1\r\nHost: a\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(head.target, "/?q=1");
+        assert_eq!(head.header("host"), Some(&b"Other.Example:8080"[..]));
+        assert_eq!(head.host().as_deref(), Some("other.example"));
+        let (head, _) = req("GET http://b/x HTTP/1.0\r\n\r\n").unwrap().unwrap();
+        assert_eq!(
+            (head.target.as_str(), head.header("host")),
+            ("/x", Some(&b"b"[..]))
+        );
+        for bad in [
+            "GET ftp://b/x HTTP/1.1\r\nHost: a\r\n\r\n",
+            "GET http://u@b/x HTTP/1.1\r\nHost: a\r\n\r\n",
+            "GET http:///x HTTP/1.1\r\nHost: a\r\n\r\n",
+            "GET x HTTP/1.1\r\nHost: a\r\n\r\n",
+            "GET * HTTP/1.1\r\nHost: a\r\n\r\n",
+        ] {
+            assert_eq!(status_of(bad), 400, "{bad:?}");
+        }
+        assert_eq!(status_of("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n"), 200);
+        let (head, used) = req("GET / HTTP/1.2\r\nHost: a\r\n\r\nX").unwrap().unwrap();
+        assert_eq!((head.version, used), (Version::Http11, 27));
+        assert_eq!(req("GET / HTTP/1.2\r\nHost: a\r\n").unwrap(), None);
+        assert_eq!(status_of("GET / HTTP/2.0\r\nHost: a\r\n\r\n"), 400);
+        let res = |t: &str| ResponseHead::parse(t.as_bytes(), &Limits::default(), false);
+        assert_eq!(
+            res("HTTP/1.2 200 OK\r\nContent-Length: 0\r\n\r\n")
+                .unwrap()
+                .unwrap()
+                .0
+                .status,
+            200
+        );
+        for bad in ["HTTP/1.1 099 Odd\r\n\r\n", "HTTP/1.1 600 Odd\r\n\r\n"] {
+            assert_eq!(res(bad).unwrap_err().status, 502, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn only_idempotent_methods_may_be_retried() {
+        let method = |m: &str| {
+            req(&format!("{m} / HTTP/1.1\r\nHost: a\r\n\r\n"))
+                .unwrap()
+                .unwrap()
+                .0
+                .is_idempotent()
+        };
+        for m in ["GET", "HEAD", "OPTIONS", "PUT", "DELETE"] {
+            assert!(method(m), "{m}");
+        }
+        for m in ["POST", "PATCH", "CONNECT-LIKE"] {
+            assert!(!method(m), "{m}");
+        }
+    }
+}

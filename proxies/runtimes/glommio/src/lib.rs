@@ -1,0 +1,251 @@
+//! The glommio runtime adapter, and the core built on it: one glommio
+//! `LocalExecutor` per thread, pinned to its CPU by glommio's own
+//! placement, each with its own `SO_REUSEPORT` listener, with the
+//! borrowing composition (`pb-borrow`: `service-async` is runtime-free, so
+//! the stacks are monoio's with glommio's stream type).
+//!
+//! What is here is only what is glommio's: the stream and connect/timer the
+//! engine runs on ([`GlommioStream`], [`GlommioRt`]), how to build an
+//! executor and accept and spawn on it ([`ThreadPerCore`]), and the echo
+//! service written with glommio's `AsyncRead`/`AsyncWrite`. The lifecycle
+//! is the engine's [`serve_thread_per_core`].
+
+// glommio takes a listening socket over only through `FromRawFd`; the one
+// `unsafe` block is in `Glommio::listen`.
+#![deny(unsafe_code)]
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{FromRawFd, IntoRawFd};
+use std::rc::Rc;
+
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::{TcpListener, TcpStream};
+use glommio::{LocalExecutorBuilder, Placement};
+use pb_borrow::{EchoParams, StackConfig, echo_stack, http_stack};
+use pb_core::core::{CoreInfo, ProxyCore, Requirement};
+use pb_core::{Scenario, ServeError, ServeOpts};
+use pb_engine::lifecycle::{ThreadPerCore, ThreadSlot, serve_thread_per_core};
+use pb_engine::{Runtime, Stream};
+use pb_sys::Shutdown;
+use service_async::Service;
+
+/// Memory glommio preallocates and registers with io_uring per executor.
+/// glommio's default (10 MiB) is for storage I/O, which no scenario does;
+/// this keeps the core inside a typical 8 MiB memlock limit.
+pub const IO_MEMORY: usize = 1 << 20;
+
+static INFO: CoreInfo = CoreInfo {
+    name: "glommio",
+    runtime: "glommio 0.9 LocalExecutor per core, io_uring",
+    service: "service-async borrowing Service, FactoryStack",
+    requirements: &[
+        Requirement::IoUring,
+        // The registered I/O memory plus the rings themselves.
+        Requirement::LockedMemory(2 * IO_MEMORY as u64),
+    ],
+    scenarios: &[Scenario::Echo, Scenario::HttpForward],
+};
+
+/// The core's registry entry.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Glommio;
+
+impl ProxyCore for Glommio {
+    fn info(&self) -> &'static CoreInfo {
+        &INFO
+    }
+
+    fn serve(
+        &self,
+        opts: &ServeOpts,
+        shutdown: &Shutdown,
+        on_ready: &mut dyn FnMut(SocketAddr, usize),
+    ) -> Result<(), ServeError> {
+        let config = StackConfig::new(opts);
+        let gauge = config.conn.gauge.clone();
+        match config.scenario {
+            Scenario::Echo => {
+                serve_thread_per_core(*self, opts, &gauge, shutdown, on_ready, move |_| {
+                    let svc = Rc::new(echo_stack::<GlommioStream, EchoService>(config.clone()));
+                    move |stream| call(Rc::clone(&svc), stream)
+                })
+            }
+            Scenario::HttpForward => {
+                serve_thread_per_core(*self, opts, &gauge, shutdown, on_ready, move |thread| {
+                    let svc = Rc::new(http_stack::<GlommioRt, _>(config.clone(), thread as u64));
+                    move |stream| call(Rc::clone(&svc), stream)
+                })
+            }
+        }
+    }
+}
+
+/// Serves one connection with the thread's stack (shared by `Rc`: the
+/// stack never leaves the thread). Errors end this connection only; the
+/// peer sees the close.
+async fn call<S: Service<GlommioStream>>(svc: Rc<S>, stream: GlommioStream) {
+    let _ = svc.call(stream).await;
+}
+
+impl ThreadPerCore for Glommio {
+    type Rt = GlommioRt;
+    type Listener = TcpListener;
+
+    fn name(&self) -> &'static str {
+        INFO.name
+    }
+
+    fn block_on<F: Future>(&self, slot: &ThreadSlot, fut: F) -> Result<F::Output, ServeError> {
+        let placement = match slot.cpu {
+            Some(cpu) => Placement::Fixed(cpu),
+            None => Placement::Unbound,
+        };
+        LocalExecutorBuilder::new(placement)
+            .name(&format!("glommio-{}", slot.index))
+            .io_memory(IO_MEMORY)
+            .make()
+            .map(|executor| executor.run(fut))
+            // No io_uring or not enough locked memory: the core cannot run
+            // here, which the runner reports as "unavailable".
+            .map_err(|e| ServeError::Unavailable {
+                reason: format!("glommio executor: {e}"),
+            })
+    }
+
+    fn listen(&self, listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        // Blocking, as glommio's own `bind` leaves it: glommio accepts
+        // through io_uring, never with a non-blocking accept(2).
+        listener.set_nonblocking(false)?;
+        let fd = listener.into_raw_fd();
+        // SAFETY: `fd` is a bound, listening TCP socket that this function
+        // owns (taken from the `TcpListener` above, which no longer closes
+        // it) and hands to exactly one glommio listener, which closes it.
+        #[allow(unsafe_code)]
+        let listener = unsafe { TcpListener::from_raw_fd(fd) };
+        Ok(listener)
+    }
+
+    async fn accept(listener: &TcpListener) -> io::Result<GlommioStream> {
+        let stream = listener.accept().await.map_err(io::Error::from)?;
+        let _ = stream.set_nodelay(true);
+        Ok(GlommioStream::new(stream))
+    }
+
+    fn spawn(task: impl Future<Output = ()> + 'static) {
+        glommio::spawn_local(task).detach();
+    }
+}
+
+// === impl GlommioRt ===
+
+/// glommio's TCP stream, as the shared forwarding code sees it.
+#[derive(Debug)]
+pub struct GlommioStream {
+    /// The socket.
+    pub stream: TcpStream,
+    /// Where reads land before they are appended to the caller's buffer.
+    /// futures' `AsyncRead`, glommio's read interface, wants an
+    /// initialised slice, and the caller's spare capacity is not one:
+    /// zeroing 16 KiB of it before every read cost glommio a memset per
+    /// read that the other cores (reading into spare capacity) do not pay.
+    /// This buffer is zeroed once, on the first read; afterwards a read
+    /// costs a copy of the bytes that actually arrived.
+    scratch: Vec<u8>,
+}
+
+impl GlommioStream {
+    /// Wraps a connected stream.
+    pub fn new(stream: TcpStream) -> GlommioStream {
+        GlommioStream {
+            stream,
+            scratch: Vec::new(),
+        }
+    }
+}
+
+impl std::os::fd::AsRawFd for GlommioStream {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.stream.as_raw_fd()
+    }
+}
+
+impl Stream for GlommioStream {
+    async fn read(&mut self, mut buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+        let want = (buf.capacity() - buf.len()).min(pb_engine::exchange::READ_CHUNK);
+        if self.scratch.len() < want {
+            self.scratch.resize(want, 0);
+        }
+        let result = self.stream.read(&mut self.scratch[..want]).await;
+        if let Ok(n) = result {
+            buf.extend_from_slice(&self.scratch[..n]);
+        }
+        (result, buf)
+    }
+
+    async fn write_all(&mut self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
+        let result = self.stream.write_all(&buf).await;
+        (result, buf)
+    }
+
+    async fn shutdown(&mut self) -> io::Result<()> {
+        self.stream
+            .shutdown(std::net::Shutdown::Write)
+            .await
+            .map_err(io::Error::from)
+    }
+}
+
+/// Marker type: glommio as a [`Runtime`] for the shared forwarding code.
+#[derive(Debug, Clone, Copy)]
+pub struct GlommioRt;
+
+impl Runtime for GlommioRt {
+    type Stream = GlommioStream;
+
+    async fn connect(addr: SocketAddr) -> io::Result<GlommioStream> {
+        let stream = TcpStream::connect(addr).await.map_err(io::Error::from)?;
+        stream.set_nodelay(true).map_err(io::Error::from)?;
+        Ok(GlommioStream::new(stream))
+    }
+
+    async fn sleep(d: std::time::Duration) {
+        glommio::timer::sleep(d).await;
+    }
+}
+
+// === impl EchoService ===
+
+/// Echoes one connection through glommio's `AsyncRead`/`AsyncWrite`.
+#[derive(Debug)]
+pub struct EchoService {
+    params: EchoParams,
+}
+
+impl From<EchoParams> for EchoService {
+    fn from(params: EchoParams) -> EchoService {
+        EchoService { params }
+    }
+}
+
+impl Service<GlommioStream> for EchoService {
+    type Response = ();
+    type Error = io::Error;
+
+    async fn call(&self, GlommioStream { mut stream, .. }: GlommioStream) -> io::Result<()> {
+        let mut buf = vec![0u8; self.params.buf_size];
+        loop {
+            let n = stream.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            self.params.spin.burn();
+            stream.write_all(&buf[..n]).await?;
+        }
+        stream
+            .shutdown(std::net::Shutdown::Write)
+            .await
+            .map_err(io::Error::from)
+    }
+}
