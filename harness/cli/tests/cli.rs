@@ -2,10 +2,11 @@
 //! that validates against the committed schema, unavailable cores are
 //! reported with their reason, bad input is a clear error with exit 2.
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-const EXE: &str = env!("CARGO_BIN_EXE_proxybench");
+mod common;
+
+use common::{proxybench_env as proxybench, schema_errors, text};
 
 /// A small matrix: every headline core, two sizes, short trials.
 const TINY: &str = r#"
@@ -22,30 +23,8 @@ connections = 8
 in_flight = 1
 "#;
 
-fn proxybench(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Output {
-    Command::new(EXE)
-        .args(args)
-        .current_dir(dir)
-        .envs(env.iter().copied())
-        .output()
-        .expect("proxybench runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn schema_validator() -> jsonschema::Validator {
-    let schema: serde_json::Value = serde_json::from_str(pb_results::SCHEMA_JSON).unwrap();
-    jsonschema::validator_for(&schema).expect("the committed schema is valid JSON Schema")
-}
-
 fn assert_valid(json: &serde_json::Value) {
-    let validator = schema_validator();
-    let errors: Vec<String> = validator
-        .iter_errors(json)
-        .map(|e| format!("{} at {}", e, e.instance_path))
-        .collect();
+    let errors = schema_errors(json);
     assert!(
         errors.is_empty(),
         "results do not match the schema:\n{}",

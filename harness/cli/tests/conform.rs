@@ -3,11 +3,15 @@
 
 use std::process::Command;
 
+mod common;
+
+use common::EXE;
+
 #[test]
 fn every_available_core_passes_every_case() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("conform.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_proxybench"))
+    let out = Command::new(EXE)
         .arg("conform")
         .arg("--json")
         .arg(&json)
@@ -45,7 +49,7 @@ fn every_available_core_passes_every_case() {
 
 #[test]
 fn a_case_filter_and_an_unknown_core_are_handled() {
-    let out = Command::new(env!("CARGO_BIN_EXE_proxybench"))
+    let out = Command::new(EXE)
         .args([
             "conform",
             "--cores",
@@ -58,7 +62,7 @@ fn a_case_filter_and_an_unknown_core_are_handled() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("1 passed, 0 failed"), "{stdout}");
-    let out = Command::new(env!("CARGO_BIN_EXE_proxybench"))
+    let out = Command::new(EXE)
         .args(["conform", "--cores", "nginx"])
         .output()
         .unwrap();

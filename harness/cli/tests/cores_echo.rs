@@ -10,6 +10,10 @@ use std::time::Duration;
 use pb_process::{CoreCommand, CoreProcess, StartError};
 use pb_sys::CpuSet;
 
+mod common;
+
+use common::EXE;
+
 const SIZES: &[usize] = &[
     1,
     2,
@@ -27,7 +31,7 @@ const IO_TIMEOUT: Duration = Duration::from_secs(10);
 fn start(core: &str) -> Option<CoreProcess> {
     let cpus = CpuSet::allowed().unwrap();
     let cmd = CoreCommand {
-        exe: Path::new(env!("CARGO_BIN_EXE_proxybench")),
+        exe: Path::new(EXE),
         core,
         scenario: "echo",
         threads: 2,

@@ -3,23 +3,13 @@
 //! policy), each with a message naming what is wrong.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::{Value, json};
 
-const EXE: &str = env!("CARGO_BIN_EXE_proxybench");
+mod common;
 
-fn proxybench(args: &[&str], dir: &Path) -> Output {
-    Command::new(EXE)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("proxybench runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use common::{proxybench, text};
 
 /// A results file with one echo cell whose trials have these CPU µs per
 /// request (p99 and QPS fixed, so only CPU can move).

@@ -9,7 +9,9 @@ use pb_driver::http::{HttpWorkload, Method};
 use pb_driver::{LoadSpec, Workload};
 use pb_process::CoreProcess;
 
-const EXE: &str = env!("CARGO_BIN_EXE_proxybench");
+mod common;
+
+use common::EXE;
 
 fn origin() -> CoreProcess {
     let args: Vec<String> = vec!["origin".into(), "--id".into(), "o".into()];

@@ -11,7 +11,9 @@ use pb_core::Scenario;
 use pb_core::probe::SystemProbe;
 use pb_process::CoreProcess;
 
-const EXE: &str = env!("CARGO_BIN_EXE_proxybench");
+mod common;
+
+use common::EXE;
 
 /// Every registered core that serves http-forward and can run here.
 fn cores() -> Vec<&'static str> {

@@ -7,7 +7,9 @@ use std::process::Command;
 use pb_process::{CoreCommand, CoreProcess};
 use pb_sys::CpuSet;
 
-const EXE: &str = env!("CARGO_BIN_EXE_proxybench");
+mod common;
+
+use common::{EXE, schema_errors};
 
 fn start_core() -> CoreProcess {
     let cpus = CpuSet::allowed().unwrap();
@@ -21,15 +23,6 @@ fn start_core() -> CoreProcess {
         config: None,
     })
     .unwrap()
-}
-
-fn valid(json: &serde_json::Value) -> Vec<String> {
-    let schema: serde_json::Value = serde_json::from_str(pb_results::SCHEMA_JSON).unwrap();
-    let validator = jsonschema::validator_for(&schema).unwrap();
-    validator
-        .iter_errors(json)
-        .map(|e| format!("{e} at {}", e.instance_path))
-        .collect()
 }
 
 fn read(path: &Path) -> serde_json::Value {
@@ -75,7 +68,7 @@ fn two_driver_processes_merge_into_one_consistent_file() {
             String::from_utf8_lossy(&child.stderr)
         );
         let json = read(out);
-        assert_eq!(valid(&json), Vec::<String>::new());
+        assert_eq!(schema_errors(&json), Vec::<String>::new());
         assert_eq!(json["cells"][0]["params"]["mode"], "open");
         assert_eq!(
             json["cells"][0]["trials"][0]["intervals"]
@@ -103,7 +96,7 @@ fn two_driver_processes_merge_into_one_consistent_file() {
         String::from_utf8_lossy(&merged.stderr)
     );
     let json = read(&merged_path);
-    assert_eq!(valid(&json), Vec::<String>::new());
+    assert_eq!(schema_errors(&json), Vec::<String>::new());
     assert_eq!(json["merged_from"].as_array().unwrap().len(), 2);
 
     let requests = |j: &serde_json::Value| j["cells"][0]["trials"][0]["requests"].as_u64().unwrap();
@@ -166,7 +159,7 @@ fn a_rate_search_is_stored_with_its_curve() {
         "{stdout}"
     );
     let json = read(&out);
-    assert_eq!(valid(&json), Vec::<String>::new());
+    assert_eq!(schema_errors(&json), Vec::<String>::new());
     let search = &json["cells"][0]["rate_search"];
     assert_eq!(search["found_rate"], 800.0);
     let offered: Vec<f64> = search["points"]

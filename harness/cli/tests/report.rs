@@ -3,24 +3,13 @@
 //! the files written.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-const EXE: &str = env!("CARGO_BIN_EXE_proxybench");
+mod common;
+
+use common::{proxybench, text};
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../report/tests/fixtures/echo-4-cores.json")
-}
-
-fn proxybench(args: &[&str], dir: &Path) -> Output {
-    Command::new(EXE)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("proxybench runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn pngs(dir: &Path) -> Vec<String> {

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use pb_driver::search::{LatencyBound, Probe, SearchSpec};
 use pb_driver::{LoadReport, LoadSpec};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+
+mod common;
 
 /// These tests measure latency; running them one at a time keeps them from
 /// disturbing each other on a small machine.
@@ -63,50 +64,35 @@ impl Bucket {
 }
 
 fn server(gate: Gate) -> SocketAddr {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
+    common::server(move |mut stream| {
+        let gate = gate.clone();
+        async move {
+            let mut msg = [0u8; MESSAGE];
             loop {
-                let (mut stream, _) = listener.accept().await.unwrap();
-                let gate = gate.clone();
-                tokio::spawn(async move {
-                    let _ = stream.set_nodelay(true);
-                    let mut msg = [0u8; MESSAGE];
-                    loop {
-                        if stream.read_exact(&mut msg).await.is_err() {
-                            return;
-                        }
-                        match &gate {
-                            Gate::Open => {}
-                            Gate::StallEverySecond(start) => {
-                                let into = start.elapsed().as_millis() % 1000;
-                                if into < 100 {
-                                    tokio::time::sleep(Duration::from_millis((100 - into) as u64))
-                                        .await;
-                                }
-                            }
-                            Gate::Capacity(bucket) => {
-                                while !bucket.take() {
-                                    tokio::time::sleep(Duration::from_millis(1)).await;
-                                }
-                            }
-                            Gate::Record(arrivals) => arrivals.lock().unwrap().push(Instant::now()),
-                        }
-                        if stream.write_all(&msg).await.is_err() {
-                            return;
+                if stream.read_exact(&mut msg).await.is_err() {
+                    return;
+                }
+                match &gate {
+                    Gate::Open => {}
+                    Gate::StallEverySecond(start) => {
+                        let into = start.elapsed().as_millis() % 1000;
+                        if into < 100 {
+                            tokio::time::sleep(Duration::from_millis((100 - into) as u64)).await;
                         }
                     }
-                });
+                    Gate::Capacity(bucket) => {
+                        while !bucket.take() {
+                            tokio::time::sleep(Duration::from_millis(1)).await;
+                        }
+                    }
+                    Gate::Record(arrivals) => arrivals.lock().unwrap().push(Instant::now()),
+                }
+                if stream.write_all(&msg).await.is_err() {
+                    return;
+                }
             }
-        });
-    });
-    rx.recv().unwrap()
+        }
+    })
 }
 
 fn open(addr: SocketAddr, rate: f64, connections: usize, duration: Duration) -> LoadReport {

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use pb_driver::{LoadReport, LoadSpec};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+
+mod common;
 
 /// How a test server treats what it reads.
 #[derive(Clone, Copy)]
@@ -21,55 +22,40 @@ enum Behaviour {
     CloseEarly,
 }
 
-/// Starts a server on its own thread; it lives until the test process ends.
+/// Starts a server that treats what it reads as `behaviour` says.
 fn server(behaviour: Behaviour) -> SocketAddr {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            loop {
-                let (mut stream, _) = listener.accept().await.unwrap();
-                tokio::spawn(async move {
-                    let mut buf = vec![0u8; 4096];
-                    let mut position = 0u64;
-                    let mut reads = 0;
-                    loop {
-                        let n = match stream.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => n,
-                        };
-                        let chunk = &mut buf[..n];
-                        if let Behaviour::Corrupt = behaviour {
-                            for (i, b) in chunk.iter_mut().enumerate() {
-                                if (position + i as u64) % 1000 == 999 {
-                                    *b ^= 0x01;
-                                }
-                            }
-                        }
-                        position += n as u64;
-                        if stream.write_all(chunk).await.is_err() {
-                            return;
-                        }
-                        if let Behaviour::Extra = behaviour {
-                            let _ = stream.write_all(b"!").await;
-                        }
-                        reads += 1;
-                        if let Behaviour::CloseEarly = behaviour
-                            && reads == 10
-                        {
-                            return;
-                        }
+    common::server(move |mut stream| async move {
+        let mut buf = vec![0u8; 4096];
+        let mut position = 0u64;
+        let mut reads = 0;
+        loop {
+            let n = match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            let chunk = &mut buf[..n];
+            if let Behaviour::Corrupt = behaviour {
+                for (i, b) in chunk.iter_mut().enumerate() {
+                    if (position + i as u64) % 1000 == 999 {
+                        *b ^= 0x01;
                     }
-                });
+                }
             }
-        });
-    });
-    rx.recv().unwrap()
+            position += n as u64;
+            if stream.write_all(chunk).await.is_err() {
+                return;
+            }
+            if let Behaviour::Extra = behaviour {
+                let _ = stream.write_all(b"!").await;
+            }
+            reads += 1;
+            if let Behaviour::CloseEarly = behaviour
+                && reads == 10
+            {
+                return;
+            }
+        }
+    })
 }
 
 fn load(addr: SocketAddr, message_bytes: usize, in_flight: usize) -> LoadReport {

@@ -3,121 +3,24 @@
 
 use std::collections::BTreeMap;
 
-use hdrhistogram::Histogram;
 use pb_results::merge::{MergeError, merge};
 use pb_results::*;
 
-fn histogram(values: impl Iterator<Item = u64>) -> Histogram<u64> {
-    let mut h = pb_results::hist::new_histogram();
-    for v in values {
-        h.record(v).unwrap();
-    }
-    h
-}
+mod common;
 
-/// A one-cell results file whose single trial recorded `values` (ns).
+use common::histogram;
+
+/// A one-cell results file whose single trial recorded `values` (ns),
+/// with one timeout and two blocked sends, as one driver of two reports.
 fn half(run_id: &str, values: Vec<u64>) -> Results {
-    let h = histogram(values.iter().copied());
+    let h = histogram(values);
     let trial = Trial {
-        index: 0,
-        sequence: 0,
-        window_s: 1.0,
-        requests: h.len(),
-        qps: h.len() as f64,
         errors: 1,
         errors_by_kind: BTreeMap::from([("timeout".to_string(), 1)]),
-        latency_us: hist::percentiles(&h),
-        histogram: hist::encode(&h),
-        core_cpu_us: 0.0,
-        cpu_us_per_req: None,
-        driver_cpu_us: 1000.0,
-        driver_cpu_us_per_req: Some(1000.0 / h.len() as f64),
-        driver_util: 0.5,
-        rss_max_bytes: 0,
-        driver_bound: false,
-        driver_bound_reason: None,
-        latency_uncorrected_us: Some(hist::percentiles(&h)),
-        histogram_uncorrected: Some(hist::encode(&h)),
-        late_driver: 0,
         late_blocked: 2,
-        max_lag_us: 10.0,
-        intervals: vec![IntervalPoint {
-            start_s: 0.0,
-            length_s: 1.0,
-            requests: h.len(),
-            qps: h.len() as f64,
-            latency_us: hist::percentiles(&h),
-            histogram: hist::encode(&h),
-        }],
+        ..common::trial(&h)
     };
-    let summary = Summary::from_trials(std::slice::from_ref(&trial)).unwrap();
-    Results {
-        schema_version: SCHEMA_VERSION,
-        run_id: run_id.into(),
-        started_at: "2026-11-26T22:15:30Z".into(),
-        finished_at: "2026-11-26T22:15:31Z".into(),
-        tool_version: "0.1.0".into(),
-        scenario: ScenarioRef {
-            source: "proxybench load".into(),
-            name: "load".into(),
-        },
-        environment: Environment {
-            kernel: "Linux".into(),
-            cpu_model: "x".into(),
-            cpu_count: 2,
-            rustc: "rustc".into(),
-            git_revision: "abc".into(),
-            build_profile: "release".into(),
-            io_uring: IoUringStatus {
-                available: true,
-                detail: "ok".into(),
-            },
-            memlock_limit_bytes: None,
-            cpu_plan: CpuPlan {
-                allowed: vec![0],
-                core: vec![0],
-                driver: vec![0],
-                origin: vec![],
-                shared: true,
-                note: "driver only".into(),
-            },
-        },
-        cores: vec![CoreStatus {
-            name: "external".into(),
-            runtime: "-".into(),
-            service: "-".into(),
-            available: true,
-            reason: None,
-        }],
-        cells: vec![Cell {
-            id: "echo/100B/c10x1@1000rps/external".into(),
-            scenario: "echo".into(),
-            core: "external".into(),
-            status: CellStatus::Ok,
-            reason: None,
-            params: CellParams {
-                mode: "open".into(),
-                rate: Some(1000.0),
-                message_bytes: 100,
-                connections: 10,
-                in_flight: 1,
-                warmup_s: 0.0,
-                duration_s: 1.0,
-                trials: 1,
-                core_threads: 1,
-                driver_threads: 1,
-                core_spin_iters: 0,
-                http: None,
-            },
-            trials: vec![trial],
-            rate_search: None,
-            core_exit: None,
-            conformance_failures: Vec::new(),
-            summary,
-        }],
-        merged_from: vec![],
-        conformance: None,
-    }
+    common::results(run_id, "external", trial)
 }
 
 #[test]

@@ -63,6 +63,15 @@ impl HeaderRules {
             response_add: pairs(&config.response_add),
         }
     }
+
+    /// Adds these rules to an exchange's edits, which the forwarder
+    /// applies while it writes the request and the response.
+    pub fn apply<S>(&self, ex: &mut crate::Exchange<S>) {
+        ex.request_remove
+            .extend(self.request_remove.iter().cloned());
+        ex.request_add.extend(self.request_add.iter().cloned());
+        ex.response_add.extend(self.response_add.iter().cloned());
+    }
 }
 
 #[cfg(test)]

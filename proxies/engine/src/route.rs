@@ -37,6 +37,12 @@ impl Router {
         Router { routes }
     }
 
+    /// The pool for a request: by its Host (or absolute-form authority)
+    /// and its path.
+    pub fn route_head(&self, head: &pb_http::RequestHead) -> Option<usize> {
+        self.route(head.host().as_deref(), head.path())
+    }
+
     /// The pool for `host` (lower-case, no port) and `path`; a route for
     /// the exact host beats a host-less one, then the longest prefix wins.
     pub fn route(&self, host: Option<&str>, path: &str) -> Option<usize> {

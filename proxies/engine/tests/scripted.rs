@@ -292,7 +292,7 @@ fn serve(client: Vec<Step>, upstreams: Vec<Vec<Step>>) -> Seen {
         limits,
         deadline,
         |mut ex| {
-            ex.route = router.route(ex.head.host().as_deref(), ex.head.path());
+            ex.route = router.route_head(&ex.head);
             forwarder.forward::<TestRt>(ex)
         },
     ));

@@ -10,9 +10,9 @@ use pb_core::probe::Probe;
 /// Every core, in the order tables and reports list them.
 pub static CORES: &[&dyn ProxyCore] = &[
     &pb_rt_tokio::TokioTower,
-    &pb_rt_monoio::Monoio::IO_URING,
-    &pb_rt_glommio::Glommio,
-    &pb_rt_monoio::Monoio::EPOLL,
+    &pb_rt_monoio::MONOIO,
+    &pb_rt_glommio::GLOMMIO,
+    &pb_rt_monoio::MONOIO_EPOLL,
 ];
 
 /// The core registered under `name`.

@@ -9,7 +9,10 @@ use std::convert::Infallible;
 use std::marker::PhantomData;
 use std::time::Duration;
 
-use service_async::{MakeService, Param};
+use std::future::Future;
+use std::io;
+
+use service_async::{MakeService, Param, Service};
 
 use pb_core::{Scenario, ServeOpts, Spin};
 use pb_engine::ConnGauge;
@@ -79,6 +82,47 @@ impl Param<HttpConfig> for StackConfig {
 impl Param<EchoParams> for StackConfig {
     fn param(&self) -> EchoParams {
         self.echo
+    }
+}
+
+/// A runtime's echo loop, written in its own I/O style (owned buffers on
+/// monoio, borrowed slices on glommio): whatever arrives is written back;
+/// on the peer's FIN the write side is shut.
+pub trait Echo<St> {
+    /// Echoes one connection.
+    fn echo(stream: St, params: EchoParams) -> impl Future<Output = io::Result<()>>;
+}
+
+/// The echo service of runtime `T`: [`Echo::echo`] as a borrowing
+/// service.
+pub struct EchoService<T> {
+    params: EchoParams,
+    runtime: PhantomData<fn() -> T>,
+}
+
+impl<T> std::fmt::Debug for EchoService<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EchoService")
+            .field("params", &self.params)
+            .finish()
+    }
+}
+
+impl<T> From<EchoParams> for EchoService<T> {
+    fn from(params: EchoParams) -> Self {
+        EchoService {
+            params,
+            runtime: PhantomData,
+        }
+    }
+}
+
+impl<T: Echo<St>, St> Service<St> for EchoService<T> {
+    type Response = ();
+    type Error = io::Error;
+
+    async fn call(&self, stream: St) -> io::Result<()> {
+        T::echo(stream, self.params).await
     }
 }
 

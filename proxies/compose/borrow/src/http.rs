@@ -101,12 +101,7 @@ where
     type Error = io::Error;
 
     async fn call(&self, mut ex: Exchange<St>) -> io::Result<Done<St>> {
-        ex.request_remove
-            .extend(self.rules.request_remove.iter().cloned());
-        ex.request_add
-            .extend(self.rules.request_add.iter().cloned());
-        ex.response_add
-            .extend(self.rules.response_add.iter().cloned());
+        self.rules.apply(&mut ex);
         self.inner.call(ex).await
     }
 }
@@ -157,7 +152,7 @@ where
     type Error = io::Error;
 
     async fn call(&self, mut ex: Exchange<St>) -> io::Result<Done<St>> {
-        ex.route = self.router.route(ex.head.host().as_deref(), ex.head.path());
+        ex.route = self.router.route_head(&ex.head);
         self.inner.call(ex).await
     }
 }

@@ -10,14 +10,17 @@
 //!
 //! | module | what it holds |
 //! |---|---|
+//! | [`core`] | [`BorrowingCore`]: a thread-per-core runtime serving with these stacks, as a registry entry |
 //! | [`config`] | [`StackConfig`], the one configuration every layer reads through `Param`; the echo factory |
 //! | [`conn`] | [`ConnLimit`] over the engine's connection gauge |
 //! | [`http`] | the request layers, the connection service, and the two stacks |
 
 pub mod config;
 pub mod conn;
+pub mod core;
 pub mod http;
 
-pub use config::{EchoFactory, EchoParams, StackConfig};
+pub use crate::core::BorrowingCore;
+pub use config::{Echo, EchoFactory, EchoParams, EchoService, StackConfig};
 pub use conn::{ConnLimit, ConnLimitFactory, ConnLimitParams};
 pub use http::{echo_stack, http_stack};

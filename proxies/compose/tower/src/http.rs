@@ -11,8 +11,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use pb_core::config::{AuthConfig, ProxyConfig};
-use pb_engine::filter::{self, HeaderRules};
-use pb_engine::route::Router;
+use pb_engine::filter;
 use pb_engine::{Done, Exchange};
 use pb_http::Limits;
 use tower::{Layer, Service, ServiceExt};
@@ -79,115 +78,6 @@ where
         {
             return R::respond(ex, refusal.status());
         }
-        self.inner.call(ex)
-    }
-}
-
-// === impl RewriteLayer ===
-
-/// Applies the header rules.
-#[derive(Debug, Clone)]
-pub struct RewriteLayer {
-    rules: Arc<HeaderRules>,
-}
-
-impl RewriteLayer {
-    /// Applies `rules` to every exchange.
-    pub fn new(rules: HeaderRules) -> Self {
-        RewriteLayer {
-            rules: Arc::new(rules),
-        }
-    }
-}
-
-impl<S> Layer<S> for RewriteLayer {
-    type Service = Rewrite<S>;
-    fn layer(&self, inner: S) -> Rewrite<S> {
-        Rewrite {
-            inner,
-            rules: Arc::clone(&self.rules),
-        }
-    }
-}
-
-/// The service [`RewriteLayer`] makes.
-#[derive(Debug, Clone)]
-pub struct Rewrite<S> {
-    inner: S,
-    rules: Arc<HeaderRules>,
-}
-
-impl<S, St> Service<Exchange<St>> for Rewrite<S>
-where
-    S: Service<Exchange<St>, Response = Done<St>, Error = io::Error, Future = BoxFuture<Done<St>>>,
-{
-    type Response = Done<St>;
-    type Error = io::Error;
-    type Future = BoxFuture<Done<St>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut ex: Exchange<St>) -> Self::Future {
-        ex.request_remove
-            .extend(self.rules.request_remove.iter().cloned());
-        ex.request_add
-            .extend(self.rules.request_add.iter().cloned());
-        ex.response_add
-            .extend(self.rules.response_add.iter().cloned());
-        self.inner.call(ex)
-    }
-}
-
-// === impl RouteLayer ===
-
-/// Chooses the pool by host and path.
-#[derive(Debug, Clone)]
-pub struct RouteLayer {
-    router: Arc<Router>,
-}
-
-impl RouteLayer {
-    /// Routes with `router`.
-    pub fn new(router: Router) -> Self {
-        RouteLayer {
-            router: Arc::new(router),
-        }
-    }
-}
-
-impl<S> Layer<S> for RouteLayer {
-    type Service = Route<S>;
-    fn layer(&self, inner: S) -> Route<S> {
-        Route {
-            inner,
-            router: Arc::clone(&self.router),
-        }
-    }
-}
-
-/// The service [`RouteLayer`] makes.
-#[derive(Debug, Clone)]
-pub struct Route<S> {
-    inner: S,
-    router: Arc<Router>,
-}
-
-impl<S, St> Service<Exchange<St>> for Route<S>
-where
-    S: Service<Exchange<St>, Response = Done<St>, Error = io::Error, Future = BoxFuture<Done<St>>>,
-{
-    type Response = Done<St>;
-    type Error = io::Error;
-    type Future = BoxFuture<Done<St>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut ex: Exchange<St>) -> Self::Future {
-        ex.route = self.router.route(ex.head.host().as_deref(), ex.head.path());
         self.inner.call(ex)
     }
 }

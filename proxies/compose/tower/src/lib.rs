@@ -7,8 +7,9 @@
 //! [`ConnLimitLayer`] (admission via the engine's [`ConnGauge`]) -> the
 //! scenario's connection service: the runtime's echo service, or
 //! [`http::HttpConnService`], the HTTP connection loop that sends each
-//! request through a second buffered stack ([`http`]: auth -> header
-//! rules -> routing -> forwarding).
+//! request through a second buffered stack: auth ([`http::AuthLayer`]) ->
+//! header rules and routing (tower's `map_request` over the engine's
+//! decisions) -> forwarding ([`http::ForwardService`]).
 //!
 //! `Buffer` spawns its worker with `tokio::spawn`, so this composition
 //! runs on tokio runtimes only; everything else is generic over the
@@ -17,7 +18,7 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`conn`] | [`ConnLimitLayer`] |
-//! | [`http`] | the request layers and the connection service |
+//! | [`http`] | the auth layer, the forwarding service and the connection service |
 
 pub mod conn;
 pub mod http;
@@ -158,11 +159,21 @@ where
     match (opts.scenario, &opts.http) {
         (Scenario::HttpForward, Some(config)) => {
             let forwarder = Forwarder::new(config, SharedPool::default(), 0);
+            let rules = Arc::new(HeaderRules::new(&config.headers));
+            let router = Arc::new(Router::new(config));
+            // Header rules and routing only edit the exchange on its way
+            // down: tower's own `map_request`, no layer types of ours.
             let requests: RequestStack<R> = ServiceBuilder::new()
                 .layer(BufferLayer::new(BUFFER_CAPACITY))
                 .layer(http::AuthLayer::<R>::new(config.auth.clone()))
-                .layer(http::RewriteLayer::new(HeaderRules::new(&config.headers)))
-                .layer(http::RouteLayer::new(Router::new(config)))
+                .map_request(move |mut ex: Exchange<R::Stream>| {
+                    rules.apply(&mut ex);
+                    ex
+                })
+                .map_request(move |mut ex: Exchange<R::Stream>| {
+                    ex.route = router.route_head(&ex.head);
+                    ex
+                })
                 .service(http::ForwardService::<R>::new(forwarder));
             outer.service(http::HttpConnService::<R, _>::new(requests, config))
         }

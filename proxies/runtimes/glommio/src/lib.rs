@@ -8,7 +8,8 @@
 //! engine runs on ([`GlommioStream`], [`GlommioRt`]), how to build an
 //! executor and accept and spawn on it ([`ThreadPerCore`]), and the echo
 //! service written with glommio's `AsyncRead`/`AsyncWrite`. The lifecycle
-//! is the engine's [`serve_thread_per_core`].
+//! is the engine's (`serve_thread_per_core`), the stacks `pb-borrow`'s
+//! ([`BorrowingCore`]).
 
 // glommio takes a listening socket over only through `FromRawFd`; the one
 // `unsafe` block is in `Glommio::listen`.
@@ -18,83 +19,46 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{FromRawFd, IntoRawFd};
-use std::rc::Rc;
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
 use glommio::{LocalExecutorBuilder, Placement};
-use pb_borrow::{EchoParams, StackConfig, echo_stack, http_stack};
-use pb_core::core::{CoreInfo, ProxyCore, Requirement};
-use pb_core::{Scenario, ServeError, ServeOpts};
-use pb_engine::lifecycle::{ThreadPerCore, ThreadSlot, serve_thread_per_core};
+use pb_borrow::{BorrowingCore, Echo, EchoParams};
+use pb_core::{CoreInfo, Requirement, Scenario, ServeError};
+use pb_engine::lifecycle::{ThreadPerCore, ThreadSlot};
 use pb_engine::{Runtime, Stream};
-use pb_sys::Shutdown;
-use service_async::Service;
 
 /// Memory glommio preallocates and registers with io_uring per executor.
 /// glommio's default (10 MiB) is for storage I/O, which no scenario does;
 /// this keeps the core inside a typical 8 MiB memlock limit.
 pub const IO_MEMORY: usize = 1 << 20;
 
-static INFO: CoreInfo = CoreInfo {
-    name: "glommio",
-    runtime: "glommio 0.9 LocalExecutor per core, io_uring",
-    service: "service-async borrowing Service, FactoryStack",
-    requirements: &[
-        Requirement::IoUring,
-        // The registered I/O memory plus the rings themselves.
-        Requirement::LockedMemory(2 * IO_MEMORY as u64),
-    ],
-    scenarios: &[Scenario::Echo, Scenario::HttpForward],
-};
-
-/// The core's registry entry.
+/// glommio as a thread-per-core runtime.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Glommio;
 
-impl ProxyCore for Glommio {
-    fn info(&self) -> &'static CoreInfo {
-        &INFO
-    }
-
-    fn serve(
-        &self,
-        opts: &ServeOpts,
-        shutdown: &Shutdown,
-        on_ready: &mut dyn FnMut(SocketAddr, usize),
-    ) -> Result<(), ServeError> {
-        let config = StackConfig::new(opts);
-        let gauge = config.conn.gauge.clone();
-        match config.scenario {
-            Scenario::Echo => {
-                serve_thread_per_core(*self, opts, &gauge, shutdown, on_ready, move |_| {
-                    let svc = Rc::new(echo_stack::<GlommioStream, EchoService>(config.clone()));
-                    move |stream| call(Rc::clone(&svc), stream)
-                })
-            }
-            Scenario::HttpForward => {
-                serve_thread_per_core(*self, opts, &gauge, shutdown, on_ready, move |thread| {
-                    let svc = Rc::new(http_stack::<GlommioRt, _>(config.clone(), thread as u64));
-                    move |stream| call(Rc::clone(&svc), stream)
-                })
-            }
-        }
-    }
-}
-
-/// Serves one connection with the thread's stack (shared by `Rc`: the
-/// stack never leaves the thread). Errors end this connection only; the
-/// peer sees the close.
-async fn call<S: Service<GlommioStream>>(svc: Rc<S>, stream: GlommioStream) {
-    let _ = svc.call(stream).await;
-}
+/// The `glommio` core.
+pub static GLOMMIO: BorrowingCore<Glommio> = BorrowingCore::new(
+    Glommio,
+    &CoreInfo {
+        name: "glommio",
+        runtime: "glommio 0.9 LocalExecutor per core, io_uring",
+        service: "service-async borrowing Service, FactoryStack",
+        requirements: &[
+            Requirement::IoUring,
+            // The registered I/O memory plus the rings themselves.
+            Requirement::LockedMemory(2 * IO_MEMORY as u64),
+        ],
+        scenarios: &[Scenario::Echo, Scenario::HttpForward],
+    },
+);
 
 impl ThreadPerCore for Glommio {
     type Rt = GlommioRt;
     type Listener = TcpListener;
 
     fn name(&self) -> &'static str {
-        INFO.name
+        "glommio"
     }
 
     fn block_on<F: Future>(&self, slot: &ThreadSlot, fut: F) -> Result<F::Output, ServeError> {
@@ -215,32 +179,21 @@ impl Runtime for GlommioRt {
     }
 }
 
-// === impl EchoService ===
+// === impl Echo ===
 
-/// Echoes one connection through glommio's `AsyncRead`/`AsyncWrite`.
-#[derive(Debug)]
-pub struct EchoService {
-    params: EchoParams,
-}
-
-impl From<EchoParams> for EchoService {
-    fn from(params: EchoParams) -> EchoService {
-        EchoService { params }
-    }
-}
-
-impl Service<GlommioStream> for EchoService {
-    type Response = ();
-    type Error = io::Error;
-
-    async fn call(&self, GlommioStream { mut stream, .. }: GlommioStream) -> io::Result<()> {
-        let mut buf = vec![0u8; self.params.buf_size];
+/// Echoes through glommio's `AsyncRead`/`AsyncWrite`.
+impl Echo<GlommioStream> for Glommio {
+    async fn echo(
+        GlommioStream { mut stream, .. }: GlommioStream,
+        params: EchoParams,
+    ) -> io::Result<()> {
+        let mut buf = vec![0u8; params.buf_size];
         loop {
             let n = stream.read(&mut buf).await?;
             if n == 0 {
                 break;
             }
-            self.params.spin.burn();
+            params.spin.burn();
             stream.write_all(&buf[..n]).await?;
         }
         stream

@@ -7,115 +7,75 @@
 //! engine runs on ([`MonoioStream`], [`MonoioRt`]), how to build a runtime
 //! and accept and spawn on it ([`ThreadPerCore`]), and the echo service
 //! written with monoio's owned-buffer I/O. The lifecycle is the engine's
-//! [`serve_thread_per_core`].
+//! (`serve_thread_per_core`), the stacks `pb-borrow`'s ([`BorrowingCore`]).
 //!
-//! Two registry entries: [`Monoio::IO_URING`] (the default, io_uring) and
-//! [`Monoio::EPOLL`] (monoio's legacy driver, a named variant that isolates
-//! the driver and that valgrind can run).
+//! Two registry entries: [`MONOIO`] (io_uring) and [`MONOIO_EPOLL`]
+//! (monoio's legacy driver).
 
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::rc::Rc;
 
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::{TcpListener, TcpStream};
 use monoio::{IoUringDriver, LegacyDriver, RuntimeBuilder};
-use pb_borrow::{EchoParams, StackConfig, echo_stack, http_stack};
-use pb_core::core::{CoreInfo, ProxyCore, Requirement};
-use pb_core::{Scenario, ServeError, ServeOpts};
-use pb_engine::lifecycle::{ThreadPerCore, ThreadSlot, serve_thread_per_core};
+use pb_borrow::{BorrowingCore, Echo, EchoParams};
+use pb_core::{CoreInfo, Requirement, Scenario, ServeError};
+use pb_engine::lifecycle::{ThreadPerCore, ThreadSlot};
 use pb_engine::{Runtime, Stream};
-use pb_sys::Shutdown;
-use service_async::Service;
 
-/// Which monoio driver a registry entry uses.
+/// Which monoio driver a runtime uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Driver {
     IoUring,
     Epoll,
 }
 
-/// A monoio registry entry.
+/// monoio as a thread-per-core runtime, on one of its drivers.
 #[derive(Debug, Clone, Copy)]
 pub struct Monoio {
     driver: Driver,
 }
 
-static INFO_IO_URING: CoreInfo = CoreInfo {
-    name: "monoio",
-    runtime: "monoio 0.2 thread-per-core, io_uring driver",
-    service: "service-async borrowing Service, FactoryStack",
-    requirements: &[Requirement::IoUring],
-    scenarios: &[Scenario::Echo, Scenario::HttpForward],
-};
-
-static INFO_EPOLL: CoreInfo = CoreInfo {
-    name: "monoio-epoll",
-    runtime: "monoio 0.2 thread-per-core, legacy epoll driver",
-    service: "service-async borrowing Service, FactoryStack",
-    requirements: &[],
-    scenarios: &[Scenario::Echo, Scenario::HttpForward],
-};
-
-impl Monoio {
-    /// monoio on io_uring: the configuration monoio is known for.
-    pub const IO_URING: Monoio = Monoio {
+/// The `monoio` core: io_uring, the configuration monoio is known for.
+pub static MONOIO: BorrowingCore<Monoio> = BorrowingCore::new(
+    Monoio {
         driver: Driver::IoUring,
-    };
-    /// monoio on its legacy epoll driver.
-    pub const EPOLL: Monoio = Monoio {
+    },
+    &CoreInfo {
+        name: "monoio",
+        runtime: "monoio 0.2 thread-per-core, io_uring driver",
+        service: "service-async borrowing Service, FactoryStack",
+        requirements: &[Requirement::IoUring],
+        scenarios: &[Scenario::Echo, Scenario::HttpForward],
+    },
+);
+
+/// The `monoio-epoll` core: monoio's legacy driver, which isolates the
+/// driver's share and which valgrind can run.
+pub static MONOIO_EPOLL: BorrowingCore<Monoio> = BorrowingCore::new(
+    Monoio {
         driver: Driver::Epoll,
-    };
-}
-
-impl ProxyCore for Monoio {
-    fn info(&self) -> &'static CoreInfo {
-        match self.driver {
-            Driver::IoUring => &INFO_IO_URING,
-            Driver::Epoll => &INFO_EPOLL,
-        }
-    }
-
-    fn serve(
-        &self,
-        opts: &ServeOpts,
-        shutdown: &Shutdown,
-        on_ready: &mut dyn FnMut(SocketAddr, usize),
-    ) -> Result<(), ServeError> {
-        let config = StackConfig::new(opts);
-        let gauge = config.conn.gauge.clone();
-        match config.scenario {
-            Scenario::Echo => {
-                serve_thread_per_core(*self, opts, &gauge, shutdown, on_ready, move |_| {
-                    let svc = Rc::new(echo_stack::<MonoioStream, EchoService>(config.clone()));
-                    move |stream| call(Rc::clone(&svc), stream)
-                })
-            }
-            Scenario::HttpForward => {
-                serve_thread_per_core(*self, opts, &gauge, shutdown, on_ready, move |thread| {
-                    let svc = Rc::new(http_stack::<MonoioRt, _>(config.clone(), thread as u64));
-                    move |stream| call(Rc::clone(&svc), stream)
-                })
-            }
-        }
-    }
-}
-
-/// Serves one connection with the thread's stack (shared by `Rc`: the
-/// stack never leaves the thread). Errors end this connection only; the
-/// peer sees the close.
-async fn call<S: Service<MonoioStream>>(svc: Rc<S>, stream: MonoioStream) {
-    let _ = svc.call(stream).await;
-}
+    },
+    &CoreInfo {
+        name: "monoio-epoll",
+        runtime: "monoio 0.2 thread-per-core, legacy epoll driver",
+        service: "service-async borrowing Service, FactoryStack",
+        requirements: &[],
+        scenarios: &[Scenario::Echo, Scenario::HttpForward],
+    },
+);
 
 impl ThreadPerCore for Monoio {
     type Rt = MonoioRt;
     type Listener = TcpListener;
 
     fn name(&self) -> &'static str {
-        self.info().name
+        match self.driver {
+            Driver::IoUring => "monoio",
+            Driver::Epoll => "monoio-epoll",
+        }
     }
 
     fn block_on<F: Future>(&self, _slot: &ThreadSlot, fut: F) -> Result<F::Output, ServeError> {
@@ -207,34 +167,20 @@ impl Runtime for MonoioRt {
     }
 }
 
-// === impl EchoService ===
+// === impl Echo ===
 
-/// Echoes one connection with monoio's owned-buffer I/O: the buffer moves
-/// into each read and write and comes back with the result.
-#[derive(Debug)]
-pub struct EchoService {
-    params: EchoParams,
-}
-
-impl From<EchoParams> for EchoService {
-    fn from(params: EchoParams) -> EchoService {
-        EchoService { params }
-    }
-}
-
-impl Service<MonoioStream> for EchoService {
-    type Response = ();
-    type Error = io::Error;
-
-    async fn call(&self, MonoioStream(mut stream): MonoioStream) -> io::Result<()> {
-        let mut buf = Vec::with_capacity(self.params.buf_size);
+/// Echoes with monoio's owned-buffer I/O: the buffer moves into each
+/// read and write and comes back with the result.
+impl Echo<MonoioStream> for Monoio {
+    async fn echo(MonoioStream(mut stream): MonoioStream, params: EchoParams) -> io::Result<()> {
+        let mut buf = Vec::with_capacity(params.buf_size);
         loop {
             let (read, b) = stream.read(buf).await;
             buf = b;
             if read? == 0 {
                 break;
             }
-            self.params.spin.burn();
+            params.spin.burn();
             let (written, b) = stream.write_all(buf).await;
             buf = b;
             written?;

@@ -1,0 +1,42 @@
+//! What the binary's integration tests share: running `proxybench` as a
+//! user would, and checking results files against the committed schema.
+//! Each test file uses part of it.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// The binary under test.
+pub(crate) const EXE: &str = env!("CARGO_BIN_EXE_proxybench");
+
+/// Runs `proxybench args` in `dir`.
+pub(crate) fn proxybench(args: &[&str], dir: &Path) -> Output {
+    proxybench_env(args, dir, &[])
+}
+
+/// Runs `proxybench args` in `dir` with extra environment variables.
+pub(crate) fn proxybench_env(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Output {
+    Command::new(EXE)
+        .args(args)
+        .current_dir(dir)
+        .envs(env.iter().copied())
+        .output()
+        .expect("proxybench runs")
+}
+
+/// Output bytes as text, for assertions and their messages.
+pub(crate) fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Where `json` departs from the committed results schema (empty when it
+/// matches).
+pub(crate) fn schema_errors(json: &serde_json::Value) -> Vec<String> {
+    let schema: serde_json::Value = serde_json::from_str(pb_results::SCHEMA_JSON).unwrap();
+    let validator =
+        jsonschema::validator_for(&schema).expect("the committed schema is valid JSON Schema");
+    validator
+        .iter_errors(json)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect()
+}

@@ -1,0 +1,127 @@
+//! A whole, plausible results file for tests to start from: one open-loop
+//! echo cell with one trial built from a histogram. Each test changes the
+//! fields it is about.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+use pb_results::*;
+
+/// A histogram of `values` (ns).
+pub(crate) fn histogram(values: impl IntoIterator<Item = u64>) -> Histogram<u64> {
+    let mut h = hist::new_histogram();
+    for v in values {
+        h.record(v).unwrap();
+    }
+    h
+}
+
+/// A one-second trial that recorded `h`, corrected and uncorrected alike.
+pub(crate) fn trial(h: &Histogram<u64>) -> Trial {
+    Trial {
+        index: 0,
+        sequence: 0,
+        window_s: 1.0,
+        requests: h.len(),
+        qps: h.len() as f64,
+        errors: 0,
+        errors_by_kind: BTreeMap::new(),
+        latency_us: hist::percentiles(h),
+        histogram: hist::encode(h),
+        core_cpu_us: 10.0,
+        cpu_us_per_req: Some(10.0 / h.len().max(1) as f64),
+        driver_cpu_us: 5.0,
+        driver_cpu_us_per_req: Some(5.0 / h.len().max(1) as f64),
+        driver_util: 0.1,
+        rss_max_bytes: 4096,
+        driver_bound: false,
+        driver_bound_reason: None,
+        latency_uncorrected_us: Some(hist::percentiles(h)),
+        histogram_uncorrected: Some(hist::encode(h)),
+        late_driver: 0,
+        late_blocked: 0,
+        max_lag_us: 0.0,
+        intervals: vec![IntervalPoint {
+            start_s: 0.0,
+            length_s: 1.0,
+            requests: h.len(),
+            qps: h.len() as f64,
+            latency_us: hist::percentiles(h),
+            histogram: hist::encode(h),
+        }],
+    }
+}
+
+/// A results file whose one cell (`echo/100B/c10x1@1000rps/<core>`) ran
+/// `trial`, summarised.
+pub(crate) fn results(run_id: &str, core: &str, trial: Trial) -> Results {
+    let summary = Summary::from_trials(std::slice::from_ref(&trial)).unwrap();
+    Results {
+        schema_version: SCHEMA_VERSION,
+        run_id: run_id.into(),
+        started_at: "2026-11-26T22:15:30Z".into(),
+        finished_at: "2026-11-26T22:15:31Z".into(),
+        tool_version: "0.1.0".into(),
+        scenario: ScenarioRef {
+            source: "proxybench load".into(),
+            name: "load".into(),
+        },
+        environment: Environment {
+            kernel: "Linux 6.1".into(),
+            cpu_model: "x".into(),
+            cpu_count: 2,
+            rustc: "rustc 1.95.0".into(),
+            git_revision: "abc".into(),
+            build_profile: "release".into(),
+            io_uring: IoUringStatus {
+                available: true,
+                detail: "ok".into(),
+            },
+            memlock_limit_bytes: None,
+            cpu_plan: CpuPlan {
+                allowed: vec![0, 1],
+                core: vec![0],
+                driver: vec![1],
+                origin: vec![],
+                shared: false,
+                note: "disjoint".into(),
+            },
+        },
+        cores: vec![CoreStatus {
+            name: core.into(),
+            runtime: "-".into(),
+            service: "-".into(),
+            available: true,
+            reason: None,
+        }],
+        cells: vec![Cell {
+            id: format!("echo/100B/c10x1@1000rps/{core}"),
+            scenario: "echo".into(),
+            core: core.into(),
+            status: CellStatus::Ok,
+            reason: None,
+            params: CellParams {
+                mode: "open".into(),
+                rate: Some(1000.0),
+                message_bytes: 100,
+                connections: 10,
+                in_flight: 1,
+                warmup_s: 0.0,
+                duration_s: 1.0,
+                trials: 1,
+                core_threads: 1,
+                driver_threads: 1,
+                core_spin_iters: 0,
+                http: None,
+            },
+            trials: vec![trial],
+            rate_search: None,
+            core_exit: None,
+            conformance_failures: Vec::new(),
+            summary,
+        }],
+        merged_from: vec![],
+        conformance: None,
+    }
+}
