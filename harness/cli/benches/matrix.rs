@@ -45,8 +45,11 @@ fn main() {
         return;
     }
 
-    let dir = std::env::temp_dir().join(format!("proxybench-bench-matrix-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let scratch = tempfile::Builder::new()
+        .prefix("proxybench-bench-matrix-")
+        .tempdir()
+        .expect("a temporary directory");
+    let dir = scratch.path();
     let scenario = dir.join("matrix.toml");
     std::fs::write(&scenario, MATRIX).expect("the scenario file is written");
     println!("matrix: {EXE} run (2 trials x 1 s per cell and core; noisy on small machines)");
@@ -66,7 +69,7 @@ fn main() {
             println!("{line}");
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(scratch);
     if !out.status.success() {
         eprint!("{}", String::from_utf8_lossy(&out.stderr));
         panic!("proxybench run failed: {}", out.status);

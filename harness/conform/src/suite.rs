@@ -20,21 +20,16 @@ pub enum SuiteError {
     #[error("the conformance origin did not start: {0}")]
     Origin(String),
     /// The scratch directory could not be made.
-    #[error("cannot create {path}: {source}")]
-    Dir {
-        /// The directory.
-        path: PathBuf,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("cannot create a scratch directory: {0}")]
+    Dir(#[source] std::io::Error),
 }
 
 /// Shared by every case.
 #[derive(Debug)]
 pub struct Suite {
     exe: PathBuf,
-    dir: PathBuf,
+    /// Holds the origin's record; removed with the suite.
+    dir: tempfile::TempDir,
     origin: CoreProcess,
     record: PathBuf,
     dead: SocketAddr,
@@ -43,12 +38,11 @@ pub struct Suite {
 impl Suite {
     /// Starts the origin; `exe` is the `proxybench` binary.
     pub fn start(exe: &Path) -> Result<Suite, SuiteError> {
-        let dir = std::env::temp_dir().join(format!("proxybench-conform-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).map_err(|source| SuiteError::Dir {
-            path: dir.clone(),
-            source,
-        })?;
-        let record = dir.join("origin.jsonl");
+        let dir = tempfile::Builder::new()
+            .prefix("proxybench-conform-")
+            .tempdir()
+            .map_err(SuiteError::Dir)?;
+        let record = dir.path().join("origin.jsonl");
         let args: Vec<String> = vec![
             "origin".into(),
             "--id".into(),
@@ -69,12 +63,6 @@ impl Suite {
             record,
             dead,
         })
-    }
-}
-
-impl Drop for Suite {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -132,7 +120,11 @@ impl<'a> Ctx<'a> {
         id: &str,
         listen: Option<SocketAddr>,
     ) -> Result<(CoreProcess, PathBuf), String> {
-        let record = self.suite.dir.join(format!("{id}-{}.jsonl", self.core));
+        let record = self
+            .suite
+            .dir
+            .path()
+            .join(format!("{id}-{}.jsonl", self.core));
         let _ = std::fs::remove_file(&record);
         let mut args: Vec<String> = vec![
             "origin".into(),
@@ -196,7 +188,7 @@ impl<'a> Ctx<'a> {
     }
 
     fn start_http(&self, config: &str, args: &[&str]) -> Result<Proxy, String> {
-        let path = self.suite.dir.join(format!("{}.toml", self.core));
+        let path = self.suite.dir.path().join(format!("{}.toml", self.core));
         std::fs::write(&path, config).map_err(|e| e.to_string())?;
         let mut all: Vec<String> = [
             "proxy",
