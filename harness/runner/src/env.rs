@@ -1,7 +1,6 @@
 //! The machine, as recorded in every results file.
 
 use pb_results::{CpuPlan, Environment, IoUringStatus};
-use procfs::Current as _;
 
 /// Facts fixed when proxybench was built (the binary supplies them).
 #[derive(Debug, Clone)]
@@ -26,18 +25,6 @@ pub fn timestamp(at: std::time::SystemTime) -> String {
     humantime::format_rfc3339_seconds(at).to_string()
 }
 
-/// The CPU model as `/proc/cpuinfo` names it (`model name` of the first
-/// CPU), or `unknown`. The one reader of that file: results files and
-/// instruction-count files (`pb-bench`) both record this string, and
-/// counts only compare when it matches.
-pub fn cpu_model() -> String {
-    procfs::CpuInfo::current()
-        .ok()
-        .and_then(|info| info.model_name(0).map(|m| m.trim().to_owned()))
-        .filter(|m| !m.is_empty())
-        .unwrap_or_else(|| "unknown".into())
-}
-
 /// Reads the machine facts and combines them with the build and the plan.
 pub fn capture(
     build: &BuildInfo,
@@ -54,7 +41,7 @@ pub fn capture(
             )
         })
         .unwrap_or_else(|_| "unknown".into());
-    let cpu_model = cpu_model();
+    let cpu_model = pb_sys::machine::cpu_model();
     let cpu_count = std::thread::available_parallelism().map_or(1, |n| n.get());
     Environment {
         kernel,

@@ -6,10 +6,12 @@
 //! | [`cpus`] | [`CpuSet`] parsing (`0-3,6`) and thread pinning |
 //! | [`socket`] | socket settings every core uses ([`BACKLOG`], `SO_REUSEPORT` listeners and port reservation, idle checks, aborts) |
 //! | [`shutdown`] | SIGTERM/SIGINT turned into a flag each runtime polls |
+//! | [`machine`] | machine facts results record (the CPU model) |
 //! | [`accept`] | the accept loop, generic over a runtime's accept and timer, that stops on [`Shutdown`] |
 
 pub mod accept;
 pub mod cpus;
+pub mod machine;
 pub mod shutdown;
 pub mod socket;
 

@@ -275,7 +275,7 @@ pub fn environment() -> IcountEnvironment {
     };
     // The string results files record too, so the two kinds of file
     // name a machine alike.
-    let cpu_model = pb_runner::env::cpu_model();
+    let cpu_model = pb_sys::machine::cpu_model();
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_owned())
         .unwrap_or_else(|_| "unknown".into());
