@@ -211,19 +211,26 @@ fn cores_lists_unavailable_cores_with_their_reason() {
         &[("PROXYBENCH_FAKE_NO_IO_URING", "seccomp")],
     );
     assert_eq!(out.status.code(), Some(0));
-    let cores: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let by_name = |name: &str| {
-        cores
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["name"] == name)
-            .unwrap()
-            .clone()
-    };
+    let listing: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cores = listing["cores"].as_array().unwrap();
+    let by_name = |name: &str| cores.iter().find(|c| c["name"] == name).unwrap().clone();
     assert_eq!(by_name("tokio-tower")["available"], true);
+    assert_eq!(
+        by_name("tokio-tower")["grid"]["composition"],
+        "tower-buffer"
+    );
     assert_eq!(by_name("monoio-epoll")["available"], true);
-    for name in ["monoio", "glommio"] {
+    assert_eq!(by_name("tokio-tpc/borrowing")["available"], true);
+    // Every grid cell is a core or a combination said to be impossible.
+    let impossible = listing["impossible"].as_array().unwrap();
+    assert!(
+        impossible
+            .iter()
+            .any(|c| c["runtime"] == "glommio" && c["composition"] == "tower-buffer"),
+        "{impossible:?}"
+    );
+    assert!(cores.len() >= 13, "{} cores", cores.len());
+    for name in ["monoio", "glommio", "monoio/raw", "glommio/raw"] {
         let core = by_name(name);
         assert_eq!(core["available"], false);
         assert!(

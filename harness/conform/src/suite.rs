@@ -92,6 +92,12 @@ pub struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
+    /// The core's name as a file name: grid names hold a `/`
+    /// (`tokio-tpc/borrowing`).
+    fn file_stem(&self) -> String {
+        self.core.replace('/', "_")
+    }
+
     /// A context for `core`.
     pub fn new(suite: &'a Suite, core: &'a str) -> Ctx<'a> {
         Ctx {
@@ -124,7 +130,7 @@ impl<'a> Ctx<'a> {
             .suite
             .dir
             .path()
-            .join(format!("{id}-{}.jsonl", self.core));
+            .join(format!("{id}-{}.jsonl", self.file_stem()));
         let _ = std::fs::remove_file(&record);
         let mut args: Vec<String> = vec![
             "origin".into(),
@@ -188,7 +194,11 @@ impl<'a> Ctx<'a> {
     }
 
     fn start_http(&self, config: &str, args: &[&str]) -> Result<Proxy, String> {
-        let path = self.suite.dir.path().join(format!("{}.toml", self.core));
+        let path = self
+            .suite
+            .dir
+            .path()
+            .join(format!("{}.toml", self.file_stem()));
         std::fs::write(&path, config).map_err(|e| e.to_string())?;
         let mut all: Vec<String> = [
             "proxy",

@@ -73,11 +73,7 @@ impl Run {
 /// (ids are `<label>/<core>` by contract, but a hand-edited file should
 /// still render).
 pub fn group_label(cell: &Cell) -> String {
-    cell.id
-        .strip_suffix(&cell.core)
-        .and_then(|rest| rest.strip_suffix('/'))
-        .unwrap_or(&cell.id)
-        .to_owned()
+    cell.label().to_owned()
 }
 
 /// A cell status as the page and charts write it.

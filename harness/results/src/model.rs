@@ -239,6 +239,19 @@ pub struct Cell {
     pub summary: Option<Summary>,
 }
 
+impl Cell {
+    /// The cell id without its `/<core>` suffix: what the cells of one
+    /// scenario cell share across cores (core names may hold a `/`
+    /// themselves, `tokio-tpc/borrowing`). The whole id if it has no such
+    /// suffix (a hand-edited file should still group).
+    pub fn label(&self) -> &str {
+        self.id
+            .strip_suffix(self.core.as_str())
+            .and_then(|rest| rest.strip_suffix('/'))
+            .unwrap_or(&self.id)
+    }
+}
+
 /// Latency percentiles in microseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Percentiles {

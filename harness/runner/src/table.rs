@@ -20,12 +20,18 @@ pub fn render(results: &Results) -> String {
         plan.driver,
         if plan.shared { " (shared)" } else { "" },
     );
+    // Core names run from `direct` to `tokio-tpc/tower-buffer`: one column
+    // width for the whole table.
+    let w = results
+        .cells
+        .iter()
+        .map(|c| c.core.chars().count())
+        .max()
+        .unwrap_or(4)
+        .max(13);
     let mut current = None;
     for cell in &results.cells {
-        let label = cell
-            .id
-            .rsplit_once('/')
-            .map_or(cell.id.as_str(), |(l, _)| l);
+        let label = cell.label();
         if current != Some(label) {
             current = Some(label);
             let _ = writeln!(
@@ -38,7 +44,7 @@ pub fn render(results: &Results) -> String {
             );
             let _ = writeln!(
                 out,
-                "  {:<13} {:>26} {:>9} {:>9} {:>9} {:>10} {:>10} {:>7}  notes",
+                "  {:<w$} {:>26} {:>9} {:>9} {:>9} {:>10} {:>10} {:>7}  notes",
                 "core",
                 "req/s median [min–max]",
                 "p50 µs",
@@ -80,7 +86,7 @@ pub fn render(results: &Results) -> String {
                 }
                 let _ = writeln!(
                     out,
-                    "  {:<13} {:>26} {:>9.1} {:>9.1} {:>9.1} {:>10} {:>10} {:>7}  {}",
+                    "  {:<w$} {:>26} {:>9.1} {:>9.1} {:>9.1} {:>10} {:>10} {:>7}  {}",
                     cell.core,
                     qps,
                     s.latency_us.p50,
@@ -100,7 +106,7 @@ pub fn render(results: &Results) -> String {
                 };
                 let _ = writeln!(
                     out,
-                    "  {:<13} {word}: {}",
+                    "  {:<w$} {word}: {}",
                     cell.core,
                     cell.reason.as_deref().unwrap_or("no trial completed")
                 );
@@ -158,10 +164,6 @@ pub fn render(results: &Results) -> String {
 /// latency at p50/p99 and CPU per request (the core's own CPU; the
 /// origin's work is the same with or without a proxy).
 fn added_over_direct(results: &Results) -> Vec<String> {
-    let group = |id: &str| {
-        id.rsplit_once('/')
-            .map_or(id.to_owned(), |(g, _)| g.to_owned())
-    };
     let mut lines = Vec::new();
     for direct in results.cells.iter().filter(|c| c.core == DIRECT) {
         let Some(base) = &direct.summary else {
@@ -170,7 +172,7 @@ fn added_over_direct(results: &Results) -> Vec<String> {
         for cell in results
             .cells
             .iter()
-            .filter(|c| c.core != DIRECT && group(&c.id) == group(&direct.id))
+            .filter(|c| c.core != DIRECT && c.label() == direct.label())
         {
             let Some(s) = &cell.summary else { continue };
             lines.push(format!(

@@ -36,6 +36,10 @@ pub struct CoreInfo {
     pub runtime: &'static str,
     /// Service composition, e.g. `tower Layer stack behind Buffer`.
     pub service: &'static str,
+    /// Where the core sits in the runtime × composition grid: the runtime
+    /// row (`tokio-mt`, `tokio-tpc`, `monoio`, ...) and the composition
+    /// column (`tower-buffer`, `tower-clone`, `borrowing`, `raw`).
+    pub grid: (&'static str, &'static str),
     /// What the machine must provide.
     pub requirements: &'static [Requirement],
     /// Scenarios this core serves.
@@ -43,6 +47,12 @@ pub struct CoreInfo {
 }
 
 impl CoreInfo {
+    /// `runtime/composition`: the core's grid name, which names it on the
+    /// command line as well as [`CoreInfo::name`] does.
+    pub fn grid_name(&self) -> String {
+        format!("{}/{}", self.grid.0, self.grid.1)
+    }
+
     /// `Ok` if every requirement holds on this machine, else the first
     /// reason it cannot run, phrased for the user.
     pub fn availability(&self, probe: &dyn Probe) -> Result<(), String> {
@@ -91,6 +101,7 @@ mod tests {
         name: "u",
         runtime: "r",
         service: "s",
+        grid: ("r", "s"),
         requirements: &[Requirement::IoUring, Requirement::LockedMemory(2 << 20)],
         scenarios: &[Scenario::Echo],
     };

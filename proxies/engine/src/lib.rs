@@ -17,11 +17,13 @@
 //! | [`exchange`] | client connections, head deadlines (408), the per-connection loop |
 //! | [`pool`] | idle upstream connections: per thread or shared |
 //! | [`forward`] | the upstream exchange: 502/504, body streaming, connection reuse |
+//! | [`echo`] | the echo loop each runtime writes in its own I/O style ([`Echo`]) |
 //! | [`conn`] | [`ConnGauge`]: connections active, admitted and refused, shared by every thread |
 //! | [`lifecycle`] | drain, and the whole life of a thread-per-core core |
 
 pub mod balance;
 pub mod conn;
+pub mod echo;
 pub mod exchange;
 pub mod filter;
 pub mod forward;
@@ -31,6 +33,7 @@ pub mod pool;
 pub mod route;
 
 pub use conn::{ConnGauge, ConnGuard, ConnRefused};
+pub use echo::{Echo, EchoParams};
 pub use exchange::{Conn, Done, Exchange, serve_connection};
 pub use forward::Forwarder;
 pub use io::{Runtime, Stream};

@@ -1,23 +1,80 @@
-//! The registry of proxy cores. Adding a core means one crate under
-//! `proxies/` and one entry in [`CORES`]; nothing else in proxybench names
-//! cores. Only the `proxybench` binary links this crate: the driver,
-//! runner and report know cores by name alone and talk to them as
-//! processes.
+//! The registry of proxy cores: the runtime × composition grid. Adding a
+//! core means one entry in [`CORES`] (and, for a new runtime or
+//! composition, its crate); nothing else in proxybench names cores. Only
+//! the `proxybench` binary links this crate: the driver, runner and report
+//! know cores by name alone and talk to them as processes.
+//!
+//! Every core has a grid name, `runtime/composition`; the mission cores
+//! keep their short names (`tokio-tower` is `tokio-mt/tower-buffer`,
+//! `monoio` is `monoio/borrowing`, ...), which results use, and answer to
+//! both. [`IMPOSSIBLE`] lists the grid cells no core can fill, and why.
 
 use pb_core::ProxyCore;
 use pb_core::probe::Probe;
 
-/// Every core, in the order tables and reports list them.
+/// Every core: the mission cores first, then the rest of the grid by
+/// runtime; the order tables and reports list them in.
 pub static CORES: &[&dyn ProxyCore] = &[
-    &pb_rt_tokio::TokioTower,
+    &pb_rt_tokio::TOKIO_TOWER,
     &pb_rt_monoio::MONOIO,
     &pb_rt_glommio::GLOMMIO,
     &pb_rt_monoio::MONOIO_EPOLL,
+    &pb_rt_tokio::TOKIO_MT_TOWER_CLONE,
+    &pb_rt_tokio::TOKIO_MT_RAW,
+    &pb_rt_tokio::TOKIO_TPC_TOWER_BUFFER,
+    &pb_rt_tokio::TOKIO_TPC_TOWER_CLONE,
+    &pb_rt_tokio::TOKIO_TPC_BORROWING,
+    &pb_rt_tokio::TOKIO_TPC_RAW,
+    &pb_rt_monoio::MONOIO_RAW,
+    &pb_rt_monoio::MONOIO_EPOLL_RAW,
+    &pb_rt_glommio::GLOMMIO_RAW,
 ];
 
-/// The core registered under `name`.
+/// Grid cells (runtime, composition) that no core fills, with the reason.
+pub static IMPOSSIBLE: &[(&str, &str, &str)] = &[
+    (
+        "tokio-mt",
+        "borrowing",
+        "service-async stacks are built per thread and shared by Rc; a work-stealing runtime moves a connection's task between threads",
+    ),
+    (
+        "monoio",
+        "tower-buffer",
+        "tower's Buffer spawns its worker with tokio::spawn and needs a tokio runtime",
+    ),
+    (
+        "monoio",
+        "tower-clone",
+        "pb-tower's stacks box Send futures (what tower behind work stealing needs), and monoio's streams are not Send",
+    ),
+    (
+        "monoio-epoll",
+        "tower-buffer",
+        "tower's Buffer spawns its worker with tokio::spawn and needs a tokio runtime",
+    ),
+    (
+        "monoio-epoll",
+        "tower-clone",
+        "pb-tower's stacks box Send futures, and monoio's streams are not Send",
+    ),
+    (
+        "glommio",
+        "tower-buffer",
+        "tower's Buffer spawns its worker with tokio::spawn and needs a tokio runtime",
+    ),
+    (
+        "glommio",
+        "tower-clone",
+        "pb-tower's stacks box Send futures, and glommio's streams are not Send",
+    ),
+];
+
+/// The core registered under `name`, by its name or its grid name.
 pub fn find(name: &str) -> Option<&'static dyn ProxyCore> {
-    CORES.iter().copied().find(|core| core.info().name == name)
+    CORES
+        .iter()
+        .copied()
+        .find(|core| core.info().name == name || core.info().grid_name() == name)
 }
 
 /// Every registered name, in registry order.
@@ -39,11 +96,29 @@ mod tests {
     use pb_core::FixedProbe;
 
     #[test]
-    fn names_are_unique() {
+    fn names_and_grid_cells_are_unique_and_every_alias_finds_its_core() {
         let mut names = names();
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), CORES.len());
+        let mut cells: Vec<_> = CORES.iter().map(|c| c.info().grid).collect();
+        cells.sort_unstable();
+        cells.dedup();
+        assert_eq!(cells.len(), CORES.len(), "two cores in one grid cell");
+        for core in CORES {
+            let info = core.info();
+            assert_eq!(find(&info.grid_name()).unwrap().info().name, info.name);
+            assert!(
+                !IMPOSSIBLE.iter().any(|(r, c, _)| (*r, *c) == info.grid),
+                "{} fills a cell listed as impossible",
+                info.name
+            );
+        }
+        assert_eq!(
+            find("tokio-mt/tower-buffer").unwrap().info().name,
+            "tokio-tower"
+        );
+        assert_eq!(find("monoio/borrowing").unwrap().info().name, "monoio");
     }
 
     #[test]
@@ -58,7 +133,20 @@ mod tests {
             .filter(|(_, a)| a.is_ok())
             .map(|(n, _)| *n)
             .collect();
-        assert_eq!(available, ["tokio-tower", "monoio-epoll"]);
+        assert_eq!(
+            available,
+            [
+                "tokio-tower",
+                "monoio-epoll",
+                "tokio-mt/tower-clone",
+                "tokio-mt/raw",
+                "tokio-tpc/tower-buffer",
+                "tokio-tpc/tower-clone",
+                "tokio-tpc/borrowing",
+                "tokio-tpc/raw",
+                "monoio-epoll/raw",
+            ]
+        );
         for (name, verdict) in &report {
             if let Err(reason) = verdict {
                 assert!(reason.contains("io_uring_setup failed"), "{name}: {reason}");

@@ -22,6 +22,7 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
             .map(|(info, verdict)| {
                 serde_json::json!({
                     "name": info.name,
+                    "grid": {"runtime": info.grid.0, "composition": info.grid.1},
                     "runtime": info.runtime,
                     "service": info.service,
                     "available": verdict.is_ok(),
@@ -29,23 +30,50 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&json)?);
+        let impossible: Vec<_> = pb_cores::IMPOSSIBLE
+            .iter()
+            .map(|(runtime, composition, why)| {
+                serde_json::json!({"runtime": runtime, "composition": composition, "reason": why})
+            })
+            .collect();
+        let out = serde_json::json!({"cores": json, "impossible": impossible});
+        println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
+        let width = rows
+            .iter()
+            .map(|(i, _)| i.name.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
         println!(
-            "{:<13} {:<11} {:<50} service",
-            "core", "available", "runtime"
+            "{:<width$} {:<26} {:<9} service",
+            "core", "grid (runtime/composition)", "available"
         );
         for (info, verdict) in &rows {
             println!(
-                "{:<13} {:<11} {:<50} {}",
+                "{:<width$} {:<26} {:<9} {}",
                 info.name,
+                info.grid_name(),
                 if verdict.is_ok() { "yes" } else { "no" },
-                info.runtime,
                 info.service
             );
             if let Err(reason) = verdict {
-                println!("{:<13} reason: {reason}", "");
+                println!("{:<width$} reason: {reason}", "");
             }
+        }
+        println!("\nrows (runtimes):");
+        let mut runtimes: Vec<(&str, &str)> = Vec::new();
+        for (info, _) in &rows {
+            if !runtimes.iter().any(|(r, _)| *r == info.grid.0) {
+                runtimes.push((info.grid.0, info.runtime));
+            }
+        }
+        for (row, runtime) in runtimes {
+            println!("  {row:<14} {runtime}");
+        }
+        println!("\ncombinations that cannot exist:");
+        for (runtime, composition, why) in pb_cores::IMPOSSIBLE {
+            println!("  {runtime}/{composition}: {why}");
         }
     }
     Ok(Outcome::Ok)

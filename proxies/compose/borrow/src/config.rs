@@ -1,33 +1,21 @@
 //! What a borrowing core's `FactoryStack` is built from: one
 //! configuration every layer reads its part of through `Param`, and the
-//! echo service's factory. Only the echo service itself stays in each
-//! runtime crate, because it is written in the runtime's own I/O style
-//! (owned buffers on monoio, borrowed slices on glommio), which is what
-//! the comparison is about.
+//! echo service (the runtime's own echo loop, `pb_engine::Echo`, as a
+//! borrowing service) with its factory.
 
 use std::convert::Infallible;
 use std::marker::PhantomData;
 use std::time::Duration;
 
-use std::future::Future;
 use std::io;
 
 use service_async::{MakeService, Param, Service};
 
-use pb_core::{Scenario, ServeOpts, Spin};
-use pb_engine::ConnGauge;
+use pb_core::{Scenario, ServeOpts};
+use pb_engine::{ConnGauge, Echo, EchoParams};
 
 use crate::conn::ConnLimitParams;
 use crate::http::HttpConfig;
-
-/// What an echo service needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EchoParams {
-    /// Read buffer per connection, bytes.
-    pub buf_size: usize,
-    /// Extra work per request (gate calibration; none by default).
-    pub spin: Spin,
-}
 
 /// Configuration of a borrowing core's stack, made once from the serve
 /// options and cloned to every thread (the connection gauge inside is
@@ -52,10 +40,7 @@ impl StackConfig {
         StackConfig {
             scenario: opts.scenario,
             http: opts.http.clone().map(HttpConfig),
-            echo: EchoParams {
-                buf_size: opts.buf_size,
-                spin: opts.spin,
-            },
+            echo: EchoParams::new(opts),
             conn: ConnLimitParams {
                 gauge: ConnGauge::default(),
                 limit: opts.max_conns,
@@ -85,22 +70,14 @@ impl Param<EchoParams> for StackConfig {
     }
 }
 
-/// A runtime's echo loop, written in its own I/O style (owned buffers on
-/// monoio, borrowed slices on glommio): whatever arrives is written back;
-/// on the peer's FIN the write side is shut.
-pub trait Echo<St> {
-    /// Echoes one connection.
-    fn echo(stream: St, params: EchoParams) -> impl Future<Output = io::Result<()>>;
-}
-
-/// The echo service of runtime `T`: [`Echo::echo`] as a borrowing
+/// The echo service of runtime `R`: its [`Echo::echo`] as a borrowing
 /// service.
-pub struct EchoService<T> {
+pub struct EchoService<R> {
     params: EchoParams,
-    runtime: PhantomData<fn() -> T>,
+    runtime: PhantomData<fn() -> R>,
 }
 
-impl<T> std::fmt::Debug for EchoService<T> {
+impl<R> std::fmt::Debug for EchoService<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EchoService")
             .field("params", &self.params)
@@ -108,7 +85,7 @@ impl<T> std::fmt::Debug for EchoService<T> {
     }
 }
 
-impl<T> From<EchoParams> for EchoService<T> {
+impl<R> From<EchoParams> for EchoService<R> {
     fn from(params: EchoParams) -> Self {
         EchoService {
             params,
@@ -117,12 +94,12 @@ impl<T> From<EchoParams> for EchoService<T> {
     }
 }
 
-impl<T: Echo<St>, St> Service<St> for EchoService<T> {
+impl<R: Echo> Service<R::Stream> for EchoService<R> {
     type Response = ();
     type Error = io::Error;
 
-    async fn call(&self, stream: St) -> io::Result<()> {
-        T::echo(stream, self.params).await
+    async fn call(&self, stream: R::Stream) -> io::Result<()> {
+        R::echo(stream, self.params).await
     }
 }
 
@@ -162,6 +139,7 @@ impl<S: From<EchoParams>> MakeService for EchoFactory<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pb_core::Spin;
 
     #[derive(Debug, PartialEq)]
     struct Svc(EchoParams);

@@ -8,19 +8,19 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 
 use pb_core::{CoreInfo, ProxyCore, Scenario, ServeError, ServeOpts};
-use pb_engine::Runtime;
 use pb_engine::lifecycle::{ThreadPerCore, serve_thread_per_core};
+use pb_engine::{Echo, Runtime};
 use pb_sys::Shutdown;
 use service_async::Service;
 
-use crate::config::{Echo, EchoService, StackConfig};
+use crate::config::{EchoService, StackConfig};
 use crate::http::{echo_stack, http_stack};
 
 /// The stream a thread-per-core runtime's connections arrive on.
 type StreamOf<T> = <<T as ThreadPerCore>::Rt as Runtime>::Stream;
 
 /// Runtime `T` serving with borrowing stacks (its echo loop from
-/// [`Echo`]).
+/// `pb_engine::Echo`).
 pub struct BorrowingCore<T> {
     runtime: T,
     info: &'static CoreInfo,
@@ -43,7 +43,7 @@ impl<T> fmt::Debug for BorrowingCore<T> {
 
 impl<T> ProxyCore for BorrowingCore<T>
 where
-    T: ThreadPerCore + Echo<StreamOf<T>>,
+    T: ThreadPerCore<Rt: Echo>,
 {
     fn info(&self) -> &'static CoreInfo {
         self.info
@@ -63,7 +63,9 @@ where
         match config.scenario {
             Scenario::Echo => {
                 serve_thread_per_core(rt, opts, &gauge, shutdown, on_ready, move |_| {
-                    let svc = Rc::new(echo_stack::<StreamOf<T>, EchoService<T>>(config.clone()));
+                    let svc = Rc::new(echo_stack::<StreamOf<T>, EchoService<T::Rt>>(
+                        config.clone(),
+                    ));
                     move |stream| call(Rc::clone(&svc), stream)
                 })
             }

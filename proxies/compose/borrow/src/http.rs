@@ -20,8 +20,9 @@ use pb_engine::pool::{LocalPool, UpstreamPool};
 use pb_engine::route::Router;
 use pb_engine::{Conn, Done, Exchange, Forwarder, Runtime, Stream};
 
-use crate::config::{EchoFactory, EchoParams, StackConfig};
+use crate::config::{EchoFactory, StackConfig};
 use crate::conn::{ConnLimitFactory, ConnLimitParams};
+use pb_engine::EchoParams;
 
 /// The whole configuration, as every layer's factory reads it.
 #[derive(Debug, Clone)]

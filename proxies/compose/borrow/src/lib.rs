@@ -21,6 +21,6 @@ pub mod core;
 pub mod http;
 
 pub use crate::core::BorrowingCore;
-pub use config::{Echo, EchoFactory, EchoParams, EchoService, StackConfig};
+pub use config::{EchoFactory, EchoService, StackConfig};
 pub use conn::{ConnLimit, ConnLimitFactory, ConnLimitParams};
 pub use http::{echo_stack, http_stack};

@@ -154,7 +154,7 @@ impl<R, S> HttpConnService<R, S> {
 impl<R, S> Service<R::Stream> for HttpConnService<R, S>
 where
     R: SendRuntime,
-    S: Service<Ex<R>, Response = Out<R>> + Clone + Send + Sync + 'static,
+    S: Service<Ex<R>, Response = Out<R>> + Clone + Send + 'static,
     S::Error: Into<tower::BoxError>,
     S::Future: Send,
 {
@@ -168,7 +168,7 @@ where
 
     fn call(&mut self, stream: R::Stream) -> Self::Future {
         let requests = self.requests.clone();
-        let call: RequestFn<R> = Arc::new(move |ex| {
+        let call: RequestFn<R> = Box::new(move |ex| {
             let svc = requests.clone();
             Box::pin(async move {
                 svc.oneshot(ex)

@@ -18,11 +18,14 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`conn`] | [`ConnLimitLayer`] |
+//! | [`core`] | [`TowerCore`]: a thread-per-core runtime serving with these stacks, one set per thread |
 //! | [`http`] | the auth layer, the forwarding service and the connection service |
 
 pub mod conn;
+pub mod core;
 pub mod http;
 
+pub use crate::core::TowerCore;
 pub use conn::{ConnLimit, ConnLimitLayer};
 
 use std::future::Future;
@@ -31,14 +34,15 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pb_core::{Scenario, ServeOpts};
+use pb_core::{ProxyConfig, Scenario, ServeOpts};
 use pb_engine::filter::HeaderRules;
 use pb_engine::pool::SharedPool;
 use pb_engine::route::Router;
-use pb_engine::{Conn, ConnGauge, Done, Exchange, Forwarder, Runtime};
+use pb_engine::{Conn, ConnGauge, Done, Echo, EchoParams, Exchange, Forwarder, Runtime};
 use pb_http::Limits;
-use tower::ServiceBuilder;
 use tower::buffer::{Buffer, BufferLayer};
+use tower::util::BoxCloneService;
+use tower::{Layer, Service, ServiceBuilder, ServiceExt};
 
 /// Requests the `Buffer` queues before callers wait for room.
 pub const BUFFER_CAPACITY: usize = 1024;
@@ -50,9 +54,6 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = io::Result<T>> + Send + 'sta
 /// The forwarder every worker shares: one set of balancers and one pool of
 /// idle upstream connections behind a lock.
 pub type SharedForwarder<R> = Forwarder<SharedPool<Conn<<R as Runtime>::Stream>>>;
-
-/// The connection-level stack every accepted connection goes through.
-pub type Stack<R> = Buffer<<R as Runtime>::Stream, BoxFuture<()>>;
 
 /// The request-level stack of the HTTP scenario.
 pub type RequestStack<R> =
@@ -66,7 +67,12 @@ pub type RequestStack<R> =
 /// type notation is unstable); so each method boxes one engine entry point
 /// for a concrete runtime, where the compiler checks it. Implement it with
 /// [`send_runtime!`], never by hand.
-pub trait SendRuntime: Runtime<Stream: Send + 'static> + Clone + Send + Sync + 'static {
+pub trait SendRuntime:
+    Echo + Runtime<Stream: Send + 'static> + Clone + Send + Sync + 'static
+{
+    /// [`Echo::echo`], boxed.
+    fn boxed_echo(stream: Self::Stream, params: EchoParams) -> BoxFuture<()>;
+
     /// [`Exchange::respond`] with an empty body.
     fn respond(ex: Exchange<Self::Stream>, status: u16) -> BoxFuture<Done<Self::Stream>>;
 
@@ -89,10 +95,8 @@ pub trait SendRuntime: Runtime<Stream: Send + 'static> + Clone + Send + Sync + '
 /// clone of the buffered stack, boxed once per request (the price of
 /// keeping this crate generic over the runtime; one allocation beside
 /// the `Buffer`'s own per-request channel message).
-pub type RequestFn<R> = Arc<
-    dyn Fn(Exchange<<R as Runtime>::Stream>) -> BoxFuture<Done<<R as Runtime>::Stream>>
-        + Send
-        + Sync,
+pub type RequestFn<R> = Box<
+    dyn FnMut(Exchange<<R as Runtime>::Stream>) -> BoxFuture<Done<<R as Runtime>::Stream>> + Send,
 >;
 
 /// Implements [`SendRuntime`] for a concrete runtime marker type.
@@ -100,6 +104,15 @@ pub type RequestFn<R> = Arc<
 macro_rules! send_runtime {
     ($rt:ty) => {
         impl $crate::SendRuntime for $rt {
+            fn boxed_echo(
+                stream: Self::Stream,
+                params: $crate::__private::pb_engine::EchoParams,
+            ) -> $crate::BoxFuture<()> {
+                ::std::boxed::Box::pin(<$rt as $crate::__private::pb_engine::Echo>::echo(
+                    stream, params,
+                ))
+            }
+
             fn respond(
                 ex: $crate::__private::pb_engine::Exchange<Self::Stream>,
                 status: u16,
@@ -118,7 +131,7 @@ macro_rules! send_runtime {
                 stream: Self::Stream,
                 limits: $crate::__private::pb_http::Limits,
                 header_deadline: ::std::time::Duration,
-                requests: $crate::RequestFn<Self>,
+                mut requests: $crate::RequestFn<Self>,
             ) -> $crate::BoxFuture<()> {
                 ::std::boxed::Box::pin(async move {
                     $crate::__private::pb_engine::serve_connection::<$rt, _, _>(
@@ -142,41 +155,132 @@ pub mod __private {
     pub use {pb_engine, pb_http};
 }
 
-/// Builds the connection stack for the scenario: `Buffer` -> connection
-/// limit -> `echo`, or -> HTTP connection loop over the request stack
-/// `Buffer` -> auth -> header rules -> routing -> forwarding. Must be
-/// called inside a tokio runtime (the buffers spawn their workers).
-pub fn connection_stack<R, E>(opts: &ServeOpts, gauge: &ConnGauge, echo: E) -> Stack<R>
-where
-    R: SendRuntime,
-    E: tower::Service<R::Stream, Response = (), Error = io::Error, Future = BoxFuture<()>>
-        + Send
-        + 'static,
-{
-    let outer = ServiceBuilder::new()
-        .layer(BufferLayer::new(BUFFER_CAPACITY))
-        .layer(ConnLimitLayer::new(gauge.clone(), opts.max_conns));
-    match (opts.scenario, &opts.http) {
-        (Scenario::HttpForward, Some(config)) => {
-            let forwarder = Forwarder::new(config, SharedPool::default(), 0);
-            let rules = Arc::new(HeaderRules::new(&config.headers));
-            let router = Arc::new(Router::new(config));
-            // Header rules and routing only edit the exchange on its way
-            // down: tower's own `map_request`, no layer types of ours.
-            let requests: RequestStack<R> = ServiceBuilder::new()
-                .layer(BufferLayer::new(BUFFER_CAPACITY))
-                .layer(http::AuthLayer::<R>::new(config.auth.clone()))
-                .map_request(move |mut ex: Exchange<R::Stream>| {
-                    rules.apply(&mut ex);
-                    ex
-                })
-                .map_request(move |mut ex: Exchange<R::Stream>| {
-                    ex.route = router.route_head(&ex.head);
-                    ex
-                })
-                .service(http::ForwardService::<R>::new(forwarder));
-            outer.service(http::HttpConnService::<R, _>::new(requests, config))
+/// How a core shares its tower stack between connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sharing {
+    /// One request stack behind `tower::buffer::Buffer`, shared by every
+    /// connection (of the process, or of the thread on thread-per-core
+    /// runtimes): each request is a message to the task that owns the
+    /// stack. For echo, where the connection is the only request, the
+    /// connection stack is the one behind the `Buffer`.
+    Buffer,
+    /// The stack cloned for every connection and driven with
+    /// `ready().await` then `call()`, as hyper and axum drive theirs.
+    Clone,
+}
+
+/// The connection service every accepted connection is served by, boxed
+/// so that every scenario and sharing has one type (one allocation per
+/// connection, not per request).
+pub type ConnStack<R> = BoxCloneService<<R as Runtime>::Stream, (), io::Error>;
+
+/// The connection stack for `opts.scenario`: connection limit -> echo, or
+/// -> the HTTP connection loop over the request stack auth -> header
+/// rules -> routing -> forwarding; shared as `sharing` says. Must be
+/// called inside a tokio runtime when `sharing` is [`Sharing::Buffer`]
+/// (the buffer spawns its worker there).
+pub fn connection_stack<R: SendRuntime>(
+    opts: &ServeOpts,
+    gauge: &ConnGauge,
+    sharing: Sharing,
+) -> ConnStack<R> {
+    let limit = ConnLimitLayer::new(gauge.clone(), opts.max_conns);
+    match (&opts.http, sharing) {
+        (Some(config), Sharing::Buffer) if opts.scenario == Scenario::HttpForward => {
+            let requests = BufferLayer::new(BUFFER_CAPACITY).layer(request_stack::<R>(config));
+            BoxCloneService::new(limit.layer(http::HttpConnService::<R, _>::new(requests, config)))
         }
-        _ => outer.service(echo),
+        (Some(config), Sharing::Clone) if opts.scenario == Scenario::HttpForward => {
+            let requests = request_stack::<R>(config);
+            BoxCloneService::new(limit.layer(http::HttpConnService::<R, _>::new(requests, config)))
+        }
+        (_, Sharing::Buffer) => BoxCloneService::new(
+            ServiceBuilder::new()
+                .layer(BufferLayer::new(BUFFER_CAPACITY))
+                .layer(limit)
+                .service(EchoService::<R>::new(opts))
+                .map_err(io::Error::other),
+        ),
+        (_, Sharing::Clone) => BoxCloneService::new(limit.layer(EchoService::<R>::new(opts))),
+    }
+}
+
+/// The request stack, unshared: auth ([`http::AuthLayer`]) -> header rules
+/// and routing (tower's own `map_request` over the engine's decisions: they
+/// only edit the exchange on its way down) -> forwarding.
+fn request_stack<R: SendRuntime>(
+    config: &ProxyConfig,
+) -> impl tower::Service<
+    Exchange<R::Stream>,
+    Response = Done<R::Stream>,
+    Error = io::Error,
+    Future = BoxFuture<Done<R::Stream>>,
+> + Clone
++ Send
++ 'static {
+    let forwarder = Forwarder::new(config, SharedPool::default(), 0);
+    let rules = Arc::new(HeaderRules::new(&config.headers));
+    let router = Arc::new(Router::new(config));
+    ServiceBuilder::new()
+        .layer(http::AuthLayer::<R>::new(config.auth.clone()))
+        .map_request(move |mut ex: Exchange<R::Stream>| {
+            rules.apply(&mut ex);
+            ex
+        })
+        .map_request(move |mut ex: Exchange<R::Stream>| {
+            ex.route = router.route_head(&ex.head);
+            ex
+        })
+        .service(http::ForwardService::<R>::new(forwarder))
+}
+
+/// Serves one connection with `svc`, the connection's own clone of the
+/// stack: waits until it is ready, then drives its response future.
+/// Errors end this connection only (the peer sees the close).
+pub async fn serve_connection<R: SendRuntime>(mut svc: ConnStack<R>, stream: R::Stream) {
+    if let Ok(svc) = svc.ready().await {
+        let _ = svc.call(stream).await;
+    }
+}
+
+// === impl EchoService ===
+
+/// The runtime's echo loop ([`Echo::echo`]) as a tower service.
+#[derive(Debug)]
+pub struct EchoService<R> {
+    params: EchoParams,
+    _runtime: std::marker::PhantomData<fn() -> R>,
+}
+
+impl<R> Clone for EchoService<R> {
+    fn clone(&self) -> Self {
+        EchoService {
+            params: self.params,
+            _runtime: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<R> EchoService<R> {
+    /// Echoes with the settings of `opts`.
+    pub fn new(opts: &ServeOpts) -> Self {
+        EchoService {
+            params: EchoParams::new(opts),
+            _runtime: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<R: SendRuntime> tower::Service<R::Stream> for EchoService<R> {
+    type Response = ();
+    type Error = io::Error;
+    type Future = BoxFuture<()>;
+
+    fn poll_ready(&mut self, _cx: &mut std::task::Context<'_>) -> std::task::Poll<io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, stream: R::Stream) -> BoxFuture<()> {
+        R::boxed_echo(stream, self.params)
     }
 }

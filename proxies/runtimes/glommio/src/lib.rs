@@ -23,15 +23,23 @@ use std::os::fd::{FromRawFd, IntoRawFd};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
 use glommio::{LocalExecutorBuilder, Placement};
-use pb_borrow::{BorrowingCore, Echo, EchoParams};
+use pb_borrow::BorrowingCore;
 use pb_core::{CoreInfo, Requirement, Scenario, ServeError};
 use pb_engine::lifecycle::{ThreadPerCore, ThreadSlot};
-use pb_engine::{Runtime, Stream};
+use pb_engine::{Echo, EchoParams, Runtime, Stream};
+use pb_raw::RawCore;
 
 /// Memory glommio preallocates and registers with io_uring per executor.
 /// glommio's default (10 MiB) is for storage I/O, which no scenario does;
 /// this keeps the core inside a typical 8 MiB memlock limit.
 pub const IO_MEMORY: usize = 1 << 20;
+
+/// What every glommio core needs of the machine.
+const REQUIREMENTS: &[Requirement] = &[
+    Requirement::IoUring,
+    // The registered I/O memory plus the rings themselves.
+    Requirement::LockedMemory(2 * IO_MEMORY as u64),
+];
 
 /// glommio as a thread-per-core runtime.
 #[derive(Debug, Default, Clone, Copy)]
@@ -44,11 +52,21 @@ pub static GLOMMIO: BorrowingCore<Glommio> = BorrowingCore::new(
         name: "glommio",
         runtime: "glommio 0.9 LocalExecutor per core, io_uring",
         service: "service-async borrowing Service, FactoryStack",
-        requirements: &[
-            Requirement::IoUring,
-            // The registered I/O memory plus the rings themselves.
-            Requirement::LockedMemory(2 * IO_MEMORY as u64),
-        ],
+        grid: ("glommio", "borrowing"),
+        requirements: REQUIREMENTS,
+        scenarios: &[Scenario::Echo, Scenario::HttpForward],
+    },
+);
+
+/// glommio/raw: no service abstraction.
+pub static GLOMMIO_RAW: RawCore<Glommio> = RawCore::new(
+    Glommio,
+    &CoreInfo {
+        name: "glommio/raw",
+        runtime: "glommio 0.9 LocalExecutor per core, io_uring",
+        service: "none: the connection loop calls the engine directly",
+        grid: ("glommio", "raw"),
+        requirements: REQUIREMENTS,
         scenarios: &[Scenario::Echo, Scenario::HttpForward],
     },
 );
@@ -182,7 +200,7 @@ impl Runtime for GlommioRt {
 // === impl Echo ===
 
 /// Echoes through glommio's `AsyncRead`/`AsyncWrite`.
-impl Echo<GlommioStream> for Glommio {
+impl Echo for GlommioRt {
     async fn echo(
         GlommioStream { mut stream, .. }: GlommioStream,
         params: EchoParams,

@@ -20,10 +20,11 @@ use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::{TcpListener, TcpStream};
 use monoio::{IoUringDriver, LegacyDriver, RuntimeBuilder};
-use pb_borrow::{BorrowingCore, Echo, EchoParams};
+use pb_borrow::BorrowingCore;
 use pb_core::{CoreInfo, Requirement, Scenario, ServeError};
 use pb_engine::lifecycle::{ThreadPerCore, ThreadSlot};
-use pb_engine::{Runtime, Stream};
+use pb_engine::{Echo, EchoParams, Runtime, Stream};
+use pb_raw::RawCore;
 
 /// Which monoio driver a runtime uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +48,7 @@ pub static MONOIO: BorrowingCore<Monoio> = BorrowingCore::new(
         name: "monoio",
         runtime: "monoio 0.2 thread-per-core, io_uring driver",
         service: "service-async borrowing Service, FactoryStack",
+        grid: ("monoio", "borrowing"),
         requirements: &[Requirement::IoUring],
         scenarios: &[Scenario::Echo, Scenario::HttpForward],
     },
@@ -62,6 +64,37 @@ pub static MONOIO_EPOLL: BorrowingCore<Monoio> = BorrowingCore::new(
         name: "monoio-epoll",
         runtime: "monoio 0.2 thread-per-core, legacy epoll driver",
         service: "service-async borrowing Service, FactoryStack",
+        grid: ("monoio-epoll", "borrowing"),
+        requirements: &[],
+        scenarios: &[Scenario::Echo, Scenario::HttpForward],
+    },
+);
+
+/// monoio/raw: no service abstraction, on io_uring.
+pub static MONOIO_RAW: RawCore<Monoio> = RawCore::new(
+    Monoio {
+        driver: Driver::IoUring,
+    },
+    &CoreInfo {
+        name: "monoio/raw",
+        runtime: "monoio 0.2 thread-per-core, io_uring driver",
+        service: "none: the connection loop calls the engine directly",
+        grid: ("monoio", "raw"),
+        requirements: &[Requirement::IoUring],
+        scenarios: &[Scenario::Echo, Scenario::HttpForward],
+    },
+);
+
+/// monoio-epoll/raw: no service abstraction, on the legacy driver.
+pub static MONOIO_EPOLL_RAW: RawCore<Monoio> = RawCore::new(
+    Monoio {
+        driver: Driver::Epoll,
+    },
+    &CoreInfo {
+        name: "monoio-epoll/raw",
+        runtime: "monoio 0.2 thread-per-core, legacy epoll driver",
+        service: "none: the connection loop calls the engine directly",
+        grid: ("monoio-epoll", "raw"),
         requirements: &[],
         scenarios: &[Scenario::Echo, Scenario::HttpForward],
     },
@@ -171,7 +204,7 @@ impl Runtime for MonoioRt {
 
 /// Echoes with monoio's owned-buffer I/O: the buffer moves into each
 /// read and write and comes back with the result.
-impl Echo<MonoioStream> for Monoio {
+impl Echo for MonoioRt {
     async fn echo(MonoioStream(mut stream): MonoioStream, params: EchoParams) -> io::Result<()> {
         let mut buf = Vec::with_capacity(params.buf_size);
         loop {

@@ -1,43 +1,164 @@
-//! The tokio runtime adapter, and the `tokio-tower` core built on it:
-//! tokio's multi-thread (work-stealing) runtime with the tower composition
-//! (`pb-tower`: stacks shared through `Buffer`).
+//! The tokio runtime adapter, in two flavours, and the tokio cores.
 //!
-//! What is here is only what is tokio's: the stream and connect/timer the
-//! engine runs on ([`TokioStream`], [`TokioRt`]), the echo service written
-//! with tokio's I/O traits, and starting the runtime with one listener
-//! and one accept loop (each connection a spawned task that asks the
-//! buffered stack for a response future and drives it).
+//! - `tokio-mt`: tokio's multi-thread (work-stealing) runtime, one shared
+//!   listener and one accept loop ([`serve_multi_thread`]); every
+//!   connection a task any worker may run.
+//! - `tokio-tpc`: one `current_thread` runtime per CPU with its own
+//!   `SO_REUSEPORT` listener ([`TokioTpc`], on the engine's thread-per-core
+//!   lifecycle): thread-per-core on epoll.
+//!
+//! What is tokio's is here: the stream and connect/timer the engine runs
+//! on ([`TokioStream`], [`TokioRt`]), the echo loop in tokio's I/O style,
+//! and the two ways to run. The compositions are `pb-tower`, `pb-borrow`
+//! and `pb-raw`; each core below is one flavour with one of them.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::task::{Context, Poll};
+use std::sync::Arc;
 use std::time::Duration;
 
-use pb_core::core::{CoreInfo, ProxyCore};
-use pb_core::{Scenario, ServeError, ServeOpts, Spin};
-use pb_engine::lifecycle::drain;
-use pb_engine::{ConnGauge, Runtime, Stream};
+use pb_borrow::BorrowingCore;
+use pb_core::{CoreInfo, ProxyCore, Scenario, ServeError, ServeOpts};
+use pb_engine::lifecycle::{ThreadPerCore, ThreadSlot, drain};
+use pb_engine::pool::SharedPool;
+use pb_engine::{ConnGauge, Echo, EchoParams, Runtime, Stream};
+use pb_raw::{Raw, RawCore};
 use pb_sys::{Shutdown, accept, socket};
-use pb_tower::{BoxFuture, Stack};
+use pb_tower::{Sharing, TowerCore};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tower::{Service, ServiceExt};
 
-static INFO: CoreInfo = CoreInfo {
-    name: "tokio-tower",
-    runtime: "tokio 1 multi-thread (work stealing), epoll",
-    service: "tower Layer stack shared through Buffer",
-    requirements: &[],
-    scenarios: &[Scenario::Echo, Scenario::HttpForward],
-};
+/// What every tokio core serves.
+const SCENARIOS: &[Scenario] = &[Scenario::Echo, Scenario::HttpForward];
 
-/// The core's registry entry.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct TokioTower;
+const MT: &str = "tokio 1 multi-thread (work stealing), epoll, one listener";
+const TPC: &str = "tokio 1 current_thread per core (thread-per-core), epoll, SO_REUSEPORT";
 
-impl ProxyCore for TokioTower {
+/// `tokio-tower` (tokio-mt/tower-buffer): the way most tokio proxies are
+/// built, and the mission's tokio core.
+pub static TOKIO_TOWER: TokioMt = TokioMt::new(
+    MtComposition::Tower(Sharing::Buffer),
+    &CoreInfo {
+        name: "tokio-tower",
+        runtime: MT,
+        service: "tower Layer stack, the request stack shared through Buffer",
+        grid: ("tokio-mt", "tower-buffer"),
+        requirements: &[],
+        scenarios: SCENARIOS,
+    },
+);
+
+/// tokio-mt/tower-clone: the stack cloned per connection, as hyper and
+/// axum drive theirs.
+pub static TOKIO_MT_TOWER_CLONE: TokioMt = TokioMt::new(
+    MtComposition::Tower(Sharing::Clone),
+    &CoreInfo {
+        name: "tokio-mt/tower-clone",
+        runtime: MT,
+        service: "tower Layer stack cloned per connection, ready().await then call()",
+        grid: ("tokio-mt", "tower-clone"),
+        requirements: &[],
+        scenarios: SCENARIOS,
+    },
+);
+
+/// tokio-mt/raw: no service abstraction.
+pub static TOKIO_MT_RAW: TokioMt = TokioMt::new(
+    MtComposition::Raw,
+    &CoreInfo {
+        name: "tokio-mt/raw",
+        runtime: MT,
+        service: "none: the connection loop calls the engine directly",
+        grid: ("tokio-mt", "raw"),
+        requirements: &[],
+        scenarios: SCENARIOS,
+    },
+);
+
+/// tokio-tpc/tower-buffer: a request stack behind `Buffer` per thread.
+pub static TOKIO_TPC_TOWER_BUFFER: TowerCore<TokioTpc> = TowerCore::new(
+    TokioTpc,
+    Sharing::Buffer,
+    &CoreInfo {
+        name: "tokio-tpc/tower-buffer",
+        runtime: TPC,
+        service: "tower Layer stack, the request stack shared through Buffer per thread",
+        grid: ("tokio-tpc", "tower-buffer"),
+        requirements: &[],
+        scenarios: SCENARIOS,
+    },
+);
+
+/// tokio-tpc/tower-clone.
+pub static TOKIO_TPC_TOWER_CLONE: TowerCore<TokioTpc> = TowerCore::new(
+    TokioTpc,
+    Sharing::Clone,
+    &CoreInfo {
+        name: "tokio-tpc/tower-clone",
+        runtime: TPC,
+        service: "tower Layer stack cloned per connection, ready().await then call()",
+        grid: ("tokio-tpc", "tower-clone"),
+        requirements: &[],
+        scenarios: SCENARIOS,
+    },
+);
+
+/// tokio-tpc/borrowing: the monoio cores' stacks on tokio.
+pub static TOKIO_TPC_BORROWING: BorrowingCore<TokioTpc> = BorrowingCore::new(
+    TokioTpc,
+    &CoreInfo {
+        name: "tokio-tpc/borrowing",
+        runtime: TPC,
+        service: "service-async borrowing Service, FactoryStack",
+        grid: ("tokio-tpc", "borrowing"),
+        requirements: &[],
+        scenarios: SCENARIOS,
+    },
+);
+
+/// tokio-tpc/raw.
+pub static TOKIO_TPC_RAW: RawCore<TokioTpc> = RawCore::new(
+    TokioTpc,
+    &CoreInfo {
+        name: "tokio-tpc/raw",
+        runtime: TPC,
+        service: "none: the connection loop calls the engine directly",
+        grid: ("tokio-tpc", "raw"),
+        requirements: &[],
+        scenarios: SCENARIOS,
+    },
+);
+
+// === impl TokioMt ===
+
+/// A composition on the multi-thread flavour.
+#[derive(Debug, Clone, Copy)]
+pub enum MtComposition {
+    /// `pb-tower`, shared as given.
+    Tower(Sharing),
+    /// `pb-raw`, one handler for the process (idle upstream connections in
+    /// a shared pool, as the tower stacks keep them).
+    Raw,
+}
+
+/// A core on the multi-thread flavour.
+#[derive(Debug)]
+pub struct TokioMt {
+    composition: MtComposition,
+    info: &'static CoreInfo,
+}
+
+impl TokioMt {
+    /// The core `info` describes.
+    pub const fn new(composition: MtComposition, info: &'static CoreInfo) -> TokioMt {
+        TokioMt { composition, info }
+    }
+}
+
+impl ProxyCore for TokioMt {
     fn info(&self) -> &'static CoreInfo {
-        &INFO
+        self.info
     }
 
     fn serve(
@@ -46,71 +167,136 @@ impl ProxyCore for TokioTower {
         shutdown: &Shutdown,
         on_ready: &mut dyn FnMut(SocketAddr, usize),
     ) -> Result<(), ServeError> {
-        opts.validate()?;
-        // Pin before the runtime exists so every worker inherits the set.
-        if let Some(cpus) = &opts.cpus {
-            cpus.pin_current_thread()
-                .map_err(|source| ServeError::Affinity {
-                    cpu: cpus.ids()[0],
-                    source,
-                })?;
+        match self.composition {
+            MtComposition::Tower(sharing) => {
+                serve_multi_thread(opts, shutdown, on_ready, |gauge| {
+                    let stack = pb_tower::connection_stack::<TokioRt>(opts, gauge, sharing);
+                    move |stream| pb_tower::serve_connection::<TokioRt>(stack.clone(), stream)
+                })
+            }
+            MtComposition::Raw => serve_multi_thread(opts, shutdown, on_ready, |gauge| {
+                let raw = Arc::new(Raw::new(opts, gauge, SharedPool::default(), 0));
+                move |stream| {
+                    let raw = Arc::clone(&raw);
+                    async move { raw.serve::<TokioRt>(stream).await }
+                }
+            }),
         }
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(opts.threads)
-            .thread_name("tokio-tower-worker")
+    }
+}
+
+/// Serves `opts` on tokio's multi-thread runtime: `opts.threads` workers
+/// on the CPU set, one listener, one accept loop spawning `handle(stream)`
+/// per connection; `make` builds the handler inside the runtime (a
+/// `Buffer` spawns its worker there) with the connection gauge the drain
+/// waits on.
+pub fn serve_multi_thread<M, H, F>(
+    opts: &ServeOpts,
+    shutdown: &Shutdown,
+    on_ready: &mut dyn FnMut(SocketAddr, usize),
+    make: M,
+) -> Result<(), ServeError>
+where
+    M: FnOnce(&ConnGauge) -> H,
+    H: Fn(TokioStream) -> F,
+    F: Future<Output = ()> + Send + 'static,
+{
+    opts.validate()?;
+    // Pin before the runtime exists so every worker inherits the set.
+    if let Some(cpus) = &opts.cpus {
+        cpus.pin_current_thread()
+            .map_err(|source| ServeError::Affinity {
+                cpu: cpus.ids()[0],
+                source,
+            })?;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(opts.threads)
+        .thread_name("tokio-mt-worker")
+        .enable_all()
+        .build()
+        .map_err(|source| ServeError::Runtime {
+            runtime: "tokio",
+            source,
+        })?;
+    let bind_error = |source| ServeError::Bind {
+        addr: opts.listen,
+        source,
+    };
+    let std_listener = socket::listener(opts.listen).map_err(bind_error)?;
+    let result = runtime.block_on(async {
+        let listener = TcpListener::from_std(std_listener).map_err(bind_error)?;
+        let addr = listener.local_addr().map_err(bind_error)?;
+        let gauge = ConnGauge::default();
+        let handle = make(&gauge);
+        on_ready(addr, opts.threads);
+        accept::accept_until_shutdown(
+            || listener.accept(),
+            tokio::time::sleep,
+            shutdown,
+            |accepted| {
+                // A failed accept (descriptor exhaustion, a reset in the
+                // queue) costs that connection only; the driver counts
+                // what it lost.
+                if let Ok((stream, _peer)) = accepted {
+                    let _ = stream.set_nodelay(true);
+                    tokio::spawn(handle(TokioStream(stream)));
+                }
+            },
+        )
+        .await;
+        drop(listener);
+        drain(&gauge, opts.drain, tokio::time::sleep).await;
+        Ok(())
+    });
+    runtime.shutdown_timeout(opts.drain);
+    result
+}
+
+// === impl TokioTpc ===
+
+/// tokio as a thread-per-core runtime: a `current_thread` runtime and a
+/// `LocalSet` per thread (tasks never move between threads).
+#[derive(Debug, Clone, Copy)]
+pub struct TokioTpc;
+
+impl ThreadPerCore for TokioTpc {
+    type Rt = TokioRt;
+    type Listener = TcpListener;
+
+    fn name(&self) -> &'static str {
+        "tokio-tpc"
+    }
+
+    fn block_on<F: Future>(&self, _slot: &ThreadSlot, fut: F) -> Result<F::Output, ServeError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|source| ServeError::Runtime {
                 runtime: "tokio",
                 source,
             })?;
-        let bind_error = |source| ServeError::Bind {
-            addr: opts.listen,
-            source,
-        };
-        let std_listener = socket::listener(opts.listen).map_err(bind_error)?;
-        let result = runtime.block_on(async {
-            let listener = TcpListener::from_std(std_listener).map_err(bind_error)?;
-            let addr = listener.local_addr().map_err(bind_error)?;
-            let gauge = ConnGauge::default();
-            let echo = EchoService {
-                buf_size: opts.buf_size,
-                spin: opts.spin,
-            };
-            let stack = pb_tower::connection_stack::<TokioRt, _>(opts, &gauge, echo);
-            on_ready(addr, opts.threads);
-            accept_until_shutdown(&listener, stack, shutdown).await;
-            drop(listener);
-            drain(&gauge, opts.drain, tokio::time::sleep).await;
-            Ok(())
-        });
-        runtime.shutdown_timeout(opts.drain);
-        result
+        Ok(tokio::task::LocalSet::new().block_on(&runtime, fut))
+    }
+
+    fn listen(&self, listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        listener.set_nonblocking(true)?;
+        TcpListener::from_std(listener)
+    }
+
+    async fn accept(listener: &TcpListener) -> io::Result<TokioStream> {
+        let (stream, _peer) = listener.accept().await?;
+        let _ = stream.set_nodelay(true);
+        Ok(TokioStream(stream))
+    }
+
+    fn spawn(task: impl Future<Output = ()> + 'static) {
+        // Dropping the handle detaches the task.
+        tokio::task::spawn_local(task);
     }
 }
 
-async fn accept_until_shutdown(listener: &TcpListener, stack: Stack<TokioRt>, shutdown: &Shutdown) {
-    accept::accept_until_shutdown(
-        || listener.accept(),
-        tokio::time::sleep,
-        shutdown,
-        |accepted| {
-            // A failed accept (descriptor exhaustion, a reset in the queue)
-            // costs that connection only; the driver counts what it lost.
-            if let Ok((stream, _peer)) = accepted {
-                let _ = stream.set_nodelay(true);
-                let mut svc = stack.clone();
-                tokio::spawn(async move {
-                    if let Ok(svc) = svc.ready().await {
-                        // Errors end this connection only; the peer sees the close.
-                        let _ = svc.call(TokioStream(stream)).await;
-                    }
-                });
-            }
-        },
-    )
-    .await;
-}
+// === impl TokioRt ===
 
 /// tokio's TCP stream, as the shared forwarding code sees it.
 #[derive(Debug)]
@@ -159,38 +345,20 @@ impl Runtime for TokioRt {
 
 pb_tower::send_runtime!(TokioRt);
 
-// === impl EchoService ===
+// === impl Echo ===
 
-/// Echoes one connection: whatever arrives is written back; on the peer's
-/// FIN the rest is flushed and the write side shut.
-#[derive(Debug, Clone)]
-pub struct EchoService {
-    buf_size: usize,
-    spin: Spin,
-}
-
-impl Service<TokioStream> for EchoService {
-    type Response = ();
-    type Error = io::Error;
-    type Future = BoxFuture<()>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, TokioStream(mut stream): TokioStream) -> Self::Future {
-        let (buf_size, spin) = (self.buf_size, self.spin);
-        Box::pin(async move {
-            let mut buf = vec![0u8; buf_size];
-            loop {
-                let n = stream.read(&mut buf).await?;
-                if n == 0 {
-                    break;
-                }
-                spin.burn();
-                stream.write_all(&buf[..n]).await?;
+/// Echoes through tokio's `AsyncRead`/`AsyncWrite` on a buffer of its own.
+impl Echo for TokioRt {
+    async fn echo(TokioStream(mut stream): TokioStream, params: EchoParams) -> io::Result<()> {
+        let mut buf = vec![0u8; params.buf_size];
+        loop {
+            let n = stream.read(&mut buf).await?;
+            if n == 0 {
+                break;
             }
-            stream.shutdown().await
-        })
+            params.spin.burn();
+            stream.write_all(&buf[..n]).await?;
+        }
+        stream.shutdown().await
     }
 }
