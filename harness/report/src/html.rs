@@ -116,6 +116,82 @@ struct Page {
     environment: Vec<EnvRow>,
     /// The significance rule in words: level, trials, thresholds.
     rule: RuleView,
+    /// The runtime × composition grid of each scenario cell with two or
+    /// more grid cores, and its effect sentences.
+    grids: Vec<GridView>,
+}
+
+/// One scenario cell's grid, as the page draws it.
+#[derive(Debug, Serialize)]
+struct GridView {
+    label: String,
+    compositions: Vec<String>,
+    /// One row per runtime: its name and one text per composition
+    /// (`-` where no core fills the cell).
+    rows: Vec<(String, Vec<GridCellView>)>,
+    /// Clear effects first, then the ones within noise.
+    effects: Vec<EffectView>,
+}
+
+#[derive(Debug, Serialize)]
+struct GridCellView {
+    core: String,
+    cpu: String,
+    range: String,
+    p99: String,
+}
+
+#[derive(Debug, Serialize)]
+struct EffectView {
+    sentence: String,
+    clear: bool,
+}
+
+impl GridView {
+    fn new(grid: &crate::grid::Grid) -> GridView {
+        let rows = grid
+            .runtimes
+            .iter()
+            .zip(&grid.entries)
+            .map(|(runtime, entries)| {
+                let cells = entries
+                    .iter()
+                    .map(|e| match e {
+                        Some(e) => GridCellView {
+                            core: e.core.clone(),
+                            cpu: e.cpu_us_per_req.map_or("-".into(), |c| format!("{c:.1}")),
+                            range: e
+                                .cpu_range
+                                .map_or(String::new(), |(lo, hi)| format!("{lo:.1}–{hi:.1}")),
+                            p99: e.p99_us.map_or("-".into(), |p| format!("{p:.0}")),
+                        },
+                        None => GridCellView {
+                            core: String::new(),
+                            cpu: String::new(),
+                            range: String::new(),
+                            p99: String::new(),
+                        },
+                    })
+                    .collect();
+                (runtime.clone(), cells)
+            })
+            .collect();
+        let mut effects: Vec<EffectView> = grid
+            .effects()
+            .iter()
+            .map(|e| EffectView {
+                sentence: e.sentence(),
+                clear: e.is_clear(),
+            })
+            .collect();
+        effects.sort_by_key(|e| !e.clear);
+        GridView {
+            label: grid.label.clone(),
+            compositions: grid.compositions.clone(),
+            rows,
+            effects,
+        }
+    }
 }
 
 /// The rule the page judges by, as the gate's policy states it.
@@ -450,7 +526,12 @@ impl Page {
             }
         }
 
+        let grids = crate::grid::grids(results)
+            .iter()
+            .map(GridView::new)
+            .collect();
         Page {
+            grids,
             run: RunInfo::new(current),
             baseline: baseline.map(RunInfo::new),
             reference: analysis.reference.clone(),

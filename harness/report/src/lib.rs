@@ -11,6 +11,7 @@
 //! | [`compare`] | current vs baseline per cell and metric, judged by the gate's rule |
 //! | [`charts`] | PNGs drawn with plotters and an embedded font |
 //! | [`html`] | the page, from `templates/` via minijinja |
+//! | [`grid`] | the runtime × composition grid of each scenario cell, and each factor's effect with the other held fixed |
 //! | [`fmt`] | number formatting shared by charts and page |
 //! | [`error`] | [`ReportError`]: every variant names its file |
 //!
@@ -27,6 +28,7 @@ pub mod charts;
 pub mod compare;
 pub mod error;
 pub mod fmt;
+pub mod grid;
 pub mod html;
 pub mod model;
 

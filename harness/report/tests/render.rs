@@ -556,3 +556,55 @@ fn publishing_a_run_writes_its_own_directory_and_latest() {
         std::fs::read(&latest).unwrap()
     );
 }
+
+#[test]
+fn a_run_of_grid_cores_gets_the_grid_and_its_effect_sentences() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut results = load(FOUR_CORES);
+    for core in &mut results.cores {
+        let (runtime, composition) = match core.name.as_str() {
+            "tokio-tower" => ("tokio-mt", "tower-buffer"),
+            other => (other, "borrowing"),
+        };
+        core.grid = Some(pb_results::GridCell {
+            runtime: runtime.into(),
+            composition: composition.into(),
+        });
+    }
+    let grids = pb_report::grid::grids(&results);
+    // Two echo cells, each with four runtimes in two columns.
+    assert_eq!(grids.len(), 2);
+    assert_eq!(grids[0].compositions, ["tower-buffer", "borrowing"]);
+    assert_eq!(
+        grids[0].runtimes,
+        ["tokio-mt", "monoio", "glommio", "monoio-epoll"]
+    );
+    let sentences: Vec<String> = grids[0].effects().iter().map(|e| e.sentence()).collect();
+    // Borrowing has three runtimes: each against the column's first.
+    assert_eq!(sentences.len(), 2, "{sentences:?}");
+    assert!(
+        sentences[0].starts_with("runtime glommio vs monoio (both with borrowing): "),
+        "{sentences:?}"
+    );
+    // Three trials a side cannot bound a 95 % interval; the page says so.
+    assert!(sentences[0].contains("too few trials"), "{sentences:?}");
+
+    let file = dir.path().join("grid.json");
+    pb_results::io::write_results_file(&results, &file).unwrap();
+    let report =
+        pb_report::render_files(&file, None, &Options::default(), &dir.path().join("out")).unwrap();
+    let html = std::fs::read_to_string(&report.html).unwrap();
+    assert!(html.contains("Runtime × service composition"));
+    assert!(html.contains("runtime glommio vs monoio (both with borrowing)"));
+
+    // Results without grid cells (older files, `load`) get no grid section.
+    let plain = pb_report::render_files(
+        &fixture(FOUR_CORES),
+        None,
+        &Options::default(),
+        &dir.path().join("plain"),
+    )
+    .unwrap();
+    let html = std::fs::read_to_string(&plain.html).unwrap();
+    assert!(!html.contains("Runtime × service composition"));
+}

@@ -149,6 +149,20 @@ pub struct CoreStatus {
     pub available: bool,
     /// Why not, when it could not.
     pub reason: Option<String>,
+    /// Its cell in the runtime × composition grid; absent for cores
+    /// proxybench does not know (driven by address) and in older files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grid: Option<GridCell>,
+}
+
+/// A core's place in the runtime × composition grid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GridCell {
+    /// The runtime row (`tokio-mt`, `tokio-tpc`, `monoio`, ...).
+    pub runtime: String,
+    /// The composition column (`tower-buffer`, `tower-clone`, `borrowing`,
+    /// `raw`).
+    pub composition: String,
 }
 
 /// Outcome of a cell.

@@ -13,7 +13,7 @@ use pb_core::config::{
 };
 use pb_driver::LoadSpec;
 use pb_driver::search::{LatencyBound, SearchSpec};
-use pb_results::{Cell, CellStatus, CoreStatus, CpuPlan, Results, ScenarioRef, Summary};
+use pb_results::{Cell, CellStatus, CoreStatus, CpuPlan, GridCell, Results, ScenarioRef, Summary};
 use pb_scenario::ScenarioFile;
 use pb_scenario::{DIRECT, HttpParams};
 use pb_sys::CpuSet;
@@ -37,6 +37,8 @@ pub struct CoreEntry {
     pub service: String,
     /// `Err(reason)` when it cannot run here.
     pub availability: Result<(), String>,
+    /// Its runtime × composition grid cell.
+    pub grid: Option<GridCell>,
 }
 
 /// Everything a run needs.
@@ -180,6 +182,7 @@ fn start_slots(
         runtime: "no proxy: the driver talks to an origin".into(),
         service: "-".into(),
         availability: Ok(()),
+        grid: None,
     };
     let wanted: Vec<&CoreEntry> = match &cell.cores {
         Some(list) => list
@@ -343,6 +346,7 @@ fn results(cfg: &RunConfig, started: SystemTime, cpu_plan: CpuPlan, cells: Vec<C
             service: c.service.clone(),
             available: c.availability.is_ok(),
             reason: c.availability.clone().err(),
+            grid: c.grid.clone(),
         })
         .collect();
     Results {

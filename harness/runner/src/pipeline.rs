@@ -295,6 +295,7 @@ mod tests {
                     } else {
                         Ok(())
                     },
+                    grid: None,
                 })
                 .collect(),
             allowed_cpus: CpuSet::new(vec![0, 1]).unwrap(),

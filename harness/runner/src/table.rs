@@ -113,6 +113,9 @@ pub fn render(results: &Results) -> String {
             }
         }
     }
+    for grid in pb_report::grid::grids(results) {
+        render_grid(&mut out, &grid);
+    }
     let over_direct = added_over_direct(results);
     if !over_direct.is_empty() {
         let _ = writeln!(
@@ -158,6 +161,49 @@ pub fn render(results: &Results) -> String {
         );
     }
     out
+}
+
+/// One scenario cell's runtime × composition grid (core CPU µs/req
+/// median and p99 per cell) and its effect sentences.
+fn render_grid(out: &mut String, grid: &pb_report::grid::Grid) {
+    let _ = writeln!(
+        out,
+        "\n{}: runtime x composition, core µs/req median [min–max] / p99 µs",
+        grid.label
+    );
+    let _ = write!(out, "  {:<13}", "");
+    for composition in &grid.compositions {
+        let _ = write!(out, " {composition:>26}");
+    }
+    out.push('\n');
+    for (row, runtime) in grid.runtimes.iter().enumerate() {
+        let _ = write!(out, "  {runtime:<13}");
+        for entry in &grid.entries[row] {
+            let text = match entry {
+                Some(e) => {
+                    let cpu = e.cpu_us_per_req.map_or("-".into(), |c| format!("{c:.1}"));
+                    let range = e
+                        .cpu_range
+                        .map_or(String::new(), |(lo, hi)| format!(" [{lo:.1}–{hi:.1}]"));
+                    let p99 = e.p99_us.map_or("-".into(), |p| format!("{p:.0}"));
+                    format!("{cpu}{range} / {p99}")
+                }
+                None => "·".into(),
+            };
+            let _ = write!(out, " {text:>26}");
+        }
+        out.push('\n');
+    }
+    let effects = grid.effects();
+    if !effects.is_empty() {
+        let _ = writeln!(
+            out,
+            "  effects on core CPU per request (Hodges-Lehmann shift, 95 % interval):"
+        );
+        for effect in effects {
+            let _ = writeln!(out, "    {}", effect.sentence());
+        }
+    }
 }
 
 /// For each cell group with a `direct` baseline, what every core adds:

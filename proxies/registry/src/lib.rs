@@ -12,21 +12,22 @@
 use pb_core::ProxyCore;
 use pb_core::probe::Probe;
 
-/// Every core: the mission cores first, then the rest of the grid by
-/// runtime; the order tables and reports list them in.
+/// Every core, row by row of the grid (runtimes), each row's columns
+/// (compositions) in one order: tower-buffer, tower-clone, borrowing,
+/// raw. Tables and reports list cores in this order.
 pub static CORES: &[&dyn ProxyCore] = &[
     &pb_rt_tokio::TOKIO_TOWER,
-    &pb_rt_monoio::MONOIO,
-    &pb_rt_glommio::GLOMMIO,
-    &pb_rt_monoio::MONOIO_EPOLL,
     &pb_rt_tokio::TOKIO_MT_TOWER_CLONE,
     &pb_rt_tokio::TOKIO_MT_RAW,
     &pb_rt_tokio::TOKIO_TPC_TOWER_BUFFER,
     &pb_rt_tokio::TOKIO_TPC_TOWER_CLONE,
     &pb_rt_tokio::TOKIO_TPC_BORROWING,
     &pb_rt_tokio::TOKIO_TPC_RAW,
+    &pb_rt_monoio::MONOIO,
     &pb_rt_monoio::MONOIO_RAW,
+    &pb_rt_monoio::MONOIO_EPOLL,
     &pb_rt_monoio::MONOIO_EPOLL_RAW,
+    &pb_rt_glommio::GLOMMIO,
     &pb_rt_glommio::GLOMMIO_RAW,
 ];
 
@@ -137,13 +138,13 @@ mod tests {
             available,
             [
                 "tokio-tower",
-                "monoio-epoll",
                 "tokio-mt/tower-clone",
                 "tokio-mt/raw",
                 "tokio-tpc/tower-buffer",
                 "tokio-tpc/tower-clone",
                 "tokio-tpc/borrowing",
                 "tokio-tpc/raw",
+                "monoio-epoll",
                 "monoio-epoll/raw",
             ]
         );

@@ -285,6 +285,7 @@ fn results_file(args: &Args, cell: Cell, started: SystemTime) -> anyhow::Result<
             service: "-".into(),
             available: true,
             reason: None,
+            grid: None,
         }],
         cells: vec![cell],
         merged_from: Vec::new(),

@@ -60,6 +60,10 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
             runtime: core.info().runtime.to_owned(),
             service: core.info().service.to_owned(),
             availability: core.info().availability(probe.as_ref()),
+            grid: Some(pb_results::GridCell {
+                runtime: core.info().grid.0.to_owned(),
+                composition: core.info().grid.1.to_owned(),
+            }),
         })
         .collect();
     let allowed_cpus = match args.cpus {

@@ -94,6 +94,7 @@ pub(crate) fn results(run_id: &str, core: &str, trial: Trial) -> Results {
             service: "-".into(),
             available: true,
             reason: None,
+            grid: None,
         }],
         cells: vec![Cell {
             id: format!("echo/100B/c10x1@1000rps/{core}"),
