@@ -11,7 +11,7 @@
 //! zero. The reference of each comparison: for runtimes the row with the
 //! most filled cells (the one every column can be read against) where it
 //! fills the column, else the column's first row; for compositions `raw`,
-//! the floor.
+//! the floor, where the row has it (else the row's first composition).
 
 use pb_results::{Cell, CellStatus, Results};
 use pb_stats::{Interval, hodges_lehmann, median, shift_interval};
@@ -190,7 +190,8 @@ pub fn grids(results: &Results) -> Vec<Grid> {
 impl Grid {
     /// The runtime effects (each runtime against the fullest row, per
     /// composition column) and the composition effects (each composition
-    /// against [`FLOOR`], per runtime row), in row and column order.
+    /// against [`FLOOR`], or the row's first composition where the row
+    /// has no floor), in row and column order.
     pub fn effects(&self) -> Vec<Effect> {
         let mut out = Vec::new();
         let filled = |row: usize| self.entries[row].iter().filter(|e| e.is_some()).count();
@@ -215,8 +216,16 @@ impl Grid {
                 }
             }
         }
-        if let Some(floor) = self.compositions.iter().position(|c| c == FLOOR) {
-            for (row, runtime) in self.runtimes.iter().enumerate() {
+        for (row, runtime) in self.runtimes.iter().enumerate() {
+            // The floor where the row has it, else the row's first
+            // composition.
+            let floor = self
+                .compositions
+                .iter()
+                .position(|c| c == FLOOR)
+                .filter(|&c| self.entries[row][c].is_some())
+                .or_else(|| self.entries[row].iter().position(Option::is_some));
+            if let Some(floor) = floor {
                 for col in (0..self.compositions.len()).filter(|&c| c != floor) {
                     if let Some(effect) = self.effect(
                         Factor::Composition,

@@ -211,6 +211,12 @@ fn render_grid(out: &mut String, grid: &pb_report::grid::Grid) {
 /// origin's work is the same with or without a proxy).
 fn added_over_direct(results: &Results) -> Vec<String> {
     let mut lines = Vec::new();
+    let w = results
+        .cells
+        .iter()
+        .map(|c| c.id.chars().count())
+        .max()
+        .unwrap_or(0);
     for direct in results.cells.iter().filter(|c| c.core == DIRECT) {
         let Some(base) = &direct.summary else {
             continue;
@@ -222,7 +228,7 @@ fn added_over_direct(results: &Results) -> Vec<String> {
         {
             let Some(s) = &cell.summary else { continue };
             lines.push(format!(
-                "{:<40} +{:>8.1} µs p50  +{:>8.1} µs p99  {:>7} µs CPU/req",
+                "{:<w$} +{:>8.1} µs p50  +{:>8.1} µs p99  {:>7} µs CPU/req",
                 cell.id,
                 s.latency_us.p50 - base.latency_us.p50,
                 s.latency_us.p99 - base.latency_us.p99,

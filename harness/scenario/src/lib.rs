@@ -691,17 +691,22 @@ mod tests {
             ]
         );
         assert_eq!(file.cells[2].params.rate, Some(20_000.0));
-        for cell in &file.cells[..3] {
+        let mission = ["tokio-tower", "monoio", "glommio"];
+        let isolating = ["tokio-tpc/tower-buffer", "tokio-tpc/borrowing"];
+        for cell in &file.cells[..2] {
             assert_eq!(cell.scenario, Scenario::Echo);
-            assert_eq!(
-                cell.cores.as_deref().unwrap(),
-                ["tokio-tower", "monoio", "glommio"]
-            );
+            assert_eq!(cell.cores.as_deref().unwrap(), mission);
         }
+        // The fixed-rate cell adds the grid cores that isolate the
+        // headline factors.
+        assert_eq!(
+            file.cells[2].cores.as_deref().unwrap(),
+            [&mission[..], &isolating[..]].concat()
+        );
         let http = &file.cells[3];
         assert_eq!(
             http.cores.as_deref().unwrap(),
-            ["tokio-tower", "monoio", "glommio", DIRECT]
+            [&mission[..], &isolating[..], &[DIRECT]].concat()
         );
         let params = http.params.http.as_ref().unwrap();
         assert_eq!(

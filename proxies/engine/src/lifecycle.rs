@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use pb_core::{ServeError, ServeOpts};
+use pb_core::{CoreInfo, ProxyCore, ServeError, ServeOpts};
 use pb_sys::shutdown::POLL_INTERVAL;
 use pb_sys::{Shutdown, accept, socket};
 
@@ -64,6 +64,63 @@ pub trait ThreadPerCore: Copy + Send + Sync + 'static {
 
     /// Runs `task` on the current thread's runtime, detached.
     fn spawn(task: impl Future<Output = ()> + 'static);
+}
+
+/// A service composition as a thread-per-core core uses it: how it serves
+/// `opts` on runtime `T`, which is [`serve_thread_per_core`] with the
+/// composition's per-thread connection handler.
+pub trait Composition<T: ThreadPerCore>: Copy + Send + Sync + 'static {
+    /// Serves until `shutdown`; see [`ProxyCore::serve`].
+    fn serve(
+        self,
+        runtime: T,
+        opts: &ServeOpts,
+        shutdown: &Shutdown,
+        on_ready: &mut dyn FnMut(SocketAddr, usize),
+    ) -> Result<(), ServeError>;
+}
+
+/// A core made of a thread-per-core runtime and a composition: what every
+/// grid cell of such a runtime is, as a registry entry.
+pub struct TpcCore<T, C> {
+    runtime: T,
+    composition: C,
+    info: &'static CoreInfo,
+}
+
+impl<T, C> TpcCore<T, C> {
+    /// The core `info` describes: `composition` on `runtime`.
+    pub const fn new(runtime: T, composition: C, info: &'static CoreInfo) -> Self {
+        TpcCore {
+            runtime,
+            composition,
+            info,
+        }
+    }
+}
+
+impl<T, C> std::fmt::Debug for TpcCore<T, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TpcCore")
+            .field("name", &self.info.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: ThreadPerCore, C: Composition<T>> ProxyCore for TpcCore<T, C> {
+    fn info(&self) -> &'static CoreInfo {
+        self.info
+    }
+
+    fn serve(
+        &self,
+        opts: &ServeOpts,
+        shutdown: &Shutdown,
+        on_ready: &mut dyn FnMut(SocketAddr, usize),
+    ) -> Result<(), ServeError> {
+        self.composition
+            .serve(self.runtime, opts, shutdown, on_ready)
+    }
 }
 
 /// Serves `opts` on one thread per CPU with runtime `rt` until `shutdown`.

@@ -1,14 +1,12 @@
-//! A core made of a thread-per-core runtime and this composition: the
-//! runtime crate supplies its adapter, its echo service and its
-//! [`CoreInfo`]; how the stacks are built per thread and served is here,
-//! once for every such runtime.
+//! This composition on any thread-per-core runtime: the runtime crate
+//! supplies its adapter and its echo loop; how the stacks are built per
+//! thread and served is here, once for every such runtime.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::rc::Rc;
 
-use pb_core::{CoreInfo, ProxyCore, Scenario, ServeError, ServeOpts};
-use pb_engine::lifecycle::{ThreadPerCore, serve_thread_per_core};
+use pb_core::{Scenario, ServeError, ServeOpts};
+use pb_engine::lifecycle::{Composition, ThreadPerCore, serve_thread_per_core};
 use pb_engine::{Echo, Runtime};
 use pb_sys::Shutdown;
 use service_async::Service;
@@ -19,47 +17,25 @@ use crate::http::{echo_stack, http_stack};
 /// The stream a thread-per-core runtime's connections arrive on.
 type StreamOf<T> = <<T as ThreadPerCore>::Rt as Runtime>::Stream;
 
-/// Runtime `T` serving with borrowing stacks (its echo loop from
-/// `pb_engine::Echo`).
-pub struct BorrowingCore<T> {
-    runtime: T,
-    info: &'static CoreInfo,
-}
+/// The borrowing composition, for [`TpcCore`](pb_engine::lifecycle::TpcCore):
+/// each thread builds its stack once and shares it with its connections
+/// through an `Rc` (the stack never leaves the thread).
+#[derive(Debug, Clone, Copy)]
+pub struct Borrowing;
 
-impl<T> BorrowingCore<T> {
-    /// The core `info` describes, on `runtime`.
-    pub const fn new(runtime: T, info: &'static CoreInfo) -> Self {
-        BorrowingCore { runtime, info }
-    }
-}
-
-impl<T> fmt::Debug for BorrowingCore<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BorrowingCore")
-            .field("name", &self.info.name)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<T> ProxyCore for BorrowingCore<T>
+impl<T> Composition<T> for Borrowing
 where
     T: ThreadPerCore<Rt: Echo>,
 {
-    fn info(&self) -> &'static CoreInfo {
-        self.info
-    }
-
     fn serve(
-        &self,
+        self,
+        rt: T,
         opts: &ServeOpts,
         shutdown: &Shutdown,
         on_ready: &mut dyn FnMut(SocketAddr, usize),
     ) -> Result<(), ServeError> {
         let config = StackConfig::new(opts);
         let gauge = config.conn.gauge.clone();
-        let rt = self.runtime;
-        // Each thread builds its own stack once and shares it with its
-        // connections through an `Rc`: the stack never leaves the thread.
         match config.scenario {
             Scenario::Echo => {
                 serve_thread_per_core(rt, opts, &gauge, shutdown, on_ready, move |_| {

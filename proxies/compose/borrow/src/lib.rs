@@ -10,7 +10,7 @@
 //!
 //! | module | what it holds |
 //! |---|---|
-//! | [`core`] | [`BorrowingCore`]: a thread-per-core runtime serving with these stacks, as a registry entry |
+//! | [`core`] | [`Borrowing`]: this composition for `pb_engine::lifecycle::TpcCore`, on any thread-per-core runtime |
 //! | [`config`] | [`StackConfig`], the one configuration every layer reads through `Param`; the echo factory |
 //! | [`conn`] | [`ConnLimit`] over the engine's connection gauge |
 //! | [`http`] | the request layers, the connection service, and the two stacks |
@@ -20,7 +20,7 @@ pub mod conn;
 pub mod core;
 pub mod http;
 
-pub use crate::core::BorrowingCore;
+pub use crate::core::Borrowing;
 pub use config::{EchoFactory, EchoService, StackConfig};
 pub use conn::{ConnLimit, ConnLimitFactory, ConnLimitParams};
 pub use http::{echo_stack, http_stack};

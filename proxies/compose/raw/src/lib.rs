@@ -5,19 +5,18 @@
 //! every abstraction's cost is measured against.
 //!
 //! [`Raw`] is one thread's (or, shared behind an `Arc`, one process's)
-//! connection handler; [`RawCore`] is the core of any thread-per-core
-//! runtime with this composition.
+//! connection handler; [`NoAbstraction`] is this composition for any
+//! thread-per-core runtime (`pb_engine::lifecycle::TpcCore`).
 
-use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
 use pb_core::config::AuthConfig;
-use pb_core::{CoreInfo, ProxyCore, Scenario, ServeError, ServeOpts};
+use pb_core::{Scenario, ServeError, ServeOpts};
 use pb_engine::filter::{self, HeaderRules};
-use pb_engine::lifecycle::{ThreadPerCore, serve_thread_per_core};
+use pb_engine::lifecycle::{Composition, ThreadPerCore, serve_thread_per_core};
 use pb_engine::pool::{LocalPool, UpstreamPool};
 use pb_engine::route::Router;
 use pb_engine::{Conn, ConnGauge, Done, Echo, EchoParams, Exchange, Forwarder, Runtime};
@@ -110,38 +109,19 @@ impl<P> Http<P> {
     }
 }
 
-/// Runtime `T` serving with [`Raw`]: one handler per thread, idle upstream
-/// connections kept per thread.
-pub struct RawCore<T> {
-    runtime: T,
-    info: &'static CoreInfo,
-}
+/// The raw composition, for [`TpcCore`](pb_engine::lifecycle::TpcCore):
+/// one [`Raw`] handler per thread, idle upstream connections kept per
+/// thread.
+#[derive(Debug, Clone, Copy)]
+pub struct NoAbstraction;
 
-impl<T> RawCore<T> {
-    /// The core `info` describes, on `runtime`.
-    pub const fn new(runtime: T, info: &'static CoreInfo) -> Self {
-        RawCore { runtime, info }
-    }
-}
-
-impl<T> fmt::Debug for RawCore<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RawCore")
-            .field("name", &self.info.name)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<T> ProxyCore for RawCore<T>
+impl<T> Composition<T> for NoAbstraction
 where
     T: ThreadPerCore<Rt: Echo>,
 {
-    fn info(&self) -> &'static CoreInfo {
-        self.info
-    }
-
     fn serve(
-        &self,
+        self,
+        rt: T,
         opts: &ServeOpts,
         shutdown: &Shutdown,
         on_ready: &mut dyn FnMut(SocketAddr, usize),
@@ -153,24 +133,17 @@ where
         }
         let gauge = ConnGauge::default();
         let (opts_for_threads, counted) = (opts.clone(), gauge.clone());
-        serve_thread_per_core(
-            self.runtime,
-            opts,
-            &gauge,
-            shutdown,
-            on_ready,
-            move |thread| {
-                let raw = Rc::new(Raw::new(
-                    &opts_for_threads,
-                    &counted,
-                    LocalPool::default(),
-                    thread as u64,
-                ));
-                move |stream| {
-                    let raw = Rc::clone(&raw);
-                    async move { raw.serve::<T::Rt>(stream).await }
-                }
-            },
-        )
+        serve_thread_per_core(rt, opts, &gauge, shutdown, on_ready, move |thread| {
+            let raw = Rc::new(Raw::new(
+                &opts_for_threads,
+                &counted,
+                LocalPool::default(),
+                thread as u64,
+            ));
+            move |stream| {
+                let raw = Rc::clone(&raw);
+                async move { raw.serve::<T::Rt>(stream).await }
+            }
+        })
     }
 }

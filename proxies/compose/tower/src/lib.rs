@@ -18,14 +18,14 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`conn`] | [`ConnLimitLayer`] |
-//! | [`core`] | [`TowerCore`]: a thread-per-core runtime serving with these stacks, one set per thread |
+//! | [`core`] | [`Tower`]: this composition for `pb_engine::lifecycle::TpcCore`, one set of stacks per thread |
 //! | [`http`] | the auth layer, the forwarding service and the connection service |
 
 pub mod conn;
 pub mod core;
 pub mod http;
 
-pub use crate::core::TowerCore;
+pub use crate::core::Tower;
 pub use conn::{ConnLimit, ConnLimitLayer};
 
 use std::future::Future;

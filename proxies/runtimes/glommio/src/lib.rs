@@ -9,7 +9,7 @@
 //! executor and accept and spawn on it ([`ThreadPerCore`]), and the echo
 //! service written with glommio's `AsyncRead`/`AsyncWrite`. The lifecycle
 //! is the engine's (`serve_thread_per_core`), the stacks `pb-borrow`'s
-//! ([`BorrowingCore`]).
+//! and `pb-raw`'s (each core a `pb_engine::lifecycle::TpcCore`).
 
 // glommio takes a listening socket over only through `FromRawFd`; the one
 // `unsafe` block is in `Glommio::listen`.
@@ -23,11 +23,11 @@ use std::os::fd::{FromRawFd, IntoRawFd};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
 use glommio::{LocalExecutorBuilder, Placement};
-use pb_borrow::BorrowingCore;
+use pb_borrow::Borrowing;
 use pb_core::{CoreInfo, Requirement, Scenario, ServeError};
-use pb_engine::lifecycle::{ThreadPerCore, ThreadSlot};
+use pb_engine::lifecycle::{ThreadPerCore, ThreadSlot, TpcCore};
 use pb_engine::{Echo, EchoParams, Runtime, Stream};
-use pb_raw::RawCore;
+use pb_raw::NoAbstraction;
 
 /// Memory glommio preallocates and registers with io_uring per executor.
 /// glommio's default (10 MiB) is for storage I/O, which no scenario does;
@@ -46,8 +46,9 @@ const REQUIREMENTS: &[Requirement] = &[
 pub struct Glommio;
 
 /// The `glommio` core.
-pub static GLOMMIO: BorrowingCore<Glommio> = BorrowingCore::new(
+pub static GLOMMIO: TpcCore<Glommio, Borrowing> = TpcCore::new(
     Glommio,
+    Borrowing,
     &CoreInfo {
         name: "glommio",
         runtime: "glommio 0.9 LocalExecutor per core, io_uring",
@@ -59,8 +60,9 @@ pub static GLOMMIO: BorrowingCore<Glommio> = BorrowingCore::new(
 );
 
 /// glommio/raw: no service abstraction.
-pub static GLOMMIO_RAW: RawCore<Glommio> = RawCore::new(
+pub static GLOMMIO_RAW: TpcCore<Glommio, NoAbstraction> = TpcCore::new(
     Glommio,
+    NoAbstraction,
     &CoreInfo {
         name: "glommio/raw",
         runtime: "glommio 0.9 LocalExecutor per core, io_uring",

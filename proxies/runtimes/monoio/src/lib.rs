@@ -7,7 +7,8 @@
 //! engine runs on ([`MonoioStream`], [`MonoioRt`]), how to build a runtime
 //! and accept and spawn on it ([`ThreadPerCore`]), and the echo service
 //! written with monoio's owned-buffer I/O. The lifecycle is the engine's
-//! (`serve_thread_per_core`), the stacks `pb-borrow`'s ([`BorrowingCore`]).
+//! (`serve_thread_per_core`), the cores `pb_engine::lifecycle::TpcCore`s of `pb-borrow`'s and
+//! `pb-raw`'s compositions.
 //!
 //! Two registry entries: [`MONOIO`] (io_uring) and [`MONOIO_EPOLL`]
 //! (monoio's legacy driver).
@@ -20,11 +21,11 @@ use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::{TcpListener, TcpStream};
 use monoio::{IoUringDriver, LegacyDriver, RuntimeBuilder};
-use pb_borrow::BorrowingCore;
+use pb_borrow::Borrowing;
 use pb_core::{CoreInfo, Requirement, Scenario, ServeError};
-use pb_engine::lifecycle::{ThreadPerCore, ThreadSlot};
+use pb_engine::lifecycle::{ThreadPerCore, ThreadSlot, TpcCore};
 use pb_engine::{Echo, EchoParams, Runtime, Stream};
-use pb_raw::RawCore;
+use pb_raw::NoAbstraction;
 
 /// Which monoio driver a runtime uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,10 +41,11 @@ pub struct Monoio {
 }
 
 /// The `monoio` core: io_uring, the configuration monoio is known for.
-pub static MONOIO: BorrowingCore<Monoio> = BorrowingCore::new(
+pub static MONOIO: TpcCore<Monoio, Borrowing> = TpcCore::new(
     Monoio {
         driver: Driver::IoUring,
     },
+    Borrowing,
     &CoreInfo {
         name: "monoio",
         runtime: "monoio 0.2 thread-per-core, io_uring driver",
@@ -56,10 +58,11 @@ pub static MONOIO: BorrowingCore<Monoio> = BorrowingCore::new(
 
 /// The `monoio-epoll` core: monoio's legacy driver, which isolates the
 /// driver's share and which valgrind can run.
-pub static MONOIO_EPOLL: BorrowingCore<Monoio> = BorrowingCore::new(
+pub static MONOIO_EPOLL: TpcCore<Monoio, Borrowing> = TpcCore::new(
     Monoio {
         driver: Driver::Epoll,
     },
+    Borrowing,
     &CoreInfo {
         name: "monoio-epoll",
         runtime: "monoio 0.2 thread-per-core, legacy epoll driver",
@@ -71,10 +74,11 @@ pub static MONOIO_EPOLL: BorrowingCore<Monoio> = BorrowingCore::new(
 );
 
 /// monoio/raw: no service abstraction, on io_uring.
-pub static MONOIO_RAW: RawCore<Monoio> = RawCore::new(
+pub static MONOIO_RAW: TpcCore<Monoio, NoAbstraction> = TpcCore::new(
     Monoio {
         driver: Driver::IoUring,
     },
+    NoAbstraction,
     &CoreInfo {
         name: "monoio/raw",
         runtime: "monoio 0.2 thread-per-core, io_uring driver",
@@ -86,10 +90,11 @@ pub static MONOIO_RAW: RawCore<Monoio> = RawCore::new(
 );
 
 /// monoio-epoll/raw: no service abstraction, on the legacy driver.
-pub static MONOIO_EPOLL_RAW: RawCore<Monoio> = RawCore::new(
+pub static MONOIO_EPOLL_RAW: TpcCore<Monoio, NoAbstraction> = TpcCore::new(
     Monoio {
         driver: Driver::Epoll,
     },
+    NoAbstraction,
     &CoreInfo {
         name: "monoio-epoll/raw",
         runtime: "monoio 0.2 thread-per-core, legacy epoll driver",

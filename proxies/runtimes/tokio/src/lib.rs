@@ -18,14 +18,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pb_borrow::BorrowingCore;
+use pb_borrow::Borrowing;
 use pb_core::{CoreInfo, ProxyCore, Scenario, ServeError, ServeOpts};
-use pb_engine::lifecycle::{ThreadPerCore, ThreadSlot, drain};
+use pb_engine::lifecycle::{ThreadPerCore, ThreadSlot, TpcCore, drain};
 use pb_engine::pool::SharedPool;
 use pb_engine::{ConnGauge, Echo, EchoParams, Runtime, Stream};
-use pb_raw::{Raw, RawCore};
+use pb_raw::{NoAbstraction, Raw};
 use pb_sys::{Shutdown, accept, socket};
-use pb_tower::{Sharing, TowerCore};
+use pb_tower::{Sharing, Tower};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -77,9 +77,9 @@ pub static TOKIO_MT_RAW: TokioMt = TokioMt::new(
 );
 
 /// tokio-tpc/tower-buffer: a request stack behind `Buffer` per thread.
-pub static TOKIO_TPC_TOWER_BUFFER: TowerCore<TokioTpc> = TowerCore::new(
+pub static TOKIO_TPC_TOWER_BUFFER: TpcCore<TokioTpc, Tower> = TpcCore::new(
     TokioTpc,
-    Sharing::Buffer,
+    Tower(Sharing::Buffer),
     &CoreInfo {
         name: "tokio-tpc/tower-buffer",
         runtime: TPC,
@@ -91,9 +91,9 @@ pub static TOKIO_TPC_TOWER_BUFFER: TowerCore<TokioTpc> = TowerCore::new(
 );
 
 /// tokio-tpc/tower-clone.
-pub static TOKIO_TPC_TOWER_CLONE: TowerCore<TokioTpc> = TowerCore::new(
+pub static TOKIO_TPC_TOWER_CLONE: TpcCore<TokioTpc, Tower> = TpcCore::new(
     TokioTpc,
-    Sharing::Clone,
+    Tower(Sharing::Clone),
     &CoreInfo {
         name: "tokio-tpc/tower-clone",
         runtime: TPC,
@@ -105,8 +105,9 @@ pub static TOKIO_TPC_TOWER_CLONE: TowerCore<TokioTpc> = TowerCore::new(
 );
 
 /// tokio-tpc/borrowing: the monoio cores' stacks on tokio.
-pub static TOKIO_TPC_BORROWING: BorrowingCore<TokioTpc> = BorrowingCore::new(
+pub static TOKIO_TPC_BORROWING: TpcCore<TokioTpc, Borrowing> = TpcCore::new(
     TokioTpc,
+    Borrowing,
     &CoreInfo {
         name: "tokio-tpc/borrowing",
         runtime: TPC,
@@ -118,8 +119,9 @@ pub static TOKIO_TPC_BORROWING: BorrowingCore<TokioTpc> = BorrowingCore::new(
 );
 
 /// tokio-tpc/raw.
-pub static TOKIO_TPC_RAW: RawCore<TokioTpc> = RawCore::new(
+pub static TOKIO_TPC_RAW: TpcCore<TokioTpc, NoAbstraction> = TpcCore::new(
     TokioTpc,
+    NoAbstraction,
     &CoreInfo {
         name: "tokio-tpc/raw",
         runtime: TPC,
