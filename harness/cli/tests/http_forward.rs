@@ -81,7 +81,7 @@ impl Drop for Proxy {
 }
 
 fn start_proxy(core: &str, dir: &Path, config: &str) -> Proxy {
-    let path = dir.join(format!("{core}.toml"));
+    let path = dir.join(format!("{}.toml", core.replace('/', "_")));
     std::fs::write(&path, config).unwrap();
     let args: Vec<String> = [
         "proxy",
