@@ -15,6 +15,9 @@
 //! | [`conn`] | [`ConnLimit`] over the engine's connection gauge |
 //! | [`http`] | the request layers, the connection service, and the two stacks |
 
+/// The composition as `proxybench cores` and results describe it.
+pub const SERVICE: &str = "service-async borrowing Service, FactoryStack";
+
 pub mod config;
 pub mod conn;
 pub mod core;

@@ -14,7 +14,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use pb_core::config::AuthConfig;
-use pb_core::{Scenario, ServeError, ServeOpts};
+use pb_core::{ServeError, ServeOpts};
 use pb_engine::filter::{self, HeaderRules};
 use pb_engine::lifecycle::{Composition, ThreadPerCore, serve_thread_per_core};
 use pb_engine::pool::{LocalPool, UpstreamPool};
@@ -22,6 +22,9 @@ use pb_engine::route::Router;
 use pb_engine::{Conn, ConnGauge, Done, Echo, EchoParams, Exchange, Forwarder, Runtime};
 use pb_http::Limits;
 use pb_sys::Shutdown;
+
+/// The composition as `proxybench cores` and results describe it.
+pub const SERVICE: &str = "none: the connection loop calls the engine directly";
 
 /// Everything one connection handler needs, built once (per thread, or
 /// per process behind an `Arc`); `P` is the idle upstream pool.
@@ -126,11 +129,6 @@ where
         shutdown: &Shutdown,
         on_ready: &mut dyn FnMut(SocketAddr, usize),
     ) -> Result<(), ServeError> {
-        if opts.scenario == Scenario::HttpForward && opts.http.is_none() {
-            return Err(ServeError::Options(
-                "http-forward needs a forwarding configuration".into(),
-            ));
-        }
         let gauge = ConnGauge::default();
         let (opts_for_threads, counted) = (opts.clone(), gauge.clone());
         serve_thread_per_core(rt, opts, &gauge, shutdown, on_ready, move |thread| {

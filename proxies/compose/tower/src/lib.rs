@@ -40,7 +40,7 @@ use pb_engine::pool::SharedPool;
 use pb_engine::route::Router;
 use pb_engine::{Conn, ConnGauge, Done, Echo, EchoParams, Exchange, Forwarder, Runtime};
 use pb_http::Limits;
-use tower::buffer::{Buffer, BufferLayer};
+use tower::buffer::BufferLayer;
 use tower::util::BoxCloneService;
 use tower::{Layer, Service, ServiceBuilder, ServiceExt};
 
@@ -54,10 +54,6 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = io::Result<T>> + Send + 'sta
 /// The forwarder every worker shares: one set of balancers and one pool of
 /// idle upstream connections behind a lock.
 pub type SharedForwarder<R> = Forwarder<SharedPool<Conn<<R as Runtime>::Stream>>>;
-
-/// The request-level stack of the HTTP scenario.
-pub type RequestStack<R> =
-    Buffer<Exchange<<R as Runtime>::Stream>, BoxFuture<Done<<R as Runtime>::Stream>>>;
 
 /// A runtime whose engine futures are `Send`, which tower behind `Buffer`
 /// needs (the stack's futures move between worker threads).
@@ -167,6 +163,16 @@ pub enum Sharing {
     /// The stack cloned for every connection and driven with
     /// `ready().await` then `call()`, as hyper and axum drive theirs.
     Clone,
+}
+
+impl Sharing {
+    /// The composition as `proxybench cores` and results describe it.
+    pub const fn describe(self) -> &'static str {
+        match self {
+            Sharing::Buffer => "tower Layer stack, the request stack shared through Buffer",
+            Sharing::Clone => "tower Layer stack cloned per connection, ready().await then call()",
+        }
+    }
 }
 
 /// The connection service every accepted connection is served by, boxed

@@ -52,7 +52,7 @@ pub static GLOMMIO: TpcCore<Glommio, Borrowing> = TpcCore::new(
     &CoreInfo {
         name: "glommio",
         runtime: "glommio 0.9 LocalExecutor per core, io_uring",
-        service: "service-async borrowing Service, FactoryStack",
+        service: pb_borrow::SERVICE,
         grid: ("glommio", "borrowing"),
         requirements: REQUIREMENTS,
         scenarios: &[Scenario::Echo, Scenario::HttpForward],
@@ -66,7 +66,7 @@ pub static GLOMMIO_RAW: TpcCore<Glommio, NoAbstraction> = TpcCore::new(
     &CoreInfo {
         name: "glommio/raw",
         runtime: "glommio 0.9 LocalExecutor per core, io_uring",
-        service: "none: the connection loop calls the engine directly",
+        service: pb_raw::SERVICE,
         grid: ("glommio", "raw"),
         requirements: REQUIREMENTS,
         scenarios: &[Scenario::Echo, Scenario::HttpForward],

@@ -49,7 +49,7 @@ pub static MONOIO: TpcCore<Monoio, Borrowing> = TpcCore::new(
     &CoreInfo {
         name: "monoio",
         runtime: "monoio 0.2 thread-per-core, io_uring driver",
-        service: "service-async borrowing Service, FactoryStack",
+        service: pb_borrow::SERVICE,
         grid: ("monoio", "borrowing"),
         requirements: &[Requirement::IoUring],
         scenarios: &[Scenario::Echo, Scenario::HttpForward],
@@ -66,7 +66,7 @@ pub static MONOIO_EPOLL: TpcCore<Monoio, Borrowing> = TpcCore::new(
     &CoreInfo {
         name: "monoio-epoll",
         runtime: "monoio 0.2 thread-per-core, legacy epoll driver",
-        service: "service-async borrowing Service, FactoryStack",
+        service: pb_borrow::SERVICE,
         grid: ("monoio-epoll", "borrowing"),
         requirements: &[],
         scenarios: &[Scenario::Echo, Scenario::HttpForward],
@@ -82,7 +82,7 @@ pub static MONOIO_RAW: TpcCore<Monoio, NoAbstraction> = TpcCore::new(
     &CoreInfo {
         name: "monoio/raw",
         runtime: "monoio 0.2 thread-per-core, io_uring driver",
-        service: "none: the connection loop calls the engine directly",
+        service: pb_raw::SERVICE,
         grid: ("monoio", "raw"),
         requirements: &[Requirement::IoUring],
         scenarios: &[Scenario::Echo, Scenario::HttpForward],
@@ -98,7 +98,7 @@ pub static MONOIO_EPOLL_RAW: TpcCore<Monoio, NoAbstraction> = TpcCore::new(
     &CoreInfo {
         name: "monoio-epoll/raw",
         runtime: "monoio 0.2 thread-per-core, legacy epoll driver",
-        service: "none: the connection loop calls the engine directly",
+        service: pb_raw::SERVICE,
         grid: ("monoio-epoll", "raw"),
         requirements: &[],
         scenarios: &[Scenario::Echo, Scenario::HttpForward],

@@ -42,7 +42,7 @@ pub static TOKIO_TOWER: TokioMt = TokioMt::new(
     &CoreInfo {
         name: "tokio-tower",
         runtime: MT,
-        service: "tower Layer stack, the request stack shared through Buffer",
+        service: Sharing::Buffer.describe(),
         grid: ("tokio-mt", "tower-buffer"),
         requirements: &[],
         scenarios: SCENARIOS,
@@ -56,7 +56,7 @@ pub static TOKIO_MT_TOWER_CLONE: TokioMt = TokioMt::new(
     &CoreInfo {
         name: "tokio-mt/tower-clone",
         runtime: MT,
-        service: "tower Layer stack cloned per connection, ready().await then call()",
+        service: Sharing::Clone.describe(),
         grid: ("tokio-mt", "tower-clone"),
         requirements: &[],
         scenarios: SCENARIOS,
@@ -69,7 +69,7 @@ pub static TOKIO_MT_RAW: TokioMt = TokioMt::new(
     &CoreInfo {
         name: "tokio-mt/raw",
         runtime: MT,
-        service: "none: the connection loop calls the engine directly",
+        service: pb_raw::SERVICE,
         grid: ("tokio-mt", "raw"),
         requirements: &[],
         scenarios: SCENARIOS,
@@ -97,7 +97,7 @@ pub static TOKIO_TPC_TOWER_CLONE: TpcCore<TokioTpc, Tower> = TpcCore::new(
     &CoreInfo {
         name: "tokio-tpc/tower-clone",
         runtime: TPC,
-        service: "tower Layer stack cloned per connection, ready().await then call()",
+        service: Sharing::Clone.describe(),
         grid: ("tokio-tpc", "tower-clone"),
         requirements: &[],
         scenarios: SCENARIOS,
@@ -111,7 +111,7 @@ pub static TOKIO_TPC_BORROWING: TpcCore<TokioTpc, Borrowing> = TpcCore::new(
     &CoreInfo {
         name: "tokio-tpc/borrowing",
         runtime: TPC,
-        service: "service-async borrowing Service, FactoryStack",
+        service: pb_borrow::SERVICE,
         grid: ("tokio-tpc", "borrowing"),
         requirements: &[],
         scenarios: SCENARIOS,
@@ -125,7 +125,7 @@ pub static TOKIO_TPC_RAW: TpcCore<TokioTpc, NoAbstraction> = TpcCore::new(
     &CoreInfo {
         name: "tokio-tpc/raw",
         runtime: TPC,
-        service: "none: the connection loop calls the engine directly",
+        service: pb_raw::SERVICE,
         grid: ("tokio-tpc", "raw"),
         requirements: &[],
         scenarios: SCENARIOS,
