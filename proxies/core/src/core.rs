@@ -46,6 +46,27 @@ pub struct CoreInfo {
     pub scenarios: &'static [Scenario],
 }
 
+/// The [`CoreInfo`] of a grid core, named by its grid cell: `grid_info!("tokio-tpc" / "raw", runtime: ..., service: ..., requirements: ..., scenarios: ...)`
+/// is a `&'static CoreInfo` named `tokio-tpc/raw`. The mission cores,
+/// which keep short names, write their `CoreInfo` out.
+#[macro_export]
+macro_rules! grid_info {
+    ($row:literal / $column:literal,
+     runtime: $runtime:expr,
+     service: $service:expr,
+     requirements: $requirements:expr,
+     scenarios: $scenarios:expr $(,)?) => {
+        &$crate::CoreInfo {
+            name: concat!($row, "/", $column),
+            runtime: $runtime,
+            service: $service,
+            grid: ($row, $column),
+            requirements: $requirements,
+            scenarios: $scenarios,
+        }
+    };
+}
+
 impl CoreInfo {
     /// `runtime/composition`: the core's grid name, which names it on the
     /// command line as well as [`CoreInfo::name`] does.

@@ -64,13 +64,30 @@ impl HeaderRules {
         }
     }
 
+    /// Whether there is nothing to edit.
+    pub fn is_empty(&self) -> bool {
+        self.request_remove.is_empty()
+            && self.request_add.is_empty()
+            && self.response_add.is_empty()
+    }
+
     /// Adds these rules to an exchange's edits, which the forwarder
     /// applies while it writes the request and the response.
     pub fn apply<S>(&self, ex: &mut crate::Exchange<S>) {
-        ex.request_remove
-            .extend(self.request_remove.iter().cloned());
-        ex.request_add.extend(self.request_add.iter().cloned());
-        ex.response_add.extend(self.response_add.iter().cloned());
+        self.edit_request(&mut ex.request_remove, &mut ex.request_add);
+        self.edit_response(&mut ex.response_add);
+    }
+
+    /// The request half of [`apply`](Self::apply), for a composition that
+    /// edits the request and the response in separate phases.
+    pub fn edit_request(&self, remove: &mut Vec<String>, add: &mut Vec<Header>) {
+        remove.extend(self.request_remove.iter().cloned());
+        add.extend(self.request_add.iter().cloned());
+    }
+
+    /// The response half of [`apply`](Self::apply).
+    pub fn edit_response(&self, add: &mut Vec<Header>) {
+        add.extend(self.response_add.iter().cloned());
     }
 }
 

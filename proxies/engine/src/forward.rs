@@ -24,7 +24,22 @@ use crate::exchange::{Conn, Done, Exchange};
 use crate::io::{Runtime, Stream, timeout};
 use crate::pool::UpstreamPool;
 use pb_core::config::{ProxyConfig, TimeoutsConfig};
-use pb_http::{BodyDecoder, Framing, HttpError, Limits, ResponseHead, Version, write};
+use pb_http::{BodyDecoder, Framing, Header, HttpError, Limits, ResponseHead, Version, write};
+
+/// Callbacks at the phases of an exchange that happen inside the
+/// forwarder, for a composition that drives filters phase by phase (the
+/// filter chain); the onion compositions pass `()`, whose empty callbacks
+/// compile to nothing.
+pub trait Phases {
+    /// Request body bytes as they are forwarded (chunk framing included
+    /// when the body is chunked), once per piece.
+    fn request_body(&mut self, _bytes: &[u8]) {}
+    /// The upstream's final response head, before it is written to the
+    /// client; headers pushed onto `add` are added to it.
+    fn response_head(&mut self, _head: &ResponseHead, _add: &mut Vec<Header>) {}
+}
+
+impl Phases for () {}
 
 /// Upstream balancers, idle connections and the limits that bound them.
 #[derive(Debug)]
@@ -76,7 +91,21 @@ enum Failure {
 
 impl<P> Forwarder<P> {
     /// Forwards one exchange; `Err` only when the client connection failed.
-    pub async fn forward<R>(&self, mut ex: Exchange<R::Stream>) -> io::Result<Done<R::Stream>>
+    pub async fn forward<R>(&self, ex: Exchange<R::Stream>) -> io::Result<Done<R::Stream>>
+    where
+        R: Runtime,
+        P: UpstreamPool<Conn<R::Stream>>,
+    {
+        self.forward_with::<R>(ex, &mut ()).await
+    }
+
+    /// [`forward`](Self::forward), calling `phases` at the request body
+    /// and the response head.
+    pub async fn forward_with<R>(
+        &self,
+        mut ex: Exchange<R::Stream>,
+        phases: &mut impl Phases,
+    ) -> io::Result<Done<R::Stream>>
     where
         R: Runtime,
         P: UpstreamPool<Conn<R::Stream>>,
@@ -104,7 +133,7 @@ impl<P> Forwarder<P> {
         let (mut upstream, response) = loop {
             let fresh = reused.is_none();
             let attempt = self
-                .exchange_head::<R>(&mut ex, reused.take(), pick.addr, &head, continued)
+                .exchange_head::<R>(&mut ex, reused.take(), pick.addr, &head, continued, phases)
                 .await;
             match attempt {
                 Ok(ok) => break ok,
@@ -137,6 +166,7 @@ impl<P> Forwarder<P> {
         ex.client.out = head;
 
         // The response head, then its body, framed for this client.
+        phases.response_head(&response, &mut ex.response_add);
         let plan = write::ResponsePlan::new(&ex.head, &response);
         let mut out = std::mem::take(&mut ex.client.out);
         out.clear();
@@ -225,6 +255,7 @@ impl<P> Forwarder<P> {
         addr: SocketAddr,
         head: &[u8],
         continued: bool,
+        phases: &mut impl Phases,
     ) -> Result<(Conn<R::Stream>, ResponseHead), Failure>
     where
         R: Runtime,
@@ -268,6 +299,7 @@ impl<P> Forwarder<P> {
                 .map_err(Failure::BadRequest)?;
             ex.client.consume(step.consumed);
             if !out.is_empty() {
+                phases.request_body(&out);
                 if upstream.send_within::<R>(out, send).await.is_err() {
                     return Err(Failure::BadGateway("upstream stopped taking the request"));
                 }

@@ -35,5 +35,5 @@ pub mod route;
 pub use conn::{ConnGauge, ConnGuard, ConnRefused};
 pub use echo::{Echo, EchoParams};
 pub use exchange::{Conn, Done, Exchange, serve_connection};
-pub use forward::Forwarder;
+pub use forward::{Forwarder, Phases};
 pub use io::{Runtime, Stream};

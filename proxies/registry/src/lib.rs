@@ -14,20 +14,34 @@ use pb_core::probe::Probe;
 
 /// Every core, row by row of the grid (runtimes), each row's columns
 /// (compositions) in one order: tower-buffer, tower-clone, borrowing,
-/// raw. Tables and reports list cores in this order.
+/// filter-chain, filter-chain-ctx, raw. Tables and reports list cores in this order.
 pub static CORES: &[&dyn ProxyCore] = &[
     &pb_rt_tokio::TOKIO_TOWER,
     &pb_rt_tokio::TOKIO_MT_TOWER_CLONE,
+    &pb_rt_tokio::TOKIO_MT_FILTER_CHAIN,
+    &pb_rt_tokio::TOKIO_MT_FILTER_CHAIN_CTX,
     &pb_rt_tokio::TOKIO_MT_RAW,
     &pb_rt_tokio::TOKIO_TPC_TOWER_BUFFER,
     &pb_rt_tokio::TOKIO_TPC_TOWER_CLONE,
     &pb_rt_tokio::TOKIO_TPC_BORROWING,
+    &pb_rt_tokio::TOKIO_TPC_FILTER_CHAIN,
+    &pb_rt_tokio::TOKIO_TPC_FILTER_CHAIN_CTX,
     &pb_rt_tokio::TOKIO_TPC_RAW,
     &pb_rt_monoio::MONOIO,
+    &pb_rt_monoio::MONOIO_FILTER_CHAIN,
+    &pb_rt_monoio::MONOIO_FILTER_CHAIN_CTX,
     &pb_rt_monoio::MONOIO_RAW,
     &pb_rt_monoio::MONOIO_EPOLL,
+    &pb_rt_monoio::MONOIO_EPOLL_FILTER_CHAIN,
+    &pb_rt_monoio::MONOIO_EPOLL_FILTER_CHAIN_CTX,
     &pb_rt_monoio::MONOIO_EPOLL_RAW,
+    &pb_rt_tokio_uring::TOKIO_URING_BORROWING,
+    &pb_rt_tokio_uring::TOKIO_URING_FILTER_CHAIN,
+    &pb_rt_tokio_uring::TOKIO_URING_FILTER_CHAIN_CTX,
+    &pb_rt_tokio_uring::TOKIO_URING_RAW,
     &pb_rt_glommio::GLOMMIO,
+    &pb_rt_glommio::GLOMMIO_FILTER_CHAIN,
+    &pb_rt_glommio::GLOMMIO_FILTER_CHAIN_CTX,
     &pb_rt_glommio::GLOMMIO_RAW,
 ];
 
@@ -57,6 +71,16 @@ pub static IMPOSSIBLE: &[(&str, &str, &str)] = &[
         "monoio-epoll",
         "tower-clone",
         "pb-tower's stacks box Send futures, and monoio's streams are not Send",
+    ),
+    (
+        "tokio-uring",
+        "tower-buffer",
+        "pb-tower's stacks box Send futures (Buffer's worker is spawned with tokio::spawn), and tokio-uring's streams are not Send (they share their descriptor through an Rc)",
+    ),
+    (
+        "tokio-uring",
+        "tower-clone",
+        "pb-tower's stacks box Send futures, and tokio-uring's streams are not Send",
     ),
     (
         "glommio",
@@ -139,12 +163,18 @@ mod tests {
             [
                 "tokio-tower",
                 "tokio-mt/tower-clone",
+                "tokio-mt/filter-chain",
+                "tokio-mt/filter-chain-ctx",
                 "tokio-mt/raw",
                 "tokio-tpc/tower-buffer",
                 "tokio-tpc/tower-clone",
                 "tokio-tpc/borrowing",
+                "tokio-tpc/filter-chain",
+                "tokio-tpc/filter-chain-ctx",
                 "tokio-tpc/raw",
                 "monoio-epoll",
+                "monoio-epoll/filter-chain",
+                "monoio-epoll/filter-chain-ctx",
                 "monoio-epoll/raw",
             ]
         );

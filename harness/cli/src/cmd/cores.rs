@@ -45,13 +45,20 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
             .max()
             .unwrap_or(4)
             .max(4);
+        const GRID: &str = "grid (runtime/composition)";
+        let grid = rows
+            .iter()
+            .map(|(i, _)| i.grid_name().len())
+            .max()
+            .unwrap_or(0)
+            .max(GRID.len());
         println!(
-            "{:<width$} {:<26} {:<9} service",
-            "core", "grid (runtime/composition)", "available"
+            "{:<width$} {GRID:<grid$} {:<9} service",
+            "core", "available"
         );
         for (info, verdict) in &rows {
             println!(
-                "{:<width$} {:<26} {:<9} {}",
+                "{:<width$} {:<grid$} {:<9} {}",
                 info.name,
                 info.grid_name(),
                 if verdict.is_ok() { "yes" } else { "no" },

@@ -4,16 +4,21 @@
 //! (connection limit, auth, header rules, routing, forwarding): the floor
 //! every abstraction's cost is measured against.
 //!
-//! [`Raw`] is one thread's (or, shared behind an `Arc`, one process's)
-//! connection handler; [`NoAbstraction`] is this composition for any
-//! thread-per-core runtime (`pb_engine::lifecycle::TpcCore`).
+//! The connection loop is [`Handler`], generic over what it does with
+//! each request (a [`Step`]): [`Direct`] is this composition's step; the
+//! filter chains (`pb-filter`) are other steps on the same loop, so what
+//! separates them from the floor is their step and nothing else.
+//! [`PerThread`] serves a handler on any thread-per-core runtime
+//! (`pb_engine::lifecycle::TpcCore`); [`NoAbstraction`] is the raw one.
 
+use std::future::Future;
 use std::io;
+use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
-use pb_core::config::AuthConfig;
+use pb_core::config::{AuthConfig, ProxyConfig};
 use pb_core::{ServeError, ServeOpts};
 use pb_engine::filter::{self, HeaderRules};
 use pb_engine::lifecycle::{Composition, ThreadPerCore, serve_thread_per_core};
@@ -26,39 +31,57 @@ use pb_sys::Shutdown;
 /// The composition as `proxybench cores` and results describe it.
 pub const SERVICE: &str = "none: the connection loop calls the engine directly";
 
-/// Everything one connection handler needs, built once (per thread, or
-/// per process behind an `Arc`); `P` is the idle upstream pool.
+/// What a [`Handler`] does with one request between reading its head and
+/// the next: the middleware decisions, then the forwarder. Built once per
+/// handler from the configuration.
+pub trait Step: Sized {
+    /// The step for `config`.
+    fn new(config: &ProxyConfig) -> Self;
+
+    /// Serves one request; `Err` only when the client connection failed.
+    fn exchange<R, P>(
+        &self,
+        ex: Exchange<R::Stream>,
+        forwarder: &Forwarder<P>,
+    ) -> impl Future<Output = io::Result<Done<R::Stream>>>
+    where
+        R: Runtime,
+        P: UpstreamPool<Conn<R::Stream>>;
+}
+
+/// A plain connection loop: everything one connection handler needs,
+/// built once (per thread, or per process behind an `Arc`); `X` is what
+/// it does per request, `P` the idle upstream pool.
 #[derive(Debug)]
-pub struct Raw<P> {
+pub struct Handler<X, P> {
     limit: usize,
     gauge: ConnGauge,
     echo: EchoParams,
-    http: Option<Http<P>>,
+    http: Option<Http<X, P>>,
 }
 
-/// The forwarding half of [`Raw`].
+/// The `raw` composition's handler.
+pub type Raw<P> = Handler<Direct, P>;
+
+/// The forwarding half of [`Handler`].
 #[derive(Debug)]
-struct Http<P> {
-    auth: Option<AuthConfig>,
-    rules: HeaderRules,
-    router: Router,
+struct Http<X, P> {
+    step: X,
     forwarder: Forwarder<P>,
     limits: Limits,
     header_deadline: Duration,
 }
 
-impl<P> Raw<P> {
+impl<X: Step, P> Handler<X, P> {
     /// A handler for `opts`, counting connections on `gauge`; `pool` holds
     /// idle upstream connections, `seed` varies random balancing.
-    pub fn new(opts: &ServeOpts, gauge: &ConnGauge, pool: P, seed: u64) -> Raw<P> {
-        Raw {
+    pub fn new(opts: &ServeOpts, gauge: &ConnGauge, pool: P, seed: u64) -> Handler<X, P> {
+        Handler {
             limit: opts.max_conns,
             gauge: gauge.clone(),
             echo: EchoParams::new(opts),
             http: opts.http.as_ref().map(|config| Http {
-                auth: config.auth.clone(),
-                rules: HeaderRules::new(&config.headers),
-                router: Router::new(config),
+                step: X::new(config),
                 forwarder: Forwarder::new(config, pool, seed),
                 limits: config.head_limits(),
                 header_deadline: config.timeouts.client_header(),
@@ -86,7 +109,7 @@ impl<P> Raw<P> {
                     stream,
                     http.limits,
                     http.header_deadline,
-                    |ex| http.exchange::<R>(ex),
+                    |ex| http.step.exchange::<R, P>(ex, &http.forwarder),
                 )
                 .await
             }
@@ -94,9 +117,28 @@ impl<P> Raw<P> {
     }
 }
 
-impl<P> Http<P> {
-    /// One request, through the decisions in layer order.
-    async fn exchange<R>(&self, mut ex: Exchange<R::Stream>) -> io::Result<Done<R::Stream>>
+/// The raw step: the decisions as plain calls, in layer order.
+#[derive(Debug)]
+pub struct Direct {
+    auth: Option<AuthConfig>,
+    rules: HeaderRules,
+    router: Router,
+}
+
+impl Step for Direct {
+    fn new(config: &ProxyConfig) -> Direct {
+        Direct {
+            auth: config.auth.clone(),
+            rules: HeaderRules::new(&config.headers),
+            router: Router::new(config),
+        }
+    }
+
+    async fn exchange<R, P>(
+        &self,
+        mut ex: Exchange<R::Stream>,
+        forwarder: &Forwarder<P>,
+    ) -> io::Result<Done<R::Stream>>
     where
         R: Runtime,
         P: UpstreamPool<Conn<R::Stream>>,
@@ -108,19 +150,41 @@ impl<P> Http<P> {
         }
         self.rules.apply(&mut ex);
         ex.route = self.router.route_head(&ex.head);
-        self.forwarder.forward::<R>(ex).await
+        forwarder.forward::<R>(ex).await
     }
 }
 
-/// The raw composition, for [`TpcCore`](pb_engine::lifecycle::TpcCore):
-/// one [`Raw`] handler per thread, idle upstream connections kept per
-/// thread.
-#[derive(Debug, Clone, Copy)]
-pub struct NoAbstraction;
+/// A [`Handler`] with step `X` as a composition, for
+/// [`TpcCore`](pb_engine::lifecycle::TpcCore): one handler per thread,
+/// idle upstream connections kept per thread.
+pub struct PerThread<X>(PhantomData<fn() -> X>);
 
-impl<T> Composition<T> for NoAbstraction
+impl<X> PerThread<X> {
+    /// The composition.
+    pub const NEW: PerThread<X> = PerThread(PhantomData);
+}
+
+impl<X> Clone for PerThread<X> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<X> Copy for PerThread<X> {}
+
+impl<X> std::fmt::Debug for PerThread<X> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(std::any::type_name::<Self>())
+    }
+}
+
+/// The raw composition on a thread-per-core runtime.
+pub type NoAbstraction = PerThread<Direct>;
+
+impl<T, X> Composition<T> for PerThread<X>
 where
     T: ThreadPerCore<Rt: Echo>,
+    X: Step + 'static,
 {
     fn serve(
         self,
@@ -132,15 +196,15 @@ where
         let gauge = ConnGauge::default();
         let (opts_for_threads, counted) = (opts.clone(), gauge.clone());
         serve_thread_per_core(rt, opts, &gauge, shutdown, on_ready, move |thread| {
-            let raw = Rc::new(Raw::new(
+            let handler = Rc::new(Handler::<X, _>::new(
                 &opts_for_threads,
                 &counted,
                 LocalPool::default(),
                 thread as u64,
             ));
             move |stream| {
-                let raw = Rc::clone(&raw);
-                async move { raw.serve::<T::Rt>(stream).await }
+                let handler = Rc::clone(&handler);
+                async move { handler.serve::<T::Rt>(stream).await }
             }
         })
     }

@@ -8,8 +8,9 @@
 //! engine runs on ([`GlommioStream`], [`GlommioRt`]), how to build an
 //! executor and accept and spawn on it ([`ThreadPerCore`]), and the echo
 //! service written with glommio's `AsyncRead`/`AsyncWrite`. The lifecycle
-//! is the engine's (`serve_thread_per_core`), the stacks `pb-borrow`'s
-//! and `pb-raw`'s (each core a `pb_engine::lifecycle::TpcCore`).
+//! is the engine's (`serve_thread_per_core`), the compositions
+//! `pb-borrow`'s, `pb-filter`'s and `pb-raw`'s (each core a
+//! `pb_engine::lifecycle::TpcCore`).
 
 // glommio takes a listening socket over only through `FromRawFd`; the one
 // `unsafe` block is in `Glommio::listen`.
@@ -24,9 +25,10 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
 use glommio::{LocalExecutorBuilder, Placement};
 use pb_borrow::Borrowing;
-use pb_core::{CoreInfo, Requirement, Scenario, ServeError};
+use pb_core::{CoreInfo, Requirement, Scenario, ServeError, grid_info};
 use pb_engine::lifecycle::{ThreadPerCore, ThreadSlot, TpcCore};
 use pb_engine::{Echo, EchoParams, Runtime, Stream};
+use pb_filter::{FilterChain, FilterChainCtx};
 use pb_raw::NoAbstraction;
 
 /// Memory glommio preallocates and registers with io_uring per executor.
@@ -45,32 +47,45 @@ const REQUIREMENTS: &[Requirement] = &[
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Glommio;
 
+const RUNTIME: &str = "glommio 0.9 LocalExecutor per core, io_uring";
+const SCENARIOS: &[Scenario] = &[Scenario::Echo, Scenario::HttpForward];
+
 /// The `glommio` core.
 pub static GLOMMIO: TpcCore<Glommio, Borrowing> = TpcCore::new(
     Glommio,
     Borrowing,
     &CoreInfo {
         name: "glommio",
-        runtime: "glommio 0.9 LocalExecutor per core, io_uring",
+        runtime: RUNTIME,
         service: pb_borrow::SERVICE,
         grid: ("glommio", "borrowing"),
         requirements: REQUIREMENTS,
-        scenarios: &[Scenario::Echo, Scenario::HttpForward],
+        scenarios: SCENARIOS,
     },
+);
+
+/// glommio/filter-chain.
+pub static GLOMMIO_FILTER_CHAIN: TpcCore<Glommio, FilterChain> = TpcCore::new(
+    Glommio,
+    FilterChain::NEW,
+    grid_info!("glommio" / "filter-chain", runtime: RUNTIME, service: pb_filter::SERVICE_CHAIN,
+        requirements: REQUIREMENTS, scenarios: SCENARIOS),
+);
+
+/// glommio/filter-chain-ctx.
+pub static GLOMMIO_FILTER_CHAIN_CTX: TpcCore<Glommio, FilterChainCtx> = TpcCore::new(
+    Glommio,
+    FilterChainCtx::NEW,
+    grid_info!("glommio" / "filter-chain-ctx", runtime: RUNTIME, service: pb_filter::SERVICE_CTX,
+        requirements: REQUIREMENTS, scenarios: SCENARIOS),
 );
 
 /// glommio/raw: no service abstraction.
 pub static GLOMMIO_RAW: TpcCore<Glommio, NoAbstraction> = TpcCore::new(
     Glommio,
-    NoAbstraction,
-    &CoreInfo {
-        name: "glommio/raw",
-        runtime: "glommio 0.9 LocalExecutor per core, io_uring",
-        service: pb_raw::SERVICE,
-        grid: ("glommio", "raw"),
-        requirements: REQUIREMENTS,
-        scenarios: &[Scenario::Echo, Scenario::HttpForward],
-    },
+    NoAbstraction::NEW,
+    grid_info!("glommio" / "raw", runtime: RUNTIME, service: pb_raw::SERVICE,
+        requirements: REQUIREMENTS, scenarios: SCENARIOS),
 );
 
 impl ThreadPerCore for Glommio {

@@ -7,8 +7,8 @@
 //! engine runs on ([`MonoioStream`], [`MonoioRt`]), how to build a runtime
 //! and accept and spawn on it ([`ThreadPerCore`]), and the echo service
 //! written with monoio's owned-buffer I/O. The lifecycle is the engine's
-//! (`serve_thread_per_core`), the cores `pb_engine::lifecycle::TpcCore`s of `pb-borrow`'s and
-//! `pb-raw`'s compositions.
+//! (`serve_thread_per_core`), the cores `pb_engine::lifecycle::TpcCore`s
+//! of `pb-borrow`'s, `pb-filter`'s and `pb-raw`'s compositions.
 //!
 //! Two registry entries: [`MONOIO`] (io_uring) and [`MONOIO_EPOLL`]
 //! (monoio's legacy driver).
@@ -22,9 +22,10 @@ use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::{TcpListener, TcpStream};
 use monoio::{IoUringDriver, LegacyDriver, RuntimeBuilder};
 use pb_borrow::Borrowing;
-use pb_core::{CoreInfo, Requirement, Scenario, ServeError};
+use pb_core::{CoreInfo, Requirement, Scenario, ServeError, grid_info};
 use pb_engine::lifecycle::{ThreadPerCore, ThreadSlot, TpcCore};
 use pb_engine::{Echo, EchoParams, Runtime, Stream};
+use pb_filter::{FilterChain, FilterChainCtx};
 use pb_raw::NoAbstraction;
 
 /// Which monoio driver a runtime uses.
@@ -40,69 +41,91 @@ pub struct Monoio {
     driver: Driver,
 }
 
+const URING: &str = "monoio 0.2 thread-per-core, io_uring driver";
+const EPOLL: &str = "monoio 0.2 thread-per-core, legacy epoll driver";
+const SCENARIOS: &[Scenario] = &[Scenario::Echo, Scenario::HttpForward];
+const ON_URING: Monoio = Monoio {
+    driver: Driver::IoUring,
+};
+const ON_EPOLL: Monoio = Monoio {
+    driver: Driver::Epoll,
+};
+
 /// The `monoio` core: io_uring, the configuration monoio is known for.
 pub static MONOIO: TpcCore<Monoio, Borrowing> = TpcCore::new(
-    Monoio {
-        driver: Driver::IoUring,
-    },
+    ON_URING,
     Borrowing,
     &CoreInfo {
         name: "monoio",
-        runtime: "monoio 0.2 thread-per-core, io_uring driver",
+        runtime: URING,
         service: pb_borrow::SERVICE,
         grid: ("monoio", "borrowing"),
         requirements: &[Requirement::IoUring],
-        scenarios: &[Scenario::Echo, Scenario::HttpForward],
+        scenarios: SCENARIOS,
     },
+);
+
+/// monoio/filter-chain.
+pub static MONOIO_FILTER_CHAIN: TpcCore<Monoio, FilterChain> = TpcCore::new(
+    ON_URING,
+    FilterChain::NEW,
+    grid_info!("monoio" / "filter-chain", runtime: URING, service: pb_filter::SERVICE_CHAIN,
+        requirements: &[Requirement::IoUring], scenarios: SCENARIOS),
+);
+
+/// monoio/filter-chain-ctx.
+pub static MONOIO_FILTER_CHAIN_CTX: TpcCore<Monoio, FilterChainCtx> = TpcCore::new(
+    ON_URING,
+    FilterChainCtx::NEW,
+    grid_info!("monoio" / "filter-chain-ctx", runtime: URING, service: pb_filter::SERVICE_CTX,
+        requirements: &[Requirement::IoUring], scenarios: SCENARIOS),
+);
+
+/// monoio/raw: no service abstraction, on io_uring.
+pub static MONOIO_RAW: TpcCore<Monoio, NoAbstraction> = TpcCore::new(
+    ON_URING,
+    NoAbstraction::NEW,
+    grid_info!("monoio" / "raw", runtime: URING, service: pb_raw::SERVICE,
+        requirements: &[Requirement::IoUring], scenarios: SCENARIOS),
 );
 
 /// The `monoio-epoll` core: monoio's legacy driver, which isolates the
 /// driver's share and which valgrind can run.
 pub static MONOIO_EPOLL: TpcCore<Monoio, Borrowing> = TpcCore::new(
-    Monoio {
-        driver: Driver::Epoll,
-    },
+    ON_EPOLL,
     Borrowing,
     &CoreInfo {
         name: "monoio-epoll",
-        runtime: "monoio 0.2 thread-per-core, legacy epoll driver",
+        runtime: EPOLL,
         service: pb_borrow::SERVICE,
         grid: ("monoio-epoll", "borrowing"),
         requirements: &[],
-        scenarios: &[Scenario::Echo, Scenario::HttpForward],
+        scenarios: SCENARIOS,
     },
 );
 
-/// monoio/raw: no service abstraction, on io_uring.
-pub static MONOIO_RAW: TpcCore<Monoio, NoAbstraction> = TpcCore::new(
-    Monoio {
-        driver: Driver::IoUring,
-    },
-    NoAbstraction,
-    &CoreInfo {
-        name: "monoio/raw",
-        runtime: "monoio 0.2 thread-per-core, io_uring driver",
-        service: pb_raw::SERVICE,
-        grid: ("monoio", "raw"),
-        requirements: &[Requirement::IoUring],
-        scenarios: &[Scenario::Echo, Scenario::HttpForward],
-    },
+/// monoio-epoll/filter-chain.
+pub static MONOIO_EPOLL_FILTER_CHAIN: TpcCore<Monoio, FilterChain> = TpcCore::new(
+    ON_EPOLL,
+    FilterChain::NEW,
+    grid_info!("monoio-epoll" / "filter-chain", runtime: EPOLL,
+        service: pb_filter::SERVICE_CHAIN, requirements: &[], scenarios: SCENARIOS),
+);
+
+/// monoio-epoll/filter-chain-ctx.
+pub static MONOIO_EPOLL_FILTER_CHAIN_CTX: TpcCore<Monoio, FilterChainCtx> = TpcCore::new(
+    ON_EPOLL,
+    FilterChainCtx::NEW,
+    grid_info!("monoio-epoll" / "filter-chain-ctx", runtime: EPOLL,
+        service: pb_filter::SERVICE_CTX, requirements: &[], scenarios: SCENARIOS),
 );
 
 /// monoio-epoll/raw: no service abstraction, on the legacy driver.
 pub static MONOIO_EPOLL_RAW: TpcCore<Monoio, NoAbstraction> = TpcCore::new(
-    Monoio {
-        driver: Driver::Epoll,
-    },
-    NoAbstraction,
-    &CoreInfo {
-        name: "monoio-epoll/raw",
-        runtime: "monoio 0.2 thread-per-core, legacy epoll driver",
-        service: pb_raw::SERVICE,
-        grid: ("monoio-epoll", "raw"),
-        requirements: &[],
-        scenarios: &[Scenario::Echo, Scenario::HttpForward],
-    },
+    ON_EPOLL,
+    NoAbstraction::NEW,
+    grid_info!("monoio-epoll" / "raw", runtime: EPOLL, service: pb_raw::SERVICE,
+        requirements: &[], scenarios: SCENARIOS),
 );
 
 impl ThreadPerCore for Monoio {

@@ -9,8 +9,9 @@
 //!
 //! What is tokio's is here: the stream and connect/timer the engine runs
 //! on ([`TokioStream`], [`TokioRt`]), the echo loop in tokio's I/O style,
-//! and the two ways to run. The compositions are `pb-tower`, `pb-borrow`
-//! and `pb-raw`; each core below is one flavour with one of them.
+//! and the two ways to run. The compositions are `pb-tower`, `pb-borrow`,
+//! `pb-filter` and `pb-raw`; each core below is one flavour with one of
+//! them.
 
 use std::future::Future;
 use std::io;
@@ -19,11 +20,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pb_borrow::Borrowing;
-use pb_core::{CoreInfo, ProxyCore, Scenario, ServeError, ServeOpts};
+use pb_core::{CoreInfo, ProxyCore, Scenario, ServeError, ServeOpts, grid_info};
 use pb_engine::lifecycle::{ThreadPerCore, ThreadSlot, TpcCore, drain};
 use pb_engine::pool::SharedPool;
 use pb_engine::{ConnGauge, Echo, EchoParams, Runtime, Stream};
-use pb_raw::{NoAbstraction, Raw};
+use pb_filter::chain::Chain;
+use pb_filter::ctx::ContextChain;
+use pb_filter::{FilterChain, FilterChainCtx};
+use pb_raw::{Direct, Handler, NoAbstraction};
 use pb_sys::{Shutdown, accept, socket};
 use pb_tower::{Sharing, Tower};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -53,94 +57,115 @@ pub static TOKIO_TOWER: TokioMt = TokioMt::new(
 /// axum drive theirs.
 pub static TOKIO_MT_TOWER_CLONE: TokioMt = TokioMt::new(
     MtComposition::Tower(Sharing::Clone),
-    &CoreInfo {
-        name: "tokio-mt/tower-clone",
-        runtime: MT,
-        service: Sharing::Clone.describe(),
-        grid: ("tokio-mt", "tower-clone"),
-        requirements: &[],
-        scenarios: SCENARIOS,
-    },
+    grid_info!("tokio-mt" / "tower-clone", runtime: MT, service: Sharing::Clone.describe(),
+        requirements: &[], scenarios: SCENARIOS),
+);
+
+/// tokio-mt/filter-chain.
+pub static TOKIO_MT_FILTER_CHAIN: TokioMt = TokioMt::new(
+    MtComposition::FilterChain,
+    grid_info!("tokio-mt" / "filter-chain", runtime: MT, service: pb_filter::SERVICE_CHAIN,
+        requirements: &[], scenarios: SCENARIOS),
+);
+
+/// tokio-mt/filter-chain-ctx.
+pub static TOKIO_MT_FILTER_CHAIN_CTX: TokioMt = TokioMt::new(
+    MtComposition::FilterChainCtx,
+    grid_info!("tokio-mt" / "filter-chain-ctx", runtime: MT, service: pb_filter::SERVICE_CTX,
+        requirements: &[], scenarios: SCENARIOS),
 );
 
 /// tokio-mt/raw: no service abstraction.
 pub static TOKIO_MT_RAW: TokioMt = TokioMt::new(
     MtComposition::Raw,
-    &CoreInfo {
-        name: "tokio-mt/raw",
-        runtime: MT,
-        service: pb_raw::SERVICE,
-        grid: ("tokio-mt", "raw"),
-        requirements: &[],
-        scenarios: SCENARIOS,
-    },
+    grid_info!("tokio-mt" / "raw", runtime: MT, service: pb_raw::SERVICE,
+        requirements: &[], scenarios: SCENARIOS),
 );
 
 /// tokio-tpc/tower-buffer: a request stack behind `Buffer` per thread.
 pub static TOKIO_TPC_TOWER_BUFFER: TpcCore<TokioTpc, Tower> = TpcCore::new(
     TokioTpc,
     Tower(Sharing::Buffer),
-    &CoreInfo {
-        name: "tokio-tpc/tower-buffer",
-        runtime: TPC,
+    grid_info!("tokio-tpc" / "tower-buffer", runtime: TPC,
         service: "tower Layer stack, the request stack shared through Buffer per thread",
-        grid: ("tokio-tpc", "tower-buffer"),
-        requirements: &[],
-        scenarios: SCENARIOS,
-    },
+        requirements: &[], scenarios: SCENARIOS),
 );
 
 /// tokio-tpc/tower-clone.
 pub static TOKIO_TPC_TOWER_CLONE: TpcCore<TokioTpc, Tower> = TpcCore::new(
     TokioTpc,
     Tower(Sharing::Clone),
-    &CoreInfo {
-        name: "tokio-tpc/tower-clone",
-        runtime: TPC,
-        service: Sharing::Clone.describe(),
-        grid: ("tokio-tpc", "tower-clone"),
-        requirements: &[],
-        scenarios: SCENARIOS,
-    },
+    grid_info!("tokio-tpc" / "tower-clone", runtime: TPC, service: Sharing::Clone.describe(),
+        requirements: &[], scenarios: SCENARIOS),
 );
 
 /// tokio-tpc/borrowing: the monoio cores' stacks on tokio.
 pub static TOKIO_TPC_BORROWING: TpcCore<TokioTpc, Borrowing> = TpcCore::new(
     TokioTpc,
     Borrowing,
-    &CoreInfo {
-        name: "tokio-tpc/borrowing",
-        runtime: TPC,
-        service: pb_borrow::SERVICE,
-        grid: ("tokio-tpc", "borrowing"),
-        requirements: &[],
-        scenarios: SCENARIOS,
-    },
+    grid_info!("tokio-tpc" / "borrowing", runtime: TPC, service: pb_borrow::SERVICE,
+        requirements: &[], scenarios: SCENARIOS),
+);
+
+/// tokio-tpc/filter-chain.
+pub static TOKIO_TPC_FILTER_CHAIN: TpcCore<TokioTpc, FilterChain> = TpcCore::new(
+    TokioTpc,
+    FilterChain::NEW,
+    grid_info!("tokio-tpc" / "filter-chain", runtime: TPC, service: pb_filter::SERVICE_CHAIN,
+        requirements: &[], scenarios: SCENARIOS),
+);
+
+/// tokio-tpc/filter-chain-ctx.
+pub static TOKIO_TPC_FILTER_CHAIN_CTX: TpcCore<TokioTpc, FilterChainCtx> = TpcCore::new(
+    TokioTpc,
+    FilterChainCtx::NEW,
+    grid_info!("tokio-tpc" / "filter-chain-ctx", runtime: TPC, service: pb_filter::SERVICE_CTX,
+        requirements: &[], scenarios: SCENARIOS),
 );
 
 /// tokio-tpc/raw.
 pub static TOKIO_TPC_RAW: TpcCore<TokioTpc, NoAbstraction> = TpcCore::new(
     TokioTpc,
-    NoAbstraction,
-    &CoreInfo {
-        name: "tokio-tpc/raw",
-        runtime: TPC,
-        service: pb_raw::SERVICE,
-        grid: ("tokio-tpc", "raw"),
-        requirements: &[],
-        scenarios: SCENARIOS,
-    },
+    NoAbstraction::NEW,
+    grid_info!("tokio-tpc" / "raw", runtime: TPC, service: pb_raw::SERVICE,
+        requirements: &[], scenarios: SCENARIOS),
 );
 
 // === impl TokioMt ===
+
+/// Serves a `pb-raw` connection loop with step `$step` on the
+/// multi-thread flavour: one handler for the process, idle upstream
+/// connections in a shared pool (as the tower stacks keep them). A macro,
+/// not a function generic over the step, because whether a step's
+/// futures are `Send` (what the work-stealing runtime requires) is only
+/// known for a named step type.
+macro_rules! serve_handler {
+    ($step:ty, $opts:expr, $shutdown:expr, $on_ready:expr) => {
+        serve_multi_thread($opts, $shutdown, $on_ready, |gauge| {
+            let handler = Arc::new(Handler::<$step, _>::new(
+                $opts,
+                gauge,
+                SharedPool::default(),
+                0,
+            ));
+            move |stream| {
+                let handler = Arc::clone(&handler);
+                async move { handler.serve::<TokioRt>(stream).await }
+            }
+        })
+    };
+}
 
 /// A composition on the multi-thread flavour.
 #[derive(Debug, Clone, Copy)]
 pub enum MtComposition {
     /// `pb-tower`, shared as given.
     Tower(Sharing),
-    /// `pb-raw`, one handler for the process (idle upstream connections in
-    /// a shared pool, as the tower stacks keep them).
+    /// `pb-filter`'s per-request filter instances, on `pb-raw`'s loop.
+    FilterChain,
+    /// `pb-filter`'s shared filters with a per-request context.
+    FilterChainCtx,
+    /// `pb-raw`: no abstraction.
     Raw,
 }
 
@@ -176,13 +201,11 @@ impl ProxyCore for TokioMt {
                     move |stream| pb_tower::serve_connection::<TokioRt>(stack.clone(), stream)
                 })
             }
-            MtComposition::Raw => serve_multi_thread(opts, shutdown, on_ready, |gauge| {
-                let raw = Arc::new(Raw::new(opts, gauge, SharedPool::default(), 0));
-                move |stream| {
-                    let raw = Arc::clone(&raw);
-                    async move { raw.serve::<TokioRt>(stream).await }
-                }
-            }),
+            MtComposition::FilterChain => serve_handler!(Chain, opts, shutdown, on_ready),
+            MtComposition::FilterChainCtx => {
+                serve_handler!(ContextChain, opts, shutdown, on_ready)
+            }
+            MtComposition::Raw => serve_handler!(Direct, opts, shutdown, on_ready),
         }
     }
 }

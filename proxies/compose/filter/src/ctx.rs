@@ -1,0 +1,267 @@
+//! `filter-chain-ctx`: shared filters, per-request state in a context.
+//! The filters are built once per handler and called through `&self` for
+//! every request; what a filter must remember between phases, or hand to
+//! a later filter, goes into the request's context, a type-erased map
+//! keyed by type ([`http::Extensions`], where the Rust HTTP ecosystem
+//! keeps per-request state that no type declares in advance). This is
+//! the design article's other option: nothing is allocated per filter,
+//! but the state is unstructured, and every access is a hash lookup and a
+//! downcast.
+//!
+//! Here the router filter leaves its [`RouteChoice`] in the context and
+//! the framework reads it to forward; the map itself is allocated on the
+//! first insert, so every request that reaches the router pays it.
+
+use std::io;
+
+use http::Extensions;
+use pb_core::config::{AuthConfig, ProxyConfig};
+use pb_engine::filter::{self, HeaderRules};
+use pb_engine::pool::UpstreamPool;
+use pb_engine::route::Router;
+use pb_engine::{Conn, Done, Exchange, Forwarder, Phases, Runtime};
+use pb_http::{Header, ResponseHead};
+
+use crate::{Request, Verdict, split};
+
+/// A filter shared by every request; per-request state goes in `ctx`.
+pub trait ContextFilter: Send + Sync {
+    /// The request head arrived.
+    fn on_request_head(&self, req: &mut Request<'_>, ctx: &mut Extensions) -> Verdict;
+    /// Request body bytes are being forwarded.
+    fn on_request_body(&self, _bytes: &[u8], _ctx: &mut Extensions) {}
+    /// The upstream's response head arrived; push headers onto `add` to
+    /// add them to it.
+    fn on_response_head(&self, _head: &ResponseHead, _add: &mut Vec<Header>, _ctx: &Extensions) {}
+}
+
+/// The pool the router filter picked, as it leaves it in the context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteChoice(pub Option<usize>);
+
+/// The context chain as a [`pb_raw::Step`].
+pub struct ContextChain {
+    /// The configured filters, the router last.
+    filters: Vec<Box<dyn ContextFilter>>,
+}
+
+impl std::fmt::Debug for ContextChain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ContextChain")
+            .field("filters", &self.filters.len())
+            .finish()
+    }
+}
+
+impl pb_raw::Step for ContextChain {
+    /// The filters an operator would configure for `config`: auth when a
+    /// token is required, header rewriting when there are rules, and the
+    /// router.
+    fn new(config: &ProxyConfig) -> ContextChain {
+        let mut filters: Vec<Box<dyn ContextFilter>> = Vec::new();
+        if let Some(auth) = &config.auth {
+            filters.push(Box::new(Auth(auth.clone())));
+        }
+        let rules = HeaderRules::new(&config.headers);
+        if !rules.is_empty() {
+            filters.push(Box::new(Headers(rules)));
+        }
+        filters.push(Box::new(RouteFilter(Router::new(config))));
+        ContextChain { filters }
+    }
+
+    async fn exchange<R, P>(
+        &self,
+        mut ex: Exchange<R::Stream>,
+        forwarder: &Forwarder<P>,
+    ) -> io::Result<Done<R::Stream>>
+    where
+        R: Runtime,
+        P: UpstreamPool<Conn<R::Stream>>,
+    {
+        let mut ctx = Extensions::new();
+        let verdict = {
+            let (mut req, route) = split(&mut ex);
+            let verdict = request_head(&self.filters, &mut req, &mut ctx);
+            *route = ctx.get::<RouteChoice>().and_then(|choice| choice.0);
+            verdict
+        };
+        if let Verdict::Respond(status) = verdict {
+            return ex.respond(status, b"").await;
+        }
+        let mut phases = Shared {
+            filters: &self.filters,
+            ctx,
+        };
+        forwarder.forward_with::<R>(ex, &mut phases).await
+    }
+}
+
+/// The request-head phase: each filter in order until one answers.
+fn request_head(
+    filters: &[Box<dyn ContextFilter>],
+    req: &mut Request<'_>,
+    ctx: &mut Extensions,
+) -> Verdict {
+    filters
+        .iter()
+        .map(|f| f.on_request_head(req, ctx))
+        .find(|v| *v != Verdict::Continue)
+        .unwrap_or(Verdict::Continue)
+}
+
+/// The shared filters and one request's context as the forwarder's
+/// phase callbacks (response phase in reverse, as in [`crate::chain`]).
+struct Shared<'f> {
+    filters: &'f [Box<dyn ContextFilter>],
+    ctx: Extensions,
+}
+
+impl Phases for Shared<'_> {
+    fn request_body(&mut self, bytes: &[u8]) {
+        for f in self.filters {
+            f.on_request_body(bytes, &mut self.ctx);
+        }
+    }
+
+    fn response_head(&mut self, head: &ResponseHead, add: &mut Vec<Header>) {
+        for f in self.filters.iter().rev() {
+            f.on_response_head(head, add, &self.ctx);
+        }
+    }
+}
+
+// === the filters ===
+
+/// Refuses requests without the configured token (401/403).
+struct Auth(AuthConfig);
+
+impl ContextFilter for Auth {
+    fn on_request_head(&self, req: &mut Request<'_>, _ctx: &mut Extensions) -> Verdict {
+        match filter::authorize(&self.0, req.head) {
+            Ok(()) => Verdict::Continue,
+            Err(refusal) => Verdict::Respond(refusal.status()),
+        }
+    }
+}
+
+/// Header rules: request edits at the request head, additions at the
+/// response head.
+struct Headers(HeaderRules);
+
+impl ContextFilter for Headers {
+    fn on_request_head(&self, req: &mut Request<'_>, _ctx: &mut Extensions) -> Verdict {
+        self.0.edit_request(req.remove, req.add);
+        Verdict::Continue
+    }
+
+    fn on_response_head(&self, _head: &ResponseHead, add: &mut Vec<Header>, _ctx: &Extensions) {
+        self.0.edit_response(add);
+    }
+}
+
+/// Picks the pool and leaves it in the context.
+struct RouteFilter(Router);
+
+impl ContextFilter for RouteFilter {
+    fn on_request_head(&self, req: &mut Request<'_>, ctx: &mut Extensions) -> Verdict {
+        ctx.insert(RouteChoice(self.0.route_head(req.head)));
+        Verdict::Continue
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pb_core::ProxyConfig;
+    use pb_http::Limits;
+    use pb_raw::Step;
+
+    fn config(extra: &str) -> ProxyConfig {
+        let text = format!(
+            r#"
+            [[pool]]
+            name = "api"
+            upstreams = ["127.0.0.1:1"]
+            [[pool]]
+            name = "web"
+            upstreams = ["127.0.0.1:2"]
+            [[route]]
+            path_prefix = "/api"
+            pool = "api"
+            [[route]]
+            path_prefix = "/"
+            pool = "web"
+            {extra}
+            "#
+        );
+        ProxyConfig::parse(&text, "test").unwrap()
+    }
+
+    /// Runs the chain's head phase on `request`: the verdict, the route
+    /// left in the context, and the request's edits.
+    fn head_phase(
+        chain: &ContextChain,
+        request: &str,
+    ) -> (Verdict, Option<RouteChoice>, Vec<String>) {
+        let head = pb_http::RequestHead::parse(request.as_bytes(), &Limits::default())
+            .unwrap()
+            .unwrap()
+            .0;
+        let (mut remove, mut add) = (Vec::new(), Vec::new());
+        let mut ctx = Extensions::new();
+        let verdict = request_head(
+            &chain.filters,
+            &mut Request {
+                head: &head,
+                remove: &mut remove,
+                add: &mut add,
+            },
+            &mut ctx,
+        );
+        (verdict, ctx.get::<RouteChoice>().copied(), remove)
+    }
+
+    #[test]
+    fn the_router_leaves_its_choice_in_the_context() {
+        let chain = ContextChain::new(&config(""));
+        assert_eq!(
+            chain.filters.len(),
+            1,
+            "no auth, no header rules: the router alone"
+        );
+        let (verdict, route, _) = head_phase(&chain, "GET /api/x HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(
+            (verdict, route),
+            (Verdict::Continue, Some(RouteChoice(Some(0))))
+        );
+        let (_, route, _) = head_phase(&chain, "GET /index HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(route, Some(RouteChoice(Some(1))));
+    }
+
+    #[test]
+    fn a_refusal_stops_the_chain_before_the_router_and_the_rules() {
+        let chain = ContextChain::new(&config(
+            r#"
+            [auth]
+            header = "x-token"
+            token = "s3cret"
+            [headers]
+            request_remove = ["X-Debug"]
+            "#,
+        ));
+        assert_eq!(chain.filters.len(), 3);
+        let (verdict, route, remove) = head_phase(&chain, "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(
+            (verdict, route, remove.len()),
+            (Verdict::Respond(401), None, 0)
+        );
+        let (verdict, route, remove) = head_phase(
+            &chain,
+            "GET / HTTP/1.1\r\nHost: a\r\nX-Token: s3cret\r\n\r\n",
+        );
+        assert_eq!(verdict, Verdict::Continue);
+        assert_eq!(route, Some(RouteChoice(Some(1))));
+        assert_eq!(remove, ["x-debug"]);
+    }
+}

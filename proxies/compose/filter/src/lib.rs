@@ -1,0 +1,73 @@
+//! The filter-chain compositions: the pattern Envoy and Mosn are built on,
+//! which the design article contrasts with tower's and service-async's
+//! onion of nested services. There is no nesting: the framework holds a
+//! fixed sequence of filter objects and calls each one at each phase of a
+//! request — request head, request body, response head — in order; a
+//! filter answers a phase by letting the request continue or by replying
+//! itself ([`Verdict`]). Between phases a filter keeps what it learned
+//! somewhere; the two compositions differ in where:
+//!
+//! | composition | per-request state | costs per request |
+//! |---|---|---|
+//! | [`chain`] (`filter-chain`) | on filter instances the framework makes per request from factories, as Envoy does | the instances (one allocation each, and the list that holds them), a virtual call per filter per phase |
+//! | [`ctx`] (`filter-chain-ctx`) | filters shared by every request; state in a per-request type-erased map ([`http::Extensions`]), the article's "unstructured storage" | the map (allocated on first insert), hashing and a downcast per access, a virtual call per filter per phase |
+//!
+//! Both are [`pb_raw::Step`]s on the raw composition's connection loop,
+//! so the loop, the engine and the bytes are the raw floor's: what a
+//! filter chain costs over `raw` is the chain and nothing else. The
+//! filters themselves are thin shells over the engine's decisions
+//! ([`pb_engine::filter`], [`pb_engine::route`]), as every composition's
+//! layers are.
+
+pub mod chain;
+pub mod ctx;
+
+use pb_http::{Header, RequestHead};
+
+/// `filter-chain` as `proxybench cores` and results describe it.
+pub const SERVICE_CHAIN: &str =
+    "filter chain (Envoy/Mosn pattern): filter instances made per request, driven per phase";
+
+/// `filter-chain-ctx` as `proxybench cores` and results describe it.
+pub const SERVICE_CTX: &str =
+    "filter chain with shared filters, per-request state in a type-erased context map";
+
+/// The `filter-chain` composition on a thread-per-core runtime.
+pub type FilterChain = pb_raw::PerThread<chain::Chain>;
+
+/// The `filter-chain-ctx` composition on a thread-per-core runtime.
+pub type FilterChainCtx = pb_raw::PerThread<ctx::ContextChain>;
+
+/// How a filter answers a request phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// On to the next filter (after the last, to the upstream).
+    Continue,
+    /// Stop here and answer the client with this status; no later filter
+    /// runs and no upstream is contacted.
+    Respond(u16),
+}
+
+/// What a filter sees and may change of a request at its head phase: the
+/// head, and the edits the forwarder applies when it writes the request.
+#[derive(Debug)]
+pub struct Request<'a> {
+    /// The request head as the client sent it.
+    pub head: &'a RequestHead,
+    /// Header names to drop when forwarding (lower-case).
+    pub remove: &'a mut Vec<String>,
+    /// Headers to add when forwarding.
+    pub add: &'a mut Vec<Header>,
+}
+
+/// The head-phase view of an exchange, and its route, borrowed apart.
+fn split<S>(ex: &mut pb_engine::Exchange<S>) -> (Request<'_>, &mut Option<usize>) {
+    (
+        Request {
+            head: &ex.head,
+            remove: &mut ex.request_remove,
+            add: &mut ex.request_add,
+        },
+        &mut ex.route,
+    )
+}
