@@ -10,11 +10,19 @@
 //! ([`pb_stats::shift_interval`]); "within noise" when the interval covers
 //! zero. The reference of each comparison: for runtimes the row with the
 //! most filled cells (the one every column can be read against) where it
-//! fills the column, else the column's first row; for compositions `raw`,
-//! the floor, where the row has it (else the row's first composition).
+//! fills the column, else the column's first row, and a runtime's variant
+//! (a row named `<runtime>-<variant>`, as `monoio-epoll` is monoio on its
+//! epoll driver) against that runtime too; for compositions `raw`, the
+//! floor, where the row has it (else the row's first composition).
+//!
+//! An [`Interaction`] asks whether a composition's cost depends on the
+//! runtime: the composition's shift over the floor on one runtime minus
+//! the same shift on the reference runtime, with a seeded percentile
+//! bootstrap interval ([`pb_stats::bootstrap_interval`]) since no
+//! rank-based interval covers a difference of differences.
 
 use pb_results::{Cell, CellStatus, Results};
-use pb_stats::{Interval, hodges_lehmann, median, shift_interval};
+use pb_stats::{Interval, bootstrap_interval, hodges_lehmann, median, shift_interval};
 
 /// Each side's one-sided level of an effect's interval (95 % two-sided).
 const EFFECT_ALPHA: f64 = 0.025;
@@ -99,6 +107,53 @@ impl Effect {
             None => format!("{:+.1} µs/req (too few trials to bound)", self.shift),
         };
         format!("{what} {} vs {} ({held}): {size}", self.to, self.from)
+    }
+}
+
+/// Whether a composition's cost over the floor differs between two
+/// runtimes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Interaction {
+    /// The runtime compared with the reference.
+    pub runtime: String,
+    /// The reference runtime (the fullest row).
+    pub reference: String,
+    /// The composition whose cost is compared.
+    pub composition: String,
+    /// What its cost is measured over ([`FLOOR`]).
+    pub floor: String,
+    /// µs/req: (composition − floor) on `runtime` minus the same on
+    /// `reference`, each a Hodges-Lehmann shift.
+    pub estimate: f64,
+    /// Its 95 % bootstrap interval; `None` with too few trials.
+    pub interval: Option<Interval>,
+}
+
+impl Interaction {
+    /// Whether the interval excludes zero: the interaction exists.
+    pub fn is_clear(&self) -> bool {
+        self.interval.is_some_and(|i| i.low > 0.0 || i.high < 0.0)
+    }
+
+    /// The interaction as a sentence a user can quote.
+    pub fn sentence(&self) -> String {
+        let size = match self.interval {
+            Some(i) if self.is_clear() => {
+                format!(
+                    "{:+.1} µs/req [{:+.1}, {:+.1}]",
+                    self.estimate, i.low, i.high
+                )
+            }
+            Some(i) => format!(
+                "within noise ({:+.1} µs/req [{:+.1}, {:+.1}])",
+                self.estimate, i.low, i.high
+            ),
+            None => format!("{:+.1} µs/req (too few trials to bound)", self.estimate),
+        };
+        format!(
+            "interaction: {} over {} costs on {} minus on {}: {size}",
+            self.composition, self.floor, self.runtime, self.reference
+        )
     }
 }
 
@@ -215,6 +270,26 @@ impl Grid {
                     }
                 }
             }
+            // A runtime's variant (`monoio-epoll`: monoio on another
+            // driver) is also compared with the runtime it varies, the
+            // one comparison that changes the driver alone.
+            for (variant, name) in self.runtimes.iter().enumerate() {
+                let parent = self.runtimes.iter().position(|p| {
+                    name.strip_prefix(p.as_str())
+                        .is_some_and(|rest| rest.starts_with('-'))
+                });
+                if let Some(parent) = parent.filter(|&p| Some(p) != base && Some(variant) != base)
+                    && let Some(effect) = self.effect(
+                        Factor::Runtime,
+                        composition,
+                        (variant, col),
+                        (parent, col),
+                        (name, &self.runtimes[parent]),
+                    )
+                {
+                    out.push(effect);
+                }
+            }
         }
         for (row, runtime) in self.runtimes.iter().enumerate() {
             // The floor where the row has it, else the row's first
@@ -237,6 +312,47 @@ impl Grid {
                         out.push(effect);
                     }
                 }
+            }
+        }
+        out
+    }
+
+    /// Every interaction the grid can measure: each runtime against the
+    /// fullest row, for each composition both rows share with the floor.
+    pub fn interactions(&self) -> Vec<Interaction> {
+        let filled = |row: usize| self.entries[row].iter().filter(|e| e.is_some()).count();
+        let Some(base) = (0..self.runtimes.len()).rev().max_by_key(|&r| filled(r)) else {
+            return Vec::new();
+        };
+        let Some(floor) = self.compositions.iter().position(|c| c == FLOOR) else {
+            return Vec::new();
+        };
+        let trials =
+            |row: usize, col: usize| self.entries[row][col].as_ref().map(|e| &e.trials[..]);
+        let mut out = Vec::new();
+        for row in (0..self.runtimes.len()).filter(|&r| r != base) {
+            for col in (0..self.compositions.len()).filter(|&c| c != floor) {
+                let (Some(b0), Some(b1), Some(r0), Some(r1)) = (
+                    trials(base, floor),
+                    trials(base, col),
+                    trials(row, floor),
+                    trials(row, col),
+                ) else {
+                    continue;
+                };
+                let contrast =
+                    |s: &[&[f64]]| Some(hodges_lehmann(s[2], s[3])? - hodges_lehmann(s[0], s[1])?);
+                let Some(estimate) = contrast(&[b0, b1, r0, r1]) else {
+                    continue;
+                };
+                out.push(Interaction {
+                    runtime: self.runtimes[row].clone(),
+                    reference: self.runtimes[base].clone(),
+                    composition: self.compositions[col].clone(),
+                    floor: FLOOR.to_owned(),
+                    estimate,
+                    interval: bootstrap_interval(&[b0, b1, r0, r1], contrast, EFFECT_ALPHA),
+                });
             }
         }
         out
@@ -323,6 +439,68 @@ mod tests {
         assert_eq!((e.from.as_str(), e.to.as_str()), ("raw", "borrowing"));
         assert!(!e.is_clear(), "{e:?}");
         assert!(e.sentence().contains("within noise"), "{}", e.sentence());
+    }
+
+    #[test]
+    fn a_runtime_variant_is_compared_with_the_runtime_it_varies() {
+        let mut g = grid();
+        g.runtimes.push("monoio-epoll".into());
+        g.entries.push(vec![
+            entry("monoio-epoll", &[22.0, 22.5, 23.0, 22.2, 22.8]),
+            None,
+        ]);
+        let sentences: Vec<String> = g
+            .effects()
+            .iter()
+            .filter(|e| e.factor == Factor::Runtime)
+            .map(|e| e.sentence())
+            .collect();
+        assert_eq!(sentences.len(), 3, "{sentences:?}");
+        assert!(
+            sentences[2]
+                .starts_with("runtime monoio vs monoio-epoll (both with borrowing): +3.0 µs/req ["),
+            "{sentences:?}"
+        );
+    }
+
+    #[test]
+    fn an_interaction_is_found_where_a_compositions_cost_depends_on_the_runtime() {
+        // tokio-tpc: borrowing costs +1 over raw; monoio: +4 over raw.
+        let mut g = grid();
+        g.entries[0][0] = entry("tokio-tpc/borrowing", &[21.0, 21.3, 20.8, 21.1, 20.9, 21.2]);
+        g.entries[0][1] = entry("tokio-tpc/raw", &[20.0, 20.2, 19.8, 20.1, 19.9, 20.3]);
+        g.entries[1][0] = entry("monoio", &[29.0, 29.2, 28.9, 29.1, 28.8, 29.3]);
+        g.entries[1][1] = entry("monoio/raw", &[25.0, 25.1, 24.9, 25.2, 24.8, 25.3]);
+        let found = g.interactions();
+        assert_eq!(found.len(), 1);
+        let i = &found[0];
+        assert_eq!(
+            (
+                i.runtime.as_str(),
+                i.reference.as_str(),
+                i.composition.as_str()
+            ),
+            ("monoio", "tokio-tpc", "borrowing")
+        );
+        assert!((i.estimate - 3.0).abs() < 0.3, "{i:?}");
+        assert!(i.is_clear(), "{i:?}");
+        assert!(
+            i.sentence().starts_with(
+                "interaction: borrowing over raw costs on monoio minus on tokio-tpc: +3."
+            ),
+            "{}",
+            i.sentence()
+        );
+
+        // The same cost on both runtimes: no interaction.
+        g.entries[1][0] = entry("monoio", &[26.0, 26.2, 25.9, 26.1, 25.8, 26.3]);
+        let i = &g.interactions()[0];
+        assert!(!i.is_clear(), "{i:?}");
+        assert!(i.sentence().contains("within noise"), "{}", i.sentence());
+
+        // Without the floor on the second runtime there is nothing to compare.
+        g.entries[1][1] = None;
+        assert!(g.interactions().is_empty());
     }
 
     #[test]

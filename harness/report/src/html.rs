@@ -129,8 +129,14 @@ struct GridView {
     /// One row per runtime: its name and one text per composition
     /// (`-` where no core fills the cell).
     rows: Vec<(String, Vec<GridCellView>)>,
-    /// Clear effects first, then the ones within noise.
-    effects: Vec<EffectView>,
+    /// Effects whose interval excludes zero.
+    effects: Vec<String>,
+    /// The rest: within noise, or too few trials to bound.
+    other_effects: Vec<String>,
+    /// Interactions whose interval excludes zero.
+    interactions: Vec<String>,
+    /// The rest.
+    other_interactions: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -139,12 +145,6 @@ struct GridCellView {
     cpu: String,
     range: String,
     p99: String,
-}
-
-#[derive(Debug, Serialize)]
-struct EffectView {
-    sentence: String,
-    clear: bool,
 }
 
 impl GridView {
@@ -176,22 +176,35 @@ impl GridView {
                 (runtime.clone(), cells)
             })
             .collect();
-        let mut effects: Vec<EffectView> = grid
-            .effects()
-            .iter()
-            .map(|e| EffectView {
-                sentence: e.sentence(),
-                clear: e.is_clear(),
-            })
-            .collect();
-        effects.sort_by_key(|e| !e.clear);
+        let (effects, other_effects) =
+            split_clear(grid.effects(), |e| (e.is_clear(), e.sentence()));
+        let (interactions, other_interactions) =
+            split_clear(grid.interactions(), |i| (i.is_clear(), i.sentence()));
         GridView {
             label: grid.label.clone(),
             compositions: grid.compositions.clone(),
             rows,
             effects,
+            other_effects,
+            interactions,
+            other_interactions,
         }
     }
+}
+
+/// Sentences of the clear findings, and of the rest, in order.
+fn split_clear<T>(
+    items: Vec<T>,
+    judge: impl Fn(&T) -> (bool, String),
+) -> (Vec<String>, Vec<String>) {
+    let (mut clear, mut rest) = (Vec::new(), Vec::new());
+    for item in &items {
+        match judge(item) {
+            (true, sentence) => clear.push(sentence),
+            (false, sentence) => rest.push(sentence),
+        }
+    }
+    (clear, rest)
 }
 
 /// The rule the page judges by, as the gate's policy states it.

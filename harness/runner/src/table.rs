@@ -173,7 +173,7 @@ fn render_grid(out: &mut String, grid: &pb_report::grid::Grid) {
     );
     let _ = write!(out, "  {:<13}", "");
     for composition in &grid.compositions {
-        let _ = write!(out, " {composition:>26}");
+        let _ = write!(out, " {composition:>24}");
     }
     out.push('\n');
     for (row, runtime) in grid.runtimes.iter().enumerate() {
@@ -190,19 +190,41 @@ fn render_grid(out: &mut String, grid: &pb_report::grid::Grid) {
                 }
                 None => "·".into(),
             };
-            let _ = write!(out, " {text:>26}");
+            let _ = write!(out, " {text:>24}");
         }
         out.push('\n');
     }
+    // The terminal shows what stands out; the report lists every
+    // comparison.
     let effects = grid.effects();
-    if !effects.is_empty() {
+    let interactions = grid.interactions();
+    if effects.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "  effects on core CPU per request (Hodges-Lehmann shift, 95 % interval):"
+    );
+    let clear: Vec<String> = effects
+        .iter()
+        .filter(|e| e.is_clear())
+        .map(|e| e.sentence())
+        .chain(
+            interactions
+                .iter()
+                .filter(|i| i.is_clear())
+                .map(|i| i.sentence()),
+        )
+        .collect();
+    for sentence in &clear {
+        let _ = writeln!(out, "    {sentence}");
+    }
+    let rest = effects.len() + interactions.len() - clear.len();
+    if rest > 0 {
         let _ = writeln!(
             out,
-            "  effects on core CPU per request (Hodges-Lehmann shift, 95 % interval):"
+            "    {rest} more comparisons within noise or too few trials to bound (the report lists them)"
         );
-        for effect in effects {
-            let _ = writeln!(out, "    {}", effect.sentence());
-        }
     }
 }
 

@@ -9,6 +9,7 @@
 //! | [`median`] | the one median every crate uses |
 //! | [`rank`] | one-sided Mann-Whitney U: exact with ties, normal approximation for large samples |
 //! | [`shift`] | the Hodges-Lehmann shift and its distribution-free interval |
+//! | [`bootstrap`] | a seeded percentile bootstrap, for statistics of several samples (interactions) |
 //! | [`rule`] | significance level, minimum trials and practical thresholds -> a [`Verdict`]; the words and figures both outputs print |
 //! | [`fmt`] | how a change and a figure read, in the gate's table and on the page alike |
 //!
@@ -24,12 +25,14 @@
 
 #![forbid(unsafe_code)]
 
+pub mod bootstrap;
 pub mod fmt;
 pub mod metric;
 pub mod rank;
 pub mod rule;
 pub mod shift;
 
+pub use crate::bootstrap::bootstrap_interval;
 pub use crate::metric::{Metric, Polarity};
 pub use crate::rank::{Alternative, Method, StatsError, TestResult, mann_whitney, min_p_value};
 pub use crate::rule::{

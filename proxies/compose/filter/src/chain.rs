@@ -23,7 +23,7 @@ use pb_engine::route::Router;
 use pb_engine::{Conn, Done, Exchange, Forwarder, Phases, Runtime};
 use pb_http::{Header, ResponseHead};
 
-use crate::{Request, Verdict, split};
+use crate::{Configured, Request, Verdict, configured, split};
 
 /// A filter instance, made for one request and dropped with it.
 pub trait HttpFilter: Send {
@@ -59,18 +59,16 @@ impl std::fmt::Debug for Chain {
 }
 
 impl pb_raw::Step for Chain {
-    /// The filters an operator would configure for `config`: auth when a
-    /// token is required, header rewriting when there are rules, and the
-    /// router.
+    /// The configured filters ([`crate::configured`]), then the router.
     fn new(config: &ProxyConfig) -> Chain {
-        let mut factories: Vec<Box<dyn FilterFactory>> = Vec::new();
-        if let Some(auth) = &config.auth {
-            factories.push(Box::new(AuthFactory(auth.clone())));
-        }
-        let rules = HeaderRules::new(&config.headers);
-        if !rules.is_empty() {
-            factories.push(Box::new(HeadersFactory(rules)));
-        }
+        let factories = configured(config)
+            .map(|filter| -> Box<dyn FilterFactory> {
+                match filter {
+                    Configured::Auth(auth) => Box::new(AuthFactory(auth)),
+                    Configured::Headers(rules) => Box::new(HeadersFactory(rules)),
+                }
+            })
+            .collect();
         Chain {
             factories,
             router: Router::new(config),

@@ -22,7 +22,7 @@ use pb_engine::route::Router;
 use pb_engine::{Conn, Done, Exchange, Forwarder, Phases, Runtime};
 use pb_http::{Header, ResponseHead};
 
-use crate::{Request, Verdict, split};
+use crate::{Configured, Request, Verdict, configured, split};
 
 /// A filter shared by every request; per-request state goes in `ctx`.
 pub trait ContextFilter: Send + Sync {
@@ -54,18 +54,16 @@ impl std::fmt::Debug for ContextChain {
 }
 
 impl pb_raw::Step for ContextChain {
-    /// The filters an operator would configure for `config`: auth when a
-    /// token is required, header rewriting when there are rules, and the
-    /// router.
+    /// The configured filters ([`crate::configured`]), then the router.
     fn new(config: &ProxyConfig) -> ContextChain {
-        let mut filters: Vec<Box<dyn ContextFilter>> = Vec::new();
-        if let Some(auth) = &config.auth {
-            filters.push(Box::new(Auth(auth.clone())));
-        }
-        let rules = HeaderRules::new(&config.headers);
-        if !rules.is_empty() {
-            filters.push(Box::new(Headers(rules)));
-        }
+        let mut filters: Vec<Box<dyn ContextFilter>> = configured(config)
+            .map(|filter| -> Box<dyn ContextFilter> {
+                match filter {
+                    Configured::Auth(auth) => Box::new(Auth(auth)),
+                    Configured::Headers(rules) => Box::new(Headers(rules)),
+                }
+            })
+            .collect();
         filters.push(Box::new(RouteFilter(Router::new(config))));
         ContextChain { filters }
     }

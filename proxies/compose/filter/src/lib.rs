@@ -22,6 +22,8 @@
 pub mod chain;
 pub mod ctx;
 
+use pb_core::config::{AuthConfig, ProxyConfig};
+use pb_engine::filter::HeaderRules;
 use pb_http::{Header, RequestHead};
 
 /// `filter-chain` as `proxybench cores` and results describe it.
@@ -70,4 +72,22 @@ fn split<S>(ex: &mut pb_engine::Exchange<S>) -> (Request<'_>, &mut Option<usize>
         },
         &mut ex.route,
     )
+}
+
+/// A filter the configuration asks for, before the router (which every
+/// chain ends with).
+enum Configured {
+    /// A token is required.
+    Auth(AuthConfig),
+    /// There are header rules.
+    Headers(HeaderRules),
+}
+
+/// The filters an operator would configure for `config`, in chain order:
+/// auth when a token is required, header rewriting when there are rules.
+fn configured(config: &ProxyConfig) -> impl Iterator<Item = Configured> {
+    let rules = HeaderRules::new(&config.headers);
+    let auth = config.auth.clone().map(Configured::Auth);
+    auth.into_iter()
+        .chain((!rules.is_empty()).then_some(Configured::Headers(rules)))
 }
