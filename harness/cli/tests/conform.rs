@@ -30,21 +30,37 @@ fn every_available_core_passes_every_case() {
     assert_eq!(cases.len(), pb_conform::CASES.len());
     let cores = matrix["cores"].as_array().unwrap();
     assert!(cores.iter().any(|c| c == "tokio-tower"), "{cores:?}");
+    // Our cores pass every case; a reference proxy installed here
+    // (nginx, HAProxy) runs the suite too, and its differences from the
+    // contract are data, not failures of the run.
+    let reference = |core: &str| pb_cores::find(core).is_some_and(|c| c.info().is_reference());
     for case in cases {
         assert!(!case["source"].as_str().unwrap().is_empty(), "{case}");
         for outcome in case["outcomes"].as_array().unwrap() {
-            assert_eq!(outcome["passed"], true, "{}: {outcome}", case["name"]);
+            if !reference(outcome["core"].as_str().unwrap()) {
+                assert_eq!(outcome["passed"], true, "{}: {outcome}", case["name"]);
+            }
         }
     }
     // The printed matrix names every case and ends with the tally.
     for case in pb_conform::CASES {
         assert!(stdout.contains(case.name), "missing {}", case.name);
     }
-    let total = pb_conform::CASES.len() * cores.len();
-    assert!(
-        stdout.contains(&format!("{total} passed, 0 failed")),
-        "{stdout}"
-    );
+    let ours = cores
+        .iter()
+        .filter(|c| !reference(c.as_str().unwrap()))
+        .count();
+    let passed: usize = stdout
+        .lines()
+        .find_map(|l| {
+            l.strip_suffix(" failed")?
+                .split_once(" passed, ")?
+                .0
+                .parse()
+                .ok()
+        })
+        .expect(&stdout);
+    assert!(passed >= pb_conform::CASES.len() * ours, "{stdout}");
 }
 
 #[test]

@@ -153,6 +153,10 @@ pub struct CoreStatus {
     /// proxybench does not know (driven by address) and in older files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grid: Option<GridCell>,
+    /// A reference proxy (nginx, HAProxy) measured beside our cores: its
+    /// cells and conformance failures are shown, never what fails a run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reference: bool,
 }
 
 /// A core's place in the runtime × composition grid.

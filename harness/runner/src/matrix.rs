@@ -39,6 +39,27 @@ pub struct CoreEntry {
     pub availability: Result<(), String>,
     /// Its runtime × composition grid cell.
     pub grid: Option<GridCell>,
+    /// A reference proxy: run only where a cell lists it, and never what
+    /// fails a run.
+    pub reference: bool,
+    /// The scenarios it serves (`Scenario::name`s); empty for any.
+    pub scenarios: Vec<String>,
+}
+
+impl RunConfig {
+    /// The names of the cores `cell` runs: those it lists, else every
+    /// registered core but the references (which run only where named).
+    pub fn cores_of(&self, cell: &pb_scenario::Cell) -> Vec<String> {
+        match &cell.cores {
+            Some(list) => list.clone(),
+            None => self
+                .cores
+                .iter()
+                .filter(|c| !c.reference)
+                .map(|c| c.name.clone())
+                .collect(),
+        }
+    }
 }
 
 /// Everything a run needs.
@@ -183,25 +204,31 @@ fn start_slots(
         service: "-".into(),
         availability: Ok(()),
         grid: None,
+        reference: false,
+        scenarios: Vec::new(),
     };
-    let wanted: Vec<&CoreEntry> = match &cell.cores {
-        Some(list) => list
-            .iter()
-            .filter_map(|name| {
-                if name == DIRECT {
-                    Some(&direct_entry)
-                } else {
-                    cfg.cores.iter().find(|c| &c.name == name)
-                }
-            })
-            .collect(),
-        None => cfg.cores.iter().collect(),
-    };
+    let wanted: Vec<&CoreEntry> = cfg
+        .cores_of(cell)
+        .iter()
+        .filter_map(|name| {
+            if name == DIRECT {
+                Some(&direct_entry)
+            } else {
+                cfg.cores.iter().find(|c| &c.name == name)
+            }
+        })
+        .collect();
     let mut slots = Vec::with_capacity(wanted.len());
     for entry in wanted {
         let mut slot = Slot::new(cell.results_cell(&entry.name, settings));
+        let scenario = cell.scenario.name();
+        let serves = entry.scenarios.is_empty() || entry.scenarios.iter().any(|s| s == scenario);
         match &entry.availability {
             Err(reason) => slot.end(CellStatus::Unavailable, reason.clone()),
+            Ok(()) if !serves => slot.end(
+                CellStatus::Unavailable,
+                format!("{} does not serve {scenario}", entry.name),
+            ),
             Ok(()) if entry.name == DIRECT => {
                 let first = &origins
                     .expect("direct is an http-forward pseudo-core")
@@ -347,6 +374,7 @@ fn results(cfg: &RunConfig, started: SystemTime, cpu_plan: CpuPlan, cells: Vec<C
             available: c.availability.is_ok(),
             reason: c.availability.clone().err(),
             grid: c.grid.clone(),
+            reference: c.reference,
         })
         .collect();
     Results {
@@ -474,11 +502,7 @@ impl Drop for Origins {
 
 /// Every core of `cell`, recorded as failed with `reason`.
 fn failed_cell_for_all(cfg: &RunConfig, cell: &pb_scenario::Cell, reason: &str) -> Vec<Cell> {
-    let names: Vec<String> = match &cell.cores {
-        Some(list) => list.clone(),
-        None => cfg.cores.iter().map(|c| c.name.clone()).collect(),
-    };
-    names
+    cfg.cores_of(cell)
         .iter()
         .map(|name| {
             let mut slot = Slot::new(cell.results_cell(name, &cfg.scenario.run));

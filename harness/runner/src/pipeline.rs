@@ -167,17 +167,13 @@ pub fn plan(request: &Request) -> Result<RunConfig, PipelineError> {
 pub fn cores_used(cfg: &RunConfig) -> Vec<String> {
     let mut used: Vec<String> = Vec::new();
     for cell in &cfg.scenario.cells {
-        let names: Vec<&str> = match &cell.cores {
-            Some(list) => list.iter().map(String::as_str).collect(),
-            None => cfg.cores.iter().map(|c| c.name.as_str()).collect(),
-        };
-        for name in names {
+        for name in cfg.cores_of(cell) {
             let available = cfg
                 .cores
                 .iter()
                 .any(|c| c.name == name && c.availability.is_ok());
-            if available && !used.iter().any(|u| u == name) {
-                used.push(name.to_owned());
+            if available && !used.contains(&name) {
+                used.push(name);
             }
         }
     }
@@ -231,14 +227,20 @@ pub fn write_results(results: &Results, dir: &Path) -> Result<Written, PipelineE
     })
 }
 
-/// Stage 6: a run fails when any cell failed, saw errors, or ran on a
-/// core that failed a conformance case.
+/// Stage 6: a run fails when any cell of one of our cores failed, saw
+/// errors, or ran on a core that failed a conformance case. A reference
+/// proxy's cells are data: shown, never what fails the run.
 pub fn verdict(results: &Results) -> Verdict {
-    let failed = results.cells.iter().any(|c| {
-        c.status == CellStatus::Failed
-            || c.summary.as_ref().is_some_and(|s| s.errors > 0)
-            || !c.conformance_failures.is_empty()
-    });
+    let reference = |core: &str| results.cores.iter().any(|c| c.name == core && c.reference);
+    let failed = results
+        .cells
+        .iter()
+        .filter(|c| !reference(&c.core))
+        .any(|c| {
+            c.status == CellStatus::Failed
+                || c.summary.as_ref().is_some_and(|s| s.errors > 0)
+                || !c.conformance_failures.is_empty()
+        });
     if failed {
         Verdict::Failed
     } else {
@@ -296,6 +298,8 @@ mod tests {
                         Ok(())
                     },
                     grid: None,
+                    reference: false,
+                    scenarios: Vec::new(),
                 })
                 .collect(),
             allowed_cpus: CpuSet::new(vec![0, 1]).unwrap(),

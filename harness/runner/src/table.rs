@@ -69,6 +69,11 @@ pub fn render(results: &Results) -> String {
                 if s.driver_bound {
                     notes.push("driver-bound".to_owned());
                 }
+                if let (Some(own), Some(nginx)) = (s.cpu_us_per_req, nginx_cpu(results, label))
+                    && cell.core != NGINX
+                {
+                    notes.push(format!("CPU/req {:.2}x nginx", own / nginx));
+                }
                 if let (Some(rate), Some(u)) = (cell.params.rate, &s.latency_uncorrected_us) {
                     notes.push(format!(
                         "open loop at {}/s; uncorrected p99 {:.1} µs",
@@ -161,6 +166,19 @@ pub fn render(results: &Results) -> String {
         );
     }
     out
+}
+
+/// The reference every core's CPU per request is also given as a ratio
+/// to, when a cell ran it: "how far is this from nginx?".
+const NGINX: &str = "nginx";
+
+/// nginx's median CPU µs per request in the cell group `label`.
+fn nginx_cpu(results: &Results, label: &str) -> Option<f64> {
+    results
+        .cells
+        .iter()
+        .find(|c| c.label() == label && c.core == NGINX && c.status == CellStatus::Ok)
+        .and_then(|c| c.summary.as_ref()?.cpu_us_per_req)
 }
 
 /// One scenario cell's runtime × composition grid (core CPU µs/req

@@ -24,6 +24,13 @@ pub enum Requirement {
     IoUring,
     /// At least this many bytes of lockable memory (registered buffers).
     LockedMemory(u64),
+    /// An installed program (a reference proxy), and how to install it.
+    Program {
+        /// Executable name, looked up on `PATH` and the sbin directories.
+        name: &'static str,
+        /// What to run when it is missing.
+        install: &'static str,
+    },
 }
 
 /// Static description of a core, shown by `proxybench cores` and stored
@@ -38,8 +45,11 @@ pub struct CoreInfo {
     pub service: &'static str,
     /// Where the core sits in the runtime × composition grid: the runtime
     /// row (`tokio-mt`, `tokio-tpc`, `monoio`, ...) and the composition
-    /// column (`tower-buffer`, `tower-clone`, `borrowing`, `raw`).
-    pub grid: (&'static str, &'static str),
+    /// column (`tower-buffer`, `tower-clone`, `borrowing`, `raw`). `None`
+    /// for a reference proxy (nginx, HAProxy): measured beside the grid,
+    /// not part of it, and its conformance failures are data rather than
+    /// a failed run.
+    pub grid: Option<(&'static str, &'static str)>,
     /// What the machine must provide.
     pub requirements: &'static [Requirement],
     /// Scenarios this core serves.
@@ -60,7 +70,7 @@ macro_rules! grid_info {
             name: concat!($row, "/", $column),
             runtime: $runtime,
             service: $service,
-            grid: ($row, $column),
+            grid: Some(($row, $column)),
             requirements: $requirements,
             scenarios: $scenarios,
         }
@@ -69,9 +79,18 @@ macro_rules! grid_info {
 
 impl CoreInfo {
     /// `runtime/composition`: the core's grid name, which names it on the
-    /// command line as well as [`CoreInfo::name`] does.
+    /// command line as well as [`CoreInfo::name`] does; a reference has
+    /// only its name.
     pub fn grid_name(&self) -> String {
-        format!("{}/{}", self.grid.0, self.grid.1)
+        match self.grid {
+            Some((runtime, composition)) => format!("{runtime}/{composition}"),
+            None => self.name.to_owned(),
+        }
+    }
+
+    /// Whether this is a reference proxy rather than one of our cores.
+    pub fn is_reference(&self) -> bool {
+        self.grid.is_none()
     }
 
     /// `Ok` if every requirement holds on this machine, else the first
@@ -80,6 +99,11 @@ impl CoreInfo {
         for requirement in self.requirements {
             match *requirement {
                 Requirement::IoUring => probe.io_uring()?,
+                Requirement::Program { name, install } => {
+                    if probe.program(name).is_none() {
+                        return Err(format!("{name} is not installed (run {install})"));
+                    }
+                }
                 Requirement::LockedMemory(need) => {
                     if let Some(limit) = probe.memlock_limit()
                         && limit < need
@@ -122,7 +146,7 @@ mod tests {
         name: "u",
         runtime: "r",
         service: "s",
-        grid: ("r", "s"),
+        grid: Some(("r", "s")),
         requirements: &[Requirement::IoUring, Requirement::LockedMemory(2 << 20)],
         scenarios: &[Scenario::Echo],
     };

@@ -12,6 +12,23 @@ pub trait Probe {
     /// Bytes this process may lock (`RLIMIT_MEMLOCK`); `None` for unlimited
     /// or when the process holds `CAP_IPC_LOCK` and the limit does not apply.
     fn memlock_limit(&self) -> Option<u64>;
+    /// Where the program `name` is installed, if it is: on `PATH`, or in
+    /// the sbin directories where Debian puts daemons (`nginx`), which a
+    /// non-root `PATH` often lacks.
+    fn program(&self, name: &str) -> Option<std::path::PathBuf>;
+}
+
+/// [`Probe::program`] on this machine.
+pub fn find_program(name: &str) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin", "/usr/local/sbin"].map(std::path::PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|candidate| {
+            fs::metadata(candidate)
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
 }
 
 /// The real machine.
@@ -19,6 +36,10 @@ pub trait Probe {
 pub struct SystemProbe;
 
 impl Probe for SystemProbe {
+    fn program(&self, name: &str) -> Option<std::path::PathBuf> {
+        find_program(name)
+    }
+
     fn io_uring(&self) -> Result<(), String> {
         match io_uring::IoUring::new(8) {
             Ok(_ring) => Ok(()),
@@ -77,6 +98,11 @@ pub struct FixedProbe {
 impl Probe for FixedProbe {
     fn io_uring(&self) -> Result<(), String> {
         self.io_uring.clone()
+    }
+
+    /// Every program is missing: a fixed probe describes a bare machine.
+    fn program(&self, _name: &str) -> Option<std::path::PathBuf> {
+        None
     }
 
     fn memlock_limit(&self) -> Option<u64> {

@@ -6,7 +6,9 @@ use anyhow::Context as _;
 
 use crate::Outcome;
 
-/// Options of `conform`.
+/// Options of `conform`. Reference proxies (nginx, HAProxy) run the
+/// suite too; where they answer a case differently from our contract that
+/// is shown as data, and only our own cores decide the exit code.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// Only these cores (comma-separated); default every core that can run here.
@@ -65,7 +67,14 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
         std::fs::write(path, serde_json::to_string_pretty(&matrix)?)
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    Ok(if matrix.all_passed() {
+    let ours_passed = matrix.cores.iter().all(|core| {
+        pb_cores::find(core).is_some_and(|c| c.info().is_reference())
+            || matrix.failures_of(core).is_empty()
+    });
+    if !matrix.all_passed() && ours_passed {
+        println!("(reference proxies' differences from the contract are data; our cores passed)");
+    }
+    Ok(if ours_passed {
         Outcome::Ok
     } else {
         Outcome::Failed

@@ -22,7 +22,10 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
             .map(|(info, verdict)| {
                 serde_json::json!({
                     "name": info.name,
-                    "grid": {"runtime": info.grid.0, "composition": info.grid.1},
+                    "grid": info.grid.map(|(runtime, composition)| {
+                        serde_json::json!({"runtime": runtime, "composition": composition})
+                    }),
+                    "reference": info.is_reference(),
                     "runtime": info.runtime,
                     "service": info.service,
                     "available": verdict.is_ok(),
@@ -71,8 +74,10 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
         println!("\nrows (runtimes):");
         let mut runtimes: Vec<(&str, &str)> = Vec::new();
         for (info, _) in &rows {
-            if !runtimes.iter().any(|(r, _)| *r == info.grid.0) {
-                runtimes.push((info.grid.0, info.runtime));
+            if let Some((row, _)) = info.grid
+                && !runtimes.iter().any(|(r, _)| *r == row)
+            {
+                runtimes.push((row, info.runtime));
             }
         }
         for (row, runtime) in runtimes {

@@ -286,6 +286,7 @@ fn results_file(args: &Args, cell: Cell, started: SystemTime) -> anyhow::Result<
             available: true,
             reason: None,
             grid: None,
+            reference: false,
         }],
         cells: vec![cell],
         merged_from: Vec::new(),

@@ -60,10 +60,20 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
             runtime: core.info().runtime.to_owned(),
             service: core.info().service.to_owned(),
             availability: core.info().availability(probe.as_ref()),
-            grid: Some(pb_results::GridCell {
-                runtime: core.info().grid.0.to_owned(),
-                composition: core.info().grid.1.to_owned(),
-            }),
+            grid: core
+                .info()
+                .grid
+                .map(|(runtime, composition)| pb_results::GridCell {
+                    runtime: runtime.to_owned(),
+                    composition: composition.to_owned(),
+                }),
+            reference: core.info().is_reference(),
+            scenarios: core
+                .info()
+                .scenarios
+                .iter()
+                .map(|s| s.name().to_owned())
+                .collect(),
         })
         .collect();
     let allowed_cpus = match args.cpus {

@@ -95,6 +95,7 @@ pub(crate) fn results(run_id: &str, core: &str, trial: Trial) -> Results {
             available: true,
             reason: None,
             grid: None,
+            reference: false,
         }],
         cells: vec![Cell {
             id: format!("echo/100B/c10x1@1000rps/{core}"),

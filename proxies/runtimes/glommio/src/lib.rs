@@ -58,7 +58,7 @@ pub static GLOMMIO: TpcCore<Glommio, Borrowing> = TpcCore::new(
         name: "glommio",
         runtime: RUNTIME,
         service: pb_borrow::SERVICE,
-        grid: ("glommio", "borrowing"),
+        grid: Some(("glommio", "borrowing")),
         requirements: REQUIREMENTS,
         scenarios: SCENARIOS,
     },

@@ -47,7 +47,7 @@ pub static TOKIO_TOWER: TokioMt = TokioMt::new(
         name: "tokio-tower",
         runtime: MT,
         service: Sharing::Buffer.describe(),
-        grid: ("tokio-mt", "tower-buffer"),
+        grid: Some(("tokio-mt", "tower-buffer")),
         requirements: &[],
         scenarios: SCENARIOS,
     },

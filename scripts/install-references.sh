@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs the reference proxies proxybench runs beside its own cores
+# (`proxybench cores` lists them as nginx and haproxy): Debian's nginx
+# (nginx-light would do; the full package is what operators run) and
+# haproxy. Non-interactive; needs root (or sudo) and the Debian package
+# mirrors. Installed packages' own services are stopped and disabled:
+# proxybench starts the binaries itself, in the foreground, per cell.
+set -euo pipefail
+
+need=()
+command -v nginx >/dev/null 2>&1 || need+=(nginx)
+command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
+if [ ${#need[@]} -eq 0 ]; then
+    echo "reference proxies present: $(nginx -v 2>&1 | tr -d '\n'), $(haproxy -v 2>&1 | head -1)"
+    exit 0
+fi
+
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || { echo "install-references: need root or sudo to install ${need[*]}" >&2; exit 1; }
+    sudo=(sudo)
+fi
+export DEBIAN_FRONTEND=noninteractive
+# The packages' postinst scripts start their services; a policy-rc.d that
+# forbids it keeps port 80 free and nothing running behind our back.
+policy=/usr/sbin/policy-rc.d
+made_policy=0
+if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
+    "${sudo[@]}" chmod +x "$policy"
+    made_policy=1
+fi
+cleanup() { if [ "$made_policy" -eq 1 ]; then "${sudo[@]}" rm -f "$policy"; fi; }
+trap cleanup EXIT
+
+echo "install-references: apt-get install ${need[*]}"
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+echo "reference proxies installed: $(nginx -v 2>&1 | tr -d '\n'), $(haproxy -v 2>&1 | head -1)"
