@@ -149,11 +149,25 @@ impl Matrix {
     }
 }
 
-/// Runs every case whose name contains `filter` against `cores`.
-/// `progress` gets a line per finished case.
+impl Kind {
+    /// The scenario a case of this kind runs the core as
+    /// (`pb_core::Scenario::name`).
+    pub fn scenario(self) -> &'static str {
+        match self {
+            Kind::Echo => "echo",
+            Kind::Http => "http-forward",
+        }
+    }
+}
+
+/// Runs every case whose name contains `filter` against `cores`, each
+/// core with the cases of the scenarios `serves(core, scenario)` says it
+/// serves (the matrix shows `-` for the rest: a reference proxy is no
+/// echo server). `progress` gets a line per finished case.
 pub fn run_matrix(
     exe: &Path,
     cores: &[String],
+    serves: &dyn Fn(&str, &str) -> bool,
     filter: Option<&str>,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Matrix, SuiteError> {
@@ -164,7 +178,10 @@ pub fn run_matrix(
         .filter(|c| filter.is_none_or(|f| c.name.contains(f)))
     {
         let mut outcomes = Vec::new();
-        for core in cores {
+        for core in cores
+            .iter()
+            .filter(|core| serves(core, case.kind.scenario()))
+        {
             let ctx = Ctx::new(&suite, core);
             let verdict = (case.run)(&ctx);
             progress(&format!(

@@ -191,7 +191,12 @@ pub fn conform(
         pb_conform::CASES.len(),
         used.len()
     ));
-    let matrix = pb_conform::run_matrix(&cfg.exe, &used, None, &mut |_| {})?;
+    let serves = |core: &str, scenario: &str| {
+        cfg.cores.iter().any(|c| {
+            c.name == core && (c.scenarios.is_empty() || c.scenarios.iter().any(|s| s == scenario))
+        })
+    };
+    let matrix = pb_conform::run_matrix(&cfg.exe, &used, &serves, None, &mut |_| {})?;
     for case in &matrix.cases {
         for o in case.outcomes.iter().filter(|o| !o.passed) {
             progress(&format!(

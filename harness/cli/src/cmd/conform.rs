@@ -52,7 +52,11 @@ fn run_suite(
             .collect(),
     };
     let exe = std::env::current_exe().context("locating the proxybench executable")?;
-    let matrix = pb_conform::run_matrix(&exe, &cores, case, &mut |line| {
+    let serves = |core: &str, scenario: &str| {
+        pb_cores::find(core)
+            .is_some_and(|c| c.info().scenarios.iter().any(|s| s.name() == scenario))
+    };
+    let matrix = pb_conform::run_matrix(&exe, &cores, &serves, case, &mut |line| {
         if verbose {
             eprintln!("{line}");
         }
