@@ -276,14 +276,14 @@ fn an_unknown_core_in_a_scenario_is_named() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("s.toml"),
-        "name = \"s\"\n[[cell]]\nscenario = \"echo\"\nmessage_bytes = 1\ncores = [\"tokio-tower\", \"nginx\"]\n",
+        "name = \"s\"\n[[cell]]\nscenario = \"echo\"\nmessage_bytes = 1\ncores = [\"tokio-tower\", \"envoy\"]\n",
     )
     .unwrap();
     let out = proxybench(&["run", "s.toml"], dir.path(), &[]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
     assert!(
-        stderr.contains("cell[0].cores[1]") && stderr.contains("nginx"),
+        stderr.contains("cell[0].cores[1]") && stderr.contains("envoy"),
         "{stderr}"
     );
 }

@@ -79,9 +79,9 @@ fn a_case_filter_and_an_unknown_core_are_handled() {
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("1 passed, 0 failed"), "{stdout}");
     let out = Command::new(EXE)
-        .args(["conform", "--cores", "nginx"])
+        .args(["conform", "--cores", "envoy"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown core \"nginx\""));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown core \"envoy\""));
 }

@@ -45,6 +45,7 @@ pub static CORES: &[&dyn ProxyCore] = &[
     &pb_rt_glommio::GLOMMIO_RAW,
     &pb_external::NGINX,
     &pb_external::HAPROXY,
+    &pb_ref_hyper::HYPER,
 ];
 
 /// Grid cells (runtime, composition) that no core fills, with the reason.
