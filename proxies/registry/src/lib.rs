@@ -182,6 +182,7 @@ mod tests {
                 "monoio-epoll/filter-chain",
                 "monoio-epoll/filter-chain-ctx",
                 "monoio-epoll/raw",
+                "hyper",
             ]
         );
         // The io_uring cores say why; the references (the fixed probe
