@@ -287,13 +287,25 @@ impl ProcSampler {
             .is_ok_and(|stat| !matches!(stat.state, 'Z' | 'X'))
     }
 
-    /// Peak resident set size so far (VmHWM), bytes.
+    /// Peak resident set size so far (VmHWM), bytes, over the process
+    /// tree as [`cpu_time`](Self::cpu_time) counts it: the sum of each
+    /// process's own peak (an upper bound of the tree's peak; a reference
+    /// proxy's memory is in its workers, not its launcher).
     pub fn rss_max(&self) -> std::io::Result<u64> {
-        let status = procfs::process::Process::new(self.pid as i32)
-            .and_then(|p| p.status())
-            .map_err(std::io::Error::other)?;
-        Ok(status.vmhwm.unwrap_or(0) * 1024)
+        let mut total = process_rss_max(self.pid)?;
+        for child in descendants(self.pid) {
+            total += process_rss_max(child).unwrap_or(0);
+        }
+        Ok(total)
     }
+}
+
+/// One process's peak resident set size (VmHWM), bytes.
+fn process_rss_max(pid: u32) -> std::io::Result<u64> {
+    let status = procfs::process::Process::new(pid as i32)
+        .and_then(|p| p.status())
+        .map_err(std::io::Error::other)?;
+    Ok(status.vmhwm.unwrap_or(0) * 1024)
 }
 
 /// One process's CPU time from its CPU-time clock.
@@ -396,7 +408,7 @@ mod tests {
     }
 
     #[test]
-    fn cpu_time_counts_the_children_of_the_process() {
+    fn cpu_time_and_rss_count_the_children_of_the_process() {
         // A child that spins for ~200 ms: its CPU shows in this
         // process's tree, not in this process's own clock.
         let me = ProcSampler {
@@ -414,11 +426,21 @@ mod tests {
         assert!(descendants(me.pid).contains(&child.id()));
         let tree = me.cpu_time().unwrap();
         let own = process_cpu_time(me.pid).unwrap();
+        // The child's resident memory counts in the tree's peak too.
+        // Peaks only grow: the tree, read last, holds at least both.
+        let rss_own = process_rss_max(me.pid).unwrap();
+        let child_rss = process_rss_max(child.id()).unwrap();
+        let rss_tree = me.rss_max().unwrap();
         let _ = child.kill();
         let _ = child.wait();
         assert!(
             tree > own + Duration::from_millis(20),
             "tree {tree:?} vs own {own:?} (own before {own_before:?})"
+        );
+        assert!(child_rss > 0);
+        assert!(
+            rss_tree >= rss_own + child_rss,
+            "{rss_tree} vs {rss_own} + {child_rss}"
         );
     }
 

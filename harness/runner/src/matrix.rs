@@ -46,6 +46,13 @@ pub struct CoreEntry {
     pub scenarios: Vec<String>,
 }
 
+impl CoreEntry {
+    /// Whether it serves `scenario` (a `Scenario::name`).
+    pub fn serves(&self, scenario: &str) -> bool {
+        self.scenarios.is_empty() || self.scenarios.iter().any(|s| s == scenario)
+    }
+}
+
 impl RunConfig {
     /// The names of the cores `cell` runs: those it lists, else every
     /// registered core but the references (which run only where named).
@@ -222,10 +229,9 @@ fn start_slots(
     for entry in wanted {
         let mut slot = Slot::new(cell.results_cell(&entry.name, settings));
         let scenario = cell.scenario.name();
-        let serves = entry.scenarios.is_empty() || entry.scenarios.iter().any(|s| s == scenario);
         match &entry.availability {
             Err(reason) => slot.end(CellStatus::Unavailable, reason.clone()),
-            Ok(()) if !serves => slot.end(
+            Ok(()) if !entry.serves(scenario) => slot.end(
                 CellStatus::Unavailable,
                 format!("{} does not serve {scenario}", entry.name),
             ),

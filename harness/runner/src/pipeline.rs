@@ -192,9 +192,9 @@ pub fn conform(
         used.len()
     ));
     let serves = |core: &str, scenario: &str| {
-        cfg.cores.iter().any(|c| {
-            c.name == core && (c.scenarios.is_empty() || c.scenarios.iter().any(|s| s == scenario))
-        })
+        cfg.cores
+            .iter()
+            .any(|c| c.name == core && c.serves(scenario))
     };
     let matrix = pb_conform::run_matrix(&cfg.exe, &used, &serves, None, &mut |_| {})?;
     for case in &matrix.cases {
