@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
-# Installs the reference proxies proxybench runs beside its own cores
-# (`proxybench cores` lists them as nginx and haproxy): Debian's nginx
-# (nginx-light would do; the full package is what operators run) and
-# haproxy. Non-interactive; needs root (or sudo) and the Debian package
-# mirrors. Installed packages' own services are stopped and disabled:
-# proxybench starts the binaries itself, in the foreground, per cell.
+# Installs what the reference proxies proxybench runs beside its own cores
+# need (`proxybench cores` lists them): Debian's nginx (nginx-light would
+# do; the full package is what operators run) and haproxy, and cmake,
+# which the Pingora core's zlib-ng is built with (then build proxybench
+# with `--features pingora`). Non-interactive; needs root (or sudo) and
+# the Debian package mirrors. Installed packages' own services are kept
+# from starting: proxybench starts the binaries itself, in the
+# foreground, per cell.
 set -euo pipefail
 
 need=()
 command -v nginx >/dev/null 2>&1 || need+=(nginx)
 command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
+command -v cmake >/dev/null 2>&1 || need+=(cmake)
+present() {
+    echo "reference proxies: $(nginx -v 2>&1 | tr -d '\n'), $(haproxy -v 2>&1 | head -1); $(cmake --version | head -1) for pingora (cargo build --release -p proxybench --features pingora)"
+}
 if [ ${#need[@]} -eq 0 ]; then
-    echo "reference proxies present: $(nginx -v 2>&1 | tr -d '\n'), $(haproxy -v 2>&1 | head -1)"
+    present
     exit 0
 fi
 
@@ -36,4 +42,4 @@ trap cleanup EXIT
 echo "install-references: apt-get install ${need[*]}"
 "${sudo[@]}" apt-get update -qq
 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-echo "reference proxies installed: $(nginx -v 2>&1 | tr -d '\n'), $(haproxy -v 2>&1 | head -1)"
+present

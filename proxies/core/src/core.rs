@@ -31,6 +31,16 @@ pub enum Requirement {
         /// What to run when it is missing.
         install: &'static str,
     },
+    /// Code this binary was built without: a cargo feature whose
+    /// dependencies need more than the Rust toolchain (Pingora's zlib-ng
+    /// needs cmake). Never met by a binary that lists it; a binary built
+    /// with the feature lists the core without it.
+    Feature {
+        /// The cargo feature of the `proxybench` package.
+        name: &'static str,
+        /// How to get a binary that has it.
+        build: &'static str,
+    },
 }
 
 /// Static description of a core, shown by `proxybench cores` and stored
@@ -103,6 +113,11 @@ impl CoreInfo {
                     if probe.program(name).is_none() {
                         return Err(format!("{name} is not installed (run {install})"));
                     }
+                }
+                Requirement::Feature { name, build } => {
+                    return Err(format!(
+                        "this proxybench was built without the `{name}` feature ({build})"
+                    ));
                 }
                 Requirement::LockedMemory(need) => {
                     if let Some(limit) = probe.memlock_limit()

@@ -46,6 +46,7 @@ pub static CORES: &[&dyn ProxyCore] = &[
     &pb_external::NGINX,
     &pb_external::HAPROXY,
     &pb_ref_hyper::HYPER,
+    &pb_ref_pingora::PINGORA,
 ];
 
 /// Grid cells (runtime, composition) that no core fills, with the reason.
@@ -164,27 +165,29 @@ mod tests {
             .filter(|(_, a)| a.is_ok())
             .map(|(n, _)| *n)
             .collect();
-        assert_eq!(
-            available,
-            [
-                "tokio-tower",
-                "tokio-mt/tower-clone",
-                "tokio-mt/filter-chain",
-                "tokio-mt/filter-chain-ctx",
-                "tokio-mt/raw",
-                "tokio-tpc/tower-buffer",
-                "tokio-tpc/tower-clone",
-                "tokio-tpc/borrowing",
-                "tokio-tpc/filter-chain",
-                "tokio-tpc/filter-chain-ctx",
-                "tokio-tpc/raw",
-                "monoio-epoll",
-                "monoio-epoll/filter-chain",
-                "monoio-epoll/filter-chain-ctx",
-                "monoio-epoll/raw",
-                "hyper",
-            ]
-        );
+        let mut expected = vec![
+            "tokio-tower",
+            "tokio-mt/tower-clone",
+            "tokio-mt/filter-chain",
+            "tokio-mt/filter-chain-ctx",
+            "tokio-mt/raw",
+            "tokio-tpc/tower-buffer",
+            "tokio-tpc/tower-clone",
+            "tokio-tpc/borrowing",
+            "tokio-tpc/filter-chain",
+            "tokio-tpc/filter-chain-ctx",
+            "tokio-tpc/raw",
+            "monoio-epoll",
+            "monoio-epoll/filter-chain",
+            "monoio-epoll/filter-chain-ctx",
+            "monoio-epoll/raw",
+            "hyper",
+        ];
+        // Pingora is here when it was built in; else it says how to build it.
+        if cfg!(feature = "pingora") {
+            expected.push("pingora");
+        }
+        assert_eq!(available, expected);
         // The io_uring cores say why; the references (the fixed probe
         // has no programs installed) say how to install them.
         for (name, verdict) in &report {
