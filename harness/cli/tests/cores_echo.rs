@@ -38,6 +38,7 @@ fn start(core: &str) -> Option<CoreProcess> {
         cpus: &cpus,
         spin_iters: 0,
         config: None,
+        program_config_out: None,
     };
     match CoreProcess::start(&cmd) {
         Ok(p) => Some(p),

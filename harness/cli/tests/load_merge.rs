@@ -21,6 +21,7 @@ fn start_core() -> CoreProcess {
         cpus: &cpus,
         spin_iters: 0,
         config: None,
+        program_config_out: None,
     })
     .unwrap()
 }

@@ -163,3 +163,57 @@ fn run_leaves_a_report_for_the_run_and_in_latest() {
         text(&out.stdout)
     );
 }
+
+#[test]
+fn a_reference_proxy_cell_keeps_the_configuration_its_program_ran_with() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("ref.toml"),
+        "name = \"ref\"\n[run]\ntrials = 1\nwarmup_s = 0.0\nduration_s = 0.2\n\
+         [[cell]]\nscenario = \"http-forward\"\ncores = [\"nginx\", \"tokio-tower\"]\n\
+         body_bytes = 100\nconnections = 2\norigins = 2\n",
+    )
+    .unwrap();
+    let out = proxybench(
+        &[
+            "run",
+            "ref.toml",
+            "--skip-conform",
+            "--out",
+            "res",
+            "--reports",
+            "rep",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("res/latest.json")).unwrap())
+            .unwrap();
+    let cell = |core: &str| {
+        results["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["core"] == core)
+            .unwrap()
+            .clone()
+    };
+    // Our own core renders no program configuration.
+    assert!(cell("tokio-tower").get("program_config").is_none());
+    let nginx = cell("nginx");
+    if nginx["status"] == "unavailable" {
+        // Not installed here: the cell says how to install it.
+        let reason = nginx["reason"].as_str().unwrap();
+        assert!(reason.contains("install-references.sh"), "{reason}");
+        return;
+    }
+    assert_eq!(nginx["status"], "ok", "{nginx}");
+    let config = nginx["program_config"].as_str().expect("nginx.conf stored");
+    // What nginx ran with: both origins of the cell, behind proxy_pass.
+    assert!(config.contains("proxy_pass"), "{config}");
+    let origins = config.matches("server 127.0.0.1:").count();
+    assert!(origins >= 2, "{config}");
+    let html = std::fs::read_to_string(dir.path().join("rep/latest/index.html")).unwrap();
+    assert!(html.contains("nginx: the configuration it ran with in this cell"));
+}

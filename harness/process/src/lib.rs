@@ -50,6 +50,9 @@ pub struct CoreCommand<'a> {
     pub spin_iters: u64,
     /// Forwarding configuration file (`http-forward`).
     pub config: Option<&'a Path>,
+    /// Where a reference proxy writes the configuration it renders for
+    /// its program.
+    pub program_config_out: Option<&'a Path>,
 }
 
 /// A running core.
@@ -73,6 +76,9 @@ impl CoreProcess {
         args.extend(["--spin-iters".into(), cmd.spin_iters.to_string()]);
         if let Some(config) = cmd.config {
             args.extend(["--config".into(), config.display().to_string()]);
+        }
+        if let Some(out) = cmd.program_config_out {
+            args.extend(["--program-config-out".into(), out.display().to_string()]);
         }
         CoreProcess::spawn(cmd.exe, cmd.core, &args)
     }

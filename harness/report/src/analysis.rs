@@ -89,6 +89,14 @@ pub struct CoreRow {
     pub is_reference: bool,
     /// Conformance cases the core failed before the run.
     pub conformance_failures: Vec<String>,
+    /// A reference proxy (nginx, HAProxy, ...): drawn as a band or a
+    /// dashed line beside our cores, never a winner.
+    pub reference_proxy: bool,
+    /// Core CPU per request over the group's first measured reference
+    /// proxy's (its name, the ratio): "how far is this from nginx?".
+    pub vs_proxy: Option<(String, f64)>,
+    /// The configuration a reference proxy's program ran with here.
+    pub program_config: Option<String>,
 }
 
 /// This row's figure divided by the reference's.
@@ -258,6 +266,14 @@ impl GroupAnalysis {
         rule: &Rule,
     ) -> Result<GroupAnalysis, ReportError> {
         let mut rows: Vec<CoreRow> = group.cells.iter().map(CoreRow::new).collect();
+        let proxies = run.reference_proxies();
+        for row in &mut rows {
+            row.reference_proxy = proxies.contains(&row.core.as_str());
+        }
+        let yardstick = rows
+            .iter()
+            .filter(|r| r.reference_proxy)
+            .find_map(|r| Some((r.core.clone(), r.headline(Metric::CpuUsPerReq)?)));
         let reference_row = rows
             .iter()
             .find(|r| r.core == reference && r.measured().is_some())
@@ -269,6 +285,12 @@ impl GroupAnalysis {
                 .as_ref()
                 .filter(|_| row.core != DIRECT)
                 .and_then(|reference| row.ratios_to(reference));
+            row.vs_proxy = yardstick
+                .as_ref()
+                .filter(|(name, cpu)| row.core != DIRECT && *name != row.core && *cpu > 0.0)
+                .and_then(|(name, cpu)| {
+                    Some((name.clone(), row.headline(Metric::CpuUsPerReq)? / cpu))
+                });
         }
 
         let mut latency = Vec::new();
@@ -499,6 +521,9 @@ impl CoreRow {
             vs_reference: None,
             is_reference: false,
             conformance_failures: cell.conformance_failures.clone(),
+            reference_proxy: false,
+            vs_proxy: None,
+            program_config: cell.program_config.clone(),
         }
     }
 
@@ -647,6 +672,9 @@ mod tests {
             vs_reference: None,
             is_reference: false,
             conformance_failures: vec![],
+            program_config: None,
+            reference_proxy: false,
+            vs_proxy: None,
         }
     }
 

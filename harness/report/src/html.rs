@@ -314,6 +314,13 @@ struct RowView {
     is_direct: bool,
     /// Conformance cases this cell's core failed.
     conformance_failures: Vec<String>,
+    /// A reference proxy measured beside our cores.
+    reference_proxy: bool,
+    /// CPU per request as a ratio to the group's first reference proxy
+    /// (`0.95× nginx`); empty when there is none.
+    vs_proxy: String,
+    /// The configuration its program ran with (reference proxies).
+    program_config: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -878,6 +885,12 @@ impl RowView {
             driver_bound: s.is_some_and(|s| s.driver_bound),
             is_direct: row.core == DIRECT,
             conformance_failures: row.conformance_failures.clone(),
+            reference_proxy: row.reference_proxy,
+            vs_proxy: row
+                .vs_proxy
+                .as_ref()
+                .map_or_else(String::new, |(name, r)| format!("{r:.2}× {name}")),
+            program_config: row.program_config.clone(),
             uncorrected_p99: s
                 .filter(|_| group.params.mode == "open")
                 .and_then(|s| s.latency_uncorrected_us)

@@ -67,6 +67,16 @@ impl Run {
         }
         cores
     }
+
+    /// The cores the results mark as reference proxies, registry order.
+    pub fn reference_proxies(&self) -> Vec<&str> {
+        self.results
+            .cores
+            .iter()
+            .filter(|c| c.reference)
+            .map(|c| c.name.as_str())
+            .collect()
+    }
 }
 
 /// The cell id without its `/<core>` suffix; the whole id if it has none

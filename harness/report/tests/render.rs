@@ -608,3 +608,58 @@ fn a_run_of_grid_cores_gets_the_grid_and_its_effect_sentences() {
     let html = std::fs::read_to_string(&plain.html).unwrap();
     assert!(!html.contains("Runtime × service composition"));
 }
+
+#[test]
+fn reference_proxies_are_a_yardstick_with_their_configuration_shown() {
+    // Mark glommio as a reference proxy that ran with a program config.
+    let mut results = load(HTTP_FORWARD);
+    for core in results.cores.iter_mut().filter(|c| c.name == "glommio") {
+        core.reference = true;
+    }
+    for cell in results.cells.iter_mut().filter(|c| c.core == "glommio") {
+        cell.program_config = Some("worker_processes 1; # <as run>".into());
+    }
+    let path = fixture(HTTP_FORWARD);
+    let analysis = Analysis::new(&Run::new(&path, results.clone()), None).unwrap();
+    let group = &analysis.groups[0];
+    let cpu = |core: &str| {
+        let row = group.rows.iter().find(|r| r.core == core).unwrap();
+        (row, row.summary.as_ref().unwrap().cpu_us_per_req.unwrap())
+    };
+    let (glommio, glommio_cpu) = cpu("glommio");
+    let (monoio, monoio_cpu) = cpu("monoio");
+    assert!(glommio.reference_proxy && !monoio.reference_proxy);
+    // Each core's CPU per request over the reference proxy's; none for
+    // the proxy itself or for the no-proxy path.
+    let (name, ratio) = monoio.vs_proxy.clone().expect("a ratio to the proxy");
+    assert_eq!(name, "glommio");
+    assert!((ratio - monoio_cpu / glommio_cpu).abs() < 1e-12);
+    assert!(glommio.vs_proxy.is_none());
+    let direct = group.rows.iter().find(|r| r.core == "direct").unwrap();
+    assert!(direct.vs_proxy.is_none());
+
+    let out = tempfile::tempdir().unwrap();
+    let report = pb_report::render(&path, &results, None, &Options::default(), out.path()).unwrap();
+    let html = std::fs::read_to_string(&report.html).unwrap();
+    assert!(html.contains("reference proxy</span>"));
+    assert!(html.contains(&format!("{ratio:.2}× glommio")));
+    assert!(html.contains("glommio: the configuration it ran with in this cell"));
+    assert!(html.contains("worker_processes 1; # &lt;as run&gt;"));
+    // The CPU chart draws the proxy's band: its light green over white.
+    let cpu_chart = report
+        .charts
+        .iter()
+        .find(|c| c.to_string_lossy().contains("cpu"))
+        .expect("a CPU chart");
+    let (_, _, colours) = decode_png(cpu_chart);
+    let band = |c: u8| (0.35 * f64::from(c) + 0.65 * 255.0).round();
+    let expected = [band(0x9c), band(0xc2), band(0x9c)];
+    assert!(
+        colours.iter().any(|c| c
+            .iter()
+            .zip(expected)
+            .all(|(&got, want)| (f64::from(got) - want).abs() <= 2.0)),
+        "no band colour {expected:?} in {}",
+        cpu_chart.display()
+    );
+}

@@ -253,6 +253,12 @@ pub struct Cell {
     /// correct proxy's.
     #[serde(default)]
     pub conformance_failures: Vec<String>,
+    /// The configuration file a reference proxy's program ran with in
+    /// this cell (nginx.conf, haproxy.cfg), as rendered from the cell's
+    /// pools, routes and rules: what was measured, for anyone to audit.
+    /// Absent for compiled cores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program_config: Option<String>,
     /// Derived from `trials`; absent when no trial ran.
     pub summary: Option<Summary>,
 }

@@ -242,6 +242,9 @@ fn start_slots(
                 slot.target = Some((first.addr(), first.sampler()));
             }
             Ok(()) => {
+                // A reference proxy writes the configuration it rendered
+                // for its program here; the cell keeps it.
+                let program_config = entry.reference.then(program_config_file).flatten();
                 let cmd = CoreCommand {
                     exe: &cfg.exe,
                     core: &entry.name,
@@ -250,9 +253,13 @@ fn start_slots(
                     cpus: &pins.core,
                     spin_iters: settings.core_spin_iters,
                     config: origins.map(|o| &*o.config),
+                    program_config_out: program_config.as_deref(),
                 };
                 match CoreProcess::start(&cmd) {
                     Ok(process) => {
+                        slot.cell.program_config = program_config
+                            .and_then(|path| std::fs::read_to_string(&path).ok())
+                            .filter(|text| !text.is_empty());
                         slot.target = Some((process.addr(), process.sampler()));
                         slot.process = Some(process);
                     }
@@ -464,6 +471,16 @@ fn cell_proxy_config(policy: Policy, upstreams: Vec<std::net::SocketAddr>) -> Pr
 
 /// Writes `config` where a core started with `--config` reads it, as the
 /// cores' own parser will read it back.
+/// An empty file for a reference proxy's rendered configuration; `None`
+/// when none can be made (the cell then runs without it stored).
+fn program_config_file() -> Option<tempfile::TempPath> {
+    tempfile::Builder::new()
+        .prefix("proxybench-program-config-")
+        .tempfile()
+        .ok()
+        .map(tempfile::NamedTempFile::into_temp_path)
+}
+
 fn write_proxy_config(config: &ProxyConfig, label: &str) -> Result<tempfile::TempPath, String> {
     let text = toml::to_string(config).map_err(|e| format!("proxy config for {label}: {e}"))?;
     let file = tempfile::Builder::new()

@@ -347,6 +347,7 @@ impl Cell {
             rate_search: None,
             core_exit: None,
             conformance_failures: Vec::new(),
+            program_config: None,
             summary: None,
         }
     }

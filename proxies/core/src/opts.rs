@@ -67,6 +67,10 @@ pub struct ServeOpts {
     pub spin: crate::Spin,
     /// Forwarding configuration, required by [`Scenario::HttpForward`].
     pub http: Option<std::sync::Arc<crate::config::ProxyConfig>>,
+    /// Where a core that runs a program of its own (a reference proxy)
+    /// writes the configuration it rendered for that program, so a run
+    /// can store what was measured beside its figures.
+    pub program_config_out: Option<std::path::PathBuf>,
 }
 
 impl ServeOpts {
@@ -82,6 +86,7 @@ impl ServeOpts {
             drain: DEFAULT_DRAIN,
             spin: crate::Spin::default(),
             http: None,
+            program_config_out: None,
         }
     }
 

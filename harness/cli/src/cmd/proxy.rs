@@ -40,6 +40,11 @@ pub(crate) struct Args {
     /// cost for calibrating the regression gate. Off by default.
     #[arg(long, default_value_t = 0)]
     spin_iters: u64,
+    /// Where a reference proxy writes the configuration it renders for its
+    /// program (nginx.conf, haproxy.cfg); other cores ignore it. Without
+    /// it, the configuration goes to stderr.
+    #[arg(long)]
+    program_config_out: Option<std::path::PathBuf>,
 }
 
 pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
@@ -60,6 +65,7 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
             Some(path) => Some(std::sync::Arc::new(pb_core::ProxyConfig::load(path)?)),
             None => None,
         },
+        program_config_out: args.program_config_out,
         ..ServeOpts::new(scenario, args.listen)
     };
     let shutdown = Shutdown::on_signals().context("installing signal handlers")?;

@@ -11,10 +11,11 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{
-    Area, Chart, ChartKind, DrawError, GRID, KeyedAxis, MUTED, Palette, TEXT, bar_span, header,
-    render, text, throughput::cores_in,
+    Area, BAND, BAND_LEGEND, Chart, ChartKind, DrawError, GRID, KeyedAxis, MUTED, Palette, TEXT,
+    bar_span, header, reference_bands, render, text, throughput::cores_in,
 };
 use pb_results::DIRECT;
+use pb_stats::Metric;
 
 use crate::analysis::{Analysis, CoreRow};
 use crate::error::ReportError;
@@ -70,6 +71,10 @@ fn plot(root: &Area<'_>, analysis: &Analysis, palette: &Palette) -> Result<(), D
         .map(|c| (c.clone(), palette.color(c)))
         .collect();
     entries.push(("light: load driver".into(), tint(MUTED, DRIVER_TINT)));
+    let bands = reference_bands(groups, |r| r.headline(Metric::CpuUsPerReq), y_max);
+    if !bands.is_empty() {
+        entries.push((BAND_LEGEND.into(), BAND));
+    }
     let used = header(
         root,
         "CPU per request, µs  (solid: core process, light: load driver)",
@@ -99,6 +104,8 @@ fn plot(root: &Area<'_>, analysis: &Analysis, palette: &Palette) -> Result<(), D
         .label_style(text(16))
         .axis_desc_style(text(16))
         .draw()?;
+
+    chart.draw_series(bands)?;
 
     // Each core's slot holds two bars: core (left) and driver (right).
     let halves = |g: usize, slots: usize, i: usize| {

@@ -125,13 +125,18 @@ fn plot(root: &Area<'_>, group: &GroupAnalysis, palette: &Palette) -> Result<(),
             ),
             None => curve.core.clone(),
         };
-        chart
-            .draw_series(LineSeries::new(
-                curve.points.iter().copied(),
-                color.stroke_width(3),
-            ))?
-            .label(label)
-            .legend(swatch(color));
+        // A reference proxy's curve is dashed: the yardstick, not a core.
+        let points = curve.points.iter().copied();
+        let series = if group
+            .rows
+            .iter()
+            .any(|r| r.core == curve.core && r.reference_proxy)
+        {
+            chart.draw_series(DashedLineSeries::new(points, 12, 6, color.stroke_width(3)))?
+        } else {
+            chart.draw_series(LineSeries::new(points, color.stroke_width(3)))?
+        };
+        series.label(label).legend(swatch(color));
     }
 
     chart

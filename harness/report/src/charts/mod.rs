@@ -293,6 +293,44 @@ pub(crate) const GRID: RGBColor = RGBColor(0xe4, 0xe4, 0xe4);
 /// Muted text (n/a, notes).
 pub(crate) const MUTED: RGBColor = RGBColor(0x88, 0x88, 0x88);
 
+/// The band reference proxies draw behind the bars.
+pub(crate) const BAND: RGBColor = RGBColor(0x9c, 0xc2, 0x9c);
+/// Legend entry of [`reference_bands`].
+pub(crate) const BAND_LEGEND: &str = "band: reference proxies (lowest to highest)";
+
+/// Where the reference proxies (nginx, HAProxy, ...) of each group lie by
+/// `value`: a light band across the group from the lowest to the highest
+/// (a line when one ran), drawn behind the bars so that every core reads
+/// against the proxies its users would otherwise run. Empty when no group
+/// ran one.
+pub(crate) fn reference_bands(
+    groups: &[crate::analysis::GroupAnalysis],
+    value: impl Fn(&crate::analysis::CoreRow) -> Option<f64>,
+    y_max: f64,
+) -> Vec<Rectangle<(f64, f64)>> {
+    let thin = y_max * 0.004;
+    groups
+        .iter()
+        .enumerate()
+        .filter_map(|(g, group)| {
+            let values: Vec<f64> = group
+                .rows
+                .iter()
+                .filter(|r| r.reference_proxy)
+                .filter_map(&value)
+                .filter(|v| v.is_finite())
+                .collect();
+            let lo = values.iter().copied().reduce(f64::min)?;
+            let hi = values.iter().copied().reduce(f64::max)?;
+            let x = g as f64;
+            Some(Rectangle::new(
+                [(x + 0.01, (lo - thin).max(0.0)), (x + 0.99, hi + thin)],
+                BAND.mix(0.35).filled(),
+            ))
+        })
+        .collect()
+}
+
 /// A legend swatch: a filled square in `color`.
 pub(crate) fn swatch(color: RGBColor) -> impl Fn((i32, i32)) -> Rectangle<(i32, i32)> {
     move |(x, y)| Rectangle::new([(x, y - 6), (x + 12, y + 6)], color.filled())

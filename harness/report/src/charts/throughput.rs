@@ -8,13 +8,14 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{
-    Area, Chart, ChartKind, DrawError, GRID, KeyedAxis, MUTED, Palette, TEXT, bar_span, header,
-    render, text,
+    Area, BAND, BAND_LEGEND, Chart, ChartKind, DrawError, GRID, KeyedAxis, MUTED, Palette, TEXT,
+    bar_span, header, reference_bands, render, text,
 };
 use crate::analysis::Analysis;
 use crate::error::ReportError;
 use crate::fmt;
 use crate::model::status_label;
+use pb_stats::Metric;
 
 const FILE: &str = "throughput.png";
 
@@ -57,10 +58,14 @@ fn plot(root: &Area<'_>, analysis: &Analysis, palette: &Palette) -> Result<(), D
         "Throughput, req/s"
     };
     let cores = cores_in(analysis, palette);
-    let entries: Vec<_> = cores
+    let mut entries: Vec<_> = cores
         .iter()
         .map(|c| (c.clone(), palette.color(c)))
         .collect();
+    let bands = reference_bands(groups, |r| r.headline(Metric::Qps), y_max);
+    if !bands.is_empty() {
+        entries.push((BAND_LEGEND.into(), BAND));
+    }
     let used = header(root, caption, &entries)?;
     let (_, body) = root.split_vertically(used);
     let mut chart = ChartBuilder::on(&body)
@@ -86,6 +91,7 @@ fn plot(root: &Area<'_>, analysis: &Analysis, palette: &Palette) -> Result<(), D
         .label_style(text(16))
         .axis_desc_style(text(16))
         .draw()?;
+    chart.draw_series(bands)?;
 
     for core in &cores {
         let color = palette.color(core);

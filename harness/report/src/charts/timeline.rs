@@ -94,10 +94,17 @@ fn plot(root: &Area<'_>, group: &GroupAnalysis, palette: &Palette) -> Result<(),
                 Panel::Qps => (t, qps),
                 Panel::P99 => (t, p99),
             };
-            chart.draw_series(LineSeries::new(
-                line.points.iter().map(at),
-                color.stroke_width(2),
-            ))?;
+            // A reference proxy's line is dashed: the yardstick, not a core.
+            let points = line.points.iter().map(at);
+            if group
+                .rows
+                .iter()
+                .any(|r| r.core == line.core && r.reference_proxy)
+            {
+                chart.draw_series(DashedLineSeries::new(points, 10, 6, color.stroke_width(2)))?;
+            } else {
+                chart.draw_series(LineSeries::new(points, color.stroke_width(2)))?;
+            }
             chart.draw_series(
                 line.points
                     .iter()

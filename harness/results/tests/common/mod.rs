@@ -121,6 +121,7 @@ pub(crate) fn results(run_id: &str, core: &str, trial: Trial) -> Results {
             rate_search: None,
             core_exit: None,
             conformance_failures: Vec::new(),
+            program_config: None,
             summary,
         }],
         merged_from: vec![],

@@ -204,11 +204,14 @@ impl External {
             Program::Haproxy => "haproxy.cfg",
         });
         std::fs::write(&path, &text).map_err(runtime_error)?;
-        eprintln!(
-            "{} configuration ({}):\n{text}",
-            self.info.name,
-            path.display()
-        );
+        match &opts.program_config_out {
+            Some(out) => std::fs::write(out, &text).map_err(runtime_error)?,
+            None => eprintln!(
+                "{} configuration ({}):\n{text}",
+                self.info.name,
+                path.display()
+            ),
+        }
         // The child inherits the spawning thread's CPU set.
         if let Some(cpus) = &opts.cpus {
             cpus.pin_current_thread()
