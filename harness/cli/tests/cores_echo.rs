@@ -39,6 +39,7 @@ fn start(core: &str) -> Option<CoreProcess> {
         spin_iters: 0,
         config: None,
         program_config_out: None,
+        extra_args: &[],
     };
     match CoreProcess::start(&cmd) {
         Ok(p) => Some(p),

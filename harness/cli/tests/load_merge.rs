@@ -22,6 +22,7 @@ fn start_core() -> CoreProcess {
         spin_iters: 0,
         config: None,
         program_config_out: None,
+        extra_args: &[],
     })
     .unwrap()
 }

@@ -217,3 +217,111 @@ fn a_reference_proxy_cell_keeps_the_configuration_its_program_ran_with() {
     let html = std::fs::read_to_string(dir.path().join("rep/latest/index.html")).unwrap();
     assert!(html.contains("nginx: the configuration it ran with in this cell"));
 }
+
+/// A proxy a user brings (`--external`): nginx described by a file of
+/// the user's own, with a template that maps round-robin pools only.
+#[test]
+fn a_proxy_the_user_brings_runs_as_a_reference_core() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("mine.conf.j2"),
+        "daemon off;\nmaster_process on;\nworker_processes {{ threads }};\n\
+         pid {{ dir }}/mine.pid;\nerror_log stderr error;\n\
+         events { worker_connections {{ worker_connections }}; }\n\
+         http {\n access_log off;\n client_body_temp_path {{ dir }}/body;\n proxy_temp_path {{ dir }}/proxy;\n\
+         {% for pool in pools %} upstream {{ pool.name }} {\n{% for u in pool.upstreams %}  server {{ u }};\n{% endfor %}  keepalive 16;\n }\n{% endfor %}\
+         server {\n  listen {{ listen }} reuseport;\n\
+         {% for route in routes %}  location {{ route.prefix }} { proxy_pass http://{{ route.pool }}; proxy_http_version 1.1; proxy_set_header Connection \"\"; }\n{% endfor %}\
+         }\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("mine.toml"),
+        "name = \"my-nginx\"\nprogram = \"nginx\"\n\
+         args = [\"-c\", \"{config}\", \"-p\", \"{dir}\", \"-e\", \"stderr\"]\n\
+         template = \"mine.conf.j2\"\nconfig_file = \"mine.conf\"\nstop_signal = \"SIGQUIT\"\n\
+         install = \"scripts/install-references.sh\"\npolicies = [\"round-robin\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("mine-run.toml"),
+        "name = \"mine\"\n[run]\ntrials = 1\nwarmup_s = 0.0\nduration_s = 0.2\n\
+         [[cell]]\nscenario = \"http-forward\"\ncores = [\"my-nginx\"]\nbody_bytes = 100\n\
+         connections = 2\norigins = 2\npolicy = \"round-robin\"\n\
+         [[cell]]\nscenario = \"http-forward\"\ncores = [\"my-nginx\"]\nbody_bytes = 100\n\
+         connections = 2\norigins = 2\npolicy = \"p2c\"\n",
+    )
+    .unwrap();
+
+    // `cores` lists it as a reference proxy.
+    let out = proxybench(&["cores", "--json", "--external", "mine.toml"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let cores: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mine = cores["cores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "my-nginx")
+        .expect("listed")
+        .clone();
+    assert_eq!(mine["reference"], true);
+
+    // A name already taken is refused, naming the file.
+    std::fs::write(
+        dir.path().join("taken.toml"),
+        std::fs::read_to_string(dir.path().join("mine.toml"))
+            .unwrap()
+            .replace("my-nginx", "monoio"),
+    )
+    .unwrap();
+    let out = proxybench(&["cores", "--external", "taken.toml"], dir.path());
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stderr).contains("taken.toml"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = proxybench(
+        &[
+            "run",
+            "mine-run.toml",
+            "--skip-conform",
+            "--external",
+            "mine.toml",
+            "--out",
+            "res",
+            "--reports",
+            "rep",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("res/latest.json")).unwrap())
+            .unwrap();
+    let cells = results["cells"].as_array().unwrap();
+    let status = results["cores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "my-nginx")
+        .expect("recorded among the cores")
+        .clone();
+    assert_eq!(status["reference"], true);
+    let (round_robin, p2c) = (&cells[0], &cells[1]);
+    assert_eq!(p2c["status"], "unavailable", "{p2c}");
+    if status["available"] == false {
+        // nginx is not installed here: the cell says how to install it.
+        let reason = round_robin["reason"].as_str().unwrap();
+        assert!(reason.contains("install-references.sh"), "{reason}");
+        return;
+    }
+    let reason = p2c["reason"].as_str().unwrap();
+    assert!(reason.contains("does not map"), "{reason}");
+    assert_eq!(round_robin["status"], "ok", "{round_robin}");
+    assert_eq!(round_robin["summary"]["errors"], 0, "{round_robin}");
+    let config = round_robin["program_config"].as_str().unwrap();
+    assert!(config.contains("listen 127.0.0.1:"), "{config}");
+    assert_eq!(config.matches("server 127.0.0.1:").count(), 2, "{config}");
+}

@@ -166,12 +166,13 @@ impl Kind {
 /// echo server). `progress` gets a line per finished case.
 pub fn run_matrix(
     exe: &Path,
+    proxy_args: &[String],
     cores: &[String],
     serves: &dyn Fn(&str, &str) -> bool,
     filter: Option<&str>,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Matrix, SuiteError> {
-    let suite = Suite::start(exe)?;
+    let suite = Suite::start(exe, proxy_args)?;
     let mut cases = Vec::new();
     for case in CASES
         .iter()

@@ -28,6 +28,8 @@ pub enum SuiteError {
 #[derive(Debug)]
 pub struct Suite {
     exe: PathBuf,
+    /// Arguments every `proxy` it starts gets (`--external FILE`).
+    proxy_args: Vec<String>,
     /// Holds the origin's record; removed with the suite.
     dir: tempfile::TempDir,
     origin: CoreProcess,
@@ -36,8 +38,9 @@ pub struct Suite {
 }
 
 impl Suite {
-    /// Starts the origin; `exe` is the `proxybench` binary.
-    pub fn start(exe: &Path) -> Result<Suite, SuiteError> {
+    /// Starts the origin; `exe` is the `proxybench` binary, and every
+    /// `proxy` it starts gets `proxy_args`.
+    pub fn start(exe: &Path, proxy_args: &[String]) -> Result<Suite, SuiteError> {
         let dir = tempfile::Builder::new()
             .prefix("proxybench-conform-")
             .tempdir()
@@ -58,6 +61,7 @@ impl Suite {
             .map_err(|e| SuiteError::Origin(e.to_string()))?;
         Ok(Suite {
             exe: exe.to_owned(),
+            proxy_args: proxy_args.to_vec(),
             dir,
             origin,
             record,
@@ -213,6 +217,7 @@ impl<'a> Ctx<'a> {
         .collect();
         all.push(path.display().to_string());
         all.extend(args.iter().map(|s| s.to_string()));
+        all.extend(self.suite.proxy_args.iter().cloned());
         CoreProcess::spawn(&self.suite.exe, self.core, &all)
             .map(Proxy)
             .map_err(|e| format!("core did not start: {e}"))
@@ -225,6 +230,7 @@ impl<'a> Ctx<'a> {
             .map(|s| s.to_string())
             .collect();
         all.extend(args.iter().map(|s| s.to_string()));
+        all.extend(self.suite.proxy_args.iter().cloned());
         CoreProcess::spawn(&self.suite.exe, self.core, &all)
             .map(Proxy)
             .map_err(|e| format!("core did not start: {e}"))

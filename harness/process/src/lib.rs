@@ -53,6 +53,8 @@ pub struct CoreCommand<'a> {
     /// Where a reference proxy writes the configuration it renders for
     /// its program.
     pub program_config_out: Option<&'a Path>,
+    /// More arguments for `proxy` (`--external FILE`: cores users brought).
+    pub extra_args: &'a [String],
 }
 
 /// A running core.
@@ -80,6 +82,7 @@ impl CoreProcess {
         if let Some(out) = cmd.program_config_out {
             args.extend(["--program-config-out".into(), out.display().to_string()]);
         }
+        args.extend(cmd.extra_args.iter().cloned());
         CoreProcess::spawn(cmd.exe, cmd.core, &args)
     }
 

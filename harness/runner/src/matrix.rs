@@ -74,6 +74,9 @@ impl RunConfig {
 pub struct RunConfig {
     /// The `proxybench` executable that serves `proxy`.
     pub exe: PathBuf,
+    /// Arguments every `proxybench proxy` it starts gets (`--external
+    /// FILE` for each core a user brought), so children know its cores.
+    pub proxy_args: Vec<String>,
     /// What to run.
     pub scenario: ScenarioFile,
     /// Every registered core (cells pick from these).
@@ -254,6 +257,7 @@ fn start_slots(
                     spin_iters: settings.core_spin_iters,
                     config: origins.map(|o| &*o.config),
                     program_config_out: program_config.as_deref(),
+                    extra_args: &cfg.proxy_args,
                 };
                 match CoreProcess::start(&cmd) {
                     Ok(process) => {

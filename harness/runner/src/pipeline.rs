@@ -27,6 +27,9 @@ pub struct Request {
     pub reports_dir: PathBuf,
     /// The `proxybench` executable that serves `proxy` and `origin`.
     pub exe: PathBuf,
+    /// Arguments every `proxybench proxy` it starts gets (`--external
+    /// FILE` for each core a user brought), so children know its cores.
+    pub proxy_args: Vec<String>,
     /// Every registered core with its availability here.
     pub cores: Vec<CoreEntry>,
     /// CPUs the run may use.
@@ -153,6 +156,7 @@ pub fn plan(request: &Request) -> Result<RunConfig, PipelineError> {
     }
     Ok(RunConfig {
         exe: request.exe.clone(),
+        proxy_args: request.proxy_args.clone(),
         scenario,
         cores: request.cores.clone(),
         allowed_cpus: request.allowed_cpus.clone(),
@@ -196,7 +200,8 @@ pub fn conform(
             .iter()
             .any(|c| c.name == core && c.serves(scenario))
     };
-    let matrix = pb_conform::run_matrix(&cfg.exe, &used, &serves, None, &mut |_| {})?;
+    let matrix =
+        pb_conform::run_matrix(&cfg.exe, &cfg.proxy_args, &used, &serves, None, &mut |_| {})?;
     for case in &matrix.cases {
         for o in case.outcomes.iter().filter(|o| !o.passed) {
             progress(&format!(
@@ -291,6 +296,7 @@ mod tests {
             results_dir: "results".into(),
             reports_dir: "reports".into(),
             exe: "proxybench".into(),
+            proxy_args: Vec::new(),
             cores: ["tokio-tower", "monoio", "glommio"]
                 .iter()
                 .map(|name| CoreEntry {

@@ -23,29 +23,25 @@ pub(crate) struct Args {
     /// Print each verdict as it comes.
     #[arg(long, short)]
     verbose: bool,
+    #[command(flatten)]
+    externals: super::Externals,
 }
 
 /// Runs the suite over `cores` (every available core when `None`),
 /// reporting progress on stderr when `verbose`.
 fn run_suite(
-    cores: Option<&[String]>,
-    case: Option<&str>,
-    verbose: bool,
+    args: &Args,
+    known: &[&'static dyn pb_core::ProxyCore],
 ) -> anyhow::Result<pb_conform::Matrix> {
     let probe = super::probe();
-    let names = pb_cores::names();
-    let cores: Vec<String> = match cores {
+    let cores: Vec<String> = match &args.cores {
         Some(list) => {
             for name in list {
-                anyhow::ensure!(
-                    names.contains(&name.as_str()),
-                    "unknown core {name:?}; known: {}",
-                    names.join(", ")
-                );
+                super::find(known, name)?;
             }
             list.to_vec()
         }
-        None => pb_cores::CORES
+        None => known
             .iter()
             .filter(|c| c.info().availability(probe.as_ref()).is_ok())
             .map(|c| c.info().name.to_owned())
@@ -53,26 +49,39 @@ fn run_suite(
     };
     let exe = std::env::current_exe().context("locating the proxybench executable")?;
     let serves = |core: &str, scenario: &str| {
-        pb_cores::find(core)
-            .is_some_and(|c| c.info().scenarios.iter().any(|s| s.name() == scenario))
+        known.iter().any(|c| {
+            c.info().name == core && c.info().scenarios.iter().any(|s| s.name() == scenario)
+        })
     };
-    let matrix = pb_conform::run_matrix(&exe, &cores, &serves, case, &mut |line| {
-        if verbose {
-            eprintln!("{line}");
-        }
-    })?;
+    let verbose = args.verbose;
+    let proxy_args = args.externals.proxy_args()?;
+    let matrix = pb_conform::run_matrix(
+        &exe,
+        &proxy_args,
+        &cores,
+        &serves,
+        args.case.as_deref(),
+        &mut |line| {
+            if verbose {
+                eprintln!("{line}");
+            }
+        },
+    )?;
     Ok(matrix)
 }
 
 pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
-    let matrix = run_suite(args.cores.as_deref(), args.case.as_deref(), args.verbose)?;
+    let known = args.externals.cores()?;
+    let matrix = run_suite(&args, &known)?;
     println!("{}", matrix.render());
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&matrix)?)
             .with_context(|| format!("writing {}", path.display()))?;
     }
     let ours_passed = matrix.cores.iter().all(|core| {
-        pb_cores::find(core).is_some_and(|c| c.info().is_reference())
+        known
+            .iter()
+            .any(|c| c.info().name == core && c.info().is_reference())
             || matrix.failures_of(core).is_empty()
     });
     if !matrix.all_passed() && ours_passed {

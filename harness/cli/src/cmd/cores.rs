@@ -8,11 +8,15 @@ pub(crate) struct Args {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    externals: super::Externals,
 }
 
 pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
     let probe = super::probe();
-    let rows: Vec<_> = pb_cores::CORES
+    let rows: Vec<_> = args
+        .externals
+        .cores()?
         .iter()
         .map(|core| (core.info(), core.info().availability(probe.as_ref())))
         .collect();

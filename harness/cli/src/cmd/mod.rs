@@ -11,11 +11,74 @@ pub(crate) mod proxy;
 pub(crate) mod report;
 pub(crate) mod run;
 
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use pb_core::ProxyCore;
 use pb_core::probe::{FixedProbe, Probe, SystemProbe};
+
+/// `--external FILE`, repeatable: a proxy the user brings (command,
+/// configuration template, policies it maps), run as a reference core.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub(crate) struct Externals {
+    /// A proxy of your own to run beside the cores, described in a TOML
+    /// file (docs/external.md); repeatable. Its name then works wherever
+    /// a core name does.
+    #[arg(long = "external", value_name = "FILE")]
+    files: Vec<PathBuf>,
+}
+
+impl Externals {
+    /// The registry's cores, then the ones the files describe. A file's
+    /// core lives as long as the process, as the registry's do.
+    pub(crate) fn cores(&self) -> anyhow::Result<Vec<&'static dyn ProxyCore>> {
+        let mut cores: Vec<&'static dyn ProxyCore> = pb_cores::CORES.to_vec();
+        for path in &self.files {
+            let core = pb_external::user::load(path)?;
+            let name = core.info().name;
+            anyhow::ensure!(
+                !cores
+                    .iter()
+                    .any(|c| c.info().name == name || c.info().grid_name() == name),
+                "{}: the core name {name:?} is taken; give the proxy another name",
+                path.display()
+            );
+            cores.push(Box::leak(Box::new(core)));
+        }
+        Ok(cores)
+    }
+
+    /// What makes a child `proxybench proxy` know the same cores: the
+    /// files, as absolute paths.
+    pub(crate) fn proxy_args(&self) -> anyhow::Result<Vec<String>> {
+        let mut args = Vec::new();
+        for path in &self.files {
+            let path = std::fs::canonicalize(path)
+                .with_context(|| format!("locating {}", path.display()))?;
+            args.extend(["--external".to_owned(), path.display().to_string()]);
+        }
+        Ok(args)
+    }
+}
 
 /// Environment variable that makes the io_uring probe fail with the given
 /// reason: rehearses an io_uring-less machine (and tests that path).
 pub(crate) const FAKE_NO_IO_URING: &str = "PROXYBENCH_FAKE_NO_IO_URING";
+
+/// The core called `name` (or by its grid name) among `cores`.
+pub(crate) fn find(
+    cores: &[&'static dyn ProxyCore],
+    name: &str,
+) -> anyhow::Result<&'static dyn ProxyCore> {
+    cores
+        .iter()
+        .copied()
+        .find(|c| c.info().name == name || c.info().grid_name() == name)
+        .with_context(|| {
+            let known: Vec<&str> = cores.iter().map(|c| c.info().name).collect();
+            format!("unknown core {name:?}; known: {}", known.join(", "))
+        })
+}
 
 /// The probe every command uses.
 pub(crate) fn probe() -> Box<dyn Probe> {

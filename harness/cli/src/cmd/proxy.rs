@@ -13,7 +13,7 @@ use crate::Outcome;
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// Core to start (see `proxybench cores`).
-    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(pb_cores::names()))]
+    #[arg(long)]
     core: String,
     /// Scenario to serve.
     #[arg(long, default_value = "echo", value_parser = clap::builder::PossibleValuesParser::new(Scenario::ALL.iter().map(|s| s.name())))]
@@ -45,10 +45,12 @@ pub(crate) struct Args {
     /// it, the configuration goes to stderr.
     #[arg(long)]
     program_config_out: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    externals: super::Externals,
 }
 
 pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
-    let core = pb_cores::find(&args.core).context("core not registered")?;
+    let core = super::find(&args.externals.cores()?, &args.core)?;
     let scenario = Scenario::from_name(&args.scenario).context("unknown scenario")?;
     if let Err(reason) = core.info().availability(super::probe().as_ref()) {
         // The runner recognises this wording and exit code 2.

@@ -45,6 +45,8 @@ pub(crate) struct Args {
     /// each): a known injected cost for calibrating the regression gate.
     #[arg(long)]
     core_spin_iters: Option<u64>,
+    #[command(flatten)]
+    externals: super::Externals,
 }
 
 pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
@@ -53,7 +55,9 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
         None => ScenarioFile::builtin_default(),
     };
     let probe = super::probe();
-    let cores = pb_cores::CORES
+    let cores = args
+        .externals
+        .cores()?
         .iter()
         .map(|core| CoreEntry {
             name: core.info().name.to_owned(),
@@ -93,6 +97,7 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
         results_dir: args.out,
         reports_dir: args.reports,
         exe: std::env::current_exe().context("locating the proxybench executable")?,
+        proxy_args: args.externals.proxy_args()?,
         cores,
         allowed_cpus,
         io_uring: probe.io_uring(),

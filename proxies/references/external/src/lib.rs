@@ -1,6 +1,6 @@
 //! Reference proxies as cores: [`NGINX`] and [`HAPROXY`], measured
 //! beside the grid so that every figure has a production proxy next to
-//! it.
+//! it, and any proxy a user describes in a file ([`user`]: `--external`).
 //!
 //! An external core is a program and a configuration template. `serve`
 //! renders the cell's forwarding configuration ([`ProxyConfig`]: pools,
@@ -13,10 +13,12 @@
 //! the drain. The launcher then only waits, so the process tree's CPU —
 //! launcher, master and workers — is the reference's own.
 //!
-//! The generated configuration is printed to stderr at start (`proxybench
-//! proxy` keeps it beside the run) so anyone can audit what was measured.
+//! The generated configuration goes where `--program-config-out` says
+//! (the runner stores it in the cell's results) or else to stderr, so
+//! anyone can audit what was measured.
 
 pub mod render;
+pub mod user;
 
 use std::io;
 use std::net::{SocketAddr, TcpStream};
@@ -40,7 +42,77 @@ const READY_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub struct External {
     info: &'static CoreInfo,
-    program: Program,
+    launch: Launch,
+}
+
+/// How an external core's program is configured, started and stopped.
+#[derive(Debug)]
+enum Launch {
+    /// One proxybench knows (its template built in).
+    Builtin(Program),
+    /// One a user described in a file (`--external`).
+    User(Box<user::UserProgram>),
+}
+
+impl Launch {
+    fn executable(&self) -> &str {
+        match self {
+            Launch::Builtin(p) => p.executable(),
+            Launch::User(u) => &u.program,
+        }
+    }
+
+    fn template(&self) -> &str {
+        match self {
+            Launch::Builtin(p) => render::template(*p),
+            Launch::User(u) => &u.template,
+        }
+    }
+
+    fn config_file(&self) -> &str {
+        match self {
+            Launch::Builtin(Program::Nginx) => "nginx.conf",
+            Launch::Builtin(Program::Haproxy) => "haproxy.cfg",
+            Launch::User(u) => &u.config_file,
+        }
+    }
+
+    fn args(
+        &self,
+        config: &std::path::Path,
+        dir: &std::path::Path,
+        threads: usize,
+        listen: SocketAddr,
+    ) -> Vec<String> {
+        match self {
+            Launch::Builtin(p) => p.args(config, dir),
+            Launch::User(u) => u.expand(config, dir, threads, &listen.to_string()),
+        }
+    }
+
+    fn graceful(&self) -> Signal {
+        match self {
+            Launch::Builtin(p) => p.graceful(),
+            Launch::User(u) => u.stop_signal,
+        }
+    }
+
+    /// Whether it listens with `SO_REUSEPORT` (and so can share the port
+    /// with proxybench's reservation until it listens).
+    fn reuses_port(&self) -> bool {
+        match self {
+            Launch::Builtin(_) => true,
+            Launch::User(u) => u.reuse_port,
+        }
+    }
+
+    /// Whether its configuration can express `policy`.
+    fn supports(&self, policy: pb_core::config::Policy) -> bool {
+        match self {
+            Launch::Builtin(_) => true,
+            Launch::User(u) => u.policies.as_ref().is_none_or(|p| p.contains(&policy)),
+        }
+    }
 }
 
 /// The programs proxybench knows how to configure.
@@ -105,7 +177,7 @@ pub static NGINX: External = External {
         }],
         scenarios: SCENARIOS,
     },
-    program: Program::Nginx,
+    launch: Launch::Builtin(Program::Nginx),
 };
 
 /// HAProxy, as Debian ships it.
@@ -121,7 +193,7 @@ pub static HAPROXY: External = External {
         }],
         scenarios: SCENARIOS,
     },
-    program: Program::Haproxy,
+    launch: Launch::Builtin(Program::Haproxy),
 };
 
 impl ProxyCore for External {
@@ -145,13 +217,28 @@ impl ProxyCore for External {
                 self.info.name
             )));
         }
+        if let Some(pool) = config
+            .pools
+            .iter()
+            .find(|p| !self.launch.supports(p.policy))
+        {
+            return Err(ServeError::Unavailable {
+                reason: format!(
+                    "{} does not map the {:?} balancing policy of pool {:?}",
+                    self.info.name, pool.policy, pool.name
+                ),
+            });
+        }
         let executable =
-            pb_core::probe::find_program(self.program.executable()).ok_or_else(|| {
+            pb_core::probe::find_program(self.launch.executable()).ok_or_else(|| {
                 ServeError::Unavailable {
-                    reason: format!(
-                        "{} is not installed (run {INSTALL})",
-                        self.program.executable()
-                    ),
+                    reason: match self.info.requirements.first() {
+                        Some(Requirement::Program { install, .. }) => format!(
+                            "{} is not installed (run {install})",
+                            self.launch.executable()
+                        ),
+                        _ => format!("{} is not installed", self.launch.executable()),
+                    },
                 }
             })?;
         // The port: a free one held (SO_REUSEPORT, never listening) until
@@ -163,9 +250,19 @@ impl ProxyCore for External {
             }
         })?;
         let addr = reservation.addr();
+        // A program that cannot share the port gets it free just before
+        // it starts (a window in which another process could take it).
+        let reservation = if self.launch.reuses_port() {
+            Some(reservation)
+        } else {
+            reservation.release();
+            None
+        };
         let mut running = self.start(&executable, opts, config, addr)?;
         let ready = running.wait_ready(addr);
-        reservation.release();
+        if let Some(reservation) = reservation {
+            reservation.release();
+        }
         ready?;
         on_ready(addr, opts.threads);
         while !shutdown.requested() {
@@ -174,7 +271,7 @@ impl ProxyCore for External {
             }
             std::thread::sleep(POLL_INTERVAL);
         }
-        running.stop(self.program.graceful(), opts.drain);
+        running.stop(self.launch.graceful(), opts.drain);
         Ok(())
     }
 }
@@ -190,19 +287,23 @@ impl External {
         addr: SocketAddr,
     ) -> Result<Running, ServeError> {
         let runtime_error = |source: io::Error| ServeError::Runtime {
-            runtime: self.program.executable(),
+            runtime: self.info.name,
             source,
         };
         let dir = tempfile::Builder::new()
             .prefix(&format!("proxybench-{}-", self.info.name))
             .tempdir()
             .map_err(runtime_error)?;
-        let text = render::render(self.program, config, addr, opts.threads, dir.path())
-            .map_err(ServeError::Options)?;
-        let path = dir.path().join(match self.program {
-            Program::Nginx => "nginx.conf",
-            Program::Haproxy => "haproxy.cfg",
-        });
+        let text = render::render(
+            self.launch.template(),
+            self.info.name,
+            config,
+            addr,
+            opts.threads,
+            dir.path(),
+        )
+        .map_err(ServeError::Options)?;
+        let path = dir.path().join(self.launch.config_file());
         std::fs::write(&path, &text).map_err(runtime_error)?;
         match &opts.program_config_out {
             Some(out) => std::fs::write(out, &text).map_err(runtime_error)?,
@@ -221,7 +322,7 @@ impl External {
                 })?;
         }
         let child = Command::new(executable)
-            .args(self.program.args(&path, dir.path()))
+            .args(self.launch.args(&path, dir.path(), opts.threads, addr))
             .current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())

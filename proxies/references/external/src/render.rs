@@ -15,6 +15,14 @@ use serde::Serialize;
 
 use crate::Program;
 
+/// A built-in program's template.
+pub(crate) fn template(program: Program) -> &'static str {
+    match program {
+        Program::Nginx => NGINX,
+        Program::Haproxy => HAPROXY,
+    }
+}
+
 const NGINX: &str = include_str!("../templates/nginx.conf.j2");
 const HAPROXY: &str = include_str!("../templates/haproxy.cfg.j2");
 
@@ -27,6 +35,9 @@ const WORKER_CONNECTIONS: usize = 8_192;
 #[derive(Debug, Serialize)]
 struct Context<'a> {
     listen: String,
+    /// The listen address's IP and port, for languages that split them.
+    listen_host: String,
+    listen_port: u16,
     threads: usize,
     dir: String,
     worker_connections: usize,
@@ -49,6 +60,14 @@ struct PoolView {
     name: String,
     policy: &'static str,
     upstreams: Vec<String>,
+    /// The upstreams split into IP and port.
+    endpoints: Vec<EndpointView>,
+}
+
+#[derive(Debug, Serialize)]
+struct EndpointView {
+    host: String,
+    port: u16,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -82,11 +101,13 @@ struct HeadersView {
     response_add: Vec<(String, String)>,
 }
 
-/// The configuration text for `program`, listening on `addr` with
-/// `threads` workers, scratch files under `dir`. `Err` names what cannot
-/// be expressed safely (a value holding a quote or a line break).
+/// The configuration `template` (of the core `name`) renders, listening
+/// on `addr` with `threads` workers, scratch files under `dir`. `Err`
+/// names what cannot be expressed safely (a value holding a quote or a
+/// line break) or what the template got wrong.
 pub fn render(
-    program: Program,
+    template: &str,
+    name: &str,
     config: &ProxyConfig,
     addr: SocketAddr,
     threads: usize,
@@ -126,6 +147,8 @@ pub fn render(
     };
     let context = Context {
         listen: addr.to_string(),
+        listen_host: addr.ip().to_string(),
+        listen_port: addr.port(),
         threads,
         dir: quoted("directory", &dir.display().to_string())?,
         worker_connections: WORKER_CONNECTIONS,
@@ -145,6 +168,14 @@ pub fn render(
                     Policy::P2c => "p2c",
                 },
                 upstreams: p.upstreams.iter().map(SocketAddr::to_string).collect(),
+                endpoints: p
+                    .upstreams
+                    .iter()
+                    .map(|u| EndpointView {
+                        host: u.ip().to_string(),
+                        port: u.port(),
+                    })
+                    .collect(),
             })
             .collect(),
         servers: servers(&routes),
@@ -170,19 +201,10 @@ pub fn render(
             response_add: pairs(&headers.response_add)?,
         },
     };
-    let template = match program {
-        Program::Nginx => NGINX,
-        Program::Haproxy => HAPROXY,
-    };
     let mut env = minijinja::Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
     env.render_str(template, minijinja::value::Serde(&context))
-        .map_err(|e| {
-            format!(
-                "cannot render the {} configuration: {e}",
-                program.executable()
-            )
-        })
+        .map_err(|e| format!("cannot render the {name} configuration: {e}"))
 }
 
 /// nginx `server` blocks: the default (host-less routes) first, then one
@@ -287,7 +309,15 @@ mod tests {
 
     #[test]
     fn nginx_gets_every_part_of_the_cell_configuration() {
-        let text = render(Program::Nginx, &config(), addr(), 2, Path::new("/tmp/x")).unwrap();
+        let text = render(
+            template(Program::Nginx),
+            "nginx",
+            &config(),
+            addr(),
+            2,
+            Path::new("/tmp/x"),
+        )
+        .unwrap();
         for expected in [
             "worker_processes 2;",
             "upstream pool0 {\n        random two least_conn;\n        server 127.0.0.1:9001 max_fails=0;",
@@ -312,7 +342,15 @@ mod tests {
 
     #[test]
     fn haproxy_routes_in_the_engines_order_and_balances_as_configured() {
-        let text = render(Program::Haproxy, &config(), addr(), 1, Path::new("/tmp/x")).unwrap();
+        let text = render(
+            template(Program::Haproxy),
+            "haproxy",
+            &config(),
+            addr(),
+            1,
+            Path::new("/tmp/x"),
+        )
+        .unwrap();
         let host_route = text
             .find(
                 "use_backend pool1 if { req.hdr(host),field(1,:) -i api.example } { path_beg /v1 }",
@@ -339,11 +377,27 @@ mod tests {
     fn a_value_that_would_break_out_of_its_quotes_is_refused() {
         let mut bad = config();
         bad.headers.response_add = vec![("via".into(), "x\"; evil".into())];
-        let err = render(Program::Nginx, &bad, addr(), 1, Path::new("/tmp/x")).unwrap_err();
+        let err = render(
+            template(Program::Nginx),
+            "nginx",
+            &bad,
+            addr(),
+            1,
+            Path::new("/tmp/x"),
+        )
+        .unwrap_err();
         assert!(err.contains("header value"), "{err}");
         let mut bad = config();
         bad.headers.request_remove = vec!["bad name".into()];
-        let err = render(Program::Haproxy, &bad, addr(), 1, Path::new("/tmp/x")).unwrap_err();
+        let err = render(
+            template(Program::Haproxy),
+            "haproxy",
+            &bad,
+            addr(),
+            1,
+            Path::new("/tmp/x"),
+        )
+        .unwrap_err();
         assert!(err.contains("not an HTTP token"), "{err}");
     }
 }
