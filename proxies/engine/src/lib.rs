@@ -14,6 +14,7 @@
 //! | [`route`] | host + longest path prefix -> pool |
 //! | [`balance`] | round-robin, random, power-of-two-choices on in-flight requests |
 //! | [`filter`] | auth decision (401/403) and header rules |
+//! | [`decide`] | those decisions bundled for the reference stacks (hyper, Pingora), which share them and nothing else |
 //! | [`exchange`] | client connections, head deadlines (408), the per-connection loop |
 //! | [`pool`] | idle upstream connections: per thread or shared |
 //! | [`forward`] | the upstream exchange: 502/504, body streaming, connection reuse |
@@ -23,6 +24,7 @@
 
 pub mod balance;
 pub mod conn;
+pub mod decide;
 pub mod echo;
 pub mod exchange;
 pub mod filter;

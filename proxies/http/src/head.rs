@@ -145,6 +145,18 @@ fn owned_headers(headers: &[httparse::Header<'_>]) -> Vec<Header> {
         .collect()
 }
 
+/// The host a `Host` value or an authority names, as routes match it:
+/// lower case, without its port (an IPv6 literal keeps its brackets).
+pub fn host_name(host: &str) -> String {
+    let name = if host.starts_with('[') {
+        // An IPv6 literal: the port, if any, follows the bracket.
+        host.find(']').map_or(host, |end| &host[..=end])
+    } else {
+        host.rsplit_once(':').map_or(host, |(name, _)| name)
+    };
+    name.to_ascii_lowercase()
+}
+
 /// Optional whitespace is SP and HTAB only (RFC 9110 §5.6.3). Unicode
 /// whitespace rules (`str::trim`) would turn `chunked\u{a0}` into
 /// `chunked` here while the next hop reads something else.
@@ -458,13 +470,7 @@ impl RequestHead {
     /// be a valid host when parsed).
     pub fn host(&self) -> Option<String> {
         let host = std::str::from_utf8(trim_ows(self.header("host")?)).ok()?;
-        let name = if host.starts_with('[') {
-            // An IPv6 literal: the port, if any, follows the bracket.
-            host.find(']').map_or(host, |end| &host[..=end])
-        } else {
-            host.rsplit_once(':').map_or(host, |(name, _)| name)
-        };
-        Some(name.to_ascii_lowercase())
+        Some(host_name(host))
     }
 
     /// The path of the target, without the query.

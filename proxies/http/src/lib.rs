@@ -25,4 +25,4 @@ pub mod write;
 
 pub use body::{BodyDecoder, Emit, Framing, Progress};
 pub use error::HttpError;
-pub use head::{Header, Limits, RequestHead, ResponseHead, Version};
+pub use head::{Header, Limits, RequestHead, ResponseHead, Version, host_name};

@@ -31,9 +31,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use pb_core::{CoreInfo, ProxyConfig, ProxyCore, Scenario, ServeError, ServeOpts};
-use pb_engine::balance::Balancer;
-use pb_engine::filter::HeaderRules;
-use pb_engine::route::Router;
+use pb_engine::decide::Decisions;
 use pb_sys::Shutdown;
 
 /// The `hyper` core.
@@ -97,7 +95,7 @@ impl ProxyCore for Hyper {
                     let Ok(_counted) = gauge.try_enter(limit) else {
                         return;
                     };
-                    let header_timeout = proxy.timeouts.client_header();
+                    let header_timeout = proxy.decisions.timeouts.client_header();
                     let (head_bytes, max_headers) = proxy.head_limits;
                     let service = hyper::service::service_fn(move |req| {
                         let proxy = Arc::clone(&proxy);
@@ -121,11 +119,7 @@ impl ProxyCore for Hyper {
 /// What every request needs, built once.
 struct Proxy {
     client: Client<HttpConnector, Body>,
-    router: Router,
-    balancers: Vec<Balancer>,
-    auth: Option<pb_core::config::AuthConfig>,
-    rules: HeaderRules,
-    timeouts: pb_core::config::TimeoutsConfig,
+    decisions: Decisions,
     /// The configured head limits: bytes, header fields.
     head_limits: (usize, usize),
 }
@@ -140,41 +134,30 @@ impl Proxy {
             .build(connector);
         Proxy {
             client,
-            router: Router::new(config),
-            balancers: config
-                .pools
-                .iter()
-                .enumerate()
-                .map(|(i, p)| Balancer::new(p, i as u64))
-                .collect(),
-            auth: config.auth.clone(),
-            rules: HeaderRules::new(&config.headers),
-            timeouts: config.timeouts,
+            decisions: Decisions::new(config),
             head_limits: (config.limits.max_head_bytes, config.limits.max_headers),
         }
     }
 
     async fn handle(&self, mut req: Request<Incoming>) -> Response<Body> {
-        if let Some(auth) = &self.auth {
-            let token = req.headers().get(auth.header.as_str());
-            match token {
-                None => return status(StatusCode::UNAUTHORIZED),
-                Some(v) if v.as_bytes() != auth.token.as_bytes() => {
-                    return status(StatusCode::FORBIDDEN);
-                }
-                Some(_) => {}
-            }
-        }
+        let d = &self.decisions;
+        let token = d
+            .auth
+            .as_ref()
+            .and_then(|auth| req.headers().get(auth.header.as_str()))
+            .map(HeaderValue::as_bytes);
         let host = req
             .headers()
             .get(hyper::header::HOST)
             .and_then(|h| h.to_str().ok())
-            .or_else(|| req.uri().host())
-            .map(|h| h.split(':').next().unwrap_or(h).to_ascii_lowercase());
-        let Some(route) = self.router.route(host.as_deref(), req.uri().path()) else {
-            return status(StatusCode::NOT_FOUND);
+            .or_else(|| req.uri().authority().map(|a| a.as_str()));
+        let route = match d.admit(token, host, req.uri().path()) {
+            Ok(route) => route,
+            Err(code) => {
+                return status(StatusCode::from_u16(code).unwrap_or(StatusCode::FORBIDDEN));
+            }
         };
-        let pick = self.balancers[route].pick();
+        let pick = d.balancers[route].pick();
         let path = req
             .uri()
             .path_and_query()
@@ -195,12 +178,13 @@ impl Proxy {
             headers.insert(hyper::header::HOST, value);
         }
         strip_hop_by_hop(headers);
-        for name in &self.rules.request_remove {
+        for name in &self.decisions.rules.request_remove {
             headers.remove(name.as_str());
         }
-        append(headers, &self.rules.request_add);
+        append(headers, &self.decisions.rules.request_add);
         let req = req.map(|body| body.boxed());
-        let response = tokio::time::timeout(self.timeouts.response(), self.client.request(req));
+        let response =
+            tokio::time::timeout(self.decisions.timeouts.response(), self.client.request(req));
         let mut response = match response.await {
             Ok(Ok(response)) => response,
             Ok(Err(_)) => return status(StatusCode::BAD_GATEWAY),
@@ -209,7 +193,7 @@ impl Proxy {
         drop(pick);
         let headers = response.headers_mut();
         strip_hop_by_hop(headers);
-        append(headers, &self.rules.response_add);
+        append(headers, &self.decisions.rules.response_add);
         response.map(|body| body.boxed())
     }
 }

@@ -6,11 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use pb_core::config::{AuthConfig, TimeoutsConfig};
 use pb_core::{ProxyConfig, ServeError, ServeOpts};
-use pb_engine::balance::{Balancer, Pick};
-use pb_engine::filter::HeaderRules;
-use pb_engine::route::Router;
+use pb_engine::balance::Pick;
+use pb_engine::decide::Decisions;
 use pb_sys::Shutdown;
 use pb_sys::shutdown::POLL_INTERVAL;
 use pingora_core::listeners::TcpSocketOptions;
@@ -129,52 +127,28 @@ impl ShutdownSignalWatch for StopWatch {
 }
 
 /// The cell's configuration as Pingora's filters use it.
-struct Proxy {
-    router: Router,
-    balancers: Vec<Balancer>,
-    auth: Option<AuthConfig>,
-    rules: HeaderRules,
-    timeouts: TimeoutsConfig,
-}
+struct Proxy(Decisions);
 
 impl Proxy {
     fn new(config: &ProxyConfig) -> Proxy {
-        Proxy {
-            router: Router::new(config),
-            balancers: config
-                .pools
-                .iter()
-                .enumerate()
-                .map(|(i, p)| Balancer::new(p, i as u64))
-                .collect(),
-            auth: config.auth.clone(),
-            rules: HeaderRules::new(&config.headers),
-            timeouts: config.timeouts,
-        }
+        Proxy(Decisions::new(config))
     }
 
-    /// The status the proxy answers itself with, if it does.
-    fn refusal(&self, request: &RequestHeader, ctx: &mut Ctx) -> Option<u16> {
-        if let Some(auth) = &self.auth {
-            match request.headers.get(auth.header.as_str()) {
-                None => return Some(401),
-                Some(v) if v.as_bytes() != auth.token.as_bytes() => return Some(403),
-                Some(_) => {}
-            }
-        }
+    /// The pool the request goes to, or the status the proxy answers
+    /// it with itself.
+    fn admit(&self, request: &RequestHeader) -> Result<usize, u16> {
+        let token = self
+            .0
+            .auth
+            .as_ref()
+            .and_then(|auth| request.headers.get(auth.header.as_str()))
+            .map(http::HeaderValue::as_bytes);
         let host = request
             .headers
             .get(http::header::HOST)
             .and_then(|h| h.to_str().ok())
-            .or_else(|| request.uri.host())
-            .map(|h| h.split(':').next().unwrap_or(h).to_ascii_lowercase());
-        match self.router.route(host.as_deref(), request.uri.path()) {
-            Some(pool) => {
-                ctx.pool = pool;
-                None
-            }
-            None => Some(404),
-        }
+            .or_else(|| request.uri.authority().map(|a| a.as_str()));
+        self.0.admit(token, host, request.uri.path())
     }
 }
 
@@ -201,13 +175,16 @@ impl ProxyHttp for Proxy {
     ) -> pingora_core::Result<bool> {
         // The keep-alive wait for the next request's head (Pingora's first
         // request waits its own fixed 60 s).
-        session.set_keepalive(Some(self.timeouts.client_header().as_secs().max(1)));
-        match self.refusal(session.req_header(), ctx) {
-            Some(status) => {
+        session.set_keepalive(Some(self.0.timeouts.client_header().as_secs().max(1)));
+        match self.admit(session.req_header()) {
+            Ok(pool) => {
+                ctx.pool = pool;
+                Ok(false)
+            }
+            Err(status) => {
                 session.respond_error(status).await?;
                 Ok(true)
             }
-            None => Ok(false),
         }
     }
 
@@ -216,11 +193,11 @@ impl ProxyHttp for Proxy {
         _session: &mut Session,
         ctx: &mut Ctx,
     ) -> pingora_core::Result<Box<HttpPeer>> {
-        let pick = self.balancers[ctx.pool].pick();
+        let pick = self.0.balancers[ctx.pool].pick();
         let mut peer = HttpPeer::new(pick.addr, false, String::new());
-        peer.options.connection_timeout = Some(self.timeouts.connect());
-        peer.options.read_timeout = Some(self.timeouts.response());
-        peer.options.write_timeout = Some(self.timeouts.send());
+        peer.options.connection_timeout = Some(self.0.timeouts.connect());
+        peer.options.read_timeout = Some(self.0.timeouts.response());
+        peer.options.write_timeout = Some(self.0.timeouts.send());
         ctx.pick = Some(pick);
         Ok(Box::new(peer))
     }
@@ -231,10 +208,10 @@ impl ProxyHttp for Proxy {
         upstream_request: &mut RequestHeader,
         _ctx: &mut Ctx,
     ) -> pingora_core::Result<()> {
-        for name in &self.rules.request_remove {
+        for name in &self.0.rules.request_remove {
             upstream_request.remove_header(name.as_str());
         }
-        for header in &self.rules.request_add {
+        for header in &self.0.rules.request_add {
             upstream_request.append_header(header.name.clone(), header.value.as_slice())?;
         }
         Ok(())
@@ -246,7 +223,7 @@ impl ProxyHttp for Proxy {
         upstream_response: &mut ResponseHeader,
         _ctx: &mut Ctx,
     ) -> pingora_core::Result<()> {
-        for header in &self.rules.response_add {
+        for header in &self.0.rules.response_add {
             upstream_response.append_header(header.name.clone(), header.value.as_slice())?;
         }
         Ok(())
