@@ -100,23 +100,26 @@ pub fn status_label(status: CellStatus) -> &'static str {
 /// the baseline has. The same core gets the same colour on every chart of
 /// a report, and across reports of runs with the same cores.
 pub fn core_order(current: &Run, baseline: Option<&Run>) -> Vec<String> {
+    let ran: Vec<String> = current
+        .cores()
+        .into_iter()
+        .chain(baseline.map(Run::cores).unwrap_or_default())
+        .collect();
+    // Registry order for the cores that have cells here, then any other:
+    // only cores on the page take colours, so that a run of up to ten
+    // cores never gives two of them one colour (the registry holds 30).
     let mut order: Vec<String> = current
         .results
         .cores
         .iter()
         .map(|c| c.name.clone())
+        .filter(|name| ran.contains(name))
         .collect();
-    let extra = current
-        .cores()
-        .into_iter()
-        .chain(baseline.map(Run::cores).unwrap_or_default());
-    for core in extra {
+    for core in ran {
         if !order.contains(&core) {
             order.push(core);
         }
     }
-    // Registered cores that never ran still keep their place, so colours
-    // stay stable when a run leaves some out.
     order
 }
 

@@ -645,21 +645,56 @@ fn reference_proxies_are_a_yardstick_with_their_configuration_shown() {
     assert!(html.contains(&format!("{ratio:.2}× glommio")));
     assert!(html.contains("glommio: the configuration it ran with in this cell"));
     assert!(html.contains("worker_processes 1; # &lt;as run&gt;"));
-    // The CPU chart draws the proxy's band: its light green over white.
-    let cpu_chart = report
-        .charts
+    // The CPU chart draws the proxy's dashed line across its group, in
+    // its colour: more of that colour than the same chart without it.
+    let without = {
+        let mut plain = results.clone();
+        for core in plain.cores.iter_mut() {
+            core.reference = false;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let report =
+            pb_report::render(&path, &plain, None, &Options::default(), dir.path()).unwrap();
+        let html = std::fs::read_to_string(&report.html).unwrap();
+        assert!(!html.contains("reference proxy</span>"));
+        let colour = swatch_colour(&html, "glommio");
+        (count_colour(&cpu_chart(&report.charts), colour), colour)
+    };
+    let colour = swatch_colour(&html, "glommio");
+    assert_eq!(colour, without.1, "glommio keeps its colour");
+    let with = count_colour(&cpu_chart(&report.charts), colour);
+    assert!(with > without.0 + 100, "{with} vs {} pixels", without.0);
+}
+
+/// The CPU chart among a report's charts.
+fn cpu_chart(charts: &[PathBuf]) -> PathBuf {
+    charts
         .iter()
-        .find(|c| c.to_string_lossy().contains("cpu"))
-        .expect("a CPU chart");
-    let (_, _, colours) = decode_png(cpu_chart);
-    let band = |c: u8| (0.35 * f64::from(c) + 0.65 * 255.0).round();
-    let expected = [band(0x9c), band(0xc2), band(0x9c)];
-    assert!(
-        colours.iter().any(|c| c
-            .iter()
-            .zip(expected)
-            .all(|(&got, want)| (f64::from(got) - want).abs() <= 2.0)),
-        "no band colour {expected:?} in {}",
-        cpu_chart.display()
-    );
+        .find(|c| c.file_name().is_some_and(|n| n == "cpu.png"))
+        .expect("a CPU chart")
+        .clone()
+}
+
+/// The colour of `core`'s swatch on the page.
+fn swatch_colour(html: &str, core: &str) -> [u8; 3] {
+    let at = html
+        .find(&format!("</span>{core}</span>"))
+        .expect("the core's swatch");
+    let style = &html[..at];
+    let from = style.rfind("background: #").expect("a swatch colour") + "background: ".len();
+    hex(&style[from..from + 7])
+}
+
+/// How many pixels of the PNG at `path` are exactly `colour`.
+fn count_colour(path: &Path, colour: [u8; 3]) -> usize {
+    let file = std::fs::File::open(path).unwrap();
+    let mut reader = png::Decoder::new(std::io::BufReader::new(file))
+        .read_info()
+        .unwrap();
+    let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut pixels).unwrap();
+    pixels[..info.buffer_size()]
+        .chunks(3)
+        .filter(|p| [p[0], p[1], p[2]] == colour)
+        .count()
 }

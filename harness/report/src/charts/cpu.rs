@@ -11,8 +11,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{
-    Area, BAND, BAND_LEGEND, Chart, ChartKind, DrawError, GRID, KeyedAxis, MUTED, Palette, TEXT,
-    bar_span, header, reference_bands, render, text, throughput::cores_in,
+    Area, Chart, ChartKind, DrawError, GRID, KeyedAxis, MUTED, Palette, REFERENCE_LEGEND, TEXT,
+    bar_span, group_label_size, header, reference_lines, render, text, throughput::cores_in,
 };
 use pb_results::DIRECT;
 use pb_stats::Metric;
@@ -71,9 +71,9 @@ fn plot(root: &Area<'_>, analysis: &Analysis, palette: &Palette) -> Result<(), D
         .map(|c| (c.clone(), palette.color(c)))
         .collect();
     entries.push(("light: load driver".into(), tint(MUTED, DRIVER_TINT)));
-    let bands = reference_bands(groups, |r| r.headline(Metric::CpuUsPerReq), y_max);
-    if !bands.is_empty() {
-        entries.push((BAND_LEGEND.into(), BAND));
+    let lines = reference_lines(groups, |r| r.headline(Metric::CpuUsPerReq), palette);
+    if !lines.is_empty() {
+        entries.push((REFERENCE_LEGEND.into(), MUTED));
     }
     let used = header(
         root,
@@ -102,10 +102,11 @@ fn plot(root: &Area<'_>, analysis: &Analysis, palette: &Palette) -> Result<(), D
         .y_label_formatter(&|y| format!("{y:.0}"))
         .y_desc("CPU µs per request")
         .label_style(text(16))
+        .x_label_style(text(group_label_size(groups)))
         .axis_desc_style(text(16))
         .draw()?;
 
-    chart.draw_series(bands)?;
+    chart.draw_series(lines)?;
 
     // Each core's slot holds two bars: core (left) and driver (right).
     let halves = |g: usize, slots: usize, i: usize| {

@@ -106,12 +106,17 @@ impl Palette {
         if core == pb_results::DIRECT {
             return RGBColor(0x55, 0x55, 0x55);
         }
-        let (r, g, b) = self
-            .cores
-            .iter()
-            .position(|c| c == core)
-            .map_or((0x88, 0x88, 0x88), |i| COLOURS[i % COLOURS.len()]);
-        RGBColor(r, g, b)
+        let Some(i) = self.cores.iter().position(|c| c == core) else {
+            return RGBColor(0x88, 0x88, 0x88);
+        };
+        // Past ten cores (a grid run), the same hues darker, then lighter.
+        let (r, g, b) = COLOURS[i % COLOURS.len()];
+        let shade = |c: u8| match (i / COLOURS.len()) % 3 {
+            0 => c,
+            1 => (f64::from(c) * 0.62).round() as u8,
+            _ => (f64::from(c) + (255.0 - f64::from(c)) * 0.5).round() as u8,
+        };
+        RGBColor(shade(r), shade(g), shade(b))
     }
 
     /// The core's place in colour order (unknown cores last).
@@ -293,42 +298,49 @@ pub(crate) const GRID: RGBColor = RGBColor(0xe4, 0xe4, 0xe4);
 /// Muted text (n/a, notes).
 pub(crate) const MUTED: RGBColor = RGBColor(0x88, 0x88, 0x88);
 
-/// The band reference proxies draw behind the bars.
-pub(crate) const BAND: RGBColor = RGBColor(0x9c, 0xc2, 0x9c);
-/// Legend entry of [`reference_bands`].
-pub(crate) const BAND_LEGEND: &str = "band: reference proxies (lowest to highest)";
+/// Legend entry of [`reference_lines`].
+pub(crate) const REFERENCE_LEGEND: &str = "dashed: reference proxies' medians across their group";
 
-/// Where the reference proxies (nginx, HAProxy, ...) of each group lie by
-/// `value`: a light band across the group from the lowest to the highest
-/// (a line when one ran), drawn behind the bars so that every core reads
-/// against the proxies its users would otherwise run. Empty when no group
-/// ran one.
-pub(crate) fn reference_bands(
+/// Where each reference proxy (nginx, HAProxy, ...) of each group lies by
+/// `value`: a dashed line in its colour across the whole group, drawn
+/// behind the bars, so that every core's bar reads against the proxies
+/// its users would otherwise run. Empty when no group ran one.
+pub(crate) fn reference_lines(
     groups: &[crate::analysis::GroupAnalysis],
     value: impl Fn(&crate::analysis::CoreRow) -> Option<f64>,
-    y_max: f64,
-) -> Vec<Rectangle<(f64, f64)>> {
-    let thin = y_max * 0.004;
-    groups
-        .iter()
-        .enumerate()
-        .filter_map(|(g, group)| {
-            let values: Vec<f64> = group
-                .rows
-                .iter()
-                .filter(|r| r.reference_proxy)
-                .filter_map(&value)
-                .filter(|v| v.is_finite())
-                .collect();
-            let lo = values.iter().copied().reduce(f64::min)?;
-            let hi = values.iter().copied().reduce(f64::max)?;
+    palette: &Palette,
+) -> Vec<plotters::element::DashedPathElement<std::vec::IntoIter<(f64, f64)>, u32>> {
+    let mut lines = Vec::new();
+    for (g, group) in groups.iter().enumerate() {
+        for row in group.rows.iter().filter(|r| r.reference_proxy) {
+            let Some(y) = value(row).filter(|v| v.is_finite()) else {
+                continue;
+            };
             let x = g as f64;
-            Some(Rectangle::new(
-                [(x + 0.01, (lo - thin).max(0.0)), (x + 0.99, hi + thin)],
-                BAND.mix(0.35).filled(),
-            ))
-        })
-        .collect()
+            let style = palette.color(&row.core).stroke_width(2);
+            lines.extend(DashedLineSeries::new(
+                vec![(x + 0.01, y), (x + 0.99, y)],
+                9,
+                5,
+                style,
+            ));
+        }
+    }
+    lines
+}
+
+/// The font size of the group labels under the bar charts: smaller when
+/// the labels would run into each other (long cell names, many cells).
+pub(crate) fn group_label_size(groups: &[crate::analysis::GroupAnalysis]) -> u32 {
+    let longest = groups
+        .iter()
+        .map(|g| g.label.chars().count())
+        .max()
+        .unwrap_or(0);
+    // About 0.55 em per character; the plot is about WIDTH - 100 px wide.
+    let room = f64::from(WIDTH - 100) / groups.len().max(1) as f64;
+    let fits = room / (0.55 * longest.max(1) as f64);
+    fits.floor().clamp(10.0, 16.0) as u32
 }
 
 /// A legend swatch: a filled square in `color`.
@@ -503,6 +515,11 @@ mod tests {
         assert_eq!(p.css("a"), "#4e79a7");
         assert_eq!(p.css("b"), "#f28e2b");
         assert_eq!(p.css("zzz"), "#888888");
+        // Thirty cores (a grid run): thirty different colours.
+        let many: Vec<String> = (0..30).map(|i| format!("c{i}")).collect();
+        let p = Palette::new(many.clone());
+        let colours: std::collections::BTreeSet<String> = many.iter().map(|c| p.css(c)).collect();
+        assert_eq!(colours.len(), 30);
     }
 
     #[test]

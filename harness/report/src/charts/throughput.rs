@@ -8,8 +8,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{
-    Area, BAND, BAND_LEGEND, Chart, ChartKind, DrawError, GRID, KeyedAxis, MUTED, Palette, TEXT,
-    bar_span, header, reference_bands, render, text,
+    Area, Chart, ChartKind, DrawError, GRID, KeyedAxis, MUTED, Palette, REFERENCE_LEGEND, TEXT,
+    bar_span, group_label_size, header, reference_lines, render, text,
 };
 use crate::analysis::Analysis;
 use crate::error::ReportError;
@@ -62,9 +62,9 @@ fn plot(root: &Area<'_>, analysis: &Analysis, palette: &Palette) -> Result<(), D
         .iter()
         .map(|c| (c.clone(), palette.color(c)))
         .collect();
-    let bands = reference_bands(groups, |r| r.headline(Metric::Qps), y_max);
-    if !bands.is_empty() {
-        entries.push((BAND_LEGEND.into(), BAND));
+    let lines = reference_lines(groups, |r| r.headline(Metric::Qps), palette);
+    if !lines.is_empty() {
+        entries.push((REFERENCE_LEGEND.into(), MUTED));
     }
     let used = header(root, caption, &entries)?;
     let (_, body) = root.split_vertically(used);
@@ -89,9 +89,10 @@ fn plot(root: &Area<'_>, analysis: &Analysis, palette: &Palette) -> Result<(), D
         .y_label_formatter(&|y| fmt::rate_tick(*y))
         .y_desc("requests / s")
         .label_style(text(16))
+        .x_label_style(text(group_label_size(groups)))
         .axis_desc_style(text(16))
         .draw()?;
-    chart.draw_series(bands)?;
+    chart.draw_series(lines)?;
 
     for core in &cores {
         let color = palette.color(core);
