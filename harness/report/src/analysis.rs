@@ -89,8 +89,8 @@ pub struct CoreRow {
     pub is_reference: bool,
     /// Conformance cases the core failed before the run.
     pub conformance_failures: Vec<String>,
-    /// A reference proxy (nginx, HAProxy, ...): drawn as a band or a
-    /// dashed line beside our cores, never a winner.
+    /// A reference proxy (nginx, HAProxy, ...): drawn as dashed lines
+    /// beside our cores' bars and curves.
     pub reference_proxy: bool,
     /// Core CPU per request over the group's first measured reference
     /// proxy's (its name, the ratio): "how far is this from nginx?".
