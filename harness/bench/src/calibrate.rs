@@ -99,7 +99,7 @@ pub fn median_of(results: &Results, metric: pb_stats::Metric) -> Option<f64> {
 /// bursts of `iters` iterations (the best, because interference only ever
 /// adds time).
 pub fn spin_ns_per_iter(iters: u64) -> f64 {
-    let spin = pb_core::Spin(iters.max(1));
+    let spin = pb_core::Spin::iters(iters.max(1));
     spin.burn(); // warm
     (0..7)
         .map(|_| {

@@ -1,7 +1,9 @@
 //! A core as a child process: spawned pinned, awaited until its readiness
 //! line, sampled in /proc, stopped with SIGTERM (SIGKILL only if it hangs).
 //! A `CoreProcess` that is dropped kills its child: no run leaves a core
-//! behind.
+//! behind. [`kernel`] counts the kernel's work for its process tree.
+
+pub mod kernel;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
@@ -326,6 +328,20 @@ fn process_cpu_time(pid: u32) -> std::io::Result<Duration> {
 
 /// Every descendant of `pid`, from `/proc/PID/task/TID/children` (a
 /// process with no children costs one read per thread).
+/// Every thread of `pid` and of its descendants.
+fn tree_threads(pid: u32) -> Vec<u32> {
+    std::iter::once(pid)
+        .chain(descendants(pid))
+        .flat_map(|process| {
+            std::fs::read_dir(format!("/proc/{process}/task"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|task| task.file_name().to_str()?.parse::<u32>().ok())
+        })
+        .collect()
+}
+
 fn descendants(pid: u32) -> Vec<u32> {
     let mut found = Vec::new();
     let mut queue = vec![pid];

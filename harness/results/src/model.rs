@@ -351,6 +351,77 @@ pub struct Trial {
     /// Latency and throughput per interval of the window.
     #[serde(default)]
     pub intervals: Vec<IntervalPoint>,
+    /// The kernel's work for the core's process tree in the window, per
+    /// request; absent for a target proxybench did not start and in
+    /// older files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<KernelWork>,
+}
+
+/// The kernel's work per completed request, inside the measured window,
+/// over the core's whole process tree: what explains its CPU per request.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct KernelWork {
+    /// User CPU µs per request (the core's CPU split by the kernel's
+    /// user/system tick accounting).
+    pub user_cpu_us_per_req: Option<f64>,
+    /// System CPU µs per request.
+    pub sys_cpu_us_per_req: Option<f64>,
+    /// Voluntary context switches per request (a thread blocked).
+    pub voluntary_switches_per_req: f64,
+    /// Involuntary ones (the scheduler took the CPU away).
+    pub involuntary_switches_per_req: f64,
+    /// perf's counters per request, by name: `syscalls`, `reads`,
+    /// `writes`, `waits` (epoll_wait / io_uring_enter), `context_switches`,
+    /// `uring_submits`, `uring_completions`, `uring_poll_arms`,
+    /// `uring_async_punts`. Empty when perf could not count, and then
+    /// `perf_unavailable` says why: never zeros in its place.
+    #[serde(default)]
+    pub perf_per_req: BTreeMap<String, f64>,
+    /// Why perf counted nothing here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perf_unavailable: Option<String>,
+}
+
+impl KernelWork {
+    /// A perf counter per request, when perf counted.
+    pub fn perf(&self, name: &str) -> Option<f64> {
+        self.perf_per_req.get(name).copied()
+    }
+
+    /// System CPU as a share of the core's CPU (0..=1).
+    pub fn sys_share(&self) -> Option<f64> {
+        let (user, sys) = (self.user_cpu_us_per_req?, self.sys_cpu_us_per_req?);
+        (user + sys > 0.0).then(|| sys / (user + sys))
+    }
+
+    /// The median of each figure over `trials` (those that have one).
+    pub fn median(trials: &[&KernelWork]) -> Option<KernelWork> {
+        let first = trials.first()?;
+        let median_of = |f: &dyn Fn(&KernelWork) -> Option<f64>| {
+            let values: Vec<f64> = trials.iter().filter_map(|k| f(k)).collect();
+            pb_stats::median(&values)
+        };
+        let mut perf_per_req = BTreeMap::new();
+        for name in first.perf_per_req.keys() {
+            if let Some(m) = median_of(&|k| k.perf(name)) {
+                perf_per_req.insert(name.clone(), m);
+            }
+        }
+        Some(KernelWork {
+            user_cpu_us_per_req: median_of(&|k| k.user_cpu_us_per_req),
+            sys_cpu_us_per_req: median_of(&|k| k.sys_cpu_us_per_req),
+            voluntary_switches_per_req: median_of(&|k| Some(k.voluntary_switches_per_req))
+                .unwrap_or(0.0),
+            involuntary_switches_per_req: median_of(&|k| Some(k.involuntary_switches_per_req))
+                .unwrap_or(0.0),
+            perf_unavailable: perf_per_req
+                .is_empty()
+                .then(|| trials.iter().find_map(|k| k.perf_unavailable.clone()))
+                .flatten(),
+            perf_per_req,
+        })
+    }
 }
 
 impl Trial {
@@ -443,4 +514,7 @@ pub struct Summary {
     pub driver_bound_reason: Option<String>,
     /// Trials summarised.
     pub trials: u32,
+    /// Median kernel work per request over the trials that counted it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<KernelWork>,
 }

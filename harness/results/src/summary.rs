@@ -50,6 +50,12 @@ impl Summary {
             driver_bound: bound.is_some(),
             driver_bound_reason: bound.and_then(|t| t.driver_bound_reason.clone()),
             trials: trials.len() as u32,
+            kernel: crate::KernelWork::median(
+                &trials
+                    .iter()
+                    .filter_map(|t| t.kernel.as_ref())
+                    .collect::<Vec<_>>(),
+            ),
         }))
     }
 }
@@ -92,6 +98,7 @@ mod tests {
             late_blocked: 0,
             max_lag_us: 0.0,
             intervals: Vec::new(),
+            kernel: None,
         }
     }
 

@@ -9,6 +9,8 @@ use pb_driver::{LoadReport, LoadSpec, WindowEdge};
 use pb_results::{IntervalPoint, RatePoint, RateSearch, Trial, hist};
 
 use pb_process::ProcSampler;
+use pb_process::kernel::{Counts, KernelCounters, Kind, ProcCounts};
+use pb_results::KernelWork;
 
 /// Runs `spec` and returns the trial; `target` is sampled when given.
 pub fn measure(
@@ -20,8 +22,33 @@ pub fn measure(
     let mut cpu_at_start = None;
     let mut cpu_at_end = None;
     let mut sample_error = None;
+    // The kernel's counters: opened (disabled) on every thread of the
+    // target before the run, counting only between the window's edges.
+    let mut counters = target.map(|t| KernelCounters::open(t.pid));
+    let (mut proc_start, mut proc_end, mut perf) = (None, None, None);
     let report = pb_driver::run(spec, &mut |edge| {
         let Some(target) = target else { return };
+        match edge {
+            WindowEdge::Start => {
+                proc_start = ProcCounts::read(target.pid).ok();
+                if let Some(Ok(c)) = counters.as_mut()
+                    && let Err(e) = c.enable()
+                {
+                    counters = Some(Err(format!("perf counters could not start: {e}")));
+                }
+            }
+            WindowEdge::End => {
+                perf = match counters.as_mut() {
+                    Some(Ok(c)) => Some(
+                        c.finish()
+                            .map_err(|e| format!("perf counters could not be read: {e}")),
+                    ),
+                    Some(Err(reason)) => Some(Err(reason.clone())),
+                    None => None,
+                };
+                proc_end = ProcCounts::read(target.pid).ok();
+            }
+        }
         match (edge, target.cpu_time()) {
             (WindowEdge::Start, Ok(t)) => cpu_at_start = Some(t),
             (WindowEdge::End, Ok(t)) => cpu_at_end = Some(t),
@@ -38,7 +65,72 @@ pub fn measure(
         _ => return Err("the target's CPU time was not sampled".into()),
     };
     let rss = target.and_then(|t| t.rss_max().ok()).unwrap_or(0);
-    Ok(trial_from_report(&report, core_cpu, rss, index, sequence))
+    let mut trial = trial_from_report(&report, core_cpu, rss, index, sequence);
+    if let (Some(start), Some(end), Some(perf)) = (proc_start, proc_end, perf) {
+        trial.kernel = Some(kernel_work(
+            report.requests,
+            core_cpu,
+            end.since(start),
+            perf,
+        ));
+    }
+    Ok(trial)
+}
+
+/// The window's kernel counts per completed request.
+fn kernel_work(
+    requests: u64,
+    core_cpu: Option<Duration>,
+    proc: ProcCounts,
+    perf: Result<Counts, String>,
+) -> KernelWork {
+    let per_req = |n: u64| {
+        if requests == 0 {
+            0.0
+        } else {
+            n as f64 / requests as f64
+        }
+    };
+    // The precise CPU time, split as the kernel's tick accounting splits it.
+    let ticks = proc.user_ticks + proc.system_ticks;
+    let split = core_cpu.filter(|_| ticks > 0 && requests > 0).map(|cpu| {
+        let us = cpu.as_secs_f64() * 1e6 / requests as f64;
+        let sys = us * proc.system_ticks as f64 / ticks as f64;
+        (us - sys, sys)
+    });
+    let (perf_per_req, perf_unavailable) = match perf {
+        Ok(counts) => (
+            counts
+                .iter()
+                .map(|(kind, &n)| (perf_name(*kind).to_owned(), per_req(n)))
+                .collect(),
+            None,
+        ),
+        Err(reason) => (Default::default(), Some(reason)),
+    };
+    KernelWork {
+        user_cpu_us_per_req: split.map(|(user, _)| user),
+        sys_cpu_us_per_req: split.map(|(_, sys)| sys),
+        voluntary_switches_per_req: per_req(proc.voluntary_switches),
+        involuntary_switches_per_req: per_req(proc.involuntary_switches),
+        perf_per_req,
+        perf_unavailable,
+    }
+}
+
+/// A counter's name in results.
+fn perf_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Syscalls => "syscalls",
+        Kind::Reads => "reads",
+        Kind::Writes => "writes",
+        Kind::Waits => "waits",
+        Kind::ContextSwitches => "context_switches",
+        Kind::UringSubmits => "uring_submits",
+        Kind::UringCompletions => "uring_completions",
+        Kind::UringPollArms => "uring_poll_arms",
+        Kind::UringAsyncPunts => "uring_async_punts",
+    }
 }
 
 /// The results form of a driver report.
@@ -95,6 +187,7 @@ pub fn trial_from_report(
         late_blocked: report.late_blocked,
         max_lag_us: report.max_lag.as_secs_f64() * 1e6,
         intervals,
+        kernel: None,
     }
 }
 

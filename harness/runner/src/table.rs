@@ -44,7 +44,7 @@ pub fn render(results: &Results) -> String {
             );
             let _ = writeln!(
                 out,
-                "  {:<w$} {:>26} {:>9} {:>9} {:>9} {:>10} {:>10} {:>7}  notes",
+                "  {:<w$} {:>26} {:>9} {:>9} {:>9} {:>10} {:>10} {:>5} {:>9} {:>9} {:>7}  notes",
                 "core",
                 "req/s median [min–max]",
                 "p50 µs",
@@ -52,6 +52,9 @@ pub fn render(results: &Results) -> String {
                 "p99.9 µs",
                 "core µs/req",
                 "drv µs/req",
+                "sys%",
+                "sysc/req",
+                "ctxsw/req",
                 "errors"
             );
         }
@@ -89,9 +92,27 @@ pub fn render(results: &Results) -> String {
                         .collect();
                     notes.push(kinds.join(", "));
                 }
+                // The kernel's share: system CPU, syscalls (perf; "n/a"
+                // when it could not count) and context switches (/proc).
+                let kernel = s.kernel.as_ref();
+                let sys = kernel
+                    .and_then(|k| k.sys_share())
+                    .map_or("-".to_owned(), |v| format!("{:.0}", v * 100.0));
+                let syscalls = match kernel {
+                    Some(k) => k
+                        .perf("syscalls")
+                        .map_or("n/a".to_owned(), |v| format!("{v:.2}")),
+                    None => "-".to_owned(),
+                };
+                let switches = kernel.map_or("-".to_owned(), |k| {
+                    format!(
+                        "{:.2}",
+                        k.voluntary_switches_per_req + k.involuntary_switches_per_req
+                    )
+                });
                 let _ = writeln!(
                     out,
-                    "  {:<w$} {:>26} {:>9.1} {:>9.1} {:>9.1} {:>10} {:>10} {:>7}  {}",
+                    "  {:<w$} {:>26} {:>9.1} {:>9.1} {:>9.1} {:>10} {:>10} {:>5} {:>9} {:>9} {:>7}  {}",
                     cell.core,
                     qps,
                     s.latency_us.p50,
@@ -99,6 +120,9 @@ pub fn render(results: &Results) -> String {
                     s.latency_us.p999,
                     opt(s.cpu_us_per_req),
                     opt(s.driver_cpu_us_per_req),
+                    sys,
+                    syscalls,
+                    switches,
                     s.errors,
                     notes.join("; ")
                 );
@@ -164,6 +188,19 @@ pub fn render(results: &Results) -> String {
             out,
             "\ndriver-bound: the driver's CPU was saturated, so req/s is a floor for that core, not its limit;\ncompare cores by core µs/req and latency instead."
         );
+    }
+    let _ = writeln!(
+        out,
+        "
+sys%: the core's CPU spent in the kernel; sysc/req: system calls per request (perf); ctxsw/req: context switches per request (/proc)."
+    );
+    if let Some(reason) = results
+        .cells
+        .iter()
+        .filter_map(|c| c.summary.as_ref()?.kernel.as_ref())
+        .find_map(|k| k.perf_unavailable.as_deref())
+    {
+        let _ = writeln!(out, "sysc/req n/a: {reason}");
     }
     out
 }

@@ -5,22 +5,39 @@
 //! Counted in iterations rather than nanoseconds so the added cost is the
 //! same number of instructions in every run, under valgrind too; roughly
 //! one iteration per nanosecond on current x86-64 cores.
+//!
+//! `--extra-syscalls N` adds N system calls per request (`getppid`, which
+//! does nothing): a known kernel cost, to show the kernel counters see
+//! exactly what a core does.
 
 use std::hint::black_box;
 
-/// Extra work per request; zero (the default) costs one branch.
+/// Extra work per request; none (the default) costs one branch.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Spin(pub u64);
+pub struct Spin {
+    /// Rounds of arithmetic.
+    pub iters: u64,
+    /// System calls that do nothing.
+    pub syscalls: u32,
+}
 
 impl Spin {
-    /// Burns the configured iterations.
+    /// `iters` rounds of arithmetic per request, no system call.
+    pub const fn iters(iters: u64) -> Spin {
+        Spin { iters, syscalls: 0 }
+    }
+
+    /// Burns the configured iterations and makes the configured calls.
     #[inline]
     pub fn burn(self) {
-        if self.0 == 0 {
+        if self == Spin::default() {
             return;
         }
+        for _ in 0..self.syscalls {
+            black_box(std::os::unix::process::parent_id());
+        }
         let mut x = black_box(0x9E37_79B9_7F4A_7C15u64);
-        for _ in 0..self.0 {
+        for _ in 0..self.iters {
             // black_box keeps the loop from being folded away.
             x = black_box(
                 x.wrapping_mul(6364136223846793005)
@@ -39,9 +56,9 @@ mod tests {
     #[test]
     fn more_iterations_take_longer() {
         // Not a timing bound: only that the work is really done.
-        Spin(0).burn();
+        Spin::iters(0).burn();
         let start = Instant::now();
-        Spin(2_000_000).burn();
+        Spin::iters(2_000_000).burn();
         assert!(start.elapsed().as_nanos() > 0);
     }
 }

@@ -40,6 +40,10 @@ pub(crate) struct Args {
     /// cost for calibrating the regression gate. Off by default.
     #[arg(long, default_value_t = 0)]
     spin_iters: u64,
+    /// Extra system calls per request (echo), each doing nothing: a known
+    /// kernel cost the kernel counters must see. For tests; off by default.
+    #[arg(long, default_value_t = 0, hide = true)]
+    extra_syscalls: u32,
     /// Where a reference proxy writes the configuration it renders for its
     /// program (nginx.conf, haproxy.cfg); other cores ignore it. Without
     /// it, the configuration goes to stderr.
@@ -62,7 +66,10 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
         cpus: args.cpus,
         buf_size: args.buf_size,
         max_conns: args.max_conns,
-        spin: pb_core::Spin(args.spin_iters),
+        spin: pb_core::Spin {
+            iters: args.spin_iters,
+            syscalls: args.extra_syscalls,
+        },
         http: match &args.config {
             Some(path) => Some(std::sync::Arc::new(pb_core::ProxyConfig::load(path)?)),
             None => None,

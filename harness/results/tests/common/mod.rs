@@ -50,6 +50,22 @@ pub(crate) fn trial(h: &Histogram<u64>) -> Trial {
             latency_us: hist::percentiles(h),
             histogram: hist::encode(h),
         }],
+        kernel: Some(pb_results::KernelWork {
+            user_cpu_us_per_req: Some(7.5),
+            sys_cpu_us_per_req: Some(4.5),
+            voluntary_switches_per_req: 1.2,
+            involuntary_switches_per_req: 0.1,
+            perf_per_req: [
+                ("syscalls", 6.0),
+                ("reads", 2.0),
+                ("writes", 2.0),
+                ("waits", 1.0),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect(),
+            perf_unavailable: None,
+        }),
     }
 }
 

@@ -154,7 +154,7 @@ mod tests {
     fn the_config_carries_the_serve_options_to_every_layer() {
         let mut opts = ServeOpts::new(Scenario::Echo, "127.0.0.1:0".parse().unwrap());
         opts.buf_size = 4096;
-        opts.spin = Spin(7);
+        opts.spin = Spin::iters(7);
         opts.max_conns = 3;
         let config = StackConfig::new(&opts);
         let Ok(svc) = EchoFactory::<Svc>::new(&config).make_via_ref(None);
@@ -162,7 +162,7 @@ mod tests {
             svc,
             Svc(EchoParams {
                 buf_size: 4096,
-                spin: Spin(7)
+                spin: Spin::iters(7)
             })
         );
         let conn: ConnLimitParams = config.param();
