@@ -90,6 +90,32 @@ impl ServeOpts {
         }
     }
 
+    /// Pins the calling thread to the whole CPU set, when one was given:
+    /// what a core does before it starts threads (a tokio runtime's
+    /// workers, a reference proxy's process) that must inherit the set.
+    pub fn pin_current_thread(&self) -> Result<(), crate::ServeError> {
+        match &self.cpus {
+            Some(cpus) => cpus
+                .pin_current_thread()
+                .map_err(|source| crate::ServeError::Affinity {
+                    cpu: cpus.ids()[0],
+                    source,
+                }),
+            None => Ok(()),
+        }
+    }
+
+    /// Holds the listen port (port 0 resolved) until the core's own
+    /// `SO_REUSEPORT` listeners hold it too.
+    pub fn reserve_port(&self) -> Result<pb_sys::socket::PortReservation, crate::ServeError> {
+        pb_sys::socket::PortReservation::new(self.listen).map_err(|source| {
+            crate::ServeError::Bind {
+                addr: self.listen,
+                source,
+            }
+        })
+    }
+
     /// The CPU thread `index` should be pinned to, when a CPU set was given.
     pub fn cpu_for_thread(&self, index: usize) -> Option<usize> {
         self.cpus.as_ref().map(|set| set.nth_wrapping(index))

@@ -263,11 +263,7 @@ where
     use std::sync::Arc;
 
     opts.validate()?;
-    let reservation =
-        pb_sys::socket::PortReservation::new(opts.listen).map_err(|source| ServeError::Bind {
-            addr: opts.listen,
-            source,
-        })?;
+    let reservation = opts.reserve_port()?;
     let addr = reservation.addr();
     let serve_thread = Arc::new(serve_thread);
     let (tx, rx) = std::sync::mpsc::channel();

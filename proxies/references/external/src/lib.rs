@@ -243,12 +243,7 @@ impl ProxyCore for External {
             })?;
         // The port: a free one held (SO_REUSEPORT, never listening) until
         // the program listens on it too, as both do with `reuseport`.
-        let reservation = pb_sys::socket::PortReservation::new(opts.listen).map_err(|source| {
-            ServeError::Bind {
-                addr: opts.listen,
-                source,
-            }
-        })?;
+        let reservation = opts.reserve_port()?;
         let addr = reservation.addr();
         // A program that cannot share the port gets it free just before
         // it starts (a window in which another process could take it).
@@ -314,13 +309,7 @@ impl External {
             ),
         }
         // The child inherits the spawning thread's CPU set.
-        if let Some(cpus) = &opts.cpus {
-            cpus.pin_current_thread()
-                .map_err(|source| ServeError::Affinity {
-                    cpu: cpus.ids()[0],
-                    source,
-                })?;
-        }
+        opts.pin_current_thread()?;
         let child = Command::new(executable)
             .args(self.launch.args(&path, dir.path(), opts.threads, addr))
             .current_dir(dir.path())

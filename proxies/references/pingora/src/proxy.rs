@@ -33,20 +33,10 @@ pub(crate) fn serve(
     // Pingora binds by address string, so port 0 is resolved here: a
     // free port held (SO_REUSEPORT, never listening) until Pingora's own
     // SO_REUSEPORT listener holds it too.
-    let reservation =
-        pb_sys::socket::PortReservation::new(opts.listen).map_err(|source| ServeError::Bind {
-            addr: opts.listen,
-            source,
-        })?;
+    let reservation = opts.reserve_port()?;
     let addr = reservation.addr();
     // Pingora's runtime threads inherit the spawning thread's CPU set.
-    if let Some(cpus) = &opts.cpus {
-        cpus.pin_current_thread()
-            .map_err(|source| ServeError::Affinity {
-                cpu: cpus.ids()[0],
-                source,
-            })?;
-    }
+    opts.pin_current_thread()?;
     let conf = ServerConf {
         threads: opts.threads,
         // Stop at once when asked, then let open connections finish for

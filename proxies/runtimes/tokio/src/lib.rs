@@ -228,13 +228,7 @@ where
 {
     opts.validate()?;
     // Pin before the runtime exists so every worker inherits the set.
-    if let Some(cpus) = &opts.cpus {
-        cpus.pin_current_thread()
-            .map_err(|source| ServeError::Affinity {
-                cpu: cpus.ids()[0],
-                source,
-            })?;
-    }
+    opts.pin_current_thread()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(opts.threads)
         .thread_name("tokio-mt-worker")
