@@ -90,6 +90,26 @@ impl ServeOpts {
         }
     }
 
+    /// What a reference proxy (nginx, HAProxy, hyper, Pingora, a user's)
+    /// needs from the options: valid ones, a forwarding configuration (it
+    /// serves http-forward only) and no injected work per request (it
+    /// cannot add any). `name` is the core's, for the errors.
+    pub fn reference_config(
+        &self,
+        name: &str,
+    ) -> Result<std::sync::Arc<crate::config::ProxyConfig>, crate::ServeError> {
+        self.validate()?;
+        let config = self.http.clone().ok_or_else(|| {
+            crate::ServeError::Options(format!("{name} serves http-forward only"))
+        })?;
+        if self.spin != crate::Spin::default() {
+            return Err(crate::ServeError::Options(format!(
+                "{name} cannot add injected work per request (--spin-iters)"
+            )));
+        }
+        Ok(config)
+    }
+
     /// Pins the calling thread to the whole CPU set, when one was given:
     /// what a core does before it starts threads (a tokio runtime's
     /// workers, a reference proxy's process) that must inherit the set.

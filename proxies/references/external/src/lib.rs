@@ -207,16 +207,8 @@ impl ProxyCore for External {
         shutdown: &Shutdown,
         on_ready: &mut dyn FnMut(SocketAddr, usize),
     ) -> Result<(), ServeError> {
-        opts.validate()?;
-        let config = opts.http.as_deref().ok_or_else(|| {
-            ServeError::Options(format!("{} serves http-forward only", self.info.name))
-        })?;
-        if opts.spin != pb_core::Spin::default() {
-            return Err(ServeError::Options(format!(
-                "{} cannot add injected work per request (--spin-iters)",
-                self.info.name
-            )));
-        }
+        let config = opts.reference_config(self.info.name)?;
+        let config = config.as_ref();
         if let Some(pool) = config
             .pools
             .iter()

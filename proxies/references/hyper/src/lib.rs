@@ -75,15 +75,7 @@ impl ProxyCore for Hyper {
         shutdown: &Shutdown,
         on_ready: &mut dyn FnMut(SocketAddr, usize),
     ) -> Result<(), ServeError> {
-        let config = opts
-            .http
-            .clone()
-            .ok_or_else(|| ServeError::Options("hyper serves http-forward only".into()))?;
-        if opts.spin != pb_core::Spin::default() {
-            return Err(ServeError::Options(
-                "hyper cannot add injected work per request (--spin-iters)".into(),
-            ));
-        }
+        let config = opts.reference_config(INFO.name)?;
         let limit = opts.max_conns;
         pb_rt_tokio::serve_multi_thread(opts, shutdown, on_ready, |gauge| {
             let proxy = Arc::new(Proxy::new(&config));

@@ -68,16 +68,7 @@ impl ProxyCore for Pingora {
         shutdown: &Shutdown,
         on_ready: &mut dyn FnMut(SocketAddr, usize),
     ) -> Result<(), ServeError> {
-        opts.validate()?;
-        let config = opts
-            .http
-            .clone()
-            .ok_or_else(|| ServeError::Options("pingora serves http-forward only".into()))?;
-        if opts.spin != pb_core::Spin::default() {
-            return Err(ServeError::Options(
-                "pingora cannot add injected work per request (--spin-iters)".into(),
-            ));
-        }
+        let config = opts.reference_config(INFO.name)?;
         #[cfg(feature = "pingora")]
         {
             proxy::serve(opts, config, shutdown, on_ready)
