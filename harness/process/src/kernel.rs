@@ -254,8 +254,9 @@ impl ProcCounts {
     /// Reads them for `pid` and its descendants now. Threads that ended
     /// are in their process's totals (Linux folds them in), so a window's
     /// difference stays exact for switches; CPU ticks are the kernel's
-    /// sampled accounting, good to a tick per thread.
-    pub fn read(pid: u32) -> io::Result<ProcCounts> {
+    /// sampled accounting, good to a tick per thread. A process or thread
+    /// gone since the listing counts nothing.
+    pub fn read(pid: u32) -> ProcCounts {
         let mut total = ProcCounts::default();
         for process in std::iter::once(pid).chain(crate::descendants(pid)) {
             let base = PathBuf::from(format!("/proc/{process}"));
@@ -288,7 +289,7 @@ impl ProcCounts {
                 }
             }
         }
-        Ok(total)
+        total
     }
 
     /// `self - earlier`, saturating (a thread that ended takes its

@@ -30,7 +30,7 @@ pub fn measure(
         let Some(target) = target else { return };
         match edge {
             WindowEdge::Start => {
-                proc_start = ProcCounts::read(target.pid).ok();
+                proc_start = Some(ProcCounts::read(target.pid));
                 if let Some(Ok(c)) = counters.as_mut()
                     && let Err(e) = c.enable()
                 {
@@ -46,7 +46,7 @@ pub fn measure(
                     Some(Err(reason)) => Some(Err(reason.clone())),
                     None => None,
                 };
-                proc_end = ProcCounts::read(target.pid).ok();
+                proc_end = Some(ProcCounts::read(target.pid));
             }
         }
         match (edge, target.cpu_time()) {
