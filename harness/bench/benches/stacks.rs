@@ -13,18 +13,18 @@
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion};
-use pb_bench::alloc::CountingAlloc;
+use pb_alloc::CountingAlloc;
 use pb_bench::drive::{DEPTHS, Driver, Variant};
 
 #[global_allocator]
-static ALLOC: CountingAlloc = CountingAlloc::new();
+static ALLOC: CountingAlloc = CountingAlloc::counting();
 
 fn allocations() -> u64 {
-    ALLOC.allocations()
+    ALLOC.totals().allocations
 }
 
 fn bytes() -> u64 {
-    ALLOC.bytes()
+    ALLOC.totals().bytes
 }
 
 /// Calls per allocation count: enough to average out amortised growth

@@ -21,6 +21,11 @@ use clap::{Parser, Subcommand};
 
 mod cmd;
 
+/// Every allocation of the binary goes through it; it counts only once a
+/// core is started with `proxy --count-allocations`.
+#[global_allocator]
+static ALLOC: pb_alloc::CountingAlloc = pb_alloc::CountingAlloc::off();
+
 /// Benchmark and conformance harness for Rust proxy cores.
 #[derive(Debug, Parser)]
 #[command(name = "proxybench", version, about, long_about = None)]

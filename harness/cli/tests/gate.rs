@@ -194,3 +194,113 @@ fn instruction_counts_use_the_tight_threshold() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("cannot compare"));
 }
+
+/// A one-cell run of the counter gate's workload (one connection at a
+/// fixed rate, so every request takes the same path) through tokio-tower,
+/// with `extra` system calls per request injected; its results file.
+fn counted_run(dir: &Path, name: &str, extra: u32) -> PathBuf {
+    std::fs::write(
+        dir.join("counters.toml"),
+        "name = \"counters\"\n[run]\ntrials = 1\nwarmup_s = 0.1\nduration_s = 0.4\n\
+         [[cell]]\nscenario = \"echo\"\ncores = [\"tokio-tower\"]\nmessage_bytes = 100\n\
+         connections = 1\nrate = 2000.0\n",
+    )
+    .unwrap();
+    let out = proxybench(
+        &[
+            "run",
+            "counters.toml",
+            "--skip-conform",
+            "--out",
+            name,
+            "--reports",
+            "reports",
+            &format!("--core-extra-syscalls={extra}"),
+        ],
+        dir,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    dir.join(name).join("latest.json")
+}
+
+#[test]
+fn the_counter_gate_passes_a_rerun_and_fails_one_extra_syscall_per_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = counted_run(dir.path(), "a", 0);
+    let results: pb_results::Results = pb_results::io::read_results(&base).unwrap();
+    let kernel = results.cells[0]
+        .summary
+        .as_ref()
+        .unwrap()
+        .kernel
+        .clone()
+        .unwrap();
+    let policy = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../ci/gate.toml");
+    let policy = policy.to_str().unwrap();
+    let again = counted_run(dir.path(), "b", 0);
+    if kernel.perf("syscalls").is_none() {
+        // Without perf on either side only the allocations are judged,
+        // and the table says the system calls were not.
+        let out = gate(
+            dir.path(),
+            &base,
+            &again,
+            &["--counters", "--policy", policy],
+        );
+        let stdout = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{stdout}");
+        assert!(
+            stdout.contains("syscalls not counted on either side"),
+            "{stdout}"
+        );
+        return;
+    }
+    // The same build again: every count within the threshold.
+    let out = gate(
+        dir.path(),
+        &base,
+        &again,
+        &["--counters", "--policy", policy],
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("syscalls") && stdout.contains("allocations"),
+        "{stdout}"
+    );
+    // One system call more per request: far below what timing could
+    // show at this rate, and the gate fails on it, naming the count.
+    let worse = counted_run(dir.path(), "c", 1);
+    let out = gate(
+        dir.path(),
+        &base,
+        &worse,
+        &["--counters", "--policy", policy],
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("REGRESSION"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        line.contains("echo/100B/c1x1@2000rps/tokio-tower") && line.contains("syscalls"),
+        "{line}"
+    );
+    assert!(
+        !stdout
+            .lines()
+            .any(|l| l.contains("allocations") && l.contains("REGRESSION")),
+        "{stdout}"
+    );
+    // --counters judges results files only.
+    let icount =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../results/baseline/icount.json");
+    let out = gate(dir.path(), &icount, &icount, &["--counters"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--counters judges results files"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -1,8 +1,10 @@
-//! The kernel counters see exactly what a core does: a core started with
-//! one extra system call per request (`proxy --extra-syscalls 1`, a
-//! test-only knob) is measured at 1.0 ± 0.1 more system calls per request
-//! than the same core without it; and where perf cannot count, the trial
-//! says why instead of reporting zeros.
+//! The kernel counters and the allocation counter see exactly what a core
+//! does: a core started with one extra system call per request (`proxy
+//! --extra-syscalls 1`, a test-only knob) is measured at 1.0 ± 0.1 more
+//! system calls per request than the same core without it, and one extra
+//! allocation (`--extra-allocations 1`) at 1.0 ± 0.1 more allocations;
+//! where perf cannot count, or the core cannot count allocations, the
+//! trial says why instead of reporting zeros.
 
 use std::time::Duration;
 
@@ -17,8 +19,9 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// One closed-loop echo trial (one connection, ping-pong: every request
 /// is one read and one write for the core) against a fresh tokio-tower
-/// started with `extra` system calls per request.
-fn trial(extra: u32) -> KernelWork {
+/// started with `syscalls` extra system calls and `allocations` extra
+/// allocations per request.
+fn trial(syscalls: u32, allocations: u32) -> KernelWork {
     let exe = std::path::Path::new(env!("CARGO_BIN_EXE_proxybench"));
     let args: Vec<String> = [
         "proxy",
@@ -27,7 +30,10 @@ fn trial(extra: u32) -> KernelWork {
         "--listen",
         "127.0.0.1:0",
         "--extra-syscalls",
-        &extra.to_string(),
+        &syscalls.to_string(),
+        "--extra-allocations",
+        &allocations.to_string(),
+        "--count-allocations",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -52,7 +58,7 @@ fn trial(extra: u32) -> KernelWork {
 #[test]
 fn one_extra_syscall_per_request_is_seen_as_one() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let base = trial(0);
+    let base = trial(0, 0);
     let Some(without) = base.perf("syscalls") else {
         // No perf here (not root, no tracefs): the trial says why, and
         // the /proc counters are still there.
@@ -61,7 +67,7 @@ fn one_extra_syscall_per_request_is_seen_as_one() {
         assert!(base.perf_per_req.is_empty());
         return;
     };
-    let with = trial(1).perf("syscalls").unwrap();
+    let with = trial(1, 0).perf("syscalls").unwrap();
     let added = with - without;
     assert!(
         (added - 1.0).abs() <= 0.1,
@@ -85,6 +91,26 @@ fn one_extra_syscall_per_request_is_seen_as_one() {
         base.sys_cpu_us_per_req.unwrap(),
     );
     assert!(user + sys > 0.0);
+}
+
+#[test]
+fn one_extra_allocation_per_request_is_seen_as_one() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let base = trial(0, 0);
+    let without = base
+        .allocations_per_req
+        .unwrap_or_else(|| panic!("{:?}", base.allocations_unavailable));
+    let with = trial(0, 1);
+    let added = with.allocations_per_req.unwrap() - without;
+    assert!(
+        (added - 1.0).abs() <= 0.1,
+        "one extra allocation per request measured as {added:+.3} ({without:.3} -> {:?})",
+        with.allocations_per_req
+    );
+    // A Box<u64> asks for 8 bytes.
+    let bytes = with.alloc_bytes_per_req.unwrap() - base.alloc_bytes_per_req.unwrap();
+    assert!((bytes - 8.0).abs() <= 0.8, "{bytes} bytes per request");
+    assert!(with.allocations_unavailable.is_none());
 }
 
 #[test]
@@ -133,6 +159,8 @@ fn without_perf_a_run_says_why_and_keeps_the_proc_counters() {
             .unwrap()
             .contains("rehearsal")
     );
-    // /proc needs no perf: the context switches are still counted.
+    // /proc needs no perf: the context switches are still counted, and
+    // the allocations (read from the core's memory) too.
     assert!(kernel.voluntary_switches_per_req + kernel.involuntary_switches_per_req > 0.0);
+    assert!(kernel.allocations_per_req.is_some(), "{kernel:?}");
 }

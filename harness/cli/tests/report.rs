@@ -157,6 +157,18 @@ fn run_leaves_a_report_for_the_run_and_in_latest() {
     }
     assert_eq!(pngs(&own), pngs(&latest));
     assert!(!pngs(&own).is_empty());
+    // The cell carries the kernel's work, and the report shows where the
+    // CPU goes: the table and its chart.
+    let kernel = &results["cells"][0]["summary"]["kernel"];
+    assert!(kernel["sys_cpu_us_per_req"].as_f64().is_some(), "{kernel}");
+    assert!(kernel["allocations_per_req"].as_f64().is_some(), "{kernel}");
+    assert!(
+        pngs(&own).iter().any(|p| p.starts_with("kernel-01-")),
+        "{:?}",
+        pngs(&own)
+    );
+    let page = std::fs::read_to_string(own.join("index.html")).unwrap();
+    assert!(page.contains("Where the CPU goes"));
     assert!(
         text(&out.stdout).contains("report: "),
         "{}",

@@ -60,57 +60,15 @@ pub fn compare(
 ) -> Result<Comparison, Vec<String>> {
     let mut problems = Vec::new();
     let mut notes = Vec::new();
-    let base = index(baseline, "baseline", &mut problems);
-    let cur = index(current, "current", &mut problems);
-
-    let base_ids: BTreeSet<&str> = base.keys().copied().collect();
-    let cur_ids: BTreeSet<&str> = cur.keys().copied().collect();
-    for id in base_ids.difference(&cur_ids) {
-        problems.push(format!(
-            "cell {id} is in the baseline but not in the current results"
-        ));
-    }
-    for id in cur_ids.difference(&base_ids) {
-        problems.push(format!(
-            "cell {id} is in the current results but not in the baseline"
-        ));
-    }
-
+    let matched = matched_cells(baseline, current, &mut problems, &mut notes);
     let metrics: Vec<Metric> = Metric::ALL
         .into_iter()
         .filter(|m| policy.rule.metric(*m).enabled)
         .collect();
     let mut pairs = Vec::new();
-    // Baseline order: the order the cells were run and tabled.
-    for cell_b in &baseline.cells {
-        let Some(cell_c) = cur.get(cell_b.id.as_str()) else {
-            continue;
-        };
-        match (cell_b.status, cell_c.status) {
-            (CellStatus::Ok, CellStatus::Ok) => {}
-            (CellStatus::Unavailable, CellStatus::Unavailable) => {
-                notes.push(format!(
-                    "cell {}: skipped, the core could not run on either side",
-                    cell_b.id
-                ));
-                continue;
-            }
-            (b, c) => {
-                for (side, status, cell) in [("baseline", b, cell_b), ("current", c, *cell_c)] {
-                    if status != CellStatus::Ok {
-                        problems.push(format!(
-                            "cell {}: the {side} cell is {} ({})",
-                            cell.id,
-                            status_word(status),
-                            cell.reason.as_deref().unwrap_or("no reason given")
-                        ));
-                    }
-                }
-                continue;
-            }
-        }
+    for (cell_b, cell_c) in matched {
         let mut usable = true;
-        for (side, cell) in [("baseline", cell_b), ("current", *cell_c)] {
+        for (side, cell) in [("baseline", cell_b), ("current", cell_c)] {
             for &metric in &metrics {
                 let n = values(cell, metric).len();
                 if n < policy.rule.min_trials {
@@ -123,15 +81,8 @@ pub fn compare(
                 }
             }
         }
-        if cell_b.params != cell_c.params {
-            notes.push(format!(
-                "cell {}: parameters differ ({})",
-                cell_b.id,
-                param_diff(cell_b, cell_c)
-            ));
-        }
         if usable {
-            pairs.push((cell_b, *cell_c));
+            pairs.push((cell_b, cell_c));
         }
     }
     if !problems.is_empty() {
@@ -156,6 +107,72 @@ pub fn compare(
         notes,
         rule: policy.rule.clone(),
     })
+}
+
+/// The cells of `baseline` and `current` paired by id, in baseline
+/// order, both measured. Cells on one side only, duplicate ids and a
+/// cell that failed (or could run on one side only) go to `problems`;
+/// cells no side could run, and parameter differences, to `notes`.
+/// Every gate on results files judges exactly these pairs.
+pub(crate) fn matched_cells<'a>(
+    baseline: &'a Results,
+    current: &'a Results,
+    problems: &mut Vec<String>,
+    notes: &mut Vec<String>,
+) -> Vec<(&'a Cell, &'a Cell)> {
+    let base = index(baseline, "baseline", problems);
+    let cur = index(current, "current", problems);
+    let base_ids: BTreeSet<&str> = base.keys().copied().collect();
+    let cur_ids: BTreeSet<&str> = cur.keys().copied().collect();
+    for id in base_ids.difference(&cur_ids) {
+        problems.push(format!(
+            "cell {id} is in the baseline but not in the current results"
+        ));
+    }
+    for id in cur_ids.difference(&base_ids) {
+        problems.push(format!(
+            "cell {id} is in the current results but not in the baseline"
+        ));
+    }
+    let mut pairs = Vec::new();
+    // Baseline order: the order the cells were run and tabled.
+    for cell_b in &baseline.cells {
+        let Some(&cell_c) = cur.get(cell_b.id.as_str()) else {
+            continue;
+        };
+        match (cell_b.status, cell_c.status) {
+            (CellStatus::Ok, CellStatus::Ok) => {}
+            (CellStatus::Unavailable, CellStatus::Unavailable) => {
+                notes.push(format!(
+                    "cell {}: skipped, the core could not run on either side",
+                    cell_b.id
+                ));
+                continue;
+            }
+            (b, c) => {
+                for (side, status, cell) in [("baseline", b, cell_b), ("current", c, cell_c)] {
+                    if status != CellStatus::Ok {
+                        problems.push(format!(
+                            "cell {}: the {side} cell is {} ({})",
+                            cell.id,
+                            status_word(status),
+                            cell.reason.as_deref().unwrap_or("no reason given")
+                        ));
+                    }
+                }
+                continue;
+            }
+        }
+        if cell_b.params != cell_c.params {
+            notes.push(format!(
+                "cell {}: parameters differ ({})",
+                cell_b.id,
+                param_diff(cell_b, cell_c)
+            ));
+        }
+        pairs.push((cell_b, cell_c));
+    }
+    pairs
 }
 
 fn index<'a>(

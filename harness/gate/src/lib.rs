@@ -9,7 +9,11 @@
 //!   shift (relative to the baseline median). The report judges its
 //!   baseline comparison by the same rule, so the two never disagree;
 //! - **instruction-count files** (`pb-icount`, valgrind): deterministic
-//!   counts per call or request, judged by a tight threshold alone.
+//!   counts per call or request, judged by a tight threshold alone;
+//! - **results files, by their counts** ([`Mode::Counters`], `gate
+//!   --counters`): system calls, io_uring submissions and allocations per
+//!   request, deterministic on a fixed-rate one-connection workload,
+//!   judged by absolute thresholds alone.
 //!
 //! | module | role |
 //! |---|---|
@@ -17,6 +21,7 @@
 //! | [`policy`] | `ci/gate.toml` -> the significance [`Rule`](pb_stats::Rule) (level, minimum trials, thresholds per metric) and the count threshold |
 //! | [`compare`] | results vs results: cells matched by id and checked comparable, each metric judged by the rule |
 //! | [`icount`] | counts vs counts (the file format is [`pb_results::icount`]) |
+//! | [`counters`] | results vs results by kernel and allocation counts per request |
 //! | [`table`] | the printed table |
 //!
 //! The statistics, the metrics and their polarity live in `pb-stats`
@@ -26,6 +31,7 @@
 //! (`proxybench` maps [`GateError`] to 2 and a regression to 1).
 
 pub mod compare;
+pub mod counters;
 pub mod icount;
 pub mod input;
 pub mod policy;
@@ -34,6 +40,7 @@ pub mod table;
 use std::path::Path;
 
 pub use crate::compare::{Comparison, Row, compare};
+pub use crate::counters::{CountersComparison, compare_counters};
 pub use crate::icount::{IcountComparison, compare_icount};
 pub use crate::input::{Input, InputError};
 pub use crate::policy::{Policy, PolicyError};
@@ -82,8 +89,24 @@ pub struct GateReport {
     pub regressions: usize,
 }
 
-/// Reads both files and compares them under `policy`.
-pub fn gate(baseline: &Path, current: &Path, policy: &Policy) -> Result<GateReport, GateError> {
+/// What two results files are judged by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Timing: CPU per request, p99, QPS, statistically.
+    #[default]
+    Timing,
+    /// Kernel and allocation counts per request, by absolute thresholds.
+    Counters,
+}
+
+/// Reads both files and compares them under `policy`; `mode` chooses what
+/// results files are judged by (instruction-count files have one way).
+pub fn gate(
+    baseline: &Path,
+    current: &Path,
+    policy: &Policy,
+    mode: Mode,
+) -> Result<GateReport, GateError> {
     let b = input::load(baseline)?;
     let c = input::load(current)?;
     let unusable = |problems: Vec<String>| GateError::Unusable {
@@ -92,6 +115,24 @@ pub fn gate(baseline: &Path, current: &Path, policy: &Policy) -> Result<GateRepo
         problems,
     };
     match (&b, &c) {
+        (Input::Results(b), Input::Results(c)) if mode == Mode::Counters => {
+            let cmp = compare_counters(b, c, policy).map_err(unusable)?;
+            let regressions = cmp
+                .rows
+                .iter()
+                .filter(|r| r.verdict == icount::IcountVerdict::Regression)
+                .count();
+            Ok(GateReport {
+                table: table::render_counters(&cmp),
+                regressed: cmp.regressed(),
+                judged: cmp.rows.len(),
+                regressions,
+            })
+        }
+        (Input::Icount(_), Input::Icount(_)) if mode == Mode::Counters => Err(unusable(vec![
+            "--counters judges results files (proxybench run); these are instruction-count files"
+                .to_owned(),
+        ])),
         (Input::Results(b), Input::Results(c)) => {
             let cmp = compare(b, c, policy).map_err(unusable)?;
             let regressions = cmp

@@ -20,12 +20,18 @@
 //!
 //! [instructions]
 //! threshold_pct = 2.0    # deterministic counts: no test, just the threshold
+//!
+//! [counters]             # `gate --counters`: growth per request that fails
+//! syscalls = 0.3
+//! uring_submits = 0.3
+//! allocations = 0.3
 //! ```
 
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::counters::{COUNTERS, Counter};
 use pb_stats::{MIN_TRIALS_FLOOR, Metric, MetricRule, Polarity, Rule, min_p_value};
 
 /// A policy file that could not be used.
@@ -71,6 +77,9 @@ pub struct Policy {
     /// Relative growth of an instruction count that fails the
     /// deterministic gate, as a fraction.
     pub instructions_threshold: f64,
+    /// Growth per request of each kernel or allocation count that fails
+    /// the counter gate (`gate --counters`), in [`COUNTERS`] order.
+    pub counter_thresholds: [f64; COUNTERS.len()],
 }
 
 impl Default for Policy {
@@ -80,11 +89,23 @@ impl Default for Policy {
         Policy {
             rule: Rule::default(),
             instructions_threshold: 0.02,
+            // Below one per request, so one extra syscall or allocation
+            // always fails; above the A/A spread (ci/README.md).
+            counter_thresholds: [0.3, 0.3, 0.3],
         }
     }
 }
 
 impl Policy {
+    /// The counter gate's threshold for `counter`, per request.
+    pub fn counter_threshold(&self, counter: Counter) -> f64 {
+        let i = COUNTERS
+            .iter()
+            .position(|c| *c == counter)
+            .expect("every counter is in COUNTERS");
+        self.counter_thresholds[i]
+    }
+
     /// The policy in `path` when given, else [`Policy::default`]: what
     /// `--policy` means to both `proxybench gate` and `proxybench report`.
     pub fn load_or_default(path: Option<&Path>) -> Result<Policy, PolicyError> {
@@ -178,7 +199,25 @@ impl Policy {
                 format!("{instructions_pct} is not a percentage in [0, 1000)"),
             ));
         }
+        let mut counter_thresholds = defaults.counter_thresholds;
+        for (i, counter) in COUNTERS.iter().enumerate() {
+            let given = match counter {
+                Counter::Syscalls => raw.counters.syscalls,
+                Counter::UringSubmits => raw.counters.uring_submits,
+                Counter::Allocations => raw.counters.allocations,
+            };
+            if let Some(v) = given {
+                if !(v.is_finite() && v > 0.0) {
+                    return Err(invalid(
+                        &format!("counters.{}", counter.key()),
+                        format!("{v} is not a positive count per request"),
+                    ));
+                }
+                counter_thresholds[i] = v;
+            }
+        }
         Ok(Policy {
+            counter_thresholds,
             rule: Rule {
                 alpha,
                 min_trials,
@@ -202,6 +241,16 @@ struct RawPolicy {
     metrics: RawMetrics,
     #[serde(default)]
     instructions: RawInstructions,
+    #[serde(default)]
+    counters: RawCounters,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCounters {
+    syscalls: Option<f64>,
+    uring_submits: Option<f64>,
+    allocations: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -7,6 +7,7 @@ use pb_stats::Method;
 use pb_stats::fmt::{figure, p_value};
 
 use crate::compare::Comparison;
+use crate::counters::CountersComparison;
 use crate::icount::IcountComparison;
 
 fn width<'a>(ids: impl Iterator<Item = &'a str>, min: usize) -> usize {
@@ -76,6 +77,38 @@ pub fn render_icount(cmp: &IcountComparison) -> String {
     let _ = writeln!(
         out,
         "instructions per unit under valgrind; a count that grew beyond the threshold is a regression"
+    );
+    for note in &cmp.notes {
+        let _ = writeln!(out, "note: {note}");
+    }
+    out
+}
+
+/// The counter comparison as text.
+pub fn render_counters(cmp: &CountersComparison) -> String {
+    let mut out = String::new();
+    let w = width(cmp.rows.iter().map(|r| r.cell.as_str()), 4);
+    let _ = writeln!(
+        out,
+        "{:<w$}  {:<13}  {:>9}  {:>9}  {:>8}  {:>9}  verdict",
+        "cell", "counter", "baseline", "current", "change", "threshold"
+    );
+    for r in &cmp.rows {
+        let _ = writeln!(
+            out,
+            "{:<w$}  {:<13}  {:>9.3}  {:>9.3}  {:>+8.3}  {:>9.2}  {}",
+            r.cell,
+            r.counter.key(),
+            r.baseline,
+            r.current,
+            r.change(),
+            r.threshold,
+            r.verdict.as_str(),
+        );
+    }
+    let _ = writeln!(
+        out,
+        "counts per request (cell medians); a count that grew by more than the threshold is a regression"
     );
     for note in &cmp.notes {
         let _ = writeln!(out, "note: {note}");

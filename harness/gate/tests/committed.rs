@@ -76,3 +76,37 @@ fn the_statistical_baseline_was_measured_with_the_committed_scenario() {
         "every cell of the baseline should hold the scenario's trials"
     );
 }
+
+#[test]
+fn the_counter_baseline_compares_with_itself_and_matches_its_scenario() {
+    let policy = Policy::load(&repo("ci/gate.toml")).unwrap();
+    let path = repo("results/baseline/counters.json");
+    let Input::Results(results) = pb_gate::input::load(&path).unwrap() else {
+        panic!("{} is not a results file", path.display());
+    };
+    let cmp = pb_gate::compare_counters(&results, &results, &policy).unwrap();
+    // Every cell, every counter: the baseline counted them all.
+    assert_eq!(
+        cmp.rows.len(),
+        results.cells.len() * pb_gate::counters::COUNTERS.len()
+    );
+    assert!(!cmp.regressed());
+    let scenario = pb_scenario::ScenarioFile::load(&repo("ci/gate-counters.toml")).unwrap();
+    let expected: Vec<String> = scenario
+        .cells
+        .iter()
+        .flat_map(|cell| {
+            let label = cell.label();
+            cell.cores
+                .clone()
+                .expect("ci/gate-counters.toml names its cores")
+                .into_iter()
+                .map(move |core| format!("{label}/{core}"))
+        })
+        .collect();
+    let ids: Vec<String> = results.cells.iter().map(|c| c.id.clone()).collect();
+    assert_eq!(
+        ids, expected,
+        "refresh results/baseline/counters.json (ci/README.md)"
+    );
+}

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use pb_gate::{GateError, Metric, Policy, Verdict, compare, gate};
+use pb_gate::{GateError, Metric, Mode, Policy, Verdict, compare, gate};
 use pb_results::Results;
 use serde_json::{Value, json};
 
@@ -185,7 +185,7 @@ fn too_few_trials_are_refused_naming_cell_and_side() {
     let dir = tempfile::tempdir().unwrap();
     let b = write(dir.path(), "b.json", &one_cell(5, 0.0, 0.03, 1));
     let c = write(dir.path(), "c.json", &one_cell(3, 0.5, 0.03, 2));
-    match gate(&b, &c, &Policy::default()).unwrap_err() {
+    match gate(&b, &c, &Policy::default(), Mode::Timing).unwrap_err() {
         GateError::Unusable { problems, .. } => {
             assert_eq!(problems.len(), 1, "{problems:?}");
             assert!(
@@ -208,7 +208,9 @@ fn different_cells_are_refused_naming_each() {
     cur.cells[0].id = "echo/1024B/c50x1/tokio-tower".into();
     let b = write(dir.path(), "b.json", &base);
     let c = write(dir.path(), "c.json", &cur);
-    let e = gate(&b, &c, &Policy::default()).unwrap_err().to_string();
+    let e = gate(&b, &c, &Policy::default(), Mode::Timing)
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("echo/100B/c50x1/tokio-tower is in the baseline but not"),
         "{e}"
@@ -235,10 +237,10 @@ fn the_report_flags_regressions_for_the_exit_code() {
     let b = write(dir.path(), "b.json", &one_cell(5, 0.0, 0.02, 1));
     let same = write(dir.path(), "same.json", &one_cell(5, 0.0, 0.02, 2));
     let worse = write(dir.path(), "worse.json", &one_cell(5, 0.3, 0.02, 3));
-    let ok = gate(&b, &same, &Policy::default()).unwrap();
+    let ok = gate(&b, &same, &Policy::default(), Mode::Timing).unwrap();
     assert!(!ok.regressed);
     assert_eq!(ok.judged, 3);
-    let bad = gate(&b, &worse, &Policy::default()).unwrap();
+    let bad = gate(&b, &worse, &Policy::default(), Mode::Timing).unwrap();
     assert!(bad.regressed);
     assert_eq!(bad.regressions, 3);
     assert!(bad.table.contains("REGRESSION"), "{}", bad.table);

@@ -78,6 +78,9 @@ impl CoreProcess {
         args.extend(["--threads".into(), cmd.threads.to_string()]);
         args.extend(["--cpus".into(), cmd.cpus.to_string()]);
         args.extend(["--spin-iters".into(), cmd.spin_iters.to_string()]);
+        // Every measured core counts its allocations (a few ns each; the
+        // reference programs ignore it).
+        args.push("--count-allocations".into());
         if let Some(config) = cmd.config {
             args.extend(["--config".into(), config.display().to_string()]);
         }
@@ -137,6 +140,7 @@ impl CoreProcess {
                 addr: SocketAddr::from(([127, 0, 0, 1], 0)),
                 threads: 0,
                 pid: 0,
+                alloc_table: None,
             },
             stderr,
         };
@@ -182,7 +186,10 @@ impl CoreProcess {
 
     /// Samples the core's CPU time and peak RSS.
     pub fn sampler(&self) -> ProcSampler {
-        ProcSampler { pid: self.pid() }
+        ProcSampler {
+            pid: self.pid(),
+            alloc_table: self.ready.alloc_table,
+        }
     }
 
     /// `Some(description)` if the process has exited.
@@ -266,9 +273,51 @@ impl CoreProcess {
 pub struct ProcSampler {
     /// The process.
     pub pid: u32,
+    /// Where its allocation counters are, when it announced them.
+    pub alloc_table: Option<usize>,
 }
 
 impl ProcSampler {
+    /// A process that announced no allocation counters.
+    pub fn new(pid: u32) -> ProcSampler {
+        ProcSampler {
+            pid,
+            alloc_table: None,
+        }
+    }
+
+    /// The process's allocation totals so far, copied out of its memory
+    /// (`process_vm_readv`: the same permission as ptrace, which a parent
+    /// has over its child). `Err` says why they cannot be read: the core
+    /// does not count, or the kernel refused.
+    pub fn allocations(&self) -> Result<pb_alloc::Counters, String> {
+        use nix::sys::uio::{RemoteIoVec, process_vm_readv};
+        let Some(base) = self.alloc_table else {
+            return Err("the core does not count allocations (only cores serving \
+                        inside the proxybench binary do; a reference program's \
+                        allocations are its own)"
+                .into());
+        };
+        let mut table = vec![0u8; pb_alloc::TABLE_BYTES];
+        let read = process_vm_readv(
+            Pid::from_raw(self.pid as i32),
+            &mut [std::io::IoSliceMut::new(&mut table)],
+            &[RemoteIoVec {
+                base,
+                len: pb_alloc::TABLE_BYTES,
+            }],
+        )
+        .map_err(|e| format!("cannot read the core's allocation counters: {e}"))?;
+        if read != table.len() {
+            return Err(format!(
+                "read {read} of the {} bytes of the core's allocation counters",
+                table.len()
+            ));
+        }
+        pb_alloc::Counters::decode(&table)
+            .ok_or_else(|| "the allocation counters do not decode".to_owned())
+    }
+
     /// User + system CPU time the process (all its threads, live and
     /// exited) has used so far, in nanoseconds.
     ///
@@ -415,9 +464,7 @@ mod tests {
         // A few hundred microseconds of spinning: a tick-sampled clock
         // (10 ms) reads 0 or 10 ms here, the process CPU clock reads
         // what was actually used.
-        let me = ProcSampler {
-            pid: std::process::id(),
-        };
+        let me = ProcSampler::new(std::process::id());
         let before = me.cpu_time().expect("own CPU clock");
         let spin_until = std::time::Instant::now() + Duration::from_micros(500);
         let mut x = 0u64;
@@ -436,9 +483,7 @@ mod tests {
     fn cpu_time_and_rss_count_the_children_of_the_process() {
         // A child that spins for ~200 ms: its CPU shows in this
         // process's tree, not in this process's own clock.
-        let me = ProcSampler {
-            pid: std::process::id(),
-        };
+        let me = ProcSampler::new(std::process::id());
         let own_before = process_cpu_time(me.pid).unwrap();
         let mut child = Command::new("sh")
             .args([
@@ -472,7 +517,14 @@ mod tests {
     #[test]
     fn cpu_time_of_a_missing_process_is_an_error() {
         // pid_max is at most 2^22 on Linux.
-        let gone = ProcSampler { pid: 1 << 23 };
+        let gone = ProcSampler::new(1 << 23);
         assert!(gone.cpu_time().is_err());
+        let counting = ProcSampler {
+            alloc_table: Some(0x1000),
+            ..gone
+        };
+        let e = counting.allocations().unwrap_err();
+        assert!(e.contains("cannot read"), "{e}");
+        assert!(ProcSampler::new(std::process::id()).allocations().is_err());
     }
 }

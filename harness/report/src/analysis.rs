@@ -59,6 +59,9 @@ pub struct GroupAnalysis {
     /// Latency against offered rate, one per core whose rate was searched;
     /// empty otherwise.
     pub rate_curves: Vec<RateCurve>,
+    /// Where each core's CPU goes (user vs kernel, the counts beside it);
+    /// `None` when no core recorded kernel figures.
+    pub kernel: Option<crate::kernel::WhereCpuGoes>,
 }
 
 /// One core within a scenario cell.
@@ -323,6 +326,7 @@ impl GroupAnalysis {
             added_over_direct: added_over_direct(&rows),
             timelines: timelines(run, group)?,
             rate_curves: group.cells.iter().filter_map(rate_curve).collect(),
+            kernel: crate::kernel::WhereCpuGoes::new(&group.scenario, &rows),
             rows,
             latency,
             latency_x_max,

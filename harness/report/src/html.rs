@@ -279,7 +279,85 @@ struct GroupView {
     rows: Vec<RowView>,
     rate_search: Vec<RateSearchView>,
     added: Vec<AddedView>,
+    kernel: Option<KernelView>,
     charts: Vec<ChartView>,
+}
+
+/// The "where the CPU goes" table of a group.
+#[derive(Debug, Serialize)]
+struct KernelView {
+    sentence: Option<String>,
+    floor: Option<String>,
+    rows: Vec<KernelRowView>,
+    unavailable: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct KernelRowView {
+    core: String,
+    color: String,
+    user: String,
+    sys: String,
+    sys_share: String,
+    syscalls: String,
+    vs_floor: String,
+    reads: String,
+    writes: String,
+    waits: String,
+    sqes: String,
+    switches: String,
+    allocations: String,
+}
+
+impl KernelView {
+    fn new(view: &crate::kernel::WhereCpuGoes, palette: &Palette) -> KernelView {
+        let n = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.2}"));
+        KernelView {
+            sentence: view.largest_difference.clone(),
+            floor: view.floor.map(|f| {
+                format!(
+                    "An epoll core needs at least {} data system calls per keep-alive request ({}); an io_uring core submits them as queue entries and can batch them into one io_uring_enter per wake-up.",
+                    f.data_syscalls, f.what
+                )
+            }),
+            rows: view
+                .rows
+                .iter()
+                .map(|r| {
+                    let w = &r.work;
+                    KernelRowView {
+                        core: r.core.clone(),
+                        color: palette.css(&r.core),
+                        user: r.user_us.map_or_else(|| "n/a".into(), fmt::micros),
+                        sys: r.sys_us.map_or_else(|| "n/a".into(), fmt::micros),
+                        sys_share: w
+                            .sys_share()
+                            .map_or_else(|| "n/a".into(), |v| format!("{:.0} %", v * 100.0)),
+                        syscalls: n(w.perf("syscalls")),
+                        vs_floor: view
+                            .floor
+                            .and_then(|f| r.above_floor(&f))
+                            .map_or_else(|| "—".into(), |v| format!("{v:+.2}")),
+                        reads: n(w.perf("reads")),
+                        writes: n(w.perf("writes")),
+                        waits: n(w.perf("waits")),
+                        sqes: match (w.perf("uring_submits"), w.perf("uring_poll_arms")) {
+                            (Some(s), Some(a)) if s > 0.0 => format!("{s:.2} / {a:.2}"),
+                            (Some(_), _) => "—".into(),
+                            (None, _) => "n/a".into(),
+                        },
+                        switches: format!("{:.2}", r.switches()),
+                        allocations: match (w.allocations_per_req, w.alloc_bytes_per_req) {
+                            (Some(a), Some(b)) => format!("{a:.1} ({b:.0} B)"),
+                            (Some(a), None) => format!("{a:.1}"),
+                            _ => "n/a".into(),
+                        },
+                    }
+                })
+                .collect(),
+            unavailable: view.unavailable.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -819,6 +897,7 @@ impl GroupView {
                         .map_or_else(|| "—".into(), |v| format!("{} µs/req", fmt::micros(v))),
                 })
                 .collect(),
+            kernel: group.kernel.as_ref().map(|k| KernelView::new(k, palette)),
             charts: charts
                 .iter()
                 .filter(|c| c.group.as_deref() == Some(group.label.as_str()))

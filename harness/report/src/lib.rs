@@ -11,6 +11,7 @@
 //! | [`compare`] | current vs baseline per cell and metric, judged by the gate's rule |
 //! | [`charts`] | PNGs drawn with plotters and an embedded font |
 //! | [`html`] | the page, from `templates/` via minijinja |
+//! | [`kernel`] | per scenario cell: where each core's CPU goes (user vs kernel, syscalls, io_uring, switches, allocations), the distance from the scenario's floor of data syscalls, the largest difference between cores |
 //! | [`grid`] | the runtime × composition grid of each scenario cell, and each factor's effect with the other held fixed |
 //! | [`fmt`] | number formatting shared by charts and page |
 //! | [`error`] | [`ReportError`]: every variant names its file |
@@ -30,6 +31,7 @@ pub mod error;
 pub mod fmt;
 pub mod grid;
 pub mod html;
+pub mod kernel;
 pub mod model;
 
 use std::path::{Path, PathBuf};

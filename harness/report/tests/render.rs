@@ -666,6 +666,89 @@ fn reference_proxies_are_a_yardstick_with_their_configuration_shown() {
     assert!(with > without.0 + 100, "{with} vs {} pixels", without.0);
 }
 
+#[test]
+fn where_the_cpu_goes_is_drawn_per_cell_with_its_largest_difference() {
+    // The fixture predates the counters: give each core's summaries
+    // known figures (glommio three times monoio's system calls; nginx a
+    // program that cannot count allocations).
+    let mut results = load(HTTP_FORWARD);
+    let before = Analysis::new(&Run::new(&fixture(HTTP_FORWARD), results.clone()), None).unwrap();
+    assert!(before.groups.iter().all(|g| g.kernel.is_none()));
+    for cell in &mut results.cells {
+        let syscalls = match cell.core.as_str() {
+            "glommio" => 11.2,
+            "monoio" => 3.6,
+            _ => 6.0,
+        };
+        let allocations = (cell.core != "glommio").then_some(14.0);
+        if let Some(summary) = cell.summary.as_mut() {
+            summary.kernel = Some(pb_results::KernelWork {
+                user_cpu_us_per_req: Some(6.0),
+                sys_cpu_us_per_req: Some(18.0),
+                voluntary_switches_per_req: 1.5,
+                involuntary_switches_per_req: 0.1,
+                perf_per_req: [("syscalls", syscalls), ("reads", 2.0), ("writes", 2.0)]
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), *v))
+                    .collect(),
+                perf_unavailable: None,
+                allocations_per_req: allocations,
+                alloc_bytes_per_req: allocations.map(|a| a * 50.0),
+                allocations_unavailable: allocations
+                    .is_none()
+                    .then(|| "not counted in this test".into()),
+            });
+        }
+    }
+    let path = fixture(HTTP_FORWARD);
+    let analysis = Analysis::new(&Run::new(&path, results.clone()), None).unwrap();
+    let view = analysis.groups[0].kernel.as_ref().expect("kernel figures");
+    // Every measured proxy, never the no-proxy path.
+    assert!(view.rows.iter().all(|r| r.core != "direct"));
+    assert!(view.rows.iter().any(|r| r.core == "monoio"));
+    let sentence = view.largest_difference.as_deref().unwrap();
+    assert_eq!(
+        sentence,
+        "glommio has 3.1× the system calls of monoio per request (11.20 vs 3.60)."
+    );
+    assert_eq!(view.floor.unwrap().data_syscalls, 4);
+    assert_eq!(
+        view.unavailable,
+        vec!["glommio: not counted in this test".to_owned()]
+    );
+
+    let out = tempfile::tempdir().unwrap();
+    let report = pb_report::render(&path, &results, None, &Options::default(), out.path()).unwrap();
+    let html = std::fs::read_to_string(&report.html).unwrap();
+    assert!(html.contains("Where the CPU goes"));
+    assert!(html.contains(sentence));
+    assert!(html.contains("at least 4 data system calls"));
+    // 11.2 syscalls against a floor of 4.
+    assert!(html.contains("+7.20"));
+    let chart = report
+        .charts
+        .iter()
+        .find(|c| {
+            c.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("kernel-"))
+        })
+        .expect("a where-the-CPU-goes chart");
+    assert!(html.contains(&format!(
+        "src=\"{}\"",
+        chart.file_name().unwrap().to_string_lossy()
+    )));
+    // Each core's bar in its own colour.
+    for row in &view.rows {
+        let colour = swatch_colour(&html, &row.core);
+        assert!(
+            count_colour(chart, colour) > 200,
+            "{} has no bar in {}",
+            row.core,
+            chart.display()
+        );
+    }
+}
+
 /// The CPU chart among a report's charts.
 fn cpu_chart(charts: &[PathBuf]) -> PathBuf {
     charts

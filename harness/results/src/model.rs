@@ -381,6 +381,17 @@ pub struct KernelWork {
     /// Why perf counted nothing here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub perf_unavailable: Option<String>,
+    /// Heap allocations per request (all the core's threads; reallocations
+    /// count), when the core counts them: cores serving inside the
+    /// proxybench binary do, reference programs cannot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocations_per_req: Option<f64>,
+    /// Bytes those allocations asked for, per request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alloc_bytes_per_req: Option<f64>,
+    /// Why allocations were not counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocations_unavailable: Option<String>,
 }
 
 impl KernelWork {
@@ -420,6 +431,17 @@ impl KernelWork {
                 .then(|| trials.iter().find_map(|k| k.perf_unavailable.clone()))
                 .flatten(),
             perf_per_req,
+            allocations_per_req: median_of(&|k| k.allocations_per_req),
+            alloc_bytes_per_req: median_of(&|k| k.alloc_bytes_per_req),
+            allocations_unavailable: trials
+                .iter()
+                .all(|k| k.allocations_per_req.is_none())
+                .then(|| {
+                    trials
+                        .iter()
+                        .find_map(|k| k.allocations_unavailable.clone())
+                })
+                .flatten(),
         })
     }
 }

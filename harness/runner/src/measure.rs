@@ -26,11 +26,13 @@ pub fn measure(
     // target before the run, counting only between the window's edges.
     let mut counters = target.map(|t| KernelCounters::open(t.pid));
     let (mut proc_start, mut proc_end, mut perf) = (None, None, None);
+    let (mut allocs_start, mut allocs_end) = (None, None);
     let report = pb_driver::run(spec, &mut |edge| {
         let Some(target) = target else { return };
         match edge {
             WindowEdge::Start => {
                 proc_start = Some(ProcCounts::read(target.pid));
+                allocs_start = Some(target.allocations());
                 if let Some(Ok(c)) = counters.as_mut()
                     && let Err(e) = c.enable()
                 {
@@ -47,6 +49,7 @@ pub fn measure(
                     None => None,
                 };
                 proc_end = Some(ProcCounts::read(target.pid));
+                allocs_end = Some(target.allocations());
             }
         }
         match (edge, target.cpu_time()) {
@@ -67,11 +70,17 @@ pub fn measure(
     let rss = target.and_then(|t| t.rss_max().ok()).unwrap_or(0);
     let mut trial = trial_from_report(&report, core_cpu, rss, index, sequence);
     if let (Some(start), Some(end), Some(perf)) = (proc_start, proc_end, perf) {
+        let allocations = match (allocs_start, allocs_end) {
+            (Some(Ok(a)), Some(Ok(b))) => Ok(b.since(a)),
+            (Some(Err(e)), _) | (_, Some(Err(e))) => Err(e),
+            _ => Err("the allocation counters were not sampled".into()),
+        };
         trial.kernel = Some(kernel_work(
             report.requests,
             core_cpu,
             end.since(start),
             perf,
+            allocations,
         ));
     }
     Ok(trial)
@@ -83,6 +92,7 @@ fn kernel_work(
     core_cpu: Option<Duration>,
     proc: ProcCounts,
     perf: Result<Counts, String>,
+    allocations: Result<pb_alloc::Counters, String>,
 ) -> KernelWork {
     let per_req = |n: u64| {
         if requests == 0 {
@@ -115,6 +125,9 @@ fn kernel_work(
         involuntary_switches_per_req: per_req(proc.involuntary_switches),
         perf_per_req,
         perf_unavailable,
+        allocations_per_req: allocations.as_ref().ok().map(|a| per_req(a.allocations)),
+        alloc_bytes_per_req: allocations.as_ref().ok().map(|a| per_req(a.bytes)),
+        allocations_unavailable: allocations.err(),
     }
 }
 

@@ -44,7 +44,7 @@ pub fn render(results: &Results) -> String {
             );
             let _ = writeln!(
                 out,
-                "  {:<w$} {:>26} {:>9} {:>9} {:>9} {:>10} {:>10} {:>5} {:>9} {:>9} {:>7}  notes",
+                "  {:<w$} {:>26} {:>9} {:>9} {:>9} {:>10} {:>10} {:>5} {:>9} {:>9} {:>10} {:>7}  notes",
                 "core",
                 "req/s median [min–max]",
                 "p50 µs",
@@ -55,6 +55,7 @@ pub fn render(results: &Results) -> String {
                 "sys%",
                 "sysc/req",
                 "ctxsw/req",
+                "allocs/req",
                 "errors"
             );
         }
@@ -110,9 +111,16 @@ pub fn render(results: &Results) -> String {
                         k.voluntary_switches_per_req + k.involuntary_switches_per_req
                     )
                 });
+                // Allocations: "n/a" for a core that cannot count them.
+                let allocations = match kernel {
+                    Some(k) => k
+                        .allocations_per_req
+                        .map_or("n/a".to_owned(), |v| format!("{v:.2}")),
+                    None => "-".to_owned(),
+                };
                 let _ = writeln!(
                     out,
-                    "  {:<w$} {:>26} {:>9.1} {:>9.1} {:>9.1} {:>10} {:>10} {:>5} {:>9} {:>9} {:>7}  {}",
+                    "  {:<w$} {:>26} {:>9.1} {:>9.1} {:>9.1} {:>10} {:>10} {:>5} {:>9} {:>9} {:>10} {:>7}  {}",
                     cell.core,
                     qps,
                     s.latency_us.p50,
@@ -123,6 +131,7 @@ pub fn render(results: &Results) -> String {
                     sys,
                     syscalls,
                     switches,
+                    allocations,
                     s.errors,
                     notes.join("; ")
                 );
@@ -192,7 +201,8 @@ pub fn render(results: &Results) -> String {
     let _ = writeln!(
         out,
         "
-sys%: the core's CPU spent in the kernel; sysc/req: system calls per request (perf); ctxsw/req: context switches per request (/proc)."
+sys%: the core's CPU spent in the kernel; sysc/req: system calls per request (perf); ctxsw/req: context switches per request (/proc);
+allocs/req: heap allocations per request (counted inside the proxybench binary; n/a for reference programs)."
     );
     if let Some(reason) = results
         .cells

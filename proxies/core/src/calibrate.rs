@@ -8,7 +8,8 @@
 //!
 //! `--extra-syscalls N` adds N system calls per request (`getppid`, which
 //! does nothing): a known kernel cost, to show the kernel counters see
-//! exactly what a core does.
+//! exactly what a core does; `--extra-allocations N` likewise N heap
+//! allocations, for the allocation counter.
 
 use std::hint::black_box;
 
@@ -19,12 +20,18 @@ pub struct Spin {
     pub iters: u64,
     /// System calls that do nothing.
     pub syscalls: u32,
+    /// Heap allocations, each freed at once.
+    pub allocations: u32,
 }
 
 impl Spin {
     /// `iters` rounds of arithmetic per request, no system call.
     pub const fn iters(iters: u64) -> Spin {
-        Spin { iters, syscalls: 0 }
+        Spin {
+            iters,
+            syscalls: 0,
+            allocations: 0,
+        }
     }
 
     /// Burns the configured iterations and makes the configured calls.
@@ -35,6 +42,10 @@ impl Spin {
         }
         for _ in 0..self.syscalls {
             black_box(std::os::unix::process::parent_id());
+        }
+        for _ in 0..self.allocations {
+            // black_box keeps the allocation from being elided.
+            drop(black_box(Box::new(0u64)));
         }
         let mut x = black_box(0x9E37_79B9_7F4A_7C15u64);
         for _ in 0..self.iters {

@@ -150,6 +150,13 @@ pub trait ProxyCore: Sync {
         shutdown: &Shutdown,
         on_ready: &mut dyn FnMut(SocketAddr, usize),
     ) -> Result<(), ServeError>;
+
+    /// Whether the serving is done by this process's own code (its
+    /// allocations are the core's), rather than by a program it starts
+    /// (nginx, HAProxy, a user's proxy), whose allocations it cannot see.
+    fn serves_in_process(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

@@ -20,6 +20,9 @@ pub struct ReadyLine {
     pub threads: usize,
     /// Process id, so a supervisor that did not spawn the core can sample it.
     pub pid: u32,
+    /// Where the process's allocation counters are (`pb-alloc`'s table),
+    /// when it counts them: the supervisor reads them from outside.
+    pub alloc_table: Option<usize>,
 }
 
 impl fmt::Display for ReadyLine {
@@ -28,7 +31,11 @@ impl fmt::Display for ReadyLine {
             f,
             "{READY_TOKEN} core={} addr={} threads={} pid={}",
             self.core, self.addr, self.threads, self.pid
-        )
+        )?;
+        if let Some(at) = self.alloc_table {
+            write!(f, " allocs={at:#x}")?;
+        }
+        Ok(())
     }
 }
 
@@ -53,6 +60,7 @@ impl FromStr for ReadyLine {
             return Err(err(format!("does not start with {READY_TOKEN}")));
         }
         let (mut core, mut addr, mut threads, mut pid) = (None, None, None, None);
+        let mut alloc_table = None;
         for word in words {
             let (key, value) = word
                 .split_once('=')
@@ -81,6 +89,15 @@ impl FromStr for ReadyLine {
                             .map_err(|e: std::num::ParseIntError| bad(e.to_string()))?,
                     )
                 }
+                "allocs" => {
+                    let hex = value
+                        .strip_prefix("0x")
+                        .ok_or_else(|| bad(format!("{value:?} is not 0x-prefixed hex")))?;
+                    alloc_table = Some(
+                        usize::from_str_radix(hex, 16)
+                            .map_err(|e: std::num::ParseIntError| bad(e.to_string()))?,
+                    )
+                }
                 _ => {} // unknown keys are ignored so the line can grow
             }
         }
@@ -90,6 +107,7 @@ impl FromStr for ReadyLine {
             addr: addr.ok_or_else(|| missing("addr"))?,
             threads: threads.ok_or_else(|| missing("threads"))?,
             pid: pid.ok_or_else(|| missing("pid"))?,
+            alloc_table,
         })
     }
 }
@@ -105,12 +123,25 @@ mod tests {
             addr: "[::1]:8080".parse().unwrap(),
             threads: 4,
             pid: 42,
+            alloc_table: None,
         };
         assert_eq!(line.to_string().parse::<ReadyLine>().unwrap(), line);
+        let counting = ReadyLine {
+            alloc_table: Some(0x5555_dead_beef),
+            ..line
+        };
+        let text = counting.to_string();
+        assert!(text.ends_with(" allocs=0x5555deadbeef"), "{text}");
+        assert_eq!(text.parse::<ReadyLine>().unwrap(), counting);
     }
 
     #[test]
     fn rejects_other_lines() {
+        assert!(
+            "proxybench-ready core=x addr=127.0.0.1:1 threads=1 pid=1 allocs=12"
+                .parse::<ReadyLine>()
+                .is_err()
+        );
         assert!("hello".parse::<ReadyLine>().is_err());
         assert!(
             "proxybench-ready core=x addr=nope threads=1 pid=1"

@@ -24,12 +24,24 @@ pub(crate) struct Args {
     /// metric, 2 % for instruction counts.
     #[arg(long)]
     policy: Option<PathBuf>,
+    /// Judge two results files by their kernel and allocation counts per
+    /// request (system calls, io_uring submissions, allocations) against
+    /// the policy's absolute `[counters]` thresholds, instead of by timing.
+    /// Deterministic on a fixed-rate one-connection scenario such as
+    /// ci/gate-counters.toml.
+    #[arg(long)]
+    counters: bool,
 }
 
 pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
     let policy = Policy::load_or_default(args.policy.as_deref())?;
     // Every gate error names the file(s) and what is wrong with them.
-    let report = pb_gate::gate(&args.baseline, &args.current, &policy)?;
+    let mode = if args.counters {
+        pb_gate::Mode::Counters
+    } else {
+        pb_gate::Mode::Timing
+    };
+    let report = pb_gate::gate(&args.baseline, &args.current, &policy, mode)?;
     print!("{}", report.table);
     if report.regressed {
         println!(

@@ -134,7 +134,7 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
         ..cell.load_spec(&settings, args.target, args.cpus.clone())
     };
     spec.validate().map_err(|e| anyhow::anyhow!(e))?;
-    let target = args.core_pid.map(|pid| ProcSampler { pid });
+    let target = args.core_pid.map(ProcSampler::new);
     let started = SystemTime::now();
     let mut result_cell = cell.results_cell(&args.core_name, &settings);
     if let Some(http) = &mut result_cell.params.http {

@@ -50,6 +50,7 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
             addr,
             threads: args.threads,
             pid: std::process::id(),
+            alloc_table: None,
         };
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{line}");

@@ -44,6 +44,17 @@ pub(crate) struct Args {
     /// kernel cost the kernel counters must see. For tests; off by default.
     #[arg(long, default_value_t = 0, hide = true)]
     extra_syscalls: u32,
+    /// Extra heap allocations per request, each freed at once: a known
+    /// cost the allocation counter must see. For tests; off by default.
+    #[arg(long, default_value_t = 0, hide = true)]
+    extra_allocations: u32,
+    /// Count heap allocations (all threads) and announce where the
+    /// counters are on the readiness line, for the runner to read at the
+    /// measured window's edges. Off, the counting allocator costs one
+    /// branch per allocation; on, one uncontended atomic add. Ignored by
+    /// reference proxies that run a program (its allocations are its own).
+    #[arg(long)]
+    count_allocations: bool,
     /// Where a reference proxy writes the configuration it renders for its
     /// program (nginx.conf, haproxy.cfg); other cores ignore it. Without
     /// it, the configuration goes to stderr.
@@ -69,6 +80,7 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
         spin: pb_core::Spin {
             iters: args.spin_iters,
             syscalls: args.extra_syscalls,
+            allocations: args.extra_allocations,
         },
         http: match &args.config {
             Some(path) => Some(std::sync::Arc::new(pb_core::ProxyConfig::load(path)?)),
@@ -77,6 +89,10 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
         program_config_out: args.program_config_out,
         ..ServeOpts::new(scenario, args.listen)
     };
+    let alloc_table = (args.count_allocations && core.serves_in_process()).then(|| {
+        crate::ALLOC.switch_on();
+        crate::ALLOC.table_addr()
+    });
     let shutdown = Shutdown::on_signals().context("installing signal handlers")?;
     let name = core.info().name;
     let served = core.serve(&opts, &shutdown, &mut |addr, threads| {
@@ -85,6 +101,7 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
             addr,
             threads,
             pid: std::process::id(),
+            alloc_table,
         };
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{line}");

@@ -45,6 +45,11 @@ pub(crate) struct Args {
     /// each): a known injected cost for calibrating the regression gate.
     #[arg(long)]
     core_spin_iters: Option<u64>,
+    /// Extra system calls per request in every core (`proxy
+    /// --extra-syscalls`): a known kernel cost, for testing the counter
+    /// gate. Not recorded in the results; for tests only.
+    #[arg(long, default_value_t = 0, hide = true)]
+    core_extra_syscalls: u32,
     #[command(flatten)]
     externals: super::Externals,
 }
@@ -97,7 +102,17 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
         results_dir: args.out,
         reports_dir: args.reports,
         exe: std::env::current_exe().context("locating the proxybench executable")?,
-        proxy_args: args.externals.proxy_args()?,
+        proxy_args: {
+            let mut proxy_args = args.externals.proxy_args()?;
+            if args.core_extra_syscalls > 0 {
+                eprintln!(
+                    "note: every core makes {} extra system call(s) per request (--core-extra-syscalls, a test knob)",
+                    args.core_extra_syscalls
+                );
+                proxy_args.push(format!("--extra-syscalls={}", args.core_extra_syscalls));
+            }
+            proxy_args
+        },
         cores,
         allowed_cpus,
         io_uring: probe.io_uring(),

@@ -12,7 +12,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{
     Area, Chart, ChartKind, DrawError, GRID, KeyedAxis, MUTED, Palette, REFERENCE_LEGEND, TEXT,
-    bar_span, group_label_size, header, reference_lines, render, text, throughput::cores_in,
+    bar_span, group_label_size, header, reference_lines, render, text, throughput::cores_in, tint,
 };
 use pb_results::DIRECT;
 use pb_stats::Metric;
@@ -44,12 +44,6 @@ pub(crate) fn draw(
         kind: ChartKind::Cpu,
         group: None,
     })
-}
-
-/// `color` mixed with white.
-fn tint(color: RGBColor, white: f64) -> RGBColor {
-    let mix = |c: u8| (c as f64 + (255.0 - c as f64) * white).round() as u8;
-    RGBColor(mix(color.0), mix(color.1), mix(color.2))
 }
 
 fn plot(root: &Area<'_>, analysis: &Analysis, palette: &Palette) -> Result<(), DrawError> {

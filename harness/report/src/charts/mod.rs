@@ -7,6 +7,7 @@
 //! | [`latency`] | latency by percentile (HdrHistogram style), per scenario cell |
 //! | [`timeline`] | req/s and p99 over time, when interval data exists |
 //! | [`rate`] | p99 against offered rate, when a rate search ran |
+//! | [`kernel`] | where the CPU goes per scenario cell: user vs kernel µs per request, the kernel's counts beside it |
 //! | [`baseline`] | relative change per cell against a baseline run |
 //!
 //! Text comes from the font compiled into the binary ([`font`]), never
@@ -17,6 +18,7 @@ pub(crate) mod backend;
 pub(crate) mod baseline;
 pub(crate) mod cpu;
 pub(crate) mod font;
+pub(crate) mod kernel;
 pub(crate) mod latency;
 pub(crate) mod rate;
 pub(crate) mod throughput;
@@ -69,6 +71,8 @@ pub enum ChartKind {
     Timeline,
     /// Latency against offered rate of one scenario cell.
     Rate,
+    /// User vs kernel CPU and the kernel's counts of one scenario cell.
+    Kernel,
     /// Changes against the baseline.
     Baseline,
 }
@@ -162,6 +166,9 @@ pub(crate) fn draw_all(
         }
         if !group.rate_curves.is_empty() {
             charts.push(rate::draw(dir, &slug, group, palette)?);
+        }
+        if let Some(view) = &group.kernel {
+            charts.push(kernel::draw(dir, &slug, group, view, palette)?);
         }
     }
     if let Some(comparison) = comparison.filter(|c| !c.cells.is_empty()) {
@@ -289,6 +296,13 @@ pub(crate) fn header(
         y += 26;
     }
     Ok(y as u32 + 6)
+}
+
+/// `color` mixed with `white` (0..=1) parts of white: the lighter half
+/// of a two-part bar.
+pub(crate) fn tint(color: RGBColor, white: f64) -> RGBColor {
+    let mix = |c: u8| (c as f64 + (255.0 - c as f64) * white).round() as u8;
+    RGBColor(mix(color.0), mix(color.1), mix(color.2))
 }
 
 /// Body text colour: near-black reads softer than pure black.

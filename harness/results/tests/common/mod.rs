@@ -65,6 +65,9 @@ pub(crate) fn trial(h: &Histogram<u64>) -> Trial {
             .map(|(k, v)| (k.to_string(), *v))
             .collect(),
             perf_unavailable: None,
+            allocations_per_req: Some(3.0),
+            alloc_bytes_per_req: Some(240.0),
+            allocations_unavailable: None,
         }),
     }
 }

@@ -201,6 +201,10 @@ impl ProxyCore for External {
         self.info
     }
 
+    fn serves_in_process(&self) -> bool {
+        false
+    }
+
     fn serve(
         &self,
         opts: &ServeOpts,
