@@ -238,15 +238,18 @@ fn the_counter_gate_passes_a_rerun_and_fails_one_extra_syscall_per_request() {
     let policy = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../ci/gate.toml");
     let policy = policy.to_str().unwrap();
     let again = counted_run(dir.path(), "b", 0);
+    let counter_gate = |current: &Path| {
+        gate(
+            dir.path(),
+            &base,
+            current,
+            &["--counters", "--policy", policy],
+        )
+    };
     if kernel.perf("syscalls").is_none() {
         // Without perf on either side only the allocations are judged,
         // and the table says the system calls were not.
-        let out = gate(
-            dir.path(),
-            &base,
-            &again,
-            &["--counters", "--policy", policy],
-        );
+        let out = counter_gate(&again);
         let stdout = text(&out.stdout);
         assert_eq!(out.status.code(), Some(0), "{stdout}");
         assert!(
@@ -256,12 +259,7 @@ fn the_counter_gate_passes_a_rerun_and_fails_one_extra_syscall_per_request() {
         return;
     }
     // The same build again: every count within the threshold.
-    let out = gate(
-        dir.path(),
-        &base,
-        &again,
-        &["--counters", "--policy", policy],
-    );
+    let out = counter_gate(&again);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
     assert!(
@@ -271,12 +269,7 @@ fn the_counter_gate_passes_a_rerun_and_fails_one_extra_syscall_per_request() {
     // One system call more per request: far below what timing could
     // show at this rate, and the gate fails on it, naming the count.
     let worse = counted_run(dir.path(), "c", 1);
-    let out = gate(
-        dir.path(),
-        &base,
-        &worse,
-        &["--counters", "--policy", policy],
-    );
+    let out = counter_gate(&worse);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     let line = stdout

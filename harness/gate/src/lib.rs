@@ -89,6 +89,18 @@ pub struct GateReport {
     pub regressions: usize,
 }
 
+impl GateReport {
+    /// A report of `judged` rows of which `regressions` regressed.
+    fn new(table: String, judged: usize, regressions: usize) -> GateReport {
+        GateReport {
+            table,
+            regressed: regressions > 0,
+            judged,
+            regressions,
+        }
+    }
+}
+
 /// What two results files are judged by.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Mode {
@@ -120,14 +132,12 @@ pub fn gate(
             let regressions = cmp
                 .rows
                 .iter()
-                .filter(|r| r.verdict == icount::IcountVerdict::Regression)
-                .count();
-            Ok(GateReport {
-                table: table::render_counters(&cmp),
-                regressed: cmp.regressed(),
-                judged: cmp.rows.len(),
-                regressions,
-            })
+                .filter(|r| r.verdict == icount::IcountVerdict::Regression);
+            Ok(GateReport::new(
+                table::render_counters(&cmp),
+                cmp.rows.len(),
+                regressions.count(),
+            ))
         }
         (Input::Icount(_), Input::Icount(_)) if mode == Mode::Counters => Err(unusable(vec![
             "--counters judges results files (proxybench run); these are instruction-count files"
@@ -135,31 +145,24 @@ pub fn gate(
         ])),
         (Input::Results(b), Input::Results(c)) => {
             let cmp = compare(b, c, policy).map_err(unusable)?;
-            let regressions = cmp
-                .rows
-                .iter()
-                .filter(|r| r.judgement.verdict.fails())
-                .count();
-            Ok(GateReport {
-                table: table::render(&cmp),
-                regressed: cmp.regressed(),
-                judged: cmp.rows.len(),
-                regressions,
-            })
+            let regressions = cmp.rows.iter().filter(|r| r.judgement.verdict.fails());
+            Ok(GateReport::new(
+                table::render(&cmp),
+                cmp.rows.len(),
+                regressions.count(),
+            ))
         }
         (Input::Icount(b), Input::Icount(c)) => {
             let cmp = compare_icount(b, c, policy).map_err(unusable)?;
             let regressions = cmp
                 .rows
                 .iter()
-                .filter(|r| r.verdict == icount::IcountVerdict::Regression)
-                .count();
-            Ok(GateReport {
-                table: table::render_icount(&cmp),
-                regressed: cmp.regressed(),
-                judged: cmp.rows.len(),
-                regressions,
-            })
+                .filter(|r| r.verdict == icount::IcountVerdict::Regression);
+            Ok(GateReport::new(
+                table::render_icount(&cmp),
+                cmp.rows.len(),
+                regressions.count(),
+            ))
         }
         _ => Err(GateError::KindMismatch {
             baseline: baseline.display().to_string(),

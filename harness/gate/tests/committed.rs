@@ -12,6 +12,29 @@ fn repo(path: &str) -> PathBuf {
         .join(path)
 }
 
+/// The cell ids a committed scenario file runs, in order: a baseline made
+/// with it has exactly these.
+fn cell_ids(scenario: &str) -> Vec<String> {
+    let file = pb_scenario::ScenarioFile::load(&repo(scenario)).unwrap();
+    file.cells
+        .iter()
+        .flat_map(|cell| {
+            let label = cell.label();
+            cell.cores
+                .clone()
+                .unwrap_or_else(|| panic!("{scenario} names its cores"))
+                .into_iter()
+                .map(move |core| format!("{label}/{core}"))
+        })
+        .collect()
+}
+
+/// The trials per cell of a committed scenario file.
+fn scenario_trials(scenario: &str) -> usize {
+    let file = pb_scenario::ScenarioFile::load(&repo(scenario)).unwrap();
+    file.run.trials as usize
+}
+
 #[test]
 fn the_ci_policy_parses() {
     let policy = Policy::load(&repo("ci/gate.toml")).unwrap();
@@ -47,19 +70,7 @@ fn the_statistical_baseline_is_usable_under_the_ci_policy() {
 fn the_statistical_baseline_was_measured_with_the_committed_scenario() {
     // Refreshing ci/gate-echo.toml without refreshing the baseline would
     // make every comparison against it exit 2 ("cells differ").
-    let scenario = pb_scenario::ScenarioFile::load(&repo("ci/gate-echo.toml")).unwrap();
-    let mut expected: Vec<String> = scenario
-        .cells
-        .iter()
-        .flat_map(|cell| {
-            let label = cell.label();
-            cell.cores
-                .clone()
-                .expect("ci/gate-echo.toml names its cores")
-                .into_iter()
-                .map(move |core| format!("{label}/{core}"))
-        })
-        .collect();
+    let mut expected = cell_ids("ci/gate-echo.toml");
     let path = repo("results/baseline/gate-echo.json");
     let Input::Results(results) = pb_gate::input::load(&path).unwrap() else {
         panic!("{} is not a results file", path.display());
@@ -72,7 +83,7 @@ fn the_statistical_baseline_was_measured_with_the_committed_scenario() {
         results
             .cells
             .iter()
-            .all(|c| c.trials.len() == scenario.run.trials as usize),
+            .all(|c| c.trials.len() == scenario_trials("ci/gate-echo.toml")),
         "every cell of the baseline should hold the scenario's trials"
     );
 }
@@ -91,19 +102,7 @@ fn the_counter_baseline_compares_with_itself_and_matches_its_scenario() {
         results.cells.len() * pb_gate::counters::COUNTERS.len()
     );
     assert!(!cmp.regressed());
-    let scenario = pb_scenario::ScenarioFile::load(&repo("ci/gate-counters.toml")).unwrap();
-    let expected: Vec<String> = scenario
-        .cells
-        .iter()
-        .flat_map(|cell| {
-            let label = cell.label();
-            cell.cores
-                .clone()
-                .expect("ci/gate-counters.toml names its cores")
-                .into_iter()
-                .map(move |core| format!("{label}/{core}"))
-        })
-        .collect();
+    let expected = cell_ids("ci/gate-counters.toml");
     let ids: Vec<String> = results.cells.iter().map(|c| c.id.clone()).collect();
     assert_eq!(
         ids, expected,
