@@ -133,6 +133,41 @@ fn a_cpu_regression_exits_1() {
     assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
     assert!(stdout.contains("REGRESSION"), "{stdout}");
     assert!(stdout.contains("gate: FAILED: 1 of 3"), "{stdout}");
+
+    // The same verdict for a pull request, and for a bot; same exit code.
+    let out = gate(dir.path(), &b, &c, &["--format", "markdown"]);
+    let md = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{md}");
+    let mut lines = md.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "### proxybench gate (CPU per request, p99 and QPS): **FAILED**, 1 of 3 figures regressed"
+        )
+    );
+    let first_row = md.lines().find(|l| l.starts_with("| `")).unwrap();
+    assert!(
+        first_row.starts_with("| `echo/100B/c50x1/tokio-tower` | cpu_us_per_req |")
+            && first_row.ends_with("| **REGRESSION** |"),
+        "{md}"
+    );
+    let out = gate(dir.path(), &b, &c, &["--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["kind"], "timing");
+    assert_eq!(json["passed"], false);
+    assert_eq!(json["regressions"], 1);
+    let rows = json["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    let cpu = rows
+        .iter()
+        .find(|r| r["measure"] == "cpu_us_per_req")
+        .unwrap();
+    assert_eq!(cpu["regression"], true);
+    assert!(cpu["p_worse"].as_f64().unwrap() < 0.05, "{cpu}");
+    assert!(
+        (cpu["current"].as_f64().unwrap() / cpu["baseline"].as_f64().unwrap() - 1.2).abs() < 0.01
+    );
 }
 
 #[test]

@@ -23,6 +23,7 @@
 //! | [`icount`] | counts vs counts (the file format is [`pb_results::icount`]) |
 //! | [`counters`] | results vs results by kernel and allocation counts per request |
 //! | [`table`] | the printed table |
+//! | [`findings`] | the same verdicts as JSON for bots and Markdown for pull requests |
 //!
 //! The statistics, the metrics and their polarity live in `pb-stats`
 //! ([`Metric`] and [`Verdict`] are re-exported here).
@@ -32,6 +33,7 @@
 
 pub mod compare;
 pub mod counters;
+pub mod findings;
 pub mod icount;
 pub mod input;
 pub mod policy;
@@ -81,6 +83,8 @@ pub enum GateError {
 pub struct GateReport {
     /// The table to print.
     pub table: String,
+    /// Every judged figure, for `--format json|markdown`.
+    pub findings: findings::Findings,
     /// Whether anything regressed (exit 1).
     pub regressed: bool,
     /// How many rows were judged.
@@ -90,13 +94,14 @@ pub struct GateReport {
 }
 
 impl GateReport {
-    /// A report of `judged` rows of which `regressions` regressed.
-    fn new(table: String, judged: usize, regressions: usize) -> GateReport {
+    /// The report of a comparison: its text table and its findings.
+    fn new(table: String, findings: findings::Findings) -> GateReport {
         GateReport {
             table,
-            regressed: regressions > 0,
-            judged,
-            regressions,
+            regressed: !findings.passed,
+            judged: findings.judged,
+            regressions: findings.regressions,
+            findings,
         }
     }
 }
@@ -129,14 +134,9 @@ pub fn gate(
     match (&b, &c) {
         (Input::Results(b), Input::Results(c)) if mode == Mode::Counters => {
             let cmp = compare_counters(b, c, policy).map_err(unusable)?;
-            let regressions = cmp
-                .rows
-                .iter()
-                .filter(|r| r.verdict == icount::IcountVerdict::Regression);
             Ok(GateReport::new(
                 table::render_counters(&cmp),
-                cmp.rows.len(),
-                regressions.count(),
+                findings::Findings::counters(&cmp),
             ))
         }
         (Input::Icount(_), Input::Icount(_)) if mode == Mode::Counters => Err(unusable(vec![
@@ -145,23 +145,16 @@ pub fn gate(
         ])),
         (Input::Results(b), Input::Results(c)) => {
             let cmp = compare(b, c, policy).map_err(unusable)?;
-            let regressions = cmp.rows.iter().filter(|r| r.judgement.verdict.fails());
             Ok(GateReport::new(
                 table::render(&cmp),
-                cmp.rows.len(),
-                regressions.count(),
+                findings::Findings::timing(&cmp),
             ))
         }
         (Input::Icount(b), Input::Icount(c)) => {
             let cmp = compare_icount(b, c, policy).map_err(unusable)?;
-            let regressions = cmp
-                .rows
-                .iter()
-                .filter(|r| r.verdict == icount::IcountVerdict::Regression);
             Ok(GateReport::new(
                 table::render_icount(&cmp),
-                cmp.rows.len(),
-                regressions.count(),
+                findings::Findings::instructions(&cmp),
             ))
         }
         _ => Err(GateError::KindMismatch {

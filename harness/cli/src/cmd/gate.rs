@@ -31,6 +31,20 @@ pub(crate) struct Args {
     /// ci/gate-counters.toml.
     #[arg(long)]
     counters: bool,
+    /// Output: `text` (the table, for terminals), `markdown` (a compact
+    /// table for a pull-request comment or `$GITHUB_STEP_SUMMARY`,
+    /// regressions first) or `json` (every judged figure, for bots). The
+    /// exit code is the same in every format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+/// How `gate` prints its verdicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Text,
+    Markdown,
+    Json,
 }
 
 pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
@@ -42,15 +56,24 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
         pb_gate::Mode::Timing
     };
     let report = pb_gate::gate(&args.baseline, &args.current, &policy, mode)?;
-    print!("{}", report.table);
-    if report.regressed {
-        println!(
-            "gate: FAILED: {} of {} compared figures regressed",
-            report.regressions, report.judged
-        );
-        Ok(Outcome::Failed)
-    } else {
-        println!("gate: passed ({} figures compared)", report.judged);
-        Ok(Outcome::Ok)
+    match args.format {
+        Format::Text => {
+            print!("{}", report.table);
+            if report.regressed {
+                println!(
+                    "gate: FAILED: {} of {} compared figures regressed",
+                    report.regressions, report.judged
+                );
+            } else {
+                println!("gate: passed ({} figures compared)", report.judged);
+            }
+        }
+        Format::Markdown => print!("{}", report.findings.markdown()),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report.findings)?),
     }
+    Ok(if report.regressed {
+        Outcome::Failed
+    } else {
+        Outcome::Ok
+    })
 }
