@@ -9,6 +9,7 @@
 //! | `run` | `pb-runner` over a scenario file -> `pb-results` + table + `pb-report` |
 //! | `report` | `pb-report`: results (and a baseline) -> HTML with PNG charts |
 //! | `conform` | `pb-conform`: the case x core conformance matrix |
+//! | `export` | `pb-results` export: one CSV row per trial and cell |
 //! | `merge` | `pb-results` merge: exact combination of several drivers' files |
 //! | `gate` | `pb-gate`: baseline vs current (results or instruction counts), exit 1 on regression |
 //!
@@ -52,6 +53,8 @@ enum Command {
     Report(cmd::report::Args),
     /// Combine result files from several driver processes or hosts.
     Merge(cmd::merge::Args),
+    /// Write a results file as CSV, one row per trial and cell, for notebooks and dashboards.
+    Export(cmd::export::Args),
     /// Compare a current results (or instruction-count) file with a baseline; exit 1 on regression.
     Gate(cmd::gate::Args),
 }
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
         Command::Conform(args) => cmd::conform::main(args),
         Command::Report(args) => cmd::report::main(args),
         Command::Merge(args) => cmd::merge::main(args),
+        Command::Export(args) => cmd::export::main(args),
         Command::Gate(args) => cmd::gate::main(args),
     };
     match result {

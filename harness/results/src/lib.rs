@@ -10,10 +10,12 @@
 //! | [`icount`] | the instruction-count file `pb-icount` writes and the gate reads |
 //! | [`io`] | reading and writing result files, with the path in every error |
 //! | [`merge`] | exact combination of files from several drivers (histograms added) |
+//! | [`export`] | one CSV row per trial and cell, for notebooks and dashboards |
 //!
 //! Raw per-trial figures are always kept; summaries are derived and can be
 //! recomputed, and histograms merge exactly across trials or driver hosts.
 
+pub mod export;
 pub mod hdr;
 pub mod hist;
 pub mod icount;
