@@ -10,6 +10,7 @@
 //! | `report` | `pb-report`: results (and a baseline) -> HTML with PNG charts |
 //! | `conform` | `pb-conform`: the case x core conformance matrix |
 //! | `export` | `pb-results` export: one CSV row per trial and cell |
+//! | `completions`, `man` | shell completions and man pages from this command line (clap_complete, clap_mangen) |
 //! | `merge` | `pb-results` merge: exact combination of several drivers' files |
 //! | `gate` | `pb-gate`: baseline vs current (results or instruction counts), exit 1 on regression |
 //!
@@ -55,6 +56,10 @@ enum Command {
     Merge(cmd::merge::Args),
     /// Write a results file as CSV, one row per trial and cell, for notebooks and dashboards.
     Export(cmd::export::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(cmd::docs::CompletionArgs),
+    /// Print the man page, or write one per command with --out.
+    Man(cmd::docs::ManArgs),
     /// Compare a current results (or instruction-count) file with a baseline; exit 1 on regression.
     Gate(cmd::gate::Args),
 }
@@ -79,6 +84,8 @@ fn main() -> ExitCode {
         Command::Report(args) => cmd::report::main(args),
         Command::Merge(args) => cmd::merge::main(args),
         Command::Export(args) => cmd::export::main(args),
+        Command::Completions(args) => cmd::docs::completions(args),
+        Command::Man(args) => cmd::docs::man(args),
         Command::Gate(args) => cmd::gate::main(args),
     };
     match result {

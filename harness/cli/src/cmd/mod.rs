@@ -3,6 +3,7 @@
 
 pub(crate) mod conform;
 pub(crate) mod cores;
+pub(crate) mod docs;
 pub(crate) mod export;
 pub(crate) mod gate;
 pub(crate) mod load;
