@@ -131,6 +131,13 @@ pub fn compare_counters(
             continue;
         };
         for counter in COUNTERS {
+            let one_side = |side: &str, why: String| {
+                format!(
+                    "cell {}: the {side} did not count {}: {why}",
+                    cell_b.id,
+                    counter.key()
+                )
+            };
             match (counter.of(work_b), counter.of(work_c)) {
                 (Ok(b), Ok(c)) => {
                     let threshold = policy.counter_threshold(counter);
@@ -157,18 +164,8 @@ pub fn compare_counters(
                     cell_b.id,
                     counter.key()
                 )),
-                (Err(why), Ok(_)) | (Ok(_), Err(why)) => {
-                    let side = if counter.of(work_b).is_err() {
-                        "baseline"
-                    } else {
-                        "current"
-                    };
-                    problems.push(format!(
-                        "cell {}: the {side} did not count {}: {why}",
-                        cell_b.id,
-                        counter.key()
-                    ));
-                }
+                (Err(why), Ok(_)) => problems.push(one_side("baseline", why)),
+                (Ok(_), Err(why)) => problems.push(one_side("current", why)),
             }
         }
     }

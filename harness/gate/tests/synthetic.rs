@@ -238,10 +238,10 @@ fn the_report_flags_regressions_for_the_exit_code() {
     let same = write(dir.path(), "same.json", &one_cell(5, 0.0, 0.02, 2));
     let worse = write(dir.path(), "worse.json", &one_cell(5, 0.3, 0.02, 3));
     let ok = gate(&b, &same, &Policy::default(), Mode::Timing).unwrap();
-    assert!(!ok.regressed);
-    assert_eq!(ok.judged, 3);
+    assert!(!ok.regressed());
+    assert_eq!(ok.findings.judged, 3);
     let bad = gate(&b, &worse, &Policy::default(), Mode::Timing).unwrap();
-    assert!(bad.regressed);
-    assert_eq!(bad.regressions, 3);
+    assert!(bad.regressed());
+    assert_eq!(bad.findings.regressions, 3);
     assert!(bad.table.contains("REGRESSION"), "{}", bad.table);
 }

@@ -346,7 +346,7 @@ impl KernelView {
                             (Some(_), _) => "—".into(),
                             (None, _) => "n/a".into(),
                         },
-                        switches: format!("{:.2}", r.switches()),
+                        switches: format!("{:.2}", r.work.context_switches()),
                         allocations: match (w.allocations_per_req, w.alloc_bytes_per_req) {
                             (Some(a), Some(b)) => format!("{a:.1} ({b:.0} B)"),
                             (Some(a), None) => format!("{a:.1}"),

@@ -28,14 +28,6 @@ pub struct KernelRow {
 }
 
 impl KernelRow {
-    /// Context switches per request: perf's count where it counted, else
-    /// /proc's voluntary + involuntary (the two agree within a few %).
-    pub fn switches(&self) -> f64 {
-        self.work.perf("context_switches").unwrap_or(
-            self.work.voluntary_switches_per_req + self.work.involuntary_switches_per_req,
-        )
-    }
-
     /// System calls per request above (positive) or below the floor's
     /// data system calls.
     pub fn above_floor(&self, floor: &Floor) -> Option<f64> {
@@ -117,21 +109,20 @@ impl WhereCpuGoes {
         if rows.is_empty() {
             return None;
         }
+        // Each distinct reason once, with the first core that gave it.
+        let mut reasons: Vec<&str> = Vec::new();
         let mut unavailable = Vec::new();
         for row in &rows {
             for reason in [
-                row.work.perf_unavailable.as_ref(),
-                row.work.allocations_unavailable.as_ref(),
+                row.work.perf_unavailable.as_deref(),
+                row.work.allocations_unavailable.as_deref(),
             ]
             .into_iter()
             .flatten()
             {
-                let line = format!("{}: {reason}", row.core);
-                if !unavailable
-                    .iter()
-                    .any(|u: &String| u.ends_with(reason.as_str()))
-                {
-                    unavailable.push(line);
+                if !reasons.contains(&reason) {
+                    reasons.push(reason);
+                    unavailable.push(format!("{}: {reason}", row.core));
                 }
             }
         }
@@ -159,7 +150,7 @@ const COMPARED: [(&str, &str); 4] = [
 fn count(row: &KernelRow, what: &str) -> Option<f64> {
     match what {
         "syscalls" => row.work.perf("syscalls"),
-        "context switches" => Some(row.switches()),
+        "context switches" => Some(row.work.context_switches()),
         "allocations" => row.work.allocations_per_req,
         "kernel time" => row.sys_us,
         _ => None,
@@ -279,6 +270,6 @@ mod tests {
             None
         );
         // Without perf, switches come from /proc.
-        assert_eq!(row("x", None, 0.7, None).switches(), 0.7);
+        assert_eq!(row("x", None, 0.7, None).work.context_switches(), 0.7);
     }
 }

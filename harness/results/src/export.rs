@@ -10,7 +10,7 @@
 
 use serde::Serialize;
 
-use crate::{Cell, CellStatus, Results, Trial};
+use crate::{Cell, CellStatus, KernelWork, Results, Trial};
 
 /// One row: a trial of a cell, or a cell without trials.
 #[derive(Debug, Serialize)]
@@ -140,10 +140,7 @@ impl<'a> Row<'a> {
             user_cpu_us_per_req: kernel.and_then(|k| k.user_cpu_us_per_req),
             sys_cpu_us_per_req: kernel.and_then(|k| k.sys_cpu_us_per_req),
             syscalls_per_req: kernel.and_then(|k| k.perf("syscalls")),
-            context_switches_per_req: kernel.map(|k| {
-                k.perf("context_switches")
-                    .unwrap_or(k.voluntary_switches_per_req + k.involuntary_switches_per_req)
-            }),
+            context_switches_per_req: kernel.map(KernelWork::context_switches),
             uring_submits_per_req: kernel.and_then(|k| k.perf("uring_submits")),
             allocations_per_req: kernel.and_then(|k| k.allocations_per_req),
         }

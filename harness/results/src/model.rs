@@ -400,6 +400,13 @@ impl KernelWork {
         self.perf_per_req.get(name).copied()
     }
 
+    /// Context switches per request: perf's count where it counted, else
+    /// /proc's voluntary + involuntary (the two agree within a few %).
+    pub fn context_switches(&self) -> f64 {
+        self.perf("context_switches")
+            .unwrap_or(self.voluntary_switches_per_req + self.involuntary_switches_per_req)
+    }
+
     /// System CPU as a share of the core's CPU (0..=1).
     pub fn sys_share(&self) -> Option<f64> {
         let (user, sys) = (self.user_cpu_us_per_req?, self.sys_cpu_us_per_req?);

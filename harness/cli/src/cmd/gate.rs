@@ -59,19 +59,19 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
     match args.format {
         Format::Text => {
             print!("{}", report.table);
-            if report.regressed {
+            if report.regressed() {
                 println!(
                     "gate: FAILED: {} of {} compared figures regressed",
-                    report.regressions, report.judged
+                    report.findings.regressions, report.findings.judged
                 );
             } else {
-                println!("gate: passed ({} figures compared)", report.judged);
+                println!("gate: passed ({} figures compared)", report.findings.judged);
             }
         }
         Format::Markdown => print!("{}", report.findings.markdown()),
         Format::Json => println!("{}", serde_json::to_string_pretty(&report.findings)?),
     }
-    Ok(if report.regressed {
+    Ok(if report.regressed() {
         Outcome::Failed
     } else {
         Outcome::Ok

@@ -193,7 +193,7 @@ fn count_lines(row: &KernelRow, floor: Option<Floor>) -> (String, String) {
             second.push(format!("{arms:.2} poll arms"));
         }
     }
-    second.push(format!("{:.2} ctxsw", row.switches()));
+    second.push(format!("{:.2} ctxsw", row.work.context_switches()));
     second.push(match w.allocations_per_req {
         Some(a) => format!("{a:.1} allocs"),
         None => "allocs n/a".to_owned(),
