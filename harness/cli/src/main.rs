@@ -22,6 +22,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod progress;
 
 /// Every allocation of the binary goes through it; it counts only once a
 /// core is started with `proxy --count-allocations`.
@@ -30,7 +31,7 @@ static ALLOC: pb_alloc::CountingAlloc = pb_alloc::CountingAlloc::off();
 
 /// Benchmark and conformance harness for Rust proxy cores.
 #[derive(Debug, Parser)]
-#[command(name = "proxybench", version, about, long_about = None)]
+#[command(name = "proxybench", version, long_version = cmd::LONG_VERSION, about, long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -98,5 +99,25 @@ fn main() -> ExitCode {
             );
             ExitCode::from(2)
         }
+    }
+}
+
+/// Writes `text` to standard output and flushes it. A reader that went
+/// away (`proxybench cores | head`) has all it wanted: that is no error,
+/// and the command still ends with its own verdict. (Rust ignores
+/// SIGPIPE, and `println!` would panic instead.)
+pub(crate) fn print(text: &str) -> anyhow::Result<()> {
+    print_bytes(text.as_bytes())
+}
+
+/// [`print`] for bytes.
+pub(crate) fn print_bytes(bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::new(e).context("writing to standard output"))
+        }
+        _ => Ok(()),
     }
 }

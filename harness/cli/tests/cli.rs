@@ -131,6 +131,63 @@ fn run_writes_results_that_match_the_schema_and_prints_the_table() {
         6 * 3,
         "per cell: .hgrm, .uncorrected.hgrm and the .hlog interval log"
     );
+
+    // Off a terminal, progress is plain lines on stderr: the stage, then
+    // each trial stamped with the share done, elapsed time and ETA.
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("trials: tiny: 2 cells, 2 trials each, about 5 s of load"),
+        "{stderr}"
+    );
+    let trial_lines: Vec<&str> = stderr.lines().filter(|l| l.contains("] trial ")).collect();
+    assert_eq!(trial_lines.len(), 12, "{stderr}");
+    assert!(
+        trial_lines
+            .iter()
+            .all(|l| l.starts_with('[') && l.contains("%") && l.contains(", ETA ")),
+        "{stderr}"
+    );
+    assert!(
+        trial_lines.last().unwrap().starts_with("[100% "),
+        "{stderr}"
+    );
+    // The index of runs lists this one.
+    let index = std::fs::read_to_string(dir.path().join("reports/index.html")).unwrap();
+    assert!(
+        index.contains(&format!("href=\"{run_id}/index.html\"")),
+        "{index}"
+    );
+}
+
+#[test]
+fn quiet_runs_print_stages_and_problems_but_no_trial_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("tiny.toml"), TINY).unwrap();
+    let out = proxybench(
+        &[
+            "run",
+            "tiny.toml",
+            "--out",
+            "out",
+            "--skip-conform",
+            "--cores",
+            "tokio-tower",
+            "--trials",
+            "1",
+            "--quiet",
+        ],
+        dir.path(),
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("trials: tiny"), "{stderr}");
+    assert!(stderr.contains("CPU plan"), "{stderr}");
+    assert!(!stderr.contains("] trial "), "{stderr}");
+    assert!(
+        text(&out.stdout).contains("tokio-tower"),
+        "the table is still printed"
+    );
 }
 
 #[test]

@@ -60,3 +60,32 @@ fn man_pages_cover_every_command() {
     let gate = std::fs::read_to_string(dir.path().join("man/proxybench-gate.1")).unwrap();
     assert!(gate.contains("counters"));
 }
+
+/// `proxybench cores | head`: a reader that has gone before the output is
+/// written ends the command quietly, with its own exit code, instead of a
+/// panic ("failed printing to stdout") or an error.
+#[test]
+fn a_closed_pipe_on_stdout_ends_printing_commands_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["cores"][..],
+        &["cores", "--json"],
+        &["man"],
+        &["completions", "bash"],
+    ] {
+        let (read, write) = nix::unistd::pipe().unwrap();
+        // Every write will meet a pipe with no reader: EPIPE.
+        drop(read);
+        let out = std::process::Command::new(common::EXE)
+            .args(args)
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::from(write))
+            .output()
+            .unwrap();
+        assert_eq!(
+            (out.status.code(), text(&out.stderr)),
+            (Some(0), String::new()),
+            "proxybench {args:?}"
+        );
+    }
+}

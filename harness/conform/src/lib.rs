@@ -21,6 +21,7 @@ pub mod suite;
 
 use std::path::Path;
 
+use pb_progress::{Event, Progress, Stage, Units};
 use serde::Serialize;
 
 pub use crate::cases::{CASES, Case, Kind};
@@ -163,36 +164,59 @@ impl Kind {
 /// Runs every case whose name contains `filter` against `cores`, each
 /// core with the cases of the scenarios `serves(core, scenario)` says it
 /// serves (the matrix shows `-` for the rest: a reference proxy is no
-/// echo server). `progress` gets a line per finished case.
+/// echo server). `progress` sees the [`Stage::Conformance`] stage, one
+/// step per check and a note per failure.
 pub fn run_matrix(
     exe: &Path,
     proxy_args: &[String],
     cores: &[String],
     serves: &dyn Fn(&str, &str) -> bool,
     filter: Option<&str>,
-    progress: &mut dyn FnMut(&str),
+    progress: &mut dyn Progress,
 ) -> Result<Matrix, SuiteError> {
-    let suite = Suite::start(exe, proxy_args)?;
-    let mut cases = Vec::new();
-    for case in CASES
+    let selected: Vec<&Case> = CASES
         .iter()
         .filter(|c| filter.is_none_or(|f| c.name.contains(f)))
-    {
-        let mut outcomes = Vec::new();
-        for core in cores
+        .collect();
+    let cores_of = |case: &Case| -> Vec<&String> {
+        cores
             .iter()
             .filter(|core| serves(core, case.kind.scenario()))
-        {
+            .collect()
+    };
+    let checks: usize = selected.iter().map(|case| cores_of(case).len()).sum();
+    progress.event(Event::Stage {
+        stage: Stage::Conformance,
+        planned: checks as Units,
+        title: &format!(
+            "{} cases x {} cores, {checks} checks",
+            selected.len(),
+            cores.len()
+        ),
+    });
+    let suite = Suite::start(exe, proxy_args)?;
+    let mut cases = Vec::new();
+    for case in selected {
+        let mut outcomes = Vec::new();
+        for core in cores_of(case) {
             let ctx = Ctx::new(&suite, core);
             let verdict = (case.run)(&ctx);
-            progress(&format!(
+            let line = format!(
                 "{:<44} {core:<12} {}",
                 case.name,
                 match &verdict {
                     Ok(()) => "pass".to_owned(),
                     Err(e) => format!("FAIL: {e}"),
                 }
-            ));
+            );
+            progress.event(Event::Step {
+                units: 1,
+                what: &format!("{core}: {}", case.name),
+                line: &line,
+            });
+            if verdict.is_err() {
+                progress.event(Event::Note(&format!("conformance {line}")));
+            }
             outcomes.push(Outcome {
                 core: core.clone(),
                 passed: verdict.is_ok(),

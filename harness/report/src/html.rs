@@ -72,7 +72,7 @@ pub fn write(dir: &Path, inputs: &Inputs<'_>) -> Result<PathBuf, ReportError> {
 /// cell ids (`echo/100B/c50x1/monoio`) should read, search and link as
 /// themselves in the page source. `&`, `<`, `>`, `"` and `'` are escaped,
 /// which is all HTML text and quoted attributes need.
-fn html_formatter(
+pub(crate) fn html_formatter(
     out: &mut Output<'_>,
     state: &mut State<'_, '_>,
     value: &Value,

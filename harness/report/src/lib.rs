@@ -13,6 +13,7 @@
 //! | [`html`] | the page, from `templates/` via minijinja |
 //! | [`kernel`] | per scenario cell: where each core's CPU goes (user vs kernel, syscalls, io_uring, switches, allocations), the distance from the scenario's floor of data syscalls, the largest difference between cores |
 //! | [`grid`] | the runtime × composition grid of each scenario cell, and each factor's effect with the other held fixed |
+//! | [`runs`] | the index of every run kept (`reports/index.html`): a link to each, and each headline figure's trend across runs |
 //! | [`fmt`] | number formatting shared by charts and page |
 //! | [`error`] | [`ReportError`]: every variant names its file |
 //!
@@ -33,6 +34,7 @@ pub mod grid;
 pub mod html;
 pub mod kernel;
 pub mod model;
+pub mod runs;
 
 use std::path::{Path, PathBuf};
 
@@ -138,24 +140,39 @@ pub fn render(
     })
 }
 
-/// What `proxybench run` leaves behind: `reports_dir/<run-id>/` and a copy
-/// in `reports_dir/latest/`, so the newest report has a stable address.
-/// Returns the report in `<run-id>/` and the path of `latest/index.html`.
+/// What [`publish_run`] wrote.
+#[derive(Debug)]
+pub struct Published {
+    /// The run's report in `reports_dir/<run-id>/`.
+    pub report: Report,
+    /// `reports_dir/latest/index.html`, a copy of it.
+    pub latest: PathBuf,
+    /// The index of every run kept, with trends ([`runs::write_index`]).
+    pub index: runs::Index,
+}
+
+/// What `proxybench run` leaves behind: `reports_dir/<run-id>/` (with the
+/// run's [`runs::HEADLINE`]), a copy in `reports_dir/latest/` so the
+/// newest report has a stable address, and the index of runs
+/// `reports_dir/index.html`. An A/B run's report compares against the
+/// baseline build's results.
 pub fn publish_run(
     results_path: &Path,
     results: &Results,
+    baseline: Option<(&Path, &Results)>,
     reports_dir: &Path,
-) -> Result<(Report, PathBuf), ReportError> {
-    let report = render(
-        results_path,
-        results,
-        None,
-        &Options::default(),
-        &reports_dir.join(&results.run_id),
-    )?;
+) -> Result<Published, ReportError> {
+    let dir = reports_dir.join(&results.run_id);
+    let report = render(results_path, results, baseline, &Options::default(), &dir)?;
+    runs::Headline::of(results).write(&dir)?;
     let latest = reports_dir.join("latest");
     copy_report(&report, &latest)?;
-    Ok((report, latest.join(INDEX)))
+    let index = runs::write_index(reports_dir)?;
+    Ok(Published {
+        report,
+        latest: latest.join(INDEX),
+        index,
+    })
 }
 
 /// Copies a report's files into `dir`, first removing pages and charts a

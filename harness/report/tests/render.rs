@@ -534,17 +534,19 @@ fn publishing_a_run_writes_its_own_directory_and_latest() {
     // A stale chart from an earlier run must not survive in latest/.
     std::fs::create_dir_all(reports.path().join("latest")).unwrap();
     std::fs::write(reports.path().join("latest/latency-09-old.png"), b"x").unwrap();
-    let (report, latest) =
-        pb_report::publish_run(&fixture(FOUR_CORES), &results, reports.path()).unwrap();
+    let published =
+        pb_report::publish_run(&fixture(FOUR_CORES), &results, None, reports.path()).unwrap();
+    let (report, latest) = (&published.report, &published.latest);
     assert_eq!(
         report.html,
         reports.path().join(&results.run_id).join("index.html")
     );
-    assert_eq!(latest, reports.path().join("latest/index.html"));
+    assert_eq!(*latest, reports.path().join("latest/index.html"));
     let names = |dir: &Path| -> BTreeSet<String> {
         std::fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|name| name != pb_report::runs::HEADLINE)
             .collect()
     };
     assert_eq!(
@@ -553,7 +555,87 @@ fn publishing_a_run_writes_its_own_directory_and_latest() {
     );
     assert_eq!(
         std::fs::read(&report.html).unwrap(),
-        std::fs::read(&latest).unwrap()
+        std::fs::read(latest).unwrap()
+    );
+}
+
+#[test]
+fn the_index_of_runs_lists_every_run_and_draws_each_cell_across_them() {
+    let reports = tempfile::tempdir().unwrap();
+    let first = load(FOUR_CORES);
+    // A second run of the same scenario, an hour later, every cell dearer.
+    let mut second = first.clone();
+    second.run_id = format!("{}b", first.run_id);
+    assert_eq!(first.started_at, "2026-11-26T22:43:40Z");
+    second.started_at = "2026-11-26T23:43:40Z".into();
+    for cell in &mut second.cells {
+        if let Some(s) = cell.summary.as_mut() {
+            s.cpu_us_per_req = s.cpu_us_per_req.map(|c| c * 1.5);
+        }
+    }
+    let one = pb_report::publish_run(&fixture(FOUR_CORES), &first, None, reports.path()).unwrap();
+    assert_eq!(one.index.runs.len(), 1);
+    assert!(one.index.charts.is_empty(), "one run has no trend");
+    let two = pb_report::publish_run(&fixture(FOUR_CORES), &second, None, reports.path()).unwrap();
+    assert_eq!(two.index.html, reports.path().join("index.html"));
+    let ids: Vec<&str> = two.index.runs.iter().map(|r| r.run_id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [second.run_id.as_str(), first.run_id.as_str()],
+        "newest first"
+    );
+    assert!(two.index.skipped.is_empty(), "{:?}", two.index.skipped);
+    // One trend chart per scenario cell that ran in both.
+    let groups: BTreeSet<String> = first.cells.iter().map(|c| c.label().to_owned()).collect();
+    assert_eq!(two.index.charts.len(), groups.len());
+    for chart in &two.index.charts {
+        let png = std::fs::read(chart).unwrap();
+        assert_eq!(&png[1..4], b"PNG", "{}", chart.display());
+    }
+    let html = std::fs::read_to_string(&two.index.html).unwrap();
+    for run in [&first, &second] {
+        assert!(
+            html.contains(&format!("href=\"{}/index.html\"", run.run_id)),
+            "the index links run {}",
+            run.run_id
+        );
+    }
+    // The headline holds each cell's medians as the results have them.
+    let headline: pb_report::runs::Headline = serde_json::from_str(
+        &std::fs::read_to_string(
+            reports
+                .path()
+                .join(&second.run_id)
+                .join(pb_report::runs::HEADLINE),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let measured = second.cells.iter().filter(|c| c.summary.is_some()).count();
+    assert_eq!(headline.cells.len(), measured);
+    let cell = second.cells.iter().find(|c| c.summary.is_some()).unwrap();
+    let entry = headline
+        .cells
+        .iter()
+        .find(|h| h.core == cell.core && h.group == cell.label())
+        .unwrap();
+    assert_eq!(
+        entry.cpu_us_per_req,
+        cell.summary.as_ref().unwrap().cpu_us_per_req
+    );
+    // A run directory removed is a run gone from the index.
+    std::fs::remove_dir_all(reports.path().join(&first.run_id)).unwrap();
+    let index = pb_report::runs::write_index(reports.path()).unwrap();
+    assert_eq!(index.runs.len(), 1);
+    assert!(index.charts.is_empty());
+    assert!(
+        !reports.path().join(pb_report::runs::HEADLINE).exists()
+            && std::fs::read_dir(reports.path()).unwrap().all(|e| !e
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("trend-")),
+        "old trend charts are removed"
     );
 }
 

@@ -18,7 +18,7 @@
 //! |---|---|
 //! | [`pipeline`] | the stages above, and [`pipeline::run`] that chains them |
 //! | [`plan`] | splitting the allowed CPUs between core, driver and origin ([`CpuPlan`](pb_results::CpuPlan)) |
-//! | [`matrix`] | for each cell, start every core, run trials interleaved across cores (A B C A B C ...) |
+//! | [`matrix`] | for each cell, start every core, run trials interleaved across cores (A B C A B C ...); in an A/B run each core of a baseline build beside this build's, A B B A |
 //! | [`measure`] | one driver run (or a rate search) against a target -> a results trial, with the target's CPU sampled at the window edges |
 //! | [`env`] | the machine: kernel, CPU, rustc, git revision, io_uring, memlock |
 //! | [`table`] | the readable table printed at the end |
@@ -33,4 +33,4 @@ pub mod pipeline;
 pub mod plan;
 pub mod table;
 
-pub use crate::matrix::{CoreEntry, RunConfig, RunnerError};
+pub use crate::matrix::{Baseline, CoreEntry, RunConfig, RunnerError};

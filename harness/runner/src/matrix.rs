@@ -13,6 +13,7 @@ use pb_core::config::{
 };
 use pb_driver::LoadSpec;
 use pb_driver::search::{LatencyBound, SearchSpec};
+use pb_progress::{Event, Progress, Stage, Units};
 use pb_results::{Cell, CellStatus, CoreStatus, CpuPlan, GridCell, Results, ScenarioRef, Summary};
 use pb_scenario::ScenarioFile;
 use pb_scenario::{DIRECT, HttpParams};
@@ -89,6 +90,38 @@ pub struct RunConfig {
     pub memlock_limit: Option<u64>,
     /// Build facts.
     pub build: BuildInfo,
+    /// A second proxybench build whose cores run beside this one's, trial
+    /// by trial in A B B A order (`run --baseline-exe`): the baseline of a
+    /// pull request measured in the same minutes as its head.
+    pub baseline: Option<Baseline>,
+}
+
+/// The other build of an A/B run.
+#[derive(Debug, Clone)]
+pub struct Baseline {
+    /// Its `proxybench` executable; it serves `proxy` for the cores.
+    pub exe: PathBuf,
+    /// What it was built from, recorded in its results file.
+    pub build: BuildInfo,
+}
+
+/// Which build a core process comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    /// This proxybench.
+    Current,
+    /// [`RunConfig::baseline`].
+    Baseline,
+}
+
+/// What a run measured: this build's results and, in an A/B run, the
+/// baseline build's, cell for cell.
+#[derive(Debug)]
+pub struct Ran {
+    /// This build's cells (and every reference's).
+    pub results: Results,
+    /// The baseline build's cells, when there is one.
+    pub baseline: Option<Results>,
 }
 
 /// A run that could not produce results at all.
@@ -102,18 +135,143 @@ pub enum RunnerError {
     Summary(#[from] pb_results::hist::HistogramDecodeError),
 }
 
-/// Runs the matrix; `progress` receives one line per step.
-pub fn run(cfg: &RunConfig, progress: &mut dyn FnMut(&str)) -> Result<Results, RunnerError> {
+/// Runs the matrix; `progress` sees the [`Stage::Trials`] stage (in
+/// milliseconds of planned load), a step per trial or rate-search probe,
+/// and a note for the CPU plan and every core that could not run.
+pub fn run(cfg: &RunConfig, progress: &mut dyn Progress) -> Result<Ran, RunnerError> {
     let names: Vec<&str> = cfg.cores.iter().map(|c| c.name.as_str()).collect();
     cfg.scenario.check_cores(&names)?;
     let started = SystemTime::now();
-    let pins = Pins::plan(cfg, progress);
+    let mut tracker = Tracker::start(cfg, progress);
+    let pins = Pins::plan(cfg, &mut tracker);
     let mut cells = Vec::new();
     let mut sequence = 0u32;
     for cell in &cfg.scenario.cells {
-        cells.extend(run_cell(cfg, cell, &pins, &mut sequence, progress)?);
+        let before = tracker.done;
+        cells.extend(run_cell(cfg, cell, &pins, &mut sequence, &mut tracker)?);
+        // Cores that could not start, failed early or searched in fewer
+        // probes than planned: the rest of the plan is what it was.
+        tracker.settle(planned_load(cfg, cell), tracker.done - before);
     }
-    Ok(results(cfg, started, pins.plan, cells))
+    let (baseline_cells, cells): (Vec<_>, Vec<_>) = cells
+        .into_iter()
+        .partition(|(side, _)| *side == Side::Baseline);
+    let strip = |cells: Vec<(Side, Cell)>| cells.into_iter().map(|(_, c)| c).collect();
+    Ok(Ran {
+        results: results(cfg, &cfg.build, started, pins.plan.clone(), strip(cells)),
+        baseline: cfg
+            .baseline
+            .as_ref()
+            .map(|b| results(cfg, &b.build, started, pins.plan, strip(baseline_cells))),
+    })
+}
+
+/// The builds whose processes serve `entry`: the baseline's too in an
+/// A/B run, except for what is no build of ours (a reference proxy, the
+/// `direct` pseudo-core).
+fn sides(cfg: &RunConfig, entry: &CoreEntry) -> &'static [Side] {
+    if cfg.baseline.is_some() && !entry.reference && entry.name != DIRECT {
+        &[Side::Baseline, Side::Current]
+    } else {
+        &[Side::Current]
+    }
+}
+
+/// A rate search is planned at this many probes per core (the search
+/// stops at 24; most end in 8 to 12).
+const PLANNED_PROBES: u64 = 10;
+
+/// The load `cell` is planned to put on its cores, in milliseconds: every
+/// available core that serves it, every trial, and its rate search.
+fn planned_load(cfg: &RunConfig, cell: &pb_scenario::Cell) -> Units {
+    let settings = &cfg.scenario.run;
+    let scenario = cell.scenario.name();
+    let cores: usize = cfg
+        .cores_of(cell)
+        .iter()
+        .map(|name| match cfg.cores.iter().find(|c| &c.name == name) {
+            Some(c) if c.availability.is_ok() && c.serves(scenario) => sides(cfg, c).len(),
+            Some(_) => 0,
+            None => usize::from(name == DIRECT),
+        })
+        .sum();
+    let cores = cores as Units;
+    let trials = Units::from(settings.trials) * trial_load(settings);
+    let search = match cell.rate_search {
+        Some(_) => PLANNED_PROBES * probe_load(settings),
+        None => 0,
+    };
+    cores * (trials + search)
+}
+
+fn trial_load(settings: &pb_scenario::RunSettings) -> Units {
+    pb_progress::millis(settings.warmup_s + settings.duration_s)
+}
+
+fn probe_load(settings: &pb_scenario::RunSettings) -> Units {
+    pb_progress::millis(settings.warmup().min(SEARCH_WARMUP).as_secs_f64() + settings.search_step_s)
+}
+
+/// A rate-search probe warms up at most this long.
+const SEARCH_WARMUP: Duration = Duration::from_millis(500);
+
+/// The trials stage as `progress` sees it: what is planned and done.
+struct Tracker<'a> {
+    progress: &'a mut dyn Progress,
+    planned: Units,
+    done: Units,
+}
+
+impl<'a> Tracker<'a> {
+    fn start(cfg: &RunConfig, progress: &'a mut dyn Progress) -> Tracker<'a> {
+        let planned = cfg
+            .scenario
+            .cells
+            .iter()
+            .map(|c| planned_load(cfg, c))
+            .sum();
+        let trials = cfg.scenario.run.trials;
+        progress.event(Event::Stage {
+            stage: Stage::Trials,
+            planned,
+            title: &format!(
+                "{}: {} cells, {trials} trial{} each, about {:.0} s of load",
+                cfg.scenario.name,
+                cfg.scenario.cells.len(),
+                if trials == 1 { "" } else { "s" },
+                planned as f64 / 1000.0
+            ),
+        });
+        Tracker {
+            progress,
+            planned,
+            done: 0,
+        }
+    }
+
+    fn note(&mut self, line: &str) {
+        self.progress.event(Event::Note(line));
+    }
+
+    fn step(&mut self, units: Units, what: &str, line: &str) {
+        self.done += units;
+        if self.done > self.planned {
+            self.replan(self.done);
+        }
+        self.progress.event(Event::Step { units, what, line });
+    }
+
+    /// A cell planned at `planned` ended having done `done`.
+    fn settle(&mut self, planned: Units, done: Units) {
+        if planned != done {
+            self.replan((self.planned + done).saturating_sub(planned).max(self.done));
+        }
+    }
+
+    fn replan(&mut self, planned: Units) {
+        self.planned = planned;
+        self.progress.event(Event::Replan { planned });
+    }
 }
 
 /// The CPU plan and the CPU sets it gives each role.
@@ -125,7 +283,7 @@ struct Pins {
 }
 
 impl Pins {
-    fn plan(cfg: &RunConfig, progress: &mut dyn FnMut(&str)) -> Pins {
+    fn plan(cfg: &RunConfig, progress: &mut Tracker<'_>) -> Pins {
         let settings = &cfg.scenario.run;
         // Forwarding cells need origin CPUs; echo cells have no origin.
         let needs_origin = cfg.scenario.cells.iter().any(|c| c.params.http.is_some());
@@ -138,7 +296,7 @@ impl Pins {
         let core = CpuSet::new(plan.core.clone()).expect("plans give the core a CPU");
         let driver = CpuSet::new(plan.driver.clone()).expect("plans give the driver a CPU");
         let origin = CpuSet::new(plan.origin.clone()).unwrap_or_else(|| driver.clone());
-        progress(&format!(
+        progress.note(&format!(
             "CPU plan: core on {core}, driver on {driver}{} ({})",
             if needs_origin {
                 format!(", origins on {origin}")
@@ -163,16 +321,19 @@ fn run_cell(
     cell: &pb_scenario::Cell,
     pins: &Pins,
     sequence: &mut u32,
-    progress: &mut dyn FnMut(&str),
-) -> Result<Vec<Cell>, RunnerError> {
+    progress: &mut Tracker<'_>,
+) -> Result<Vec<(Side, Cell)>, RunnerError> {
     let label = cell.label();
     // Origins and the proxy configuration pointing at them.
     let origins = match &cell.params.http {
         Some(h) => match Origins::start(&cfg.exe, h, &pins.origin, &label) {
             Ok(origins) => Some(origins),
             Err(reason) => {
-                progress(&format!("[{label}] origins: {reason}"));
-                return Ok(failed_cell_for_all(cfg, cell, &reason));
+                progress.note(&format!("[{label}] origins: {reason}"));
+                return Ok(failed_cell_for_all(cfg, cell, &reason)
+                    .into_iter()
+                    .map(|c| (Side::Current, c))
+                    .collect());
             }
         },
         None => None,
@@ -192,7 +353,7 @@ fn run_cell(
             slot.cell.core_exit = Some(process.stop(STOP_GRACE));
         }
         slot.cell.summary = Summary::from_trials(&slot.cell.trials)?;
-        cells.push(slot.cell);
+        cells.push((slot.side, slot.cell));
     }
     Ok(cells)
 }
@@ -204,9 +365,8 @@ fn start_slots(
     cell: &pb_scenario::Cell,
     pins: &Pins,
     origins: Option<&Origins>,
-    progress: &mut dyn FnMut(&str),
+    progress: &mut Tracker<'_>,
 ) -> Vec<Slot> {
-    let settings = &cfg.scenario.run;
     let label = cell.label();
     let direct_entry = CoreEntry {
         name: DIRECT.into(),
@@ -230,56 +390,99 @@ fn start_slots(
         .collect();
     let mut slots = Vec::with_capacity(wanted.len());
     for entry in wanted {
-        let mut slot = Slot::new(cell.results_cell(&entry.name, settings));
-        let scenario = cell.scenario.name();
-        match &entry.availability {
-            Err(reason) => slot.end(CellStatus::Unavailable, reason.clone()),
-            Ok(()) if !entry.serves(scenario) => slot.end(
-                CellStatus::Unavailable,
-                format!("{} does not serve {scenario}", entry.name),
-            ),
-            Ok(()) if entry.name == DIRECT => {
-                let first = &origins
-                    .expect("direct is an http-forward pseudo-core")
-                    .processes[0];
-                slot.target = Some((first.addr(), first.sampler()));
+        for &side in sides(cfg, entry) {
+            let slot = start_slot(cfg, cell, pins, origins, entry, side);
+            if let Some(reason) = &slot.cell.reason {
+                progress.note(&format!("[{label}] {}: {reason}", slot.name()));
             }
-            Ok(()) => {
-                // A reference proxy writes the configuration it rendered
-                // for its program here; the cell keeps it.
-                let program_config = entry.reference.then(program_config_file).flatten();
-                let cmd = CoreCommand {
-                    exe: &cfg.exe,
-                    core: &entry.name,
-                    scenario: cell.scenario.name(),
-                    threads: settings.core_threads,
-                    cpus: &pins.core,
-                    spin_iters: settings.core_spin_iters,
-                    config: origins.map(|o| &*o.config),
-                    program_config_out: program_config.as_deref(),
-                    extra_args: &cfg.proxy_args,
-                };
-                match CoreProcess::start(&cmd) {
-                    Ok(process) => {
-                        slot.cell.program_config = program_config
-                            .and_then(|path| std::fs::read_to_string(&path).ok())
-                            .filter(|text| !text.is_empty());
-                        slot.target = Some((process.addr(), process.sampler()));
-                        slot.process = Some(process);
-                    }
-                    Err(StartError::Unavailable(reason)) => {
-                        slot.end(CellStatus::Unavailable, reason)
-                    }
-                    Err(e @ StartError::Failed(_)) => slot.end(CellStatus::Failed, e.to_string()),
-                }
-            }
+            slots.push(slot);
         }
-        if let Some(reason) = &slot.cell.reason {
-            progress(&format!("[{label}] {}: {reason}", entry.name));
-        }
-        slots.push(slot);
     }
     slots
+}
+
+/// One core of `cell` from one build: started, or ended with the reason.
+fn start_slot(
+    cfg: &RunConfig,
+    cell: &pb_scenario::Cell,
+    pins: &Pins,
+    origins: Option<&Origins>,
+    entry: &CoreEntry,
+    side: Side,
+) -> Slot {
+    let settings = &cfg.scenario.run;
+    let (exe, spin_iters) = match (side, &cfg.baseline) {
+        // The calibration knob is a change to the build under test: the
+        // baseline runs as built.
+        (Side::Baseline, Some(baseline)) => (&baseline.exe, 0),
+        _ => (&cfg.exe, settings.core_spin_iters),
+    };
+    let mut slot = Slot::new(cell.results_cell(&entry.name, settings), side);
+    slot.cell.params.core_spin_iters = spin_iters;
+    let scenario = cell.scenario.name();
+    match &entry.availability {
+        Err(reason) => slot.end(CellStatus::Unavailable, reason.clone()),
+        Ok(()) if !entry.serves(scenario) => slot.end(
+            CellStatus::Unavailable,
+            format!("{} does not serve {scenario}", entry.name),
+        ),
+        Ok(()) if entry.name == DIRECT => {
+            let first = &origins
+                .expect("direct is an http-forward pseudo-core")
+                .processes[0];
+            slot.target = Some((first.addr(), first.sampler()));
+        }
+        Ok(()) => {
+            // A reference proxy writes the configuration it rendered
+            // for its program here; the cell keeps it.
+            let program_config = entry.reference.then(program_config_file).flatten();
+            let cmd = CoreCommand {
+                exe,
+                core: &entry.name,
+                scenario: cell.scenario.name(),
+                threads: settings.core_threads,
+                cpus: &pins.core,
+                spin_iters,
+                config: origins.map(|o| &*o.config),
+                program_config_out: program_config.as_deref(),
+                extra_args: &cfg.proxy_args,
+            };
+            match CoreProcess::start(&cmd) {
+                Ok(process) => {
+                    slot.cell.program_config = program_config
+                        .and_then(|path| std::fs::read_to_string(&path).ok())
+                        .filter(|text| !text.is_empty());
+                    slot.target = Some((process.addr(), process.sampler()));
+                    slot.process = Some(process);
+                }
+                Err(StartError::Unavailable(reason)) => slot.end(CellStatus::Unavailable, reason),
+                Err(e @ StartError::Failed(_)) => slot.end(CellStatus::Failed, e.to_string()),
+            }
+        }
+    }
+    slot
+}
+
+/// The order of trial `trial` over `slots`: as listed, except that an
+/// A/B pair (the baseline's slot, then the current build's, of one core)
+/// goes B A on odd trials. A B B A ... puts each build first as often as
+/// second, so a drift across the pair favours neither.
+fn trial_order(slots: &[Slot], trial: u32) -> Vec<usize> {
+    let mut order = Vec::with_capacity(slots.len());
+    let mut i = 0;
+    while i < slots.len() {
+        let pair = slots[i].side == Side::Baseline
+            && slots.get(i + 1).is_some_and(|next| {
+                next.side == Side::Current && next.cell.core == slots[i].cell.core
+            });
+        match (pair, trial % 2 == 1) {
+            (true, true) => order.extend([i + 1, i]),
+            (true, false) => order.extend([i, i + 1]),
+            (false, _) => order.push(i),
+        }
+        i += if pair { 2 } else { 1 };
+    }
+    order
 }
 
 /// Trial `t` on every core, then trial `t + 1` on every core: drift hits
@@ -290,23 +493,30 @@ fn run_trials(
     pins: &Pins,
     slots: &mut [Slot],
     sequence: &mut u32,
-    progress: &mut dyn FnMut(&str),
+    progress: &mut Tracker<'_>,
 ) {
     let settings = &cfg.scenario.run;
     let label = cell.label();
     for trial in 0..settings.trials {
-        for slot in slots.iter_mut() {
+        for index in trial_order(slots, trial) {
+            let slot = &mut slots[index];
             let Some((addr, sampler)) = slot.target else {
                 continue;
             };
             let spec = cell.load_spec(settings, addr, Some(pins.driver.clone()));
             match measure(&spec, Some(sampler), trial, *sequence) {
                 Ok(t) => {
-                    progress(&format!(
+                    let what = format!(
+                        "[{label}] {} trial {}/{}",
+                        slot.name(),
+                        trial + 1,
+                        settings.trials
+                    );
+                    let line = format!(
                         "[{label}] trial {}/{} {:<12} {:>9.0} req/s  p99 {:>8.1} µs  core {:>6} µs/req  errors {}{}",
                         trial + 1,
                         settings.trials,
-                        slot.cell.core,
+                        slot.name(),
                         t.qps,
                         t.latency_us.p99,
                         t.cpu_us_per_req.map_or("-".into(), |c| format!("{c:.2}")),
@@ -316,12 +526,13 @@ fn run_trials(
                         } else {
                             ""
                         },
-                    ));
+                    );
+                    progress.step(trial_load(settings), &what, &line);
                     slot.cell.trials.push(t);
                     *sequence += 1;
                 }
                 Err(reason) => {
-                    progress(&format!("[{label}] {}: {reason}", slot.cell.core));
+                    progress.note(&format!("[{label}] {}: {reason}", slot.name()));
                     slot.end(CellStatus::Failed, reason);
                 }
             }
@@ -329,7 +540,7 @@ fn run_trials(
                 && let Some(exit) = process.exited()
             {
                 let reason = format!("core exited during the run: {exit}");
-                progress(&format!("[{label}] {}: {reason}", slot.cell.core));
+                progress.note(&format!("[{label}] {}: {reason}", slot.name()));
                 slot.end(CellStatus::Failed, reason);
             }
         }
@@ -343,7 +554,7 @@ fn run_rate_search(
     pins: &Pins,
     bound: LatencyBound,
     slots: &mut [Slot],
-    progress: &mut dyn FnMut(&str),
+    progress: &mut Tracker<'_>,
 ) {
     let settings = &cfg.scenario.run;
     let label = cell.label();
@@ -353,13 +564,13 @@ fn run_rate_search(
             continue;
         };
         let base = LoadSpec {
-            warmup: settings.warmup().min(Duration::from_millis(500)),
+            warmup: settings.warmup().min(SEARCH_WARMUP),
             duration: Duration::from_secs_f64(settings.search_step_s),
             ..cell.load_spec(settings, addr, Some(pins.driver.clone()))
         };
-        let core = slot.cell.core.clone();
+        let core = slot.name();
         let found = rate_search(&base, &search, |p| {
-            progress(&format!(
+            let line = format!(
                 "[{label}] rate search {core}: {:>9.0} req/s offered, {:>9.0} done, p99 {:>9.1} µs, p99.9 {:>9.1} µs: {}",
                 p.offered,
                 p.achieved,
@@ -370,7 +581,9 @@ fn run_rate_search(
                 } else {
                     format!("misses {bound}")
                 }
-            ))
+            );
+            let what = format!("[{label}] {core} rate search at {:.0} req/s", p.offered);
+            progress.step(probe_load(settings), &what, &line);
         });
         match found {
             Ok(result) => slot.cell.rate_search = Some(result),
@@ -379,8 +592,14 @@ fn run_rate_search(
     }
 }
 
-/// The results file of a run.
-fn results(cfg: &RunConfig, started: SystemTime, cpu_plan: CpuPlan, cells: Vec<Cell>) -> Results {
+/// The results file of one build's side of a run.
+fn results(
+    cfg: &RunConfig,
+    build: &BuildInfo,
+    started: SystemTime,
+    cpu_plan: CpuPlan,
+    cells: Vec<Cell>,
+) -> Results {
     let cores = cfg
         .cores
         .iter()
@@ -399,12 +618,12 @@ fn results(cfg: &RunConfig, started: SystemTime, cpu_plan: CpuPlan, cells: Vec<C
         run_id: env::run_id(started),
         started_at: env::timestamp(started),
         finished_at: env::timestamp(SystemTime::now()),
-        tool_version: cfg.build.tool_version.clone(),
+        tool_version: build.tool_version.clone(),
         scenario: ScenarioRef {
             source: cfg.scenario.source.clone(),
             name: cfg.scenario.name.clone(),
         },
-        environment: env::capture(&cfg.build, &cfg.io_uring, cfg.memlock_limit, cpu_plan),
+        environment: env::capture(build, &cfg.io_uring, cfg.memlock_limit, cpu_plan),
         cores,
         cells,
         merged_from: Vec::new(),
@@ -415,6 +634,8 @@ fn results(cfg: &RunConfig, started: SystemTime, cpu_plan: CpuPlan, cells: Vec<C
 /// One core's cell while the run is in progress.
 struct Slot {
     cell: Cell,
+    /// The build its process comes from.
+    side: Side,
     /// The core process, for real cores.
     process: Option<CoreProcess>,
     /// Where the driver connects and whose CPU is sampled.
@@ -422,11 +643,21 @@ struct Slot {
 }
 
 impl Slot {
-    fn new(cell: Cell) -> Slot {
+    fn new(cell: Cell, side: Side) -> Slot {
         Slot {
             cell,
+            side,
             process: None,
             target: None,
+        }
+    }
+
+    /// The core's name in progress lines: `tokio-tower`, or `tokio-tower
+    /// (baseline)` for the baseline build's process.
+    fn name(&self) -> String {
+        match self.side {
+            Side::Current => self.cell.core.clone(),
+            Side::Baseline => format!("{} (baseline)", self.cell.core),
         }
     }
 
@@ -532,7 +763,7 @@ fn failed_cell_for_all(cfg: &RunConfig, cell: &pb_scenario::Cell, reason: &str) 
     cfg.cores_of(cell)
         .iter()
         .map(|name| {
-            let mut slot = Slot::new(cell.results_cell(name, &cfg.scenario.run));
+            let mut slot = Slot::new(cell.results_cell(name, &cfg.scenario.run), Side::Current);
             slot.end(
                 CellStatus::Failed,
                 format!("origins did not start: {reason}"),

@@ -5,12 +5,13 @@
 
 use std::path::{Path, PathBuf};
 
+use pb_progress::Progress;
 use pb_results::{CellStatus, Results};
 use pb_scenario::ScenarioFile;
 use pb_sys::CpuSet;
 
 use crate::env::BuildInfo;
-use crate::matrix::{self, CoreEntry, RunConfig, RunnerError};
+use crate::matrix::{self, Baseline, CoreEntry, RunConfig, RunnerError};
 
 /// What the user asked for, before anything is checked.
 #[derive(Debug, Clone)]
@@ -40,6 +41,8 @@ pub struct Request {
     pub memlock_limit: Option<u64>,
     /// Build facts.
     pub build: BuildInfo,
+    /// A baseline build to run beside this one, trial by trial (A/B).
+    pub baseline: Option<Baseline>,
 }
 
 /// Settings given on the command line, each replacing the file's.
@@ -66,6 +69,9 @@ pub struct Written {
     pub stamped: PathBuf,
     /// The run's `.hgrm`/`.hlog` files.
     pub hdr_dir: PathBuf,
+    /// The baseline build's results of an A/B run (`ab-baseline/latest.json`
+    /// under the results directory, and its timestamped copy).
+    pub baseline: Option<(PathBuf, PathBuf)>,
 }
 
 /// Whether the run's numbers can be trusted as they stand.
@@ -88,6 +94,8 @@ pub struct Finished {
     pub report: PathBuf,
     /// The copy of the report in `latest/`.
     pub latest_report: PathBuf,
+    /// The index of every run kept (`reports/index.html`).
+    pub runs_index: PathBuf,
     /// The run's verdict.
     pub verdict: Verdict,
 }
@@ -163,6 +171,7 @@ pub fn plan(request: &Request) -> Result<RunConfig, PipelineError> {
         io_uring: request.io_uring.clone(),
         memlock_limit: request.memlock_limit,
         build: request.build.clone(),
+        baseline: request.baseline.clone(),
     })
 }
 
@@ -187,32 +196,15 @@ pub fn cores_used(cfg: &RunConfig) -> Vec<String> {
 /// Stage 2: the conformance suite on every core the run uses.
 pub fn conform(
     cfg: &RunConfig,
-    progress: &mut dyn FnMut(&str),
+    progress: &mut dyn Progress,
 ) -> Result<pb_conform::Matrix, pb_conform::SuiteError> {
     let used = cores_used(cfg);
-    progress(&format!(
-        "conformance: {} cases x {} cores",
-        pb_conform::CASES.len(),
-        used.len()
-    ));
     let serves = |core: &str, scenario: &str| {
         cfg.cores
             .iter()
             .any(|c| c.name == core && c.serves(scenario))
     };
-    let matrix =
-        pb_conform::run_matrix(&cfg.exe, &cfg.proxy_args, &used, &serves, None, &mut |_| {})?;
-    for case in &matrix.cases {
-        for o in case.outcomes.iter().filter(|o| !o.passed) {
-            progress(&format!(
-                "conformance FAIL {}: {}: {}",
-                o.core,
-                case.name,
-                o.reason.as_deref().unwrap_or("")
-            ));
-        }
-    }
-    Ok(matrix)
+    pb_conform::run_matrix(&cfg.exe, &cfg.proxy_args, &used, &serves, None, progress)
 }
 
 /// Stage 4a: conformance into the results, each cell marked with the
@@ -225,17 +217,30 @@ pub fn attach_conformance(results: &mut Results, matrix: &pb_conform::Matrix) {
 }
 
 /// Stage 4b: the results JSON (latest and timestamped) and the
-/// HdrHistogram files under `dir`.
-pub fn write_results(results: &Results, dir: &Path) -> Result<Written, PipelineError> {
+/// HdrHistogram files under `dir`; an A/B run's baseline results under
+/// `dir/ab-baseline/`.
+pub fn write_results(
+    results: &Results,
+    baseline: Option<&Results>,
+    dir: &Path,
+) -> Result<Written, PipelineError> {
     let (latest, stamped) = pb_results::io::write_results(results, dir)?;
     let hdr_dir = dir.join("hdr").join(&results.run_id);
     pb_results::hdr::write_hdr_files(results, &hdr_dir)?;
+    let baseline = baseline
+        .map(|b| pb_results::io::write_results(b, &dir.join(AB_BASELINE_DIR)))
+        .transpose()?;
     Ok(Written {
         latest,
         stamped,
         hdr_dir,
+        baseline,
     })
 }
+
+/// Where under the results directory an A/B run's baseline side goes
+/// (not `baseline/`, which holds the committed gate baselines).
+pub const AB_BASELINE_DIR: &str = "ab-baseline";
 
 /// Stage 6: a run fails when any cell of one of our cores failed, saw
 /// errors, or ran on a core that failed a conformance case. A reference
@@ -258,28 +263,36 @@ pub fn verdict(results: &Results) -> Verdict {
     }
 }
 
-/// The whole run; `progress` receives one line per step.
-pub fn run(request: &Request, progress: &mut dyn FnMut(&str)) -> Result<Finished, PipelineError> {
+/// The whole run; `progress` sees its stages and steps.
+pub fn run(request: &Request, progress: &mut dyn Progress) -> Result<Finished, PipelineError> {
     let cfg = plan(request)?;
     // Conformance first: a core's numbers count only if it behaves.
     let conformance = match request.conform {
         true => Some(conform(&cfg, progress)?),
         false => None,
     };
-    progress(&format!("running {}", cfg.scenario));
-    let mut results = matrix::run(&cfg, progress)?;
+    let matrix::Ran {
+        mut results,
+        baseline,
+    } = matrix::run(&cfg, progress)?;
     if let Some(matrix) = &conformance {
         attach_conformance(&mut results, matrix);
     }
-    let written = write_results(&results, &request.results_dir)?;
-    let (report, latest_report) =
-        pb_report::publish_run(&written.stamped, &results, &request.reports_dir)?;
+    let written = write_results(&results, baseline.as_ref(), &request.results_dir)?;
+    let compared = written
+        .baseline
+        .as_ref()
+        .zip(baseline.as_ref())
+        .map(|((_, stamped), b)| (stamped.as_path(), b));
+    let published =
+        pb_report::publish_run(&written.stamped, &results, compared, &request.reports_dir)?;
     let verdict = verdict(&results);
     Ok(Finished {
         results,
         written,
-        report: report.html,
-        latest_report,
+        report: published.report.html,
+        latest_report: published.latest,
+        runs_index: published.index.html,
         verdict,
     })
 }
@@ -322,6 +335,7 @@ mod tests {
                 git_revision: "test".into(),
                 profile: "test".into(),
             },
+            baseline: None,
         }
     }
 

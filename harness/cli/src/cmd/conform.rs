@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 
 use crate::Outcome;
+use crate::progress::{Display, Shown};
 
 /// Options of `conform`. Reference proxies (nginx, HAProxy) run the
 /// suite too; where they answer a case differently from our contract that
@@ -25,10 +26,12 @@ pub(crate) struct Args {
     verbose: bool,
     #[command(flatten)]
     externals: super::Externals,
+    #[command(flatten)]
+    progress: crate::progress::Options,
 }
 
 /// Runs the suite over `cores` (every available core when `None`),
-/// reporting progress on stderr when `verbose`.
+/// its progress on stderr (every verdict when `verbose`).
 fn run_suite(
     args: &Args,
     known: &[&'static dyn pb_core::ProxyCore],
@@ -53,19 +56,20 @@ fn run_suite(
             c.info().name == core && c.info().scenarios.iter().any(|s| s.name() == scenario)
         })
     };
-    let verbose = args.verbose;
     let proxy_args = args.externals.proxy_args()?;
+    let mut display = Display::choose(
+        args.progress,
+        Shown {
+            conformance_steps: args.verbose,
+        },
+    );
     let matrix = pb_conform::run_matrix(
         &exe,
         &proxy_args,
         &cores,
         &serves,
         args.case.as_deref(),
-        &mut |line| {
-            if verbose {
-                eprintln!("{line}");
-            }
-        },
+        &mut display,
     )?;
     Ok(matrix)
 }
@@ -73,7 +77,7 @@ fn run_suite(
 pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
     let known = args.externals.cores()?;
     let matrix = run_suite(&args, &known)?;
-    println!("{}", matrix.render());
+    let mut text = format!("{}\n", matrix.render());
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&matrix)?)
             .with_context(|| format!("writing {}", path.display()))?;
@@ -85,8 +89,11 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
             || matrix.failures_of(core).is_empty()
     });
     if !matrix.all_passed() && ours_passed {
-        println!("(reference proxies' differences from the contract are data; our cores passed)");
+        text.push_str(
+            "(reference proxies' differences from the contract are data; our cores passed)\n",
+        );
     }
+    crate::print(&text)?;
     Ok(if ours_passed {
         Outcome::Ok
     } else {

@@ -1,5 +1,7 @@
 //! `proxybench cores`.
 
+use std::fmt::Write as _;
+
 use crate::Outcome;
 
 /// Options of `cores`.
@@ -44,8 +46,9 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
             })
             .collect();
         let out = serde_json::json!({"cores": json, "impossible": impossible});
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        crate::print(&format!("{}\n", serde_json::to_string_pretty(&out)?))?;
     } else {
+        let mut out = String::new();
         let width = rows
             .iter()
             .map(|(i, _)| i.name.len())
@@ -59,23 +62,25 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
             .max()
             .unwrap_or(0)
             .max(GRID.len());
-        println!(
+        writeln!(
+            out,
             "{:<width$} {GRID:<grid$} {:<9} service",
             "core", "available"
-        );
+        )?;
         for (info, verdict) in &rows {
-            println!(
+            writeln!(
+                out,
                 "{:<width$} {:<grid$} {:<9} {}",
                 info.name,
                 info.grid_name(),
                 if verdict.is_ok() { "yes" } else { "no" },
                 info.service
-            );
+            )?;
             if let Err(reason) = verdict {
-                println!("{:<width$} reason: {reason}", "");
+                writeln!(out, "{:<width$} reason: {reason}", "")?;
             }
         }
-        println!("\nrows (runtimes):");
+        writeln!(out, "\nrows (runtimes):")?;
         let mut runtimes: Vec<(&str, &str)> = Vec::new();
         for (info, _) in &rows {
             if let Some((row, _)) = info.grid
@@ -85,12 +90,13 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
             }
         }
         for (row, runtime) in runtimes {
-            println!("  {row:<14} {runtime}");
+            writeln!(out, "  {row:<14} {runtime}")?;
         }
-        println!("\ncombinations that cannot exist:");
+        writeln!(out, "\ncombinations that cannot exist:")?;
         for (runtime, composition, why) in pb_cores::IMPOSSIBLE {
-            println!("  {runtime}/{composition}: {why}");
+            writeln!(out, "  {runtime}/{composition}: {why}")?;
         }
+        crate::print(&out)?;
     }
     Ok(Outcome::Ok)
 }

@@ -30,21 +30,23 @@ pub(crate) struct ManArgs {
 
 pub(crate) fn completions(args: CompletionArgs) -> anyhow::Result<Outcome> {
     let mut command = crate::Cli::command();
-    clap_complete::generate(
-        args.shell,
-        &mut command,
-        "proxybench",
-        &mut std::io::stdout(),
-    );
+    // Into memory first: clap_complete panics on a failed write.
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut command, "proxybench", &mut script);
+    crate::print_bytes(&script)?;
     Ok(Outcome::Ok)
 }
 
 pub(crate) fn man(args: ManArgs) -> anyhow::Result<Outcome> {
     let command = crate::Cli::command();
     match args.out {
-        None => clap_mangen::Man::new(command)
-            .render(&mut std::io::stdout())
-            .context("writing the man page")?,
+        None => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(command)
+                .render(&mut page)
+                .context("rendering the man page")?;
+            crate::print_bytes(&page)?;
+        }
         Some(dir) => {
             std::fs::create_dir_all(&dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;

@@ -1,7 +1,6 @@
 //! `proxybench export`: a results file as a flat table other tools read
 //! (`pb_results::export`: one CSV row per trial and cell).
 
-use std::io::Write as _;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
@@ -46,9 +45,9 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
             );
         }
         None => {
-            let stdout = std::io::stdout().lock();
-            pb_results::export::write_csv(&results, stdout).context("writing to stdout")?;
-            std::io::stdout().flush()?;
+            let mut table = Vec::new();
+            pb_results::export::write_csv(&results, &mut table).context("writing the CSV")?;
+            crate::print_bytes(&table)?;
         }
     }
     Ok(Outcome::Ok)

@@ -56,21 +56,22 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
         pb_gate::Mode::Timing
     };
     let report = pb_gate::gate(&args.baseline, &args.current, &policy, mode)?;
-    match args.format {
+    let text = match args.format {
         Format::Text => {
-            print!("{}", report.table);
-            if report.regressed() {
-                println!(
+            let verdict = if report.regressed() {
+                format!(
                     "gate: FAILED: {} of {} compared figures regressed",
                     report.findings.regressions, report.findings.judged
-                );
+                )
             } else {
-                println!("gate: passed ({} figures compared)", report.findings.judged);
-            }
+                format!("gate: passed ({} figures compared)", report.findings.judged)
+            };
+            format!("{}{verdict}\n", report.table)
         }
-        Format::Markdown => print!("{}", report.findings.markdown()),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&report.findings)?),
-    }
+        Format::Markdown => report.findings.markdown(),
+        Format::Json => format!("{}\n", serde_json::to_string_pretty(&report.findings)?),
+    };
+    crate::print(&text)?;
     Ok(if report.regressed() {
         Outcome::Failed
     } else {

@@ -24,7 +24,11 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
         .collect::<Result<Vec<_>, _>>()?;
     let merged = pb_results::merge::merge(&inputs)?;
     pb_results::io::write_results_file(&merged, &args.out)?;
-    println!("{}", pb_runner::table::render(&merged));
-    println!("merged {} files into {}", inputs.len(), args.out.display());
+    crate::print(&format!(
+        "{}\nmerged {} files into {}\n",
+        pb_runner::table::render(&merged),
+        inputs.len(),
+        args.out.display()
+    ))?;
     Ok(Outcome::Ok)
 }

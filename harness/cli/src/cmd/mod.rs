@@ -93,6 +93,61 @@ pub(crate) fn probe() -> Box<dyn Probe> {
     }
 }
 
+/// `proxybench --version`: what [`build_info`] records, so another run
+/// can read it back from this binary (`run --baseline-exe`).
+pub(crate) const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("PB_GIT_REVISION"),
+    ", ",
+    env!("PB_PROFILE"),
+    ", ",
+    env!("PB_RUSTC_VERSION"),
+    ")"
+);
+
+/// The build facts of another proxybench executable, from its
+/// `--version` ([`LONG_VERSION`]; a build older than that line gives
+/// its version alone, and the rest is recorded as unknown).
+pub(crate) fn build_info_of(exe: &std::path::Path) -> anyhow::Result<pb_runner::env::BuildInfo> {
+    use anyhow::Context as _;
+    let output = std::process::Command::new(exe)
+        .arg("--version")
+        .output()
+        .with_context(|| format!("cannot run {} --version", exe.display()))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let line = text.trim();
+    let Some(rest) = line
+        .strip_prefix("proxybench ")
+        .filter(|_| output.status.success())
+    else {
+        anyhow::bail!(
+            "{} is not a proxybench executable: `--version` said {line:?} ({})",
+            exe.display(),
+            output.status
+        );
+    };
+    Ok(parse_long_version(rest))
+}
+
+fn parse_long_version(rest: &str) -> pb_runner::env::BuildInfo {
+    let unknown = || "unknown (not in its --version)".to_owned();
+    let (version, facts) = match rest.split_once(" (") {
+        Some((version, facts)) => (version, facts.strip_suffix(')').unwrap_or(facts)),
+        None => (rest, ""),
+    };
+    let mut facts = facts.splitn(3, ", ").map(str::to_owned);
+    pb_runner::env::BuildInfo {
+        tool_version: version.to_owned(),
+        git_revision: facts
+            .next()
+            .filter(|f| !f.is_empty())
+            .unwrap_or_else(unknown),
+        profile: facts.next().unwrap_or_else(unknown),
+        rustc: facts.next().unwrap_or_else(unknown),
+    }
+}
+
 /// What this binary was built from, recorded in every results file.
 pub(crate) fn build_info() -> pb_runner::env::BuildInfo {
     pb_runner::env::BuildInfo {
@@ -104,3 +159,25 @@ pub(crate) fn build_info() -> pb_runner::env::BuildInfo {
 }
 
 pub(crate) use pb_runner::env::{run_id, timestamp};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_version_reads_back_as_the_build_info() {
+        let info = parse_long_version(LONG_VERSION);
+        let own = build_info();
+        assert_eq!(info.tool_version, own.tool_version);
+        assert_eq!(info.git_revision, own.git_revision);
+        assert_eq!(info.profile, own.profile);
+        assert_eq!(info.rustc, own.rustc);
+    }
+
+    #[test]
+    fn an_older_version_line_gives_what_it_has() {
+        let info = parse_long_version("0.1.0");
+        assert_eq!(info.tool_version, "0.1.0");
+        assert!(info.git_revision.starts_with("unknown"));
+    }
+}

@@ -34,6 +34,6 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
     };
     let report =
         pb_report::render_files(&args.input, args.baseline.as_deref(), &options, &args.out)?;
-    println!("report: {}", report.html.display());
+    crate::print(&format!("report: {}\n", report.html.display()))?;
     Ok(Outcome::Ok)
 }

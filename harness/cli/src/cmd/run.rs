@@ -10,6 +10,7 @@ use pb_scenario::ScenarioFile;
 use pb_sys::CpuSet;
 
 use crate::Outcome;
+use crate::progress::{Display, Shown};
 
 /// Options of `run`.
 #[derive(Debug, clap::Args)]
@@ -50,8 +51,18 @@ pub(crate) struct Args {
     /// gate. Not recorded in the results; for tests only.
     #[arg(long, default_value_t = 0, hide = true)]
     core_extra_syscalls: u32,
+    /// A second proxybench build (e.g. the pull request's base) whose
+    /// cores run beside this build's, trial by trial in A B B A order.
+    /// Its results go to `<out>/ab-baseline/latest.json`; the report
+    /// compares against them, and `proxybench gate --baseline
+    /// <out>/ab-baseline/latest.json --current <out>/latest.json` judges.
+    /// `--core-spin-iters` applies to this build only.
+    #[arg(long, value_name = "PROXYBENCH")]
+    baseline_exe: Option<PathBuf>,
     #[command(flatten)]
     externals: super::Externals,
+    #[command(flatten)]
+    progress: crate::progress::Options,
 }
 
 pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
@@ -118,6 +129,13 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
         io_uring: probe.io_uring(),
         memlock_limit: probe.memlock_limit(),
         build: super::build_info(),
+        baseline: match &args.baseline_exe {
+            Some(exe) => Some(pb_runner::Baseline {
+                exe: exe.clone(),
+                build: super::build_info_of(exe)?,
+            }),
+            None => None,
+        },
     };
     if request.build.profile != "release" {
         eprintln!(
@@ -125,18 +143,34 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
             request.build.profile
         );
     }
-    let done = pipeline::run(&request, &mut |line| eprintln!("{line}"))?;
-    println!("{}", pb_runner::table::render(&done.results));
-    println!(
-        "results: {} (also {})",
+    let mut display = Display::choose(
+        args.progress,
+        Shown {
+            conformance_steps: false,
+        },
+    );
+    let done = pipeline::run(&request, &mut display)?;
+    drop(display);
+    let mut text = format!(
+        "{}\nresults: {} (also {})\n",
+        pb_runner::table::render(&done.results),
         done.written.latest.display(),
-        done.written.stamped.display()
+        done.written.stamped.display(),
     );
-    println!(
-        "report: {} (also {})",
+    if let Some((latest, stamped)) = &done.written.baseline {
+        text.push_str(&format!(
+            "baseline build's results: {} (also {})\n",
+            latest.display(),
+            stamped.display()
+        ));
+    }
+    text.push_str(&format!(
+        "report: {} (also {}; every run: {})\n",
         done.report.display(),
-        done.latest_report.display()
-    );
+        done.latest_report.display(),
+        done.runs_index.display()
+    ));
+    crate::print(&text)?;
     Ok(match done.verdict {
         Verdict::Passed => Outcome::Ok,
         Verdict::Failed => Outcome::Failed,
