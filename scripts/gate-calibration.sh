@@ -91,8 +91,12 @@ verdict() {
     esac
 }
 
+# clock SECONDS: "4m05s".
+clock() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
+
 false_alarms=0
 detections=0
+started=$SECONDS
 for rep in $(seq 1 "$reps"); do
     dir="$work/rep$rep"
     mkdir -p "$dir/a" "$dir/a2" "$dir/b"
@@ -135,8 +139,11 @@ for rep in $(seq 1 "$reps"); do
     else
         cp "$work/gate.txt" "$work/ab-$rep.txt"
     fi
-    printf "round %2d: A/A %-10s (cpu %s)   A/B %-10s (cpu %s)\n" \
-        "$rep" "$aa" "$(pct "$med_a" "$med_a2")" "$ab" "$(pct "$med_a" "$med_b")"
+    elapsed=$((SECONDS - started))
+    eta=$((elapsed * (reps - rep) / rep))
+    printf "round %2d/%d: A/A %-10s (cpu %s)   A/B %-10s (cpu %s)   [%s elapsed, ETA %s]\n" \
+        "$rep" "$reps" "$aa" "$(pct "$med_a" "$med_a2")" "$ab" "$(pct "$med_a" "$med_b")" \
+        "$(clock "$elapsed")" "$(clock "$eta")"
 done
 
 echo

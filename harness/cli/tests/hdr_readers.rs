@@ -5,9 +5,10 @@
 //! bucket for bucket, with its request count and the same p50, p99 and
 //! max, to the nanosecond.
 //!
-//! Needs `python3` with `venv` (CPython 3.11 is on this machine kind;
-//! `PYTHON` names another interpreter); the package is installed into a
-//! virtual environment under cargo's target directory on first use.
+//! `scripts/python-hdrh.sh` makes the reader's virtual environment (under
+//! cargo's target directory) on first use; it needs a python3 with venv
+//! (`PYTHON` names another interpreter) or root to install Debian's, and
+//! PyPI.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,49 +16,23 @@ use std::process::Command;
 mod common;
 use common::{proxybench, text};
 
-/// The reader's version, pinned so the check means the same every time.
-const HDRH: &str = "hdrhistogram==0.10.8";
-
-/// A virtual environment with [`HDRH`]; its python.
+/// A python with the reader, from the project's script (which installs
+/// what it needs: a virtual environment with the pinned package, and
+/// Debian's python3-venv where there is no usable python and it may).
 fn hdrh_python() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("hdrh-venv");
-    let python = venv.join("bin/python");
-    let ready = venv.join(format!("{HDRH}.installed"));
-    if ready.exists() {
-        return python;
-    }
-    let system = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    let run = |cmd: &mut Command, what: &str| {
-        let out = cmd
-            .output()
-            .unwrap_or_else(|e| panic!("{what}: cannot start it ({e}); this test needs python3 with venv, or PYTHON=/path/to/python"));
-        assert!(
-            out.status.success(),
-            "{what} failed ({}): {}{}",
-            out.status,
-            text(&out.stdout),
-            text(&out.stderr)
-        );
-    };
-    run(
-        Command::new(&system)
-            .args(["-m", "venv", "--clear"])
-            .arg(&venv),
-        &format!("{system} -m venv"),
+    let out = Command::new(root.join("scripts/python-hdrh.sh"))
+        .arg(&venv)
+        .output()
+        .expect("scripts/python-hdrh.sh runs");
+    assert!(
+        out.status.success(),
+        "scripts/python-hdrh.sh failed ({}): {}",
+        out.status,
+        text(&out.stderr)
     );
-    run(
-        Command::new(&python).args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            HDRH,
-        ]),
-        &format!("pip install {HDRH}"),
-    );
-    std::fs::write(&ready, b"").unwrap();
-    python
+    PathBuf::from(text(&out.stdout).trim())
 }
 
 #[test]
