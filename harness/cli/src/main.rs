@@ -9,7 +9,7 @@
 //! | `run` | `pb-runner` over a scenario file -> `pb-results` + table + `pb-report` |
 //! | `report` | `pb-report`: results (and a baseline) -> HTML with PNG charts |
 //! | `conform` | `pb-conform`: the case x core conformance matrix |
-//! | `export` | `pb-results` export: one CSV row per trial and cell |
+//! | `export` | `pb-results` export: one row per trial and cell, CSV or Parquet |
 //! | `completions`, `man` | shell completions and man pages from this command line (clap_complete, clap_mangen) |
 //! | `merge` | `pb-results` merge: exact combination of several drivers' files |
 //! | `gate` | `pb-gate`: baseline vs current (results or instruction counts), exit 1 on regression |
@@ -55,7 +55,7 @@ enum Command {
     Report(cmd::report::Args),
     /// Combine result files from several driver processes or hosts.
     Merge(cmd::merge::Args),
-    /// Write a results file as CSV, one row per trial and cell, for notebooks and dashboards.
+    /// Write a results file as CSV or Parquet, one row per trial and cell, for notebooks and dashboards.
     Export(cmd::export::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(cmd::docs::CompletionArgs),

@@ -99,3 +99,91 @@ fn a_cell_that_could_not_run_is_one_row_with_its_reason() {
         text(&out.stderr)
     );
 }
+
+/// The Parquet file holds the CSV's rows, column for column, each with
+/// its type: read back with the parquet crate's own reader.
+#[test]
+fn parquet_has_the_csv_rows_with_typed_columns() {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::record::Field;
+
+    let dir = tempfile::tempdir().unwrap();
+    for fixture_name in ["echo-4-cores.json", "echo-no-io-uring.json"] {
+        let input = fixture(fixture_name);
+        for (format, file) in [("csv", "t.csv"), ("parquet", "t.parquet")] {
+            let out = proxybench(
+                &[
+                    "export",
+                    "--in",
+                    input.to_str().unwrap(),
+                    "--format",
+                    format,
+                    "--out",
+                    file,
+                ],
+                dir.path(),
+            );
+            assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        }
+        let (header, records) = rows(&std::fs::read_to_string(dir.path().join("t.csv")).unwrap());
+        let reader =
+            SerializedFileReader::new(std::fs::File::open(dir.path().join("t.parquet")).unwrap())
+                .unwrap();
+        let names: Vec<String> = reader
+            .metadata()
+            .file_metadata()
+            .schema_descr()
+            .columns()
+            .iter()
+            .map(|c| c.name().to_owned())
+            .collect();
+        assert_eq!(names, header, "{fixture_name}");
+        let parquet_rows: Vec<_> = reader
+            .get_row_iter(None)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(parquet_rows.len(), records.len(), "{fixture_name}");
+        let mut empty = 0;
+        for (row, record) in parquet_rows.iter().zip(&records) {
+            for ((name, field), csv_value) in row.get_column_iter().zip(record.iter()) {
+                let (kind, same) = match field {
+                    Field::Null => ("empty", csv_value.is_empty()),
+                    Field::Str(s) => ("text", s == csv_value),
+                    Field::Double(v) => ("float", csv_value.parse::<f64>().ok() == Some(*v)),
+                    Field::Long(v) => ("integer", csv_value.parse::<i64>().ok() == Some(*v)),
+                    Field::Bool(v) => ("flag", csv_value.parse::<bool>().ok() == Some(*v)),
+                    other => panic!("{name}: unexpected field {other:?}"),
+                };
+                if kind == "empty" {
+                    empty += 1;
+                }
+                assert!(
+                    same,
+                    "{fixture_name} {name}: parquet {kind} {field} vs csv {csv_value:?}"
+                );
+            }
+        }
+        if fixture_name == "echo-no-io-uring.json" {
+            assert!(empty > 0, "a cell that could not run has empty figures");
+        }
+    }
+    // Binary output needs a file.
+    let input = fixture("echo-4-cores.json");
+    let out = proxybench(
+        &[
+            "export",
+            "--in",
+            input.to_str().unwrap(),
+            "--format",
+            "parquet",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--format parquet needs --out"),
+        "{}",
+        text(&out.stderr)
+    );
+}
