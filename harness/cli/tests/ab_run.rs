@@ -8,7 +8,7 @@
 use std::path::Path;
 
 mod common;
-use common::{EXE, proxybench, schema_errors, text};
+use common::{EXE, proxybench, run_scenario, schema_errors, text};
 
 /// About 40 µs of extra work per request: several times what a 100 B
 /// echo costs, so a gate that compares the sides cannot miss it.
@@ -40,21 +40,10 @@ rate = 2000.0
 fn both_builds_alternate_a_b_b_a_and_the_gate_sees_the_change() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = scenario(dir.path());
-    let out = proxybench(
-        &[
-            "run",
-            scenario.to_str().unwrap(),
-            "--skip-conform",
-            "--baseline-exe",
-            EXE,
-            "--core-spin-iters",
-            SPIN,
-            "--out",
-            "results",
-            "--reports",
-            "reports",
-        ],
+    let out = run_scenario(
         dir.path(),
+        &scenario,
+        &["--baseline-exe", EXE, "--core-spin-iters", SPIN],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
@@ -147,16 +136,7 @@ fn both_builds_alternate_a_b_b_a_and_the_gate_sees_the_change() {
 fn a_baseline_that_is_not_proxybench_is_refused_plainly() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = scenario(dir.path());
-    let out = proxybench(
-        &[
-            "run",
-            scenario.to_str().unwrap(),
-            "--skip-conform",
-            "--baseline-exe",
-            "/bin/true",
-        ],
-        dir.path(),
-    );
+    let out = run_scenario(dir.path(), &scenario, &["--baseline-exe", "/bin/true"]);
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
     assert!(

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod common;
-use common::{proxybench, text};
+use common::{run_scenario, text};
 
 /// A python with the reader, from the project's script (which installs
 /// what it needs: a virtual environment with the pinned package, and
@@ -63,18 +63,7 @@ rate = 4000.0
 "#,
     )
     .unwrap();
-    let out = proxybench(
-        &[
-            "run",
-            scenario.to_str().unwrap(),
-            "--skip-conform",
-            "--out",
-            "results",
-            "--reports",
-            "reports",
-        ],
-        dir.path(),
-    );
+    let out = run_scenario(dir.path(), &scenario, &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let results = pb_results::io::read_results(&dir.path().join("results/latest.json")).unwrap();
     let hdr = dir.path().join("results/hdr").join(&results.run_id);

@@ -40,3 +40,20 @@ pub(crate) fn schema_errors(json: &serde_json::Value) -> Vec<String> {
         .map(|e| format!("{e} at {}", e.instance_path))
         .collect()
 }
+
+/// `proxybench run SCENARIO --skip-conform --out results --reports
+/// reports EXTRA...` in `dir`: a measured run without the conformance
+/// suite, its files under `dir/results` and `dir/reports`.
+pub(crate) fn run_scenario(dir: &Path, scenario: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "run",
+        scenario.to_str().expect("a UTF-8 path"),
+        "--skip-conform",
+        "--out",
+        "results",
+        "--reports",
+        "reports",
+    ];
+    args.extend_from_slice(extra);
+    proxybench(&args, dir)
+}
