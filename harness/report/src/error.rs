@@ -35,6 +35,16 @@ pub enum ReportError {
         /// The cores that do appear, comma-separated.
         known: String,
     },
+    /// A directory of reports could not be listed, or a file in it read
+    /// (the index of runs).
+    #[error("{path}: {source}")]
+    List {
+        /// The directory or file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A file or directory of the report could not be written.
     #[error("{path}: {source}")]
     Write {

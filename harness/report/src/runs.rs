@@ -189,7 +189,7 @@ pub fn write_index(reports_dir: &Path) -> Result<Index, ReportError> {
 
 /// Every run directory's headline; `latest/` is a copy and is skipped.
 fn read_headlines(reports_dir: &Path) -> Result<(Vec<Headline>, Vec<String>), ReportError> {
-    let read_error = |source| ReportError::Write {
+    let read_error = |source| ReportError::List {
         path: reports_dir.to_owned(),
         source,
     };

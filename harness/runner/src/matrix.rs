@@ -330,10 +330,7 @@ fn run_cell(
             Ok(origins) => Some(origins),
             Err(reason) => {
                 progress.note(&format!("[{label}] origins: {reason}"));
-                return Ok(failed_cell_for_all(cfg, cell, &reason)
-                    .into_iter()
-                    .map(|c| (Side::Current, c))
-                    .collect());
+                return Ok(failed_cell_for_all(cfg, cell, &reason));
             }
         },
         None => None,
@@ -758,19 +755,29 @@ impl Drop for Origins {
     }
 }
 
-/// Every core of `cell`, recorded as failed with `reason`.
-fn failed_cell_for_all(cfg: &RunConfig, cell: &pb_scenario::Cell, reason: &str) -> Vec<Cell> {
-    cfg.cores_of(cell)
-        .iter()
-        .map(|name| {
-            let mut slot = Slot::new(cell.results_cell(name, &cfg.scenario.run), Side::Current);
+/// Every core of `cell`, recorded as failed with `reason`, on each build
+/// that would have run it (an A/B run's baseline file keeps the cell too).
+fn failed_cell_for_all(
+    cfg: &RunConfig,
+    cell: &pb_scenario::Cell,
+    reason: &str,
+) -> Vec<(Side, Cell)> {
+    let mut cells = Vec::new();
+    for name in cfg.cores_of(cell) {
+        let builds = match cfg.cores.iter().find(|c| c.name == name) {
+            Some(entry) => sides(cfg, entry),
+            None => &[Side::Current],
+        };
+        for &side in builds {
+            let mut slot = Slot::new(cell.results_cell(&name, &cfg.scenario.run), side);
             slot.end(
                 CellStatus::Failed,
                 format!("origins did not start: {reason}"),
             );
-            slot.cell
-        })
-        .collect()
+            cells.push((side, slot.cell));
+        }
+    }
+    cells
 }
 
 #[cfg(test)]
