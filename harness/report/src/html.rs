@@ -21,10 +21,6 @@ use crate::model::{Run, status_label};
 use crate::{INDEX, fmt};
 
 const PAGE: &str = "report.html.j2";
-const TEMPLATES: [(&str, &str); 2] = [
-    (PAGE, include_str!("../templates/report.html.j2")),
-    ("style.css", include_str!("../templates/style.css")),
-];
 
 /// Everything the page is made from.
 #[derive(Debug, Clone, Copy)]
@@ -46,33 +42,53 @@ pub struct Inputs<'a> {
 /// Renders the page into `dir/index.html`; returns its path.
 pub fn write(dir: &Path, inputs: &Inputs<'_>) -> Result<PathBuf, ReportError> {
     let path = dir.join(INDEX);
+    write_page(
+        &path,
+        PAGE,
+        include_str!("../templates/report.html.j2"),
+        &Page::new(inputs),
+    )?;
+    Ok(path)
+}
+
+/// Renders template `name` (its `source`, which may include
+/// `style.css`) with `context` into `path`, escaped by
+/// [`html_formatter`]: the one way every page of a report directory is
+/// written (the run's report, the index of runs).
+pub(crate) fn write_page(
+    path: &Path,
+    name: &str,
+    source: &str,
+    context: &impl Serialize,
+) -> Result<(), ReportError> {
     let template_error = |source| ReportError::Template {
-        path: path.clone(),
-        template: PAGE.into(),
+        path: path.to_owned(),
+        template: name.into(),
         source,
     };
     let mut env = Environment::new();
     env.set_formatter(html_formatter);
-    for (name, source) in TEMPLATES {
+    for (name, source) in [
+        (name, source),
+        ("style.css", include_str!("../templates/style.css")),
+    ] {
         env.add_template(name, source).map_err(template_error)?;
     }
-    let page = Page::new(inputs);
     let html = env
-        .get_template(PAGE)
-        .and_then(|t| t.render(minijinja::value::Serde(&page)))
+        .get_template(name)
+        .and_then(|t| t.render(minijinja::value::Serde(context)))
         .map_err(template_error)?;
-    std::fs::write(&path, html).map_err(|source| ReportError::Write {
-        path: path.clone(),
+    std::fs::write(path, html).map_err(|source| ReportError::Write {
+        path: path.to_owned(),
         source,
-    })?;
-    Ok(path)
+    })
 }
 
 /// Escapes text for HTML like minijinja's default, but leaves `/` alone:
 /// cell ids (`echo/100B/c50x1/monoio`) should read, search and link as
 /// themselves in the page source. `&`, `<`, `>`, `"` and `'` are escaped,
 /// which is all HTML text and quoted attributes need.
-pub(crate) fn html_formatter(
+fn html_formatter(
     out: &mut Output<'_>,
     state: &mut State<'_, '_>,
     value: &Value,

@@ -13,7 +13,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use minijinja::Environment;
 use pb_results::{CellStatus, Results};
 use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -160,25 +159,12 @@ pub fn write_index(reports_dir: &Path) -> Result<Index, ReportError> {
         trends: &trends,
         skipped: &skipped,
     };
-    let template_error = |source| ReportError::Template {
-        path: html.clone(),
-        template: "runs.html.j2".into(),
-        source,
-    };
-    let mut env = Environment::new();
-    env.set_formatter(crate::html::html_formatter);
-    env.add_template("runs.html.j2", include_str!("../templates/runs.html.j2"))
-        .map_err(template_error)?;
-    env.add_template("style.css", include_str!("../templates/style.css"))
-        .map_err(template_error)?;
-    let text = env
-        .get_template("runs.html.j2")
-        .and_then(|t| t.render(minijinja::value::Serde(&page)))
-        .map_err(template_error)?;
-    std::fs::write(&html, text).map_err(|source| ReportError::Write {
-        path: html.clone(),
-        source,
-    })?;
+    crate::html::write_page(
+        &html,
+        "runs.html.j2",
+        include_str!("../templates/runs.html.j2"),
+        &page,
+    )?;
     Ok(Index {
         html,
         charts: trends.iter().map(|t| reports_dir.join(&t.file)).collect(),
