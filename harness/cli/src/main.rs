@@ -9,6 +9,7 @@
 //! | `run` | `pb-runner` over a scenario file -> `pb-results` + table + `pb-report` |
 //! | `report` | `pb-report`: results (and a baseline) -> HTML with PNG charts |
 //! | `conform` | `pb-conform`: the case x core conformance matrix |
+//! | `claims` | `pb-claims`: the design article's claims as experiments, with verdicts |
 //! | `export` | `pb-results` export: one row per trial and cell, CSV or Parquet |
 //! | `completions`, `man` | shell completions and man pages from this command line (clap_complete, clap_mangen) |
 //! | `merge` | `pb-results` merge: exact combination of several drivers' files |
@@ -21,6 +22,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod admin;
 mod cmd;
 mod progress;
 
@@ -51,6 +53,8 @@ enum Command {
     Run(cmd::run::Args),
     /// Run the conformance and fault suite against every core.
     Conform(cmd::conform::Args),
+    /// Test the design article's claims on this machine: experiments, a verdict for each, a ledger and a page.
+    Claims(cmd::claims::Args),
     /// Render a results file (optionally against a baseline) as HTML with PNG charts.
     Report(cmd::report::Args),
     /// Combine result files from several driver processes or hosts.
@@ -63,6 +67,10 @@ enum Command {
     Man(cmd::docs::ManArgs),
     /// Compare a current results (or instruction-count) file with a baseline; exit 1 on regression.
     Gate(cmd::gate::Args),
+    /// Serve proxybench's gate filter on a Unix socket: the process a core
+    /// with an `ipc` dynamic filter starts (not run by hand).
+    #[command(hide = true)]
+    FilterServe(cmd::filter::Args),
 }
 
 /// How a command ended, beyond success.
@@ -82,12 +90,14 @@ fn main() -> ExitCode {
         Command::Load(args) => cmd::load::main(args),
         Command::Run(args) => cmd::run::main(args),
         Command::Conform(args) => cmd::conform::main(args),
+        Command::Claims(args) => cmd::claims::main(args),
         Command::Report(args) => cmd::report::main(args),
         Command::Merge(args) => cmd::merge::main(args),
         Command::Export(args) => cmd::export::main(args),
         Command::Completions(args) => cmd::docs::completions(args),
         Command::Man(args) => cmd::docs::man(args),
         Command::Gate(args) => cmd::gate::main(args),
+        Command::FilterServe(args) => cmd::filter::main(args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -17,6 +17,8 @@ fn bash_completion_is_valid_and_knows_every_command_and_option() {
         "conform",
         "gate",
         "export",
+        "claims",
+        "--only",
         "--counters",
         "--format",
         "--skip-conform",
@@ -51,7 +53,7 @@ fn man_pages_cover_every_command() {
     );
     let out = proxybench(&["man", "--out", "man"], dir.path());
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    for command in ["run", "gate", "export", "conform", "report"] {
+    for command in ["run", "gate", "export", "conform", "report", "claims"] {
         let path = dir.path().join(format!("man/proxybench-{command}.1"));
         let page =
             std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

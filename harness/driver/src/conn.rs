@@ -61,11 +61,19 @@ pub struct ThreadStats {
     /// Failures by kind, over the whole run (warm-up included: a wrong
     /// byte is wrong whenever it arrives).
     pub errors: BTreeMap<&'static str, u64>,
+    /// Corrected latency and intact replies per latency class of the
+    /// workload ([`crate::spec::Workload::classes`]); empty when it has
+    /// none.
+    pub classes: Vec<(Histogram<u64>, u64)>,
+    /// Replies per interval per expected origin (the workload's
+    /// `origins`), by completion time; empty when origins are not checked.
+    pub origins: Vec<Vec<u64>>,
 }
 
 impl ThreadStats {
-    /// Empty statistics for a window cut into `intervals` pieces.
-    pub fn new(intervals: usize) -> ThreadStats {
+    /// Empty statistics for a window cut into `intervals` pieces,
+    /// `classes` latency classes and `origins` expected origins.
+    pub fn new(intervals: usize, classes: usize, origins: usize) -> ThreadStats {
         ThreadStats {
             histogram: pb_results::hist::new_histogram(),
             uncorrected: pb_results::hist::new_histogram(),
@@ -77,6 +85,14 @@ impl ThreadStats {
             late_blocked: 0,
             max_lag: Duration::ZERO,
             errors: BTreeMap::new(),
+            classes: (0..classes)
+                .map(|_| (pb_results::hist::new_histogram(), 0))
+                .collect(),
+            origins: if origins > 0 {
+                vec![vec![0; origins]; intervals.max(1)]
+            } else {
+                Vec::new()
+            },
         }
     }
 
@@ -375,20 +391,18 @@ impl Conn<'_> {
     }
 
     /// Records the oldest outstanding request as completed at `done`.
-    fn record(
-        &self,
-        verdict: Result<(), &'static str>,
-        sent: &mut VecDeque<InFlight>,
-        done: Instant,
-    ) {
+    fn record(&self, verdict: crate::http::Verdict, sent: &mut VecDeque<InFlight>, done: Instant) {
         let schedule = self.schedule;
         let request = sent.pop_front().expect("readers bound completions");
         let mut stats = self.stats.borrow_mut();
         let stats = &mut *stats;
-        if let Err(kind) = verdict {
-            stats.error(kind);
-            return;
-        }
+        let origin = match verdict {
+            Ok(origin) => origin,
+            Err(kind) => {
+                stats.error(kind);
+                return;
+            }
+        };
         if request.due < schedule.window_start || request.due >= schedule.window_end {
             return;
         }
@@ -411,6 +425,15 @@ impl Conn<'_> {
             .saturating_record(clamp(done - request.sent));
         stats.intervals[slot].saturating_record(corrected);
         stats.requests += 1;
+        if let Some(origin) = origin
+            && let Some(count) = stats.origins.get_mut(slot).and_then(|o| o.get_mut(origin))
+        {
+            *count += 1;
+        }
+        if let Some((histogram, requests)) = stats.classes.get_mut(self.wire.class()) {
+            histogram.saturating_record(corrected);
+            *requests += 1;
+        }
     }
 }
 

@@ -41,7 +41,35 @@ pub struct HttpWorkload {
     pub keep_alive: bool,
     /// Extra request headers (e.g. an auth token).
     pub headers: Vec<(String, String)>,
+    /// Some connections send heavier requests; their latency is kept
+    /// apart from the others' ([`HttpWorkload::classes`]).
+    pub heavy: Option<Heavy>,
+    /// The origins (their `x-origin` ids) a response may come from; a
+    /// response from any other is wrong ("misrouted"), and responses are
+    /// counted per origin per interval (a reload's timeline). Empty: not
+    /// checked.
+    pub origins: Vec<String>,
 }
+
+/// What the reader concluded about one response: `Ok` with the index in
+/// [`HttpWorkload::origins`] of the origin that served it (`None` when
+/// origins are not checked), or the kind of error.
+pub type Verdict = Result<Option<usize>, &'static str>;
+
+/// A share of connections whose every request carries one more header
+/// (one that asks the proxy for a known amount of work), so that the
+/// latency of the light requests can be read beside heavy ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Heavy {
+    /// One connection in `every` is heavy (ids 0, every, 2 every, ...).
+    pub every: usize,
+    /// The header those connections add to every request.
+    pub header: (String, String),
+}
+
+/// Latency class names of a workload with heavy connections, by class
+/// index: light connections record under 0, heavy ones under 1.
+pub const CLASSES: [&str; 2] = ["light", "heavy"];
 
 impl HttpWorkload {
     /// A keep-alive `GET` for `size` bytes.
@@ -53,6 +81,38 @@ impl HttpWorkload {
             body_bytes: size,
             keep_alive: true,
             headers: Vec::new(),
+            heavy: None,
+            origins: Vec::new(),
+        }
+    }
+
+    /// Latency classes the driver keeps apart: none, or [`CLASSES`].
+    pub fn classes(&self) -> &'static [&'static str] {
+        match self.heavy {
+            Some(_) => &CLASSES,
+            None => &[],
+        }
+    }
+
+    /// The class of connection `id`: 1 for a heavy one, else 0.
+    pub fn class_of(&self, id: u64) -> usize {
+        match &self.heavy {
+            Some(h) if id.is_multiple_of(h.every as u64) => 1,
+            _ => 0,
+        }
+    }
+
+    /// The bytes of one request of connection `id` (a heavy connection's
+    /// carry its header).
+    pub fn request_bytes_for(&self, id: u64) -> Vec<u8> {
+        match &self.heavy {
+            Some(h) if self.class_of(id) == 1 => HttpWorkload {
+                headers: [self.headers.clone(), vec![h.header.clone()]].concat(),
+                heavy: None,
+                ..self.clone()
+            }
+            .request_bytes(),
+            _ => self.request_bytes(),
         }
     }
 
@@ -93,6 +153,7 @@ impl HttpWorkload {
 #[derive(Debug)]
 pub struct HttpReader {
     expected_len: u64,
+    origins: Vec<Vec<u8>>,
     head_buf: Vec<u8>,
     body: Option<Body>,
 }
@@ -102,6 +163,8 @@ struct Body {
     reader: BodyReader,
     status: u16,
     intact: bool,
+    /// Index of the origin that answered, among the expected ones.
+    origin: Option<usize>,
 }
 
 /// The longest response head the driver waits for.
@@ -112,6 +175,11 @@ impl HttpReader {
     pub fn new(workload: &HttpWorkload) -> HttpReader {
         HttpReader {
             expected_len: workload.body_bytes as u64,
+            origins: workload
+                .origins
+                .iter()
+                .map(|o| o.as_bytes().to_vec())
+                .collect(),
             head_buf: Vec::new(),
             body: None,
         }
@@ -124,7 +192,7 @@ impl HttpReader {
         &mut self,
         mut data: &[u8],
         outstanding: usize,
-        mut on_complete: impl FnMut(Result<(), &'static str>),
+        mut on_complete: impl FnMut(Verdict),
     ) -> Result<(), &'static str> {
         let mut left = outstanding;
         while !data.is_empty() {
@@ -150,10 +218,13 @@ impl HttpReader {
                     if (100..200).contains(&head.status) && head.status != 101 {
                         continue;
                     }
+                    let origin = pb_wire::field(&head.fields, "x-origin")
+                        .and_then(|id| self.origins.iter().position(|o| o == id));
                     self.body.insert(Body {
                         reader: BodyReader::new(head.body),
                         status: head.status,
                         intact: true,
+                        origin,
                     })
                 }
             };
@@ -177,7 +248,7 @@ impl HttpReader {
     }
 
     /// A close arrived: a close-delimited body ends here.
-    pub fn on_close(&mut self, mut on_complete: impl FnMut(Result<(), &'static str>)) -> bool {
+    pub fn on_close(&mut self, mut on_complete: impl FnMut(Verdict)) -> bool {
         let Some(mut body) = self.body.take() else {
             return false;
         };
@@ -188,7 +259,7 @@ impl HttpReader {
         true
     }
 
-    fn verdict(&self, body: &Body) -> Result<(), &'static str> {
+    fn verdict(&self, body: &Body) -> Verdict {
         if body.status != 200 {
             return Err(match body.status {
                 400..=499 => "status 4xx",
@@ -204,7 +275,10 @@ impl HttpReader {
         if !body.intact {
             return Err("body mismatch");
         }
-        Ok(())
+        if !self.origins.is_empty() && body.origin.is_none() {
+            return Err("misrouted");
+        }
+        Ok(body.origin)
     }
 }
 
@@ -228,7 +302,7 @@ mod tests {
             r.feed(&wire[..cut], 2, |v| done.push(v)).unwrap();
             r.feed(&wire[cut..], 2 - done.len(), |v| done.push(v))
                 .unwrap();
-            assert_eq!(done, [Ok(()), Ok(())], "cut {cut}");
+            assert_eq!(done, [Ok(None), Ok(None)], "cut {cut}");
         }
     }
 
@@ -256,10 +330,47 @@ mod tests {
         chunked.extend_from_slice(b"\r\n6\r\n");
         chunked.extend_from_slice(&pattern[4..]);
         chunked.extend_from_slice(b"\r\n0\r\n\r\n");
-        assert_eq!(check(&chunked), [Ok(())]);
+        assert_eq!(check(&chunked), [Ok(None)]);
         let wrong =
             b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\na\r\n0123456789\r\n0\r\n\r\n";
         assert_eq!(check(wrong), [Err("body mismatch")]);
+    }
+
+    #[test]
+    fn heavy_connections_carry_their_header_and_class() {
+        let w = HttpWorkload {
+            heavy: Some(Heavy {
+                every: 4,
+                header: ("x-pb-work".into(), "1000".into()),
+            }),
+            ..HttpWorkload::get(5)
+        };
+        assert_eq!(w.classes(), ["light", "heavy"]);
+        let classes: Vec<usize> = (0..8).map(|id| w.class_of(id)).collect();
+        assert_eq!(classes, [1, 0, 0, 0, 1, 0, 0, 0]);
+        let heavy = String::from_utf8(w.request_bytes_for(4)).unwrap();
+        assert!(heavy.contains("x-pb-work: 1000\r\n"), "{heavy}");
+        let light = String::from_utf8(w.request_bytes_for(5)).unwrap();
+        assert!(!light.contains("x-pb-work"), "{light}");
+        assert!(HttpWorkload::get(5).classes().is_empty());
+    }
+
+    #[test]
+    fn responses_name_their_origin_and_a_stranger_is_misrouted() {
+        let w = HttpWorkload {
+            origins: vec!["old".into(), "new".into()],
+            ..HttpWorkload::get(3)
+        };
+        let from = |id: &str| {
+            let mut r = format!("HTTP/1.1 200 OK\r\nx-origin: {id}\r\ncontent-length: 3\r\n\r\n")
+                .into_bytes();
+            r.extend((0..3).map(body_byte));
+            r
+        };
+        let mut out = Vec::new();
+        let wire = [from("new"), from("old"), from("elsewhere")].concat();
+        HttpReader::new(&w).feed(&wire, 3, |v| out.push(v)).unwrap();
+        assert_eq!(out, [Ok(Some(1)), Ok(Some(0)), Err("misrouted")]);
     }
 
     #[test]

@@ -25,5 +25,5 @@ pub mod search;
 pub mod spec;
 mod wire;
 
-pub use crate::run::{DriverError, LoadReport, WindowEdge, run};
+pub use crate::run::{ClassReport, DriverError, LoadReport, WindowEdge, run};
 pub use crate::spec::{LoadSpec, WorkMode, Workload};

@@ -106,6 +106,23 @@ pub struct LoadReport {
     pub driver_threads: usize,
     /// Set when the driver, not the target, may have limited throughput.
     pub driver_bound: Option<String>,
+    /// Corrected latency per latency class of the workload, in
+    /// [`crate::spec::Workload::classes`] order; empty when it has none.
+    pub classes: Vec<ClassReport>,
+    /// The expected origins' ids, and replies per interval from each (in
+    /// that order); empty when origins are not checked.
+    pub origins: (Vec<String>, Vec<Vec<u64>>),
+}
+
+/// The requests of one latency class (light or heavy connections).
+#[derive(Debug, Clone)]
+pub struct ClassReport {
+    /// The class's name.
+    pub name: &'static str,
+    /// Its intact replies to requests due inside the window.
+    pub requests: u64,
+    /// Their latency from the due time, ns.
+    pub histogram: Histogram<u64>,
 }
 
 impl LoadReport {
@@ -232,7 +249,9 @@ pub fn run(
     on_edge(WindowEdge::End);
 
     let intervals = interval_count(spec);
-    let mut total = ThreadStats::new(intervals);
+    let classes = spec.workload.classes();
+    let origins = spec.workload.origins();
+    let mut total = ThreadStats::new(intervals, classes.len(), origins.len());
     let mut errors: BTreeMap<String, u64> = BTreeMap::new();
     let mut driver_cpu = Duration::ZERO;
     for (thread, handle) in handles.into_iter().enumerate() {
@@ -256,6 +275,15 @@ pub fn run(
             sum.add(part).expect("histograms share bounds");
         }
         total.requests += stats.requests;
+        for (sum, part) in total.origins.iter_mut().zip(&stats.origins) {
+            for (a, b) in sum.iter_mut().zip(part) {
+                *a += b;
+            }
+        }
+        for (sum, part) in total.classes.iter_mut().zip(&stats.classes) {
+            sum.0.add(&part.0).expect("histograms share bounds");
+            sum.1 += part.1;
+        }
         total.late_driver += stats.late_driver;
         total.late_blocked += stats.late_blocked;
         total.max_lag = total.max_lag.max(stats.max_lag);
@@ -283,6 +311,16 @@ pub fn run(
         driver_cpu,
         driver_threads: spec.threads,
         driver_bound: None,
+        classes: classes
+            .iter()
+            .zip(total.classes)
+            .map(|(&name, (histogram, requests))| ClassReport {
+                name,
+                requests,
+                histogram,
+            })
+            .collect(),
+        origins: (origins.to_vec(), total.origins),
     };
     report.judge_driver();
     Ok(report)
@@ -304,7 +342,11 @@ fn driver_thread(
     let schedule = schedule
         .recv()
         .map_err(|_| io::Error::other("run aborted before it started"))?;
-    let stats = RefCell::new(ThreadStats::new(interval_count(spec)));
+    let stats = RefCell::new(ThreadStats::new(
+        interval_count(spec),
+        spec.workload.classes().len(),
+        spec.workload.origins().len(),
+    ));
     let cpu = runtime.block_on(async {
         let pacer = Pacer::new()?;
         let mut connections: FuturesUnordered<_> = (0..spec.mode.connections())

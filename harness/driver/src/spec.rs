@@ -17,6 +17,24 @@ pub enum Workload {
     Http(crate::http::HttpWorkload),
 }
 
+impl Workload {
+    /// Latency classes kept apart (none for most workloads).
+    pub fn classes(&self) -> &'static [&'static str] {
+        match self {
+            Workload::Echo { .. } => &[],
+            Workload::Http(w) => w.classes(),
+        }
+    }
+
+    /// Origins responses are counted by (none for most workloads).
+    pub fn origins(&self) -> &[String] {
+        match self {
+            Workload::Echo { .. } => &[],
+            Workload::Http(w) => &w.origins,
+        }
+    }
+}
+
 /// How requests are issued.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum WorkMode {
@@ -177,6 +195,12 @@ impl LoadSpec {
     pub fn validate(&self) -> Result<(), String> {
         if let Workload::Echo { message_bytes: 0 } = self.workload {
             return Err("message size must be at least 1 byte".into());
+        }
+        if let Workload::Http(w) = &self.workload
+            && let Some(heavy) = &w.heavy
+            && heavy.every == 0
+        {
+            return Err("one heavy connection in every 0 is no share".into());
         }
         if self.mode.connections() == 0 || self.mode.max_in_flight() == 0 {
             return Err("connections and in-flight must be at least 1".into());

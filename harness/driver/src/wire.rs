@@ -2,7 +2,7 @@
 //! what comes back. The connection loop is the same for every workload.
 
 use crate::echo::{EchoPattern, EchoVerifier};
-use crate::http::{HttpReader, HttpWorkload};
+use crate::http::{HttpReader, HttpWorkload, Verdict};
 use crate::spec::Workload;
 
 /// One connection's requests.
@@ -12,6 +12,8 @@ pub(crate) enum Wire {
     Http {
         request: Vec<u8>,
         workload: HttpWorkload,
+        /// Latency class of the connection ([`HttpWorkload::class_of`]).
+        class: usize,
     },
 }
 
@@ -28,9 +30,18 @@ impl Wire {
         match workload {
             Workload::Echo { message_bytes } => Wire::Echo(EchoPattern::new(id, *message_bytes)),
             Workload::Http(w) => Wire::Http {
-                request: w.request_bytes(),
+                request: w.request_bytes_for(id),
                 workload: w.clone(),
+                class: w.class_of(id),
             },
+        }
+    }
+
+    /// The latency class this connection records under.
+    pub(crate) fn class(&self) -> usize {
+        match self {
+            Wire::Echo(_) => 0,
+            Wire::Http { class, .. } => *class,
         }
     }
 
@@ -71,12 +82,12 @@ impl Reader {
         wire: &Wire,
         data: &[u8],
         outstanding: usize,
-        mut on_complete: impl FnMut(Result<(), &'static str>),
+        mut on_complete: impl FnMut(Verdict),
     ) -> Result<(), &'static str> {
         match (self, wire) {
             (Reader::Echo(v), Wire::Echo(p)) => v
                 .feed(p, data, outstanding, |intact| {
-                    on_complete(if intact { Ok(()) } else { Err("mismatch") })
+                    on_complete(if intact { Ok(None) } else { Err("mismatch") })
                 })
                 .map_err(|_| "unexpected bytes"),
             (Reader::Http(r), _) => r.feed(data, outstanding, on_complete),
@@ -86,7 +97,7 @@ impl Reader {
 
     /// The peer closed: completes a close-delimited response if one was
     /// being read.
-    pub(crate) fn on_close(&mut self, on_complete: impl FnMut(Result<(), &'static str>)) -> bool {
+    pub(crate) fn on_close(&mut self, on_complete: impl FnMut(Verdict)) -> bool {
         match self {
             Reader::Echo(_) => false,
             Reader::Http(r) => r.on_close(on_complete),

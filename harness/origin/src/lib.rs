@@ -14,6 +14,10 @@
 //! | `resp_hop=1` | add hop-by-hop response headers (and one end-to-end) a proxy must strip (keep) |
 //! | (a request body) | echoed back, framed as the request framed it |
 //!
+//! With [`OriginOpts::echo`] it speaks no HTTP: each connection's bytes
+//! are written back as they arrive and its FIN answered with one, the
+//! upstream of the tcp-forward scenario.
+//!
 //! Every response carries `x-origin: <id>`; every request can be appended
 //! to a record file (one line per request: method, target, head bytes,
 //! body length and digest) so conformance tests see what crossed the proxy.
@@ -56,6 +60,8 @@ pub struct OriginOpts {
     pub record: Option<PathBuf>,
     /// Delay every response by this much (a deliberately slow origin).
     pub delay: Duration,
+    /// Echo bytes instead of answering HTTP (tcp-forward's upstream).
+    pub echo: bool,
 }
 
 /// An origin that could not start.
@@ -79,6 +85,7 @@ struct Origin {
     id: String,
     record: Option<Mutex<std::fs::File>>,
     delay: Duration,
+    echo: bool,
     connections: std::sync::atomic::AtomicU64,
 }
 
@@ -105,6 +112,7 @@ pub fn run(
         id: opts.id.clone(),
         record,
         delay: opts.delay,
+        echo: opts.echo,
         connections: std::sync::atomic::AtomicU64::new(0),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -138,6 +146,18 @@ pub fn run(
     })
 }
 
+/// Writes back whatever arrives; on the peer's FIN, shuts the write side.
+async fn echo(mut stream: TcpStream) -> std::io::Result<()> {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return stream.shutdown().await;
+        }
+        stream.write_all(&buf[..n]).await?;
+    }
+}
+
 /// Query parameter `name` of `target`.
 fn param<'a>(target: &'a str, name: &str) -> Option<&'a str> {
     let query = target.split_once('?')?.1;
@@ -156,7 +176,11 @@ impl Origin {
         let conn = self
             .connections
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let result = self.serve_conn(conn, stream).await;
+        let result = if self.echo {
+            echo(stream).await
+        } else {
+            self.serve_conn(conn, stream).await
+        };
         // Conformance cases check that a proxy closes its upstream side
         // when its client goes away.
         self.write_record(&format!(

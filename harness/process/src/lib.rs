@@ -59,6 +59,17 @@ pub struct CoreCommand<'a> {
     pub extra_args: &'a [String],
 }
 
+/// `origin --id ID --cpus CPUS`.
+fn origin_args(id: &str, cpus: &CpuSet) -> Vec<String> {
+    vec![
+        "origin".into(),
+        "--id".into(),
+        id.into(),
+        "--cpus".into(),
+        cpus.to_string(),
+    ]
+}
+
 /// A running core.
 #[derive(Debug)]
 pub struct CoreProcess {
@@ -93,13 +104,18 @@ impl CoreProcess {
 
     /// Spawns `proxybench origin` (one worker thread) on `cpus`.
     pub fn start_origin(exe: &Path, id: &str, cpus: &CpuSet) -> Result<CoreProcess, StartError> {
-        let args: Vec<String> = vec![
-            "origin".into(),
-            "--id".into(),
-            id.into(),
-            "--cpus".into(),
-            cpus.to_string(),
-        ];
+        CoreProcess::spawn(exe, id, &origin_args(id, cpus))
+    }
+
+    /// Starts an echo origin (`proxybench origin --echo`, tcp-forward's
+    /// upstream) pinned to `cpus`.
+    pub fn start_echo_origin(
+        exe: &Path,
+        id: &str,
+        cpus: &CpuSet,
+    ) -> Result<CoreProcess, StartError> {
+        let mut args = origin_args(id, cpus);
+        args.push("--echo".into());
         CoreProcess::spawn(exe, id, &args)
     }
 
@@ -141,6 +157,7 @@ impl CoreProcess {
                 threads: 0,
                 pid: 0,
                 alloc_table: None,
+                admin: None,
             },
             stderr,
         };
@@ -177,6 +194,12 @@ impl CoreProcess {
     /// Where the core listens.
     pub fn addr(&self) -> SocketAddr {
         self.ready.addr
+    }
+
+    /// Where the core takes new configurations, when it was started with
+    /// `--admin` (its readiness line says).
+    pub fn admin(&self) -> Option<SocketAddr> {
+        self.ready.admin
     }
 
     /// The core's process id.
@@ -360,6 +383,40 @@ impl ProcSampler {
     }
 }
 
+/// CPU time of every thread of `pid` and its descendants so far, by
+/// thread id, with the thread's name: from `/proc/PID/task/TID/schedstat`
+/// (nanoseconds on a CPU, not ticks) and `comm`. Where the work of a
+/// process goes between its threads: `SO_REUSEPORT`'s balance on a
+/// thread-per-core core, the workers' share on tokio. A thread gone since
+/// the listing is left out.
+pub fn thread_cpu(pid: u32) -> std::collections::BTreeMap<u32, (String, Duration)> {
+    let mut threads = std::collections::BTreeMap::new();
+    for process in std::iter::once(pid).chain(descendants(pid)) {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{process}/task")) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            let Some(tid) = task
+                .file_name()
+                .to_str()
+                .and_then(|t| t.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let on_cpu = std::fs::read_to_string(task.path().join("schedstat"))
+                .ok()
+                .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok());
+            let name = std::fs::read_to_string(task.path().join("comm"))
+                .map(|n| n.trim().to_owned())
+                .unwrap_or_default();
+            if let Some(ns) = on_cpu {
+                threads.insert(tid, (name, Duration::from_nanos(ns)));
+            }
+        }
+    }
+    threads
+}
+
 /// One process's peak resident set size (VmHWM), bytes.
 fn process_rss_max(pid: u32) -> std::io::Result<u64> {
     let status = procfs::process::Process::new(pid as i32)
@@ -512,6 +569,29 @@ mod tests {
             rss_tree >= rss_own + child_rss,
             "{rss_tree} vs {rss_own} + {child_rss}"
         );
+    }
+
+    #[test]
+    fn thread_cpu_names_this_process_threads_and_sees_them_work() {
+        let me = std::process::id();
+        let worker = std::thread::Builder::new()
+            .name("pb-spinner".into())
+            .spawn(|| {
+                let before = thread_cpu(std::process::id());
+                pb_core::Spin::iters(20_000_000).burn();
+                let after = thread_cpu(std::process::id());
+                (before, after)
+            })
+            .unwrap();
+        let (before, after) = worker.join().unwrap();
+        let spent = |map: &std::collections::BTreeMap<u32, (String, Duration)>| {
+            map.values()
+                .find(|(name, _)| name == "pb-spinner")
+                .map(|(_, cpu)| *cpu)
+                .expect("the spinner is listed by name")
+        };
+        assert!(spent(&after) > spent(&before));
+        assert!(thread_cpu(me).len() >= 2, "this thread and the spinner");
     }
 
     #[test]

@@ -55,6 +55,12 @@ pub fn floor(scenario: &str) -> Option<Floor> {
             data_syscalls: 2,
             what: "read the client, write the client",
         }),
+        // A relay moves the same four transfers as HTTP forwarding,
+        // without parsing anything.
+        "tcp-forward" => Some(Floor {
+            data_syscalls: 4,
+            what: "read the client, write the origin, read the origin, write the client",
+        }),
         "http-forward" => Some(Floor {
             data_syscalls: 4,
             what: "read the client, write the origin, read the origin, write the client",

@@ -14,6 +14,7 @@
 //! | [`kernel`] | per scenario cell: where each core's CPU goes (user vs kernel, syscalls, io_uring, switches, allocations), the distance from the scenario's floor of data syscalls, the largest difference between cores |
 //! | [`grid`] | the runtime × composition grid of each scenario cell, and each factor's effect with the other held fixed |
 //! | [`runs`] | the index of every run kept (`reports/index.html`): a link to each, and each headline figure's trend across runs |
+//! | [`claims`] | the claims ledger of `proxybench claims` as a page (`reports/claims/<run-id>/index.html`) |
 //! | [`fmt`] | number formatting shared by charts and page |
 //! | [`error`] | [`ReportError`]: every variant names its file |
 //!
@@ -27,6 +28,7 @@
 
 pub mod analysis;
 pub mod charts;
+pub mod claims;
 pub mod compare;
 pub mod error;
 pub mod fmt;

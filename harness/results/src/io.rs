@@ -63,26 +63,66 @@ fn write_json(json: &str, path: &Path) -> Result<(), ResultsIoError> {
         })
 }
 
-/// Reads a results file, refusing other schema versions by name.
-pub fn read_results(path: &Path) -> Result<Results, ResultsIoError> {
+/// Writes a claims ledger to `path`.
+pub fn write_ledger(ledger: &crate::claims::Ledger, path: &Path) -> Result<(), ResultsIoError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| ResultsIoError::Io {
+            path: dir.to_owned(),
+            source,
+        })?;
+    }
+    write_json(
+        &serde_json::to_string_pretty(ledger).expect("a ledger serialises"),
+        path,
+    )
+}
+
+/// Reads a claims ledger, refusing another kind or version by name.
+pub fn read_ledger(path: &Path) -> Result<crate::claims::Ledger, ResultsIoError> {
+    use crate::claims::{LEDGER_KIND, LEDGER_VERSION};
+    let value = read_value(path)?;
+    let kind = value.get("kind").and_then(|v| v.as_str());
+    let version = value.get("version").and_then(|v| v.as_u64());
+    if kind != Some(LEDGER_KIND) || version != Some(u64::from(LEDGER_VERSION)) {
+        return Err(format_error(
+            path,
+            format!(
+                "not a {LEDGER_KIND} version {LEDGER_VERSION} file (kind {kind:?}, version {version:?})"
+            ),
+        ));
+    }
+    serde_json::from_value(value).map_err(|e| format_error(path, e.to_string()))
+}
+
+/// A JSON file as a value, before its kind and version are checked.
+fn read_value(path: &Path) -> Result<serde_json::Value, ResultsIoError> {
     let text = std::fs::read_to_string(path).map_err(|source| ResultsIoError::Io {
         path: path.to_owned(),
         source,
     })?;
-    let format = |message: String| ResultsIoError::Format {
+    serde_json::from_str(&text).map_err(|e| format_error(path, e.to_string()))
+}
+
+/// `path` is not a file this proxybench reads, because of `message`.
+fn format_error(path: &Path, message: String) -> ResultsIoError {
+    ResultsIoError::Format {
         path: path.to_owned(),
         message,
-    };
-    let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| format(e.to_string()))?;
+    }
+}
+
+/// Reads a results file, refusing other schema versions by name.
+pub fn read_results(path: &Path) -> Result<Results, ResultsIoError> {
+    let value = read_value(path)?;
     match value.get("schema_version").and_then(|v| v.as_u64()) {
         Some(v) if v == u64::from(SCHEMA_VERSION) => {}
         Some(v) => {
-            return Err(format(format!(
-                "schema_version {v}, this proxybench reads {SCHEMA_VERSION}"
-            )));
+            return Err(format_error(
+                path,
+                format!("schema_version {v}, this proxybench reads {SCHEMA_VERSION}"),
+            ));
         }
-        None => return Err(format("no schema_version".into())),
+        None => return Err(format_error(path, "no schema_version".into())),
     }
-    serde_json::from_value(value).map_err(|e| format(e.to_string()))
+    serde_json::from_value(value).map_err(|e| format_error(path, e.to_string()))
 }

@@ -11,10 +11,12 @@
 //! | [`io`] | reading and writing result files, with the path in every error |
 //! | [`merge`] | exact combination of files from several drivers (histograms added) |
 //! | [`export`] | one CSV row per trial and cell, for notebooks and dashboards |
+//! | [`claims`] | the claims ledger `proxybench claims` writes, with its own schema ([`claims::LEDGER_SCHEMA_JSON`]) |
 //!
 //! Raw per-trial figures are always kept; summaries are derived and can be
 //! recomputed, and histograms merge exactly across trials or driver hosts.
 
+pub mod claims;
 pub mod export;
 pub mod hdr;
 pub mod hist;

@@ -115,6 +115,21 @@ fn merge_trial(t: &mut Trial, o: &Trial) -> Result<(), MergeError> {
     t.late_driver += o.late_driver;
     t.late_blocked += o.late_blocked;
     t.max_lag_us = t.max_lag_us.max(o.max_lag_us);
+    // The same process, measured by whoever could see it.
+    if t.threads.is_empty() {
+        t.threads.clone_from(&o.threads);
+    }
+    // Classes are matched by name; a class only one side saw is kept.
+    for class in &o.classes {
+        match t.classes.iter_mut().find(|c| c.name == class.name) {
+            Some(mine) => {
+                mine.requests += class.requests;
+                mine.histogram = add_encoded(&mine.histogram, &class.histogram)?;
+                mine.latency_us = hist::percentiles(&hist::decode(&mine.histogram)?);
+            }
+            None => t.classes.push(class.clone()),
+        }
+    }
     if t.intervals.len() == o.intervals.len() {
         for (a, b) in t.intervals.iter_mut().zip(&o.intervals) {
             merge_interval(a, b)?;
@@ -127,6 +142,9 @@ fn merge_trial(t: &mut Trial, o: &Trial) -> Result<(), MergeError> {
 }
 
 fn merge_interval(a: &mut IntervalPoint, b: &IntervalPoint) -> Result<(), MergeError> {
+    for (origin, n) in &b.origins {
+        *a.origins.entry(origin.clone()).or_default() += n;
+    }
     a.requests += b.requests;
     a.qps += b.qps;
     a.histogram = add_encoded(&a.histogram, &b.histogram)?;

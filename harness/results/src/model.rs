@@ -212,6 +212,18 @@ pub struct CellParams {
     /// HTTP parameters, for `http-forward` cells.
     #[serde(default)]
     pub http: Option<HttpCellParams>,
+    /// Upstreams of a `tcp-forward` cell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<TcpCellParams>,
+}
+
+/// What a `tcp-forward` cell forwarded to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TcpCellParams {
+    /// Echo origin processes behind the proxy.
+    pub origins: usize,
+    /// How the proxy balanced connections over them.
+    pub policy: String,
 }
 
 /// What an `http-forward` cell sent and to how many origins.
@@ -225,6 +237,37 @@ pub struct HttpCellParams {
     pub origins: usize,
     /// Balancing policy of the proxy.
     pub policy: String,
+    /// Injected work per request in the proxies' middleware
+    /// (experiments only); absent for a normal cell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub work: Option<WorkParams>,
+    /// The dynamic filter the proxies ran on every request head
+    /// (experiments only); absent for a normal cell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<FilterParams>,
+}
+
+/// The dynamic filter an experiment cell runs in the proxies (`[dynamic]`
+/// of the proxy configuration): what runs it, and which module.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilterParams {
+    /// `native`, `wasmtime`, `wasmi`, `rhai` or `ipc`.
+    pub engine: String,
+    /// The module or script, when not proxybench's own gate filter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module: Option<String>,
+}
+
+/// The work an experiment cell asks the proxies' middleware to do per
+/// request (`[work]` of the proxy configuration), in spin iterations.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkParams {
+    /// Spent in the request stack's `call` of every request.
+    pub call_iters: u64,
+    /// One connection in this many sends heavy requests (0: none).
+    pub heavy_every: usize,
+    /// Spent inside each heavy request's future.
+    pub heavy_iters: u64,
 }
 
 /// One (scenario cell, core) pair.
@@ -356,6 +399,38 @@ pub struct Trial {
     /// older files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel: Option<KernelWork>,
+    /// Latency per class of connection, when the workload has classes
+    /// (light and heavy connections of a mixed cell); empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub classes: Vec<ClassLatency>,
+    /// CPU of each thread of the core's process tree that ran inside the
+    /// window, busiest first: how the work spread over its serving
+    /// threads (`SO_REUSEPORT`'s balance on a thread-per-core core).
+    /// Empty for a target proxybench did not start and in older files.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub threads: Vec<ThreadCpu>,
+}
+
+/// One thread's CPU time inside a trial's window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThreadCpu {
+    /// The thread's name (`monoio-0`, `tokio-runtime-w`, ...).
+    pub name: String,
+    /// CPU µs it spent in the window.
+    pub cpu_us: f64,
+}
+
+/// The requests of one class of connections within a trial.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassLatency {
+    /// `light` or `heavy`.
+    pub name: String,
+    /// Intact replies to the class's requests due inside the window.
+    pub requests: u64,
+    /// Their corrected latency percentiles.
+    pub latency_us: Percentiles,
+    /// Their histogram, same encoding as [`Trial::histogram`].
+    pub histogram: String,
 }
 
 /// The kernel's work per completed request, inside the measured window,
@@ -480,6 +555,10 @@ pub struct IntervalPoint {
     pub latency_us: Percentiles,
     /// The interval's histogram, same encoding as [`Trial::histogram`].
     pub histogram: String,
+    /// Replies per origin (`x-origin` id) completed in the interval, when
+    /// the cell checks which origin answers (a reload's timeline).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub origins: BTreeMap<String, u64>,
 }
 
 /// A search for the highest rate at which a latency percentile stays

@@ -99,6 +99,8 @@ mod tests {
             max_lag_us: 0.0,
             intervals: Vec::new(),
             kernel: None,
+            classes: Vec::new(),
+            threads: Vec::new(),
         }
     }
 

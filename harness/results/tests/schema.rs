@@ -13,6 +13,15 @@ fn sample() -> Results {
     let trial = Trial {
         late_blocked: 3,
         max_lag_us: 1500.0,
+        classes: ["light", "heavy"]
+            .iter()
+            .map(|name| ClassLatency {
+                name: (*name).to_owned(),
+                requests: 1,
+                latency_us: hist::percentiles(&h),
+                histogram: hist::encode(&h),
+            })
+            .collect(),
         ..common::trial(&h)
     };
     let mut results = common::results("20261126T221530Z", "monoio", trial);
@@ -32,6 +41,21 @@ fn sample() -> Results {
         }],
     });
     cell.core_exit = Some("exit 0 after SIGTERM".into());
+    cell.params.http = Some(HttpCellParams {
+        method: "GET".into(),
+        keep_alive: true,
+        origins: 1,
+        policy: "round-robin".into(),
+        work: Some(WorkParams {
+            call_iters: 1000,
+            heavy_every: 10,
+            heavy_iters: 200_000,
+        }),
+        filter: Some(FilterParams {
+            engine: "wasmtime".into(),
+            module: Some("mine.wat".into()),
+        }),
+    });
     results
 }
 
@@ -91,6 +115,14 @@ fn the_schema_rejects_what_it_must() {
         (
             "negative latency",
             Box::new(|v| v["cells"][0]["summary"]["latency_us"]["p99"] = (-1.0).into()),
+        ),
+        (
+            "a latency class the driver does not keep",
+            Box::new(|v| v["cells"][0]["trials"][0]["classes"][0]["name"] = "medium".into()),
+        ),
+        (
+            "a filter engine proxybench does not have",
+            Box::new(|v| v["cells"][0]["params"]["http"]["filter"]["engine"] = "lua".into()),
         ),
         (
             "no CPU plan",

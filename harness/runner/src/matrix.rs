@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use pb_core::config::{
-    HeadersConfig, LimitsConfig, Policy, PoolConfig, ProxyConfig, RouteConfig, TimeoutsConfig,
+    DynamicConfig, DynamicEngine, HeadersConfig, LimitsConfig, Policy, PoolConfig, ProxyConfig,
+    RouteConfig, TimeoutsConfig, WorkConfig,
 };
 use pb_driver::LoadSpec;
 use pb_driver::search::{LatencyBound, SearchSpec};
@@ -286,8 +287,13 @@ impl Pins {
     fn plan(cfg: &RunConfig, progress: &mut Tracker<'_>) -> Pins {
         let settings = &cfg.scenario.run;
         // Forwarding cells need origin CPUs; echo cells have no origin.
-        let needs_origin = cfg.scenario.cells.iter().any(|c| c.params.http.is_some());
-        let plan = plan::plan(
+        let needs_origin = cfg
+            .scenario
+            .cells
+            .iter()
+            .any(|c| c.params.http.is_some() || c.params.tcp.is_some());
+        let plan = plan::plan_for(
+            settings.cpu_plan,
             &cfg.allowed_cpus,
             settings.core_threads,
             settings.driver_threads,
@@ -325,14 +331,31 @@ fn run_cell(
 ) -> Result<Vec<(Side, Cell)>, RunnerError> {
     let label = cell.label();
     // Origins and the proxy configuration pointing at them.
-    let origins = match &cell.params.http {
-        Some(h) => match Origins::start(&cfg.exe, h, &pins.origin, &label) {
-            Ok(origins) => Some(origins),
-            Err(reason) => {
-                progress.note(&format!("[{label}] origins: {reason}"));
-                return Ok(failed_cell_for_all(cfg, cell, &reason));
-            }
-        },
+    let started = match (&cell.params.http, &cell.params.tcp) {
+        (Some(h), _) => Some(Origins::start(
+            &cfg.exe,
+            h.origins,
+            h.policy,
+            Some(h),
+            &pins.origin,
+            &label,
+        )),
+        (None, Some(t)) => Some(Origins::start(
+            &cfg.exe,
+            t.origins,
+            t.policy,
+            None,
+            &pins.origin,
+            &label,
+        )),
+        (None, None) => None,
+    };
+    let origins = match started {
+        Some(Ok(origins)) => Some(origins),
+        Some(Err(reason)) => {
+            progress.note(&format!("[{label}] origins: {reason}"));
+            return Ok(failed_cell_for_all(cfg, cell, &reason));
+        }
         None => None,
     };
     let mut slots = start_slots(cfg, cell, pins, origins.as_ref(), progress);
@@ -425,7 +448,7 @@ fn start_slot(
         ),
         Ok(()) if entry.name == DIRECT => {
             let first = &origins
-                .expect("direct is an http-forward pseudo-core")
+                .expect("direct is a forwarding scenario's pseudo-core")
                 .processes[0];
             slot.target = Some((first.addr(), first.sampler()));
         }
@@ -589,16 +612,9 @@ fn run_rate_search(
     }
 }
 
-/// The results file of one build's side of a run.
-fn results(
-    cfg: &RunConfig,
-    build: &BuildInfo,
-    started: SystemTime,
-    cpu_plan: CpuPlan,
-    cells: Vec<Cell>,
-) -> Results {
-    let cores = cfg
-        .cores
+/// Every registered core as a results file lists it.
+pub fn core_statuses(cores: &[CoreEntry]) -> Vec<CoreStatus> {
+    cores
         .iter()
         .map(|c| CoreStatus {
             name: c.name.clone(),
@@ -609,7 +625,18 @@ fn results(
             grid: c.grid.clone(),
             reference: c.reference,
         })
-        .collect();
+        .collect()
+}
+
+/// The results file of one build's side of a run.
+fn results(
+    cfg: &RunConfig,
+    build: &BuildInfo,
+    started: SystemTime,
+    cpu_plan: CpuPlan,
+    cells: Vec<Cell>,
+) -> Results {
+    let cores = core_statuses(&cfg.cores);
     Results {
         schema_version: pb_results::SCHEMA_VERSION,
         run_id: env::run_id(started),
@@ -678,8 +705,15 @@ struct Origins {
 }
 
 /// What every core of an http-forward cell is configured with: one pool
-/// of the cell's origins under its policy, every path routed to it.
-fn cell_proxy_config(policy: Policy, upstreams: Vec<std::net::SocketAddr>) -> ProxyConfig {
+/// of the cell's origins under its policy, every path routed to it, and
+/// the cell's injected work and dynamic filter (experiments only).
+fn cell_proxy_config(
+    policy: Policy,
+    upstreams: Vec<std::net::SocketAddr>,
+    http: Option<&HttpParams>,
+) -> ProxyConfig {
+    let work = http.and_then(|h| h.work.as_ref());
+    let filter = http.and_then(|h| h.filter.as_ref());
     ProxyConfig {
         pools: vec![PoolConfig {
             name: "origins".into(),
@@ -698,6 +732,17 @@ fn cell_proxy_config(policy: Policy, upstreams: Vec<std::net::SocketAddr>) -> Pr
         },
         timeouts: TimeoutsConfig::default(),
         limits: LimitsConfig::default(),
+        work: work.map(|w| WorkConfig {
+            call_iters: w.call_iters,
+            header: (w.heavy_every > 0).then(|| pb_scenario::WORK_HEADER.to_owned()),
+            max_iters: pb_scenario::MAX_WORK_ITERS,
+        }),
+        dynamic: filter.map(|f| DynamicConfig {
+            engine: DynamicEngine::from_name(&f.engine)
+                .expect("the scenario checked the engine's name"),
+            module: f.module.as_ref().map(std::path::PathBuf::from),
+            command: None,
+        }),
     }
 }
 
@@ -729,20 +774,28 @@ fn write_proxy_config(config: &ProxyConfig, label: &str) -> Result<tempfile::Tem
 }
 
 impl Origins {
+    /// `count` origins in one pool under `policy`, and the proxy
+    /// configuration pointing at them: HTTP origins for an http-forward
+    /// cell (whose work and filter the configuration carries), echo
+    /// origins for tcp-forward (`http` is `None`; the tunnel's default
+    /// pool).
     fn start(
         exe: &std::path::Path,
-        http: &HttpParams,
+        count: usize,
+        policy: Policy,
+        http: Option<&HttpParams>,
         cpus: &CpuSet,
         label: &str,
     ) -> Result<Origins, String> {
-        let processes = (0..http.origins)
-            .map(|i| {
-                CoreProcess::start_origin(exe, &format!("origin-{i}"), cpus)
-                    .map_err(|e| e.to_string())
+        let processes = (0..count)
+            .map(|i| match http {
+                Some(_) => CoreProcess::start_origin(exe, &format!("origin-{i}"), cpus),
+                None => CoreProcess::start_echo_origin(exe, &format!("echo-origin-{i}"), cpus),
             })
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
         let upstreams = processes.iter().map(CoreProcess::addr).collect();
-        let config = write_proxy_config(&cell_proxy_config(http.policy, upstreams), label)?;
+        let config = write_proxy_config(&cell_proxy_config(policy, upstreams, http), label)?;
         Ok(Origins { processes, config })
     }
 }
@@ -792,6 +845,27 @@ mod tests {
                 "127.0.0.1:9001".parse().unwrap(),
                 "[::1]:9002".parse().unwrap(),
             ],
+            Some(&HttpParams {
+                method: pb_driver::http::Method::Get,
+                keep_alive: true,
+                origins: 2,
+                policy: Policy::P2c,
+                work: Some(pb_results::WorkParams {
+                    call_iters: 10,
+                    heavy_every: 4,
+                    heavy_iters: 1000,
+                }),
+                filter: Some(pb_results::FilterParams {
+                    engine: "wasmi".into(),
+                    module: Some("filters/mine.wat".into()),
+                }),
+            }),
+        );
+        let dynamic = config.dynamic.clone().unwrap();
+        assert_eq!(dynamic.engine, DynamicEngine::Wasmi);
+        assert_eq!(
+            dynamic.module.as_deref(),
+            Some(std::path::Path::new("filters/mine.wat"))
         );
         let path = write_proxy_config(&config, "http-forward/GET/100B/c50x1").unwrap();
         assert_eq!(ProxyConfig::load(&path).unwrap(), config);

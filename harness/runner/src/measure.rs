@@ -19,6 +19,19 @@ pub fn measure(
     index: u32,
     sequence: u32,
 ) -> Result<Trial, String> {
+    measure_observed(spec, target, index, sequence, &mut |_| {})
+}
+
+/// [`measure`], with `observe` called at each edge of the window too,
+/// after the target is sampled there (an experiment that acts on the
+/// target during the window starts its clock at [`WindowEdge::Start`]).
+pub fn measure_observed(
+    spec: &LoadSpec,
+    target: Option<ProcSampler>,
+    index: u32,
+    sequence: u32,
+    observe: &mut dyn FnMut(WindowEdge),
+) -> Result<Trial, String> {
     let mut cpu_at_start = None;
     let mut cpu_at_end = None;
     let mut sample_error = None;
@@ -27,10 +40,15 @@ pub fn measure(
     let mut counters = target.map(|t| KernelCounters::open(t.pid));
     let (mut proc_start, mut proc_end, mut perf) = (None, None, None);
     let (mut allocs_start, mut allocs_end) = (None, None);
+    let (mut threads_start, mut threads_end) = (None, None);
     let report = pb_driver::run(spec, &mut |edge| {
-        let Some(target) = target else { return };
+        let Some(target) = target else {
+            observe(edge);
+            return;
+        };
         match edge {
             WindowEdge::Start => {
+                threads_start = Some(pb_process::thread_cpu(target.pid));
                 proc_start = Some(ProcCounts::read(target.pid));
                 allocs_start = Some(target.allocations());
                 if let Some(Ok(c)) = counters.as_mut()
@@ -50,6 +68,7 @@ pub fn measure(
                 };
                 proc_end = Some(ProcCounts::read(target.pid));
                 allocs_end = Some(target.allocations());
+                threads_end = Some(pb_process::thread_cpu(target.pid));
             }
         }
         match (edge, target.cpu_time()) {
@@ -57,6 +76,7 @@ pub fn measure(
             (WindowEdge::End, Ok(t)) => cpu_at_end = Some(t),
             (_, Err(e)) => sample_error = Some(e.to_string()),
         }
+        observe(edge);
     })
     .map_err(|e| e.to_string())?;
     if let Some(e) = sample_error {
@@ -69,6 +89,9 @@ pub fn measure(
     };
     let rss = target.and_then(|t| t.rss_max().ok()).unwrap_or(0);
     let mut trial = trial_from_report(&report, core_cpu, rss, index, sequence);
+    if let (Some(start), Some(end)) = (threads_start, threads_end) {
+        trial.threads = window_threads(&start, &end);
+    }
     if let (Some(start), Some(end), Some(perf)) = (proc_start, proc_end, perf) {
         let allocations = match (allocs_start, allocs_end) {
             (Some(Ok(a)), Some(Ok(b))) => Ok(b.since(a)),
@@ -84,6 +107,27 @@ pub fn measure(
         ));
     }
     Ok(trial)
+}
+
+/// Each thread's CPU inside the window (threads that ran in it), busiest
+/// first; a thread born inside the window counts from zero.
+fn window_threads(
+    start: &std::collections::BTreeMap<u32, (String, Duration)>,
+    end: &std::collections::BTreeMap<u32, (String, Duration)>,
+) -> Vec<pb_results::ThreadCpu> {
+    let mut threads: Vec<pb_results::ThreadCpu> = end
+        .iter()
+        .map(|(tid, (name, cpu))| {
+            let before = start.get(tid).map_or(Duration::ZERO, |(_, c)| *c);
+            pb_results::ThreadCpu {
+                name: name.clone(),
+                cpu_us: cpu.saturating_sub(before).as_secs_f64() * 1e6,
+            }
+        })
+        .filter(|t| t.cpu_us > 0.0)
+        .collect();
+    threads.sort_by(|a, b| b.cpu_us.total_cmp(&a.cpu_us));
+    threads
 }
 
 /// The window's kernel counts per completed request.
@@ -173,6 +217,20 @@ pub fn trial_from_report(
                 qps: h.len() as f64 / length_s,
                 latency_us: hist::percentiles(h),
                 histogram: hist::encode(h),
+                origins: report
+                    .origins
+                    .1
+                    .get(i)
+                    .map(|counts| {
+                        report
+                            .origins
+                            .0
+                            .iter()
+                            .cloned()
+                            .zip(counts.iter().copied())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             }
         })
         .collect();
@@ -201,6 +259,17 @@ pub fn trial_from_report(
         max_lag_us: report.max_lag.as_secs_f64() * 1e6,
         intervals,
         kernel: None,
+        classes: report
+            .classes
+            .iter()
+            .map(|class| pb_results::ClassLatency {
+                name: class.name.to_owned(),
+                requests: class.requests,
+                latency_us: hist::percentiles(&class.histogram),
+                histogram: hist::encode(&class.histogram),
+            })
+            .collect(),
+        threads: Vec::new(),
     }
 }
 

@@ -7,6 +7,71 @@
 use pb_results::CpuPlan;
 use pb_sys::CpuSet;
 
+/// The plan a scenario asks for ([`pb_scenario::CpuPlanKind`]): split
+/// (below), or overlap — the core gets a CPU per thread even when that
+/// leaves none to itself, and the driver and origins run on the last
+/// CPUs beside it. An experiment whose per-request work dwarfs the
+/// driver's (the claims' Buffer and imbalance experiments) needs its
+/// serving threads on CPUs of their own more than it needs a quiet driver.
+pub fn plan_for(
+    kind: pb_scenario::CpuPlanKind,
+    allowed: &CpuSet,
+    core_threads: usize,
+    driver_threads: usize,
+    origin_threads: usize,
+) -> CpuPlan {
+    match kind {
+        pb_scenario::CpuPlanKind::Split => {
+            plan(allowed, core_threads, driver_threads, origin_threads)
+        }
+        pb_scenario::CpuPlanKind::Overlap => {
+            overlap(allowed, core_threads, driver_threads, origin_threads)
+        }
+    }
+}
+
+/// The overlapping plan of [`plan_for`]; disjoint (and the same as
+/// [`plan`]) when there are CPUs enough.
+fn overlap(
+    allowed: &CpuSet,
+    core_threads: usize,
+    driver_threads: usize,
+    origin_threads: usize,
+) -> CpuPlan {
+    let ids = allowed.ids();
+    let n = ids.len();
+    if n >= core_threads + driver_threads + origin_threads {
+        return plan(allowed, core_threads, driver_threads, origin_threads);
+    }
+    let core = ids[..core_threads.min(n)].to_vec();
+    let driver = ids[n - driver_threads.clamp(1, n)..].to_vec();
+    let origin = if origin_threads > 0 {
+        driver.clone()
+    } else {
+        Vec::new()
+    };
+    let list =
+        |cpus: &[usize]| CpuSet::new(cpus.to_vec()).map_or_else(String::new, |set| set.to_string());
+    let note = format!(
+        "overlap (asked for by the scenario): the core runs on {} with a CPU per thread as far as there are CPUs, the driver{} on {} beside it; only cost per request and latency compare cores fairly",
+        list(&core),
+        if origin_threads > 0 {
+            " and origins"
+        } else {
+            ""
+        },
+        list(&driver)
+    );
+    CpuPlan {
+        allowed: ids.to_vec(),
+        shared: true,
+        core,
+        driver,
+        origin,
+        note,
+    }
+}
+
 /// Splits `allowed` for a core with `core_threads` threads, a driver with
 /// `driver_threads` threads and an origin with `origin_threads` (0 when the
 /// scenario has none).
@@ -119,6 +184,24 @@ mod tests {
         assert_eq!((p.core, p.driver), (vec![3], vec![3]));
         assert!(p.shared);
         assert!(p.note.contains("one CPU"));
+    }
+
+    #[test]
+    fn overlap_gives_the_core_a_cpu_per_thread_and_the_driver_the_last() {
+        use pb_scenario::CpuPlanKind::{Overlap, Split};
+        let p = plan_for(Overlap, &cpus("0-1"), 2, 1, 1);
+        assert_eq!(
+            (p.core, p.driver, p.origin, p.shared),
+            (vec![0, 1], vec![1], vec![1], true)
+        );
+        assert!(p.note.starts_with("overlap"), "{}", p.note);
+        let q = plan_for(Overlap, &cpus("0-2"), 4, 1, 0);
+        assert_eq!((q.core, q.driver), (vec![0, 1, 2], vec![2]));
+        // With CPUs enough, overlap is the split plan.
+        assert_eq!(
+            plan_for(Overlap, &cpus("0-15"), 4, 8, 2),
+            plan_for(Split, &cpus("0-15"), 4, 8, 2)
+        );
     }
 
     #[test]

@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use pb_core::Scenario;
-use pb_core::config::Policy;
-use pb_driver::http::{HttpWorkload, Method};
+use pb_core::config::{DynamicEngine, Policy};
+use pb_driver::http::{Heavy, HttpWorkload, Method};
 use pb_driver::search::LatencyBound;
 use pb_driver::{LoadSpec, Workload};
 use pb_sys::CpuSet;
@@ -35,6 +35,20 @@ pub use pb_results::DIRECT;
 /// Largest message the echo scenario accepts, so a typo cannot ask the
 /// driver for gigabytes per connection.
 pub const MAX_MESSAGE_BYTES: usize = 16 << 20;
+
+/// The request header a cell's heavy connections carry, with the spin
+/// iterations they ask for; the runner configures every core to read it
+/// (`[work] header`).
+pub const WORK_HEADER: &str = "x-pb-work";
+
+/// Most injected work a cell may ask for per request, spin iterations
+/// (about a second): a typo cannot stall a core for minutes.
+pub const MAX_WORK_ITERS: u64 = 1_000_000_000;
+
+/// The header and value every request of a cell with a `filter` carries:
+/// the token proxybench's gate filter lets through (its definition is in
+/// `proxies/dynamic`; the driver sends it, it does not judge with it).
+pub const FILTER_TOKEN: (&str, &str) = ("x-pb-token", "pb-open-sesame");
 
 /// A scenario file that failed to load.
 #[derive(Debug, thiserror::Error)]
@@ -114,6 +128,27 @@ pub struct RunSettings {
     /// iterations; 0 (the default) for none.
     #[serde(default)]
     pub core_spin_iters: u64,
+    /// How CPUs are shared out when there are too few for every thread
+    /// to have its own.
+    #[serde(default)]
+    pub cpu_plan: CpuPlanKind,
+}
+
+/// How a run shares CPUs between the core, the driver and the origins
+/// when there are too few for one thread per CPU (with enough, every plan
+/// is disjoint).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CpuPlanKind {
+    /// The core keeps CPUs to itself (all but one at most); driver and
+    /// origins share the rest. The default: the core is never disturbed.
+    #[default]
+    Split,
+    /// The core gets a CPU per serving thread even if that is every CPU;
+    /// driver and origins run on the last CPUs beside it. For experiments
+    /// whose serving threads must run in parallel (work far heavier than
+    /// the driver's).
+    Overlap,
 }
 
 mod defaults {
@@ -158,6 +193,7 @@ impl Default for RunSettings {
             search_start_rate: defaults::search_start_rate(),
             search_max_rate: defaults::search_max_rate(),
             core_spin_iters: 0,
+            cpu_plan: CpuPlanKind::Split,
         }
     }
 }
@@ -229,6 +265,14 @@ struct RawCell {
     rate: Option<f64>,
     #[serde(default)]
     rate_search: Option<String>,
+    #[serde(default)]
+    work_call_iters: Option<u64>,
+    #[serde(default)]
+    heavy_every: Option<usize>,
+    #[serde(default)]
+    heavy_iters: Option<u64>,
+    #[serde(default)]
+    filter: Option<String>,
 }
 
 /// What an `http-forward` cell asks of the proxy and its origins.
@@ -243,6 +287,12 @@ pub struct HttpParams {
     pub origins: usize,
     /// How the proxy balances over them.
     pub policy: Policy,
+    /// Work the proxies' middleware is told to do per request (the
+    /// claims' experiments); `None` for a normal cell.
+    pub work: Option<pb_results::WorkParams>,
+    /// The dynamic filter the proxies run on every request head (the
+    /// claims' experiments); `None` for a normal cell.
+    pub filter: Option<pb_results::FilterParams>,
 }
 
 /// The load a cell puts on a core.
@@ -260,6 +310,18 @@ pub struct CellParams {
     pub rate: Option<f64>,
     /// HTTP parameters (`http-forward` cells only).
     pub http: Option<HttpParams>,
+    /// Upstreams of a `tcp-forward` cell (its origins echo).
+    pub tcp: Option<TcpParams>,
+}
+
+/// What a `tcp-forward` cell forwards to: echo origins, balanced per
+/// connection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TcpParams {
+    /// Echo origin processes behind the proxy.
+    pub origins: usize,
+    /// How the proxy balances connections over them.
+    pub policy: Policy,
 }
 
 /// One cell of the matrix: a scenario, its parameters and the cores to run.
@@ -293,8 +355,36 @@ impl Cell {
             Some(h) if !h.keep_alive => "/close",
             _ => "",
         };
+        let work = match self.params.http.as_ref().and_then(|h| h.work.as_ref()) {
+            Some(w) => {
+                let call = if w.call_iters > 0 {
+                    format!("/w{}", w.call_iters)
+                } else {
+                    String::new()
+                };
+                let heavy = if w.heavy_every > 0 {
+                    format!("/h{}x{}", w.heavy_every, w.heavy_iters)
+                } else {
+                    String::new()
+                };
+                format!("{call}{heavy}")
+            }
+            None => String::new(),
+        };
+        let filter = match self.params.http.as_ref().and_then(|h| h.filter.as_ref()) {
+            Some(f) => match &f.module {
+                Some(module) => {
+                    let stem = Path::new(module)
+                        .file_stem()
+                        .map_or(module.clone(), |s| s.to_string_lossy().into_owned());
+                    format!("/f-{}-{stem}", f.engine)
+                }
+                None => format!("/f-{}", f.engine),
+            },
+            None => String::new(),
+        };
         format!(
-            "{}/{http}{}B/c{}x{}{close}{rate}",
+            "{}/{http}{}B/c{}x{}{close}{work}{filter}{rate}",
             self.scenario.name(),
             self.params.message_bytes,
             self.params.connections,
@@ -329,6 +419,12 @@ impl Cell {
                 keep_alive: h.keep_alive,
                 origins: h.origins,
                 policy: h.policy.name().into(),
+                work: h.work.clone(),
+                filter: h.filter.clone(),
+            }),
+            tcp: p.tcp.as_ref().map(|t| pb_results::TcpCellParams {
+                origins: t.origins,
+                policy: t.policy.name().into(),
             }),
         }
     }
@@ -383,6 +479,19 @@ impl Cell {
             Some(h) => Workload::Http(HttpWorkload {
                 method: h.method,
                 keep_alive: h.keep_alive,
+                heavy: h
+                    .work
+                    .as_ref()
+                    .filter(|w| w.heavy_every > 0)
+                    .map(|w| Heavy {
+                        every: w.heavy_every,
+                        header: (WORK_HEADER.to_owned(), w.heavy_iters.to_string()),
+                    }),
+                headers: h
+                    .filter
+                    .iter()
+                    .map(|_| (FILTER_TOKEN.0.to_owned(), FILTER_TOKEN.1.to_owned()))
+                    .collect(),
                 ..HttpWorkload::get(p.message_bytes)
             }),
             None => base.workload.clone(),
@@ -504,34 +613,57 @@ impl ScenarioFile {
                 ),
                 None => None,
             };
-            let (sizes, http) = match scenario {
+            let echo_sizes = || -> Result<Vec<usize>, ScenarioError> {
+                let sizes = raw_cell
+                    .message_bytes
+                    .as_ref()
+                    .ok_or_else(|| {
+                        invalid(
+                            at("message_bytes"),
+                            format!("{} cells need a message size", scenario.name()),
+                        )
+                    })?
+                    .values();
+                for &size in &sizes {
+                    check_range(size, 1, MAX_MESSAGE_BYTES)
+                        .map_err(|m| invalid(at("message_bytes"), m))?;
+                }
+                Ok(sizes)
+            };
+            let only_http = [
+                ("body_bytes", raw_cell.body_bytes.is_some()),
+                ("method", raw_cell.method.is_some()),
+                ("keep_alive", raw_cell.keep_alive.is_some()),
+                ("work_call_iters", raw_cell.work_call_iters.is_some()),
+                ("heavy_every", raw_cell.heavy_every.is_some()),
+                ("heavy_iters", raw_cell.heavy_iters.is_some()),
+                ("filter", raw_cell.filter.is_some()),
+            ];
+            let refuse = |fields: &[(&'static str, bool)], which: &str| match fields
+                .iter()
+                .find(|(_, given)| *given)
+            {
+                Some((field, _)) => Err(invalid(at(field), format!("only {which} take this"))),
+                None => Ok(()),
+            };
+            let (sizes, http, tcp) = match scenario {
                 Scenario::Echo => {
-                    for (field, given) in [
-                        ("body_bytes", raw_cell.body_bytes.is_some()),
-                        ("method", raw_cell.method.is_some()),
-                        ("keep_alive", raw_cell.keep_alive.is_some()),
-                        ("origins", raw_cell.origins.is_some()),
-                        ("policy", raw_cell.policy.is_some()),
-                    ] {
-                        if given {
-                            return Err(invalid(
-                                at(field),
-                                "only http-forward cells take this".into(),
-                            ));
-                        }
-                    }
-                    let sizes = raw_cell
-                        .message_bytes
-                        .as_ref()
-                        .ok_or_else(|| {
-                            invalid(at("message_bytes"), "echo cells need a message size".into())
-                        })?
-                        .values();
-                    for &size in &sizes {
-                        check_range(size, 1, MAX_MESSAGE_BYTES)
-                            .map_err(|m| invalid(at("message_bytes"), m))?;
-                    }
-                    (sizes, None)
+                    refuse(&only_http, "http-forward cells")?;
+                    refuse(
+                        &[
+                            ("origins", raw_cell.origins.is_some()),
+                            ("policy", raw_cell.policy.is_some()),
+                        ],
+                        "forwarding cells",
+                    )?;
+                    (echo_sizes()?, None, None)
+                }
+                Scenario::TcpForward => {
+                    refuse(&only_http, "http-forward cells")?;
+                    let origins = raw_cell.origins.unwrap_or(1);
+                    check_range(origins, 1, 64).map_err(|m| invalid(at("origins"), m))?;
+                    let policy = cell_policy(raw_cell).map_err(|m| invalid(at("policy"), m))?;
+                    (echo_sizes()?, None, Some(TcpParams { origins, policy }))
                 }
                 Scenario::HttpForward => {
                     if raw_cell.message_bytes.is_some() {
@@ -560,24 +692,23 @@ impl ScenarioFile {
                     };
                     let origins = raw_cell.origins.unwrap_or(3);
                     check_range(origins, 1, 64).map_err(|m| invalid(at("origins"), m))?;
-                    let policy_name = raw_cell.policy.as_deref().unwrap_or("round-robin");
-                    let policy = Policy::from_name(policy_name).ok_or_else(|| {
-                        let known: Vec<_> = Policy::ALL.iter().map(|(n, _)| *n).collect();
-                        invalid(
-                            at("policy"),
-                            format!(
-                                "unknown policy {policy_name:?}; known: {}",
-                                known.join(", ")
-                            ),
-                        )
-                    })?;
+                    let policy = cell_policy(raw_cell).map_err(|m| invalid(at("policy"), m))?;
+                    let work = cell_work(raw_cell).map_err(|(field, m)| invalid(at(field), m))?;
+                    let filter = raw_cell
+                        .filter
+                        .as_deref()
+                        .map(cell_filter)
+                        .transpose()
+                        .map_err(|m| invalid(at("filter"), m))?;
                     let http = HttpParams {
                         method,
                         keep_alive: raw_cell.keep_alive.unwrap_or(true),
                         origins,
                         policy,
+                        work,
+                        filter,
                     };
-                    (sizes, Some(http))
+                    (sizes, Some(http), None)
                 }
             };
             if sizes.is_empty() {
@@ -598,6 +729,7 @@ impl ScenarioFile {
                         in_flight: raw_cell.in_flight,
                         rate: raw_cell.rate,
                         http: http.clone(),
+                        tcp: tcp.clone(),
                     },
                     rate_search,
                     origin: format!("cell[{i}]"),
@@ -619,7 +751,7 @@ impl ScenarioFile {
         for cell in &self.cells {
             for (j, core) in cell.cores.iter().flatten().enumerate() {
                 // `direct` drives the origin with no proxy: a baseline, not a core.
-                let direct = core == DIRECT && cell.scenario == Scenario::HttpForward;
+                let direct = core == DIRECT && cell.scenario != Scenario::Echo;
                 if !direct && !known.contains(&core.as_str()) {
                     return Err(ScenarioError::Invalid {
                         path: PathBuf::from(&self.source),
@@ -630,6 +762,81 @@ impl ScenarioFile {
             }
         }
         Ok(())
+    }
+}
+
+/// The injected work a cell asks for: none unless a work field is given;
+/// a heavy share needs both its fields.
+fn cell_work(cell: &RawCell) -> Result<Option<pb_results::WorkParams>, (&'static str, String)> {
+    let call_iters = cell.work_call_iters.unwrap_or(0);
+    if call_iters > MAX_WORK_ITERS {
+        return Err((
+            "work_call_iters",
+            format!("{call_iters} is above the {MAX_WORK_ITERS} iterations a request may cost"),
+        ));
+    }
+    let (heavy_every, heavy_iters) = match (cell.heavy_every, cell.heavy_iters) {
+        (None, None) => (0, 0),
+        (Some(every), Some(iters)) => {
+            check_range(every, 2, 100_000).map_err(|m| ("heavy_every", m))?;
+            if !(1..=MAX_WORK_ITERS).contains(&iters) {
+                return Err((
+                    "heavy_iters",
+                    format!("{iters} is out of range 1..={MAX_WORK_ITERS}"),
+                ));
+            }
+            (every, iters)
+        }
+        (Some(_), None) => {
+            return Err(("heavy_iters", "heavy_every needs heavy_iters too".into()));
+        }
+        (None, Some(_)) => {
+            return Err(("heavy_every", "heavy_iters needs heavy_every too".into()));
+        }
+    };
+    let given = cell.work_call_iters.is_some() || heavy_every > 0;
+    Ok(given.then_some(pb_results::WorkParams {
+        call_iters,
+        heavy_every,
+        heavy_iters,
+    }))
+}
+
+/// A forwarding cell's balancing policy (round-robin unless named).
+fn cell_policy(cell: &RawCell) -> Result<Policy, String> {
+    let name = cell.policy.as_deref().unwrap_or("round-robin");
+    Policy::from_name(name).ok_or_else(|| {
+        let known: Vec<_> = Policy::ALL.iter().map(|(n, _)| *n).collect();
+        format!("unknown policy {name:?}; known: {}", known.join(", "))
+    })
+}
+
+/// A cell's `filter`: an engine's name, and for the engines that run a
+/// module, optionally `:PATH` to a module of the user's (relative to the
+/// directory proxybench runs in).
+fn cell_filter(text: &str) -> Result<pb_results::FilterParams, String> {
+    let (name, module) = match text.split_once(':') {
+        Some((name, module)) => (name, Some(module)),
+        None => (text, None),
+    };
+    let known = || {
+        DynamicEngine::ALL
+            .iter()
+            .map(|e| e.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let engine = DynamicEngine::from_name(name)
+        .ok_or_else(|| format!("unknown filter engine {name:?}; known: {}", known()))?;
+    match module {
+        Some("") => Err(format!("{text:?} names an empty module path")),
+        Some(_) if !engine.takes_module() => Err(format!(
+            "the {name} filter runs no module; write {name:?} alone"
+        )),
+        _ => Ok(pb_results::FilterParams {
+            engine: engine.name().to_owned(),
+            module: module.map(str::to_owned),
+        }),
     }
 }
 
@@ -679,7 +886,7 @@ mod tests {
     }
 
     #[test]
-    fn builtin_default_is_echo_at_two_sizes_and_a_fixed_rate_and_http_forward_with_direct() {
+    fn builtin_default_is_echo_at_two_sizes_and_a_fixed_rate_then_http_and_tcp_forwarding() {
         let file = ScenarioFile::builtin_default();
         let labels: Vec<_> = file.cells.iter().map(Cell::label).collect();
         assert_eq!(
@@ -688,7 +895,8 @@ mod tests {
                 "echo/100B/c50x1",
                 "echo/1024B/c50x1",
                 "echo/100B/c50x1@20000rps",
-                "http-forward/GET/100B/c50x1"
+                "http-forward/GET/100B/c50x1",
+                "tcp-forward/100B/c50x1"
             ]
         );
         assert_eq!(file.cells[2].params.rate, Some(20_000.0));
@@ -713,6 +921,13 @@ mod tests {
         assert_eq!(
             (params.origins, params.policy, params.keep_alive),
             (3, Policy::RoundRobin, true)
+        );
+        // The floor under the HTTP cost: the mission cores and `direct`.
+        let tcp = &file.cells[4];
+        assert_eq!(tcp.scenario, Scenario::TcpForward);
+        assert_eq!(
+            tcp.cores.as_deref().unwrap(),
+            [&mission[..], &[DIRECT]].concat()
         );
     }
 
@@ -797,6 +1012,155 @@ mod tests {
             parse("name = \"t\"\n[[cell]]\nscenario = \"echo\"\nmessage_bytes = 1\nrate = -3.0\n")
                 .unwrap_err();
         assert_eq!(err.field(), Some("cell[0].rate"));
+    }
+
+    #[test]
+    fn tcp_forward_cells_size_messages_and_name_their_origins() {
+        let file = parse(
+            "name = \"t\"\n[[cell]]\nscenario = \"tcp-forward\"\nmessage_bytes = [100, 4096]\norigins = 2\npolicy = \"p2c\"\ncores = [\"monoio\", \"direct\"]\n",
+        )
+        .unwrap();
+        assert_eq!(file.cells.len(), 2);
+        let cell = &file.cells[1];
+        assert_eq!(cell.label(), "tcp-forward/4096B/c50x1");
+        assert_eq!(
+            cell.params.tcp,
+            Some(TcpParams {
+                origins: 2,
+                policy: Policy::P2c
+            })
+        );
+        assert!(cell.params.http.is_none());
+        let results = cell.results_params(&file.run);
+        let tcp = results.tcp.unwrap();
+        assert_eq!((tcp.origins, tcp.policy.as_str()), (2, "p2c"));
+        let spec = cell.load_spec(&file.run, "127.0.0.1:1".parse().unwrap(), None);
+        assert!(
+            matches!(spec.workload, Workload::Echo { .. }),
+            "the driver sends echo messages through the tunnel: {:?}",
+            spec.workload
+        );
+        file.check_cores(&["monoio"]).unwrap();
+        let defaults =
+            parse("name = \"t\"\n[[cell]]\nscenario = \"tcp-forward\"\nmessage_bytes = 1\n")
+                .unwrap();
+        assert_eq!(
+            defaults.cells[0].params.tcp,
+            Some(TcpParams {
+                origins: 1,
+                policy: Policy::RoundRobin
+            })
+        );
+        for (fields, field) in [
+            ("message_bytes = 1\nbody_bytes = 1\n", "cell[0].body_bytes"),
+            ("message_bytes = 1\nfilter = \"native\"\n", "cell[0].filter"),
+            ("message_bytes = 1\norigins = 0\n", "cell[0].origins"),
+            (
+                "message_bytes = 1\npolicy = \"fastest\"\n",
+                "cell[0].policy",
+            ),
+            ("origins = 1\n", "cell[0].message_bytes"),
+        ] {
+            let text = format!("name = \"t\"\n[[cell]]\nscenario = \"tcp-forward\"\n{fields}");
+            assert_eq!(parse(&text).unwrap_err().field(), Some(field), "{fields}");
+        }
+    }
+
+    #[test]
+    fn filter_cells_name_their_engine_and_carry_the_token() {
+        let cell_with = |filter: &str| {
+            format!("name = \"t\"\n[[cell]]\nscenario = \"http-forward\"\nfilter = \"{filter}\"\n")
+        };
+        let file = parse(&cell_with("wasmtime:mods/gate.wat")).unwrap();
+        let cell = &file.cells[0];
+        assert_eq!(cell.label(), "http-forward/GET/0B/c50x1/f-wasmtime-gate");
+        let filter = cell.params.http.as_ref().unwrap().filter.clone().unwrap();
+        assert_eq!(filter.engine, "wasmtime");
+        assert_eq!(filter.module.as_deref(), Some("mods/gate.wat"));
+        assert_eq!(
+            cell.results_params(&file.run).http.unwrap().filter,
+            Some(filter)
+        );
+        let spec = cell.load_spec(&file.run, "127.0.0.1:1".parse().unwrap(), None);
+        let Workload::Http(http) = spec.workload else {
+            panic!("an http cell loads http")
+        };
+        assert_eq!(
+            http.headers,
+            [(FILTER_TOKEN.0.to_owned(), FILTER_TOKEN.1.to_owned())]
+        );
+        let ipc = parse(&cell_with("ipc")).unwrap();
+        assert_eq!(ipc.cells[0].label(), "http-forward/GET/0B/c50x1/f-ipc");
+        // Without a filter no token is sent.
+        let plain = parse("name = \"t\"\n[[cell]]\nscenario = \"http-forward\"\n").unwrap();
+        let Workload::Http(http) = plain.cells[0]
+            .load_spec(&plain.run, "127.0.0.1:1".parse().unwrap(), None)
+            .workload
+        else {
+            panic!("an http cell loads http")
+        };
+        assert!(http.headers.is_empty());
+        for (filter, says) in [
+            (
+                "lua",
+                "unknown filter engine \"lua\"; known: native, wasmtime, wasmi, rhai, ipc",
+            ),
+            ("native:x.wat", "the native filter runs no module"),
+            ("ipc:x", "the ipc filter runs no module"),
+            ("rhai:", "names an empty module path"),
+        ] {
+            let error = parse(&cell_with(filter)).unwrap_err();
+            assert_eq!(error.field(), Some("cell[0].filter"), "{filter}");
+            assert!(error.to_string().contains(says), "{error}");
+        }
+        let echo =
+            "name = \"t\"\n[[cell]]\nscenario = \"echo\"\nmessage_bytes = 1\nfilter = \"native\"\n";
+        assert_eq!(parse(echo).unwrap_err().field(), Some("cell[0].filter"));
+    }
+
+    #[test]
+    fn work_cells_label_configure_and_load_their_heavy_share() {
+        let file = parse(
+            "name = \"t\"\n[[cell]]\nscenario = \"http-forward\"\nwork_call_iters = 500\nheavy_every = 10\nheavy_iters = 20000\nrate = 1000.0\n",
+        )
+        .unwrap();
+        let cell = &file.cells[0];
+        assert_eq!(
+            cell.label(),
+            "http-forward/GET/0B/c50x1/w500/h10x20000@1000rps"
+        );
+        let work = cell.params.http.as_ref().unwrap().work.clone().unwrap();
+        assert_eq!(
+            (work.call_iters, work.heavy_every, work.heavy_iters),
+            (500, 10, 20_000)
+        );
+        let spec = cell.load_spec(&file.run, "127.0.0.1:1".parse().unwrap(), None);
+        let Workload::Http(http) = spec.workload else {
+            panic!("an http cell loads http")
+        };
+        let heavy = http.heavy.unwrap();
+        assert_eq!(heavy.every, 10);
+        assert_eq!(heavy.header, (WORK_HEADER.to_owned(), "20000".to_owned()));
+        assert_eq!(
+            cell.results_params(&file.run).http.unwrap().work,
+            Some(work)
+        );
+        let errors = [
+            ("heavy_every = 10\n", "cell[0].heavy_iters"),
+            ("heavy_iters = 10\n", "cell[0].heavy_every"),
+            ("heavy_every = 1\nheavy_iters = 10\n", "cell[0].heavy_every"),
+            ("work_call_iters = 2000000000\n", "cell[0].work_call_iters"),
+        ];
+        for (fields, field) in errors {
+            let text = format!("name = \"t\"\n[[cell]]\nscenario = \"http-forward\"\n{fields}");
+            assert_eq!(parse(&text).unwrap_err().field(), Some(field), "{fields}");
+        }
+        let echo =
+            "name = \"t\"\n[[cell]]\nscenario = \"echo\"\nmessage_bytes = 1\nheavy_every = 3\n";
+        assert_eq!(
+            parse(echo).unwrap_err().field(),
+            Some("cell[0].heavy_every")
+        );
     }
 
     #[test]

@@ -29,6 +29,11 @@
 //! client_body_ms = 10000          # between reads of a request body
 //! upstream_body_ms = 10000        # between reads of a response body
 //! send_ms = 10000                 # a write waiting for its peer to read
+//!
+//! [work]                          # optional: a known CPU cost per request
+//! call_iters = 0                  # in the request stack's call, before its future exists
+//! header = "x-pb-work"            # a request carrying it spins its value's iterations
+//! max_iters = 100000000           # more than this is refused with 400
 //! ```
 
 use std::net::SocketAddr;
@@ -245,6 +250,38 @@ impl Default for LimitsConfig {
     }
 }
 
+/// A known CPU cost per request in the request stack, for the design
+/// article's experiments (`proxybench claims`): where a composition runs
+/// its middleware's work decides who waits for it.
+///
+/// `call_iters` is spent in the request stack's `call` itself, before the
+/// request's future exists: behind tower's `Buffer` that part runs on the
+/// one worker task every connection shares, on the other compositions in
+/// the connection's own task. A request carrying `header` spends its
+/// value's iterations inside its future instead (the way a well-written
+/// tower service does heavy work), so a few heavy requests can be mixed
+/// with light ones. Both are [`crate::Spin`] iterations (about 1 ns
+/// each).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkConfig {
+    /// Spin iterations in every request's `call`.
+    #[serde(default)]
+    pub call_iters: u64,
+    /// Request header whose decimal value is spin iterations for that
+    /// request, spent in its future; none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
+    /// Largest value `header` may carry; a larger or unreadable one is
+    /// answered 400 without contacting an upstream.
+    #[serde(default = "default_max_work")]
+    pub max_iters: u64,
+}
+
+fn default_max_work() -> u64 {
+    100_000_000
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -267,6 +304,86 @@ pub struct ProxyConfig {
     /// Head limits.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// Injected work per request (experiments only), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub work: Option<WorkConfig>,
+    /// A filter run by an embedded or external engine on every request
+    /// head (the claims' dynamic-logic experiment), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dynamic: Option<DynamicConfig>,
+}
+
+/// What runs a `[dynamic]` filter: the same decision as Rust compiled
+/// into the core, as WebAssembly under a JIT or an interpreter, as an
+/// embedded script, or in another process over a Unix socket. Which one
+/// is the experiment's only variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DynamicEngine {
+    /// Rust compiled into the core: the baseline every other engine adds
+    /// to.
+    Native,
+    /// A WebAssembly module compiled by wasmtime's Cranelift JIT.
+    Wasmtime,
+    /// The same module run by wasmi's interpreter.
+    Wasmi,
+    /// A Rhai script (a tree-walking interpreter embedded in the core).
+    Rhai,
+    /// A filter process the core starts, asked over a Unix socket once
+    /// per request.
+    Ipc,
+}
+
+impl DynamicEngine {
+    /// Every engine, in the order reports list them.
+    pub const ALL: [DynamicEngine; 5] = [
+        DynamicEngine::Native,
+        DynamicEngine::Wasmtime,
+        DynamicEngine::Wasmi,
+        DynamicEngine::Rhai,
+        DynamicEngine::Ipc,
+    ];
+
+    /// The name configurations and scenario files use.
+    pub fn name(self) -> &'static str {
+        match self {
+            DynamicEngine::Native => "native",
+            DynamicEngine::Wasmtime => "wasmtime",
+            DynamicEngine::Wasmi => "wasmi",
+            DynamicEngine::Rhai => "rhai",
+            DynamicEngine::Ipc => "ipc",
+        }
+    }
+
+    /// The engine called `name`.
+    pub fn from_name(name: &str) -> Option<DynamicEngine> {
+        DynamicEngine::ALL.into_iter().find(|e| e.name() == name)
+    }
+
+    /// Whether the engine runs a module file (WebAssembly or script).
+    pub fn takes_module(self) -> bool {
+        matches!(
+            self,
+            DynamicEngine::Wasmtime | DynamicEngine::Wasmi | DynamicEngine::Rhai
+        )
+    }
+}
+
+/// The `[dynamic]` section.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DynamicConfig {
+    /// What runs the filter.
+    pub engine: DynamicEngine,
+    /// The module (WebAssembly text or binary for wasmtime and wasmi, a
+    /// script for rhai); proxybench's own gate filter when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module: Option<std::path::PathBuf>,
+    /// The program an `ipc` filter runs as (its arguments included; the
+    /// socket's path is appended as `--socket PATH`); this program's own
+    /// `filter-serve` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
 }
 
 /// A configuration that cannot be used.
@@ -328,6 +445,31 @@ impl ProxyConfig {
         }
         if config.limits.max_headers == 0 || config.limits.max_head_bytes < 64 {
             return Err(invalid("limits are too small to carry any request".into()));
+        }
+        if let Some(work) = &config.work
+            && let Some(header) = &work.header
+            && (header.is_empty()
+                || !header
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        {
+            return Err(invalid(format!(
+                "work.header {header:?} is not a header name"
+            )));
+        }
+        if let Some(dynamic) = &config.dynamic {
+            if dynamic.module.is_some() && !dynamic.engine.takes_module() {
+                return Err(invalid(format!(
+                    "dynamic.module: the {} engine runs no module",
+                    dynamic.engine.name()
+                )));
+            }
+            if dynamic.command.is_some() && dynamic.engine != DynamicEngine::Ipc {
+                return Err(invalid("dynamic.command is for the ipc engine only".into()));
+            }
+            if dynamic.command.as_ref().is_some_and(Vec::is_empty) {
+                return Err(invalid("dynamic.command is empty".into()));
+            }
         }
         if config.limits.max_headers > pb_http::head::MAX_HEADERS {
             return Err(invalid(format!(

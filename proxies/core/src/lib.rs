@@ -15,6 +15,7 @@
 //! | [`ready`] | the readiness line a core prints and the runner parses |
 //! | [`probe`] | whether io_uring and locked memory are usable here, behind a trait tests can fake |
 //! | [`calibrate`] | [`Spin`]: a known extra cost per request, to calibrate the regression gate |
+//! | [`reload`] | [`reload::ConfigBus`]: new configurations published while a core serves, and the [`reload::Strategy`] a borrowing core takes them by |
 //! | [`error`] | [`ServeError`], what a core reports when it cannot serve, and [`error::one_line`] |
 
 pub mod calibrate;
@@ -24,6 +25,7 @@ pub mod error;
 pub mod opts;
 pub mod probe;
 pub mod ready;
+pub mod reload;
 
 pub use crate::calibrate::Spin;
 pub use crate::config::ProxyConfig;

@@ -15,17 +15,24 @@ pub enum Scenario {
     /// HTTP/1.1 reverse proxy: routing, balancing and middleware from the
     /// [`ProxyConfig`](crate::config::ProxyConfig) in [`ServeOpts::http`].
     HttpForward,
+    /// TCP (layer 4) forwarding: each client connection relayed byte for
+    /// byte to an upstream of the configuration's default pool (the route
+    /// for `/` without a host), each side's FIN passed on to the other —
+    /// the floor under the HTTP forwarding's cost.
+    TcpForward,
 }
 
 impl Scenario {
     /// Every scenario a core can serve.
-    pub const ALL: &'static [Scenario] = &[Scenario::Echo, Scenario::HttpForward];
+    pub const ALL: &'static [Scenario] =
+        &[Scenario::Echo, Scenario::HttpForward, Scenario::TcpForward];
 
     /// Stable name used on the command line, in scenario files and results.
     pub fn name(self) -> &'static str {
         match self {
             Scenario::Echo => "echo",
             Scenario::HttpForward => "http-forward",
+            Scenario::TcpForward => "tcp-forward",
         }
     }
 
@@ -71,6 +78,12 @@ pub struct ServeOpts {
     /// writes the configuration it rendered for that program, so a run
     /// can store what was measured beside its figures.
     pub program_config_out: Option<std::path::PathBuf>,
+    /// Where new forwarding configurations are published while the core
+    /// serves (`proxy --admin`); `None`: the configuration never changes.
+    pub reload: Option<std::sync::Arc<crate::reload::ConfigBus>>,
+    /// How a borrowing core brings a new configuration to open
+    /// connections; the other compositions have one way each.
+    pub reload_strategy: crate::reload::Strategy,
 }
 
 impl ServeOpts {
@@ -87,6 +100,8 @@ impl ServeOpts {
             spin: crate::Spin::default(),
             http: None,
             program_config_out: None,
+            reload: None,
+            reload_strategy: crate::reload::Strategy::default(),
         }
     }
 
@@ -105,6 +120,21 @@ impl ServeOpts {
         if self.spin != crate::Spin::default() {
             return Err(crate::ServeError::Options(format!(
                 "{name} cannot add injected work per request (--spin-iters)"
+            )));
+        }
+        if self.reload.is_some() {
+            return Err(crate::ServeError::Options(format!(
+                "{name} cannot take configuration updates while serving (--admin)"
+            )));
+        }
+        if config.work.is_some() {
+            return Err(crate::ServeError::Options(format!(
+                "{name} cannot add injected work per request (the configuration's [work])"
+            )));
+        }
+        if config.dynamic.is_some() {
+            return Err(crate::ServeError::Options(format!(
+                "{name} cannot run a dynamic filter (the configuration's [dynamic])"
             )));
         }
         Ok(config)
@@ -153,9 +183,17 @@ impl ServeOpts {
                 "buffer size must be at least 1 byte".into(),
             ));
         }
-        if self.scenario == Scenario::HttpForward && self.http.is_none() {
+        if self.scenario != Scenario::Echo && self.http.is_none() {
+            return Err(crate::ServeError::Options(format!(
+                "{} needs a proxy configuration (--config)",
+                self.scenario.name()
+            )));
+        }
+        if self.scenario == Scenario::TcpForward
+            && self.http.as_ref().is_some_and(|c| c.pools.is_empty())
+        {
             return Err(crate::ServeError::Options(
-                "http-forward needs a proxy configuration (--config)".into(),
+                "tcp-forward needs a pool to forward to".into(),
             ));
         }
         if self.max_conns == 0 {

@@ -23,6 +23,9 @@ pub struct ReadyLine {
     /// Where the process's allocation counters are (`pb-alloc`'s table),
     /// when it counts them: the supervisor reads them from outside.
     pub alloc_table: Option<usize>,
+    /// Where the core takes new configurations (`proxy --admin`): `PUT
+    /// /config` with the new TOML.
+    pub admin: Option<SocketAddr>,
 }
 
 impl fmt::Display for ReadyLine {
@@ -34,6 +37,9 @@ impl fmt::Display for ReadyLine {
         )?;
         if let Some(at) = self.alloc_table {
             write!(f, " allocs={at:#x}")?;
+        }
+        if let Some(admin) = self.admin {
+            write!(f, " admin={admin}")?;
         }
         Ok(())
     }
@@ -60,7 +66,7 @@ impl FromStr for ReadyLine {
             return Err(err(format!("does not start with {READY_TOKEN}")));
         }
         let (mut core, mut addr, mut threads, mut pid) = (None, None, None, None);
-        let mut alloc_table = None;
+        let (mut alloc_table, mut admin) = (None, None);
         for word in words {
             let (key, value) = word
                 .split_once('=')
@@ -98,6 +104,13 @@ impl FromStr for ReadyLine {
                             .map_err(|e: std::num::ParseIntError| bad(e.to_string()))?,
                     )
                 }
+                "admin" => {
+                    admin = Some(
+                        value
+                            .parse()
+                            .map_err(|e: std::net::AddrParseError| bad(e.to_string()))?,
+                    )
+                }
                 _ => {} // unknown keys are ignored so the line can grow
             }
         }
@@ -108,6 +121,7 @@ impl FromStr for ReadyLine {
             threads: threads.ok_or_else(|| missing("threads"))?,
             pid: pid.ok_or_else(|| missing("pid"))?,
             alloc_table,
+            admin,
         })
     }
 }
@@ -124,14 +138,19 @@ mod tests {
             threads: 4,
             pid: 42,
             alloc_table: None,
+            admin: None,
         };
         assert_eq!(line.to_string().parse::<ReadyLine>().unwrap(), line);
         let counting = ReadyLine {
             alloc_table: Some(0x5555_dead_beef),
+            admin: Some("127.0.0.1:9999".parse().unwrap()),
             ..line
         };
         let text = counting.to_string();
-        assert!(text.ends_with(" allocs=0x5555deadbeef"), "{text}");
+        assert!(
+            text.ends_with(" allocs=0x5555deadbeef admin=127.0.0.1:9999"),
+            "{text}"
+        );
         assert_eq!(text.parse::<ReadyLine>().unwrap(), counting);
     }
 

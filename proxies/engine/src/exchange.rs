@@ -177,8 +177,9 @@ pub struct Exchange<S> {
     pub head: RequestHead,
     /// The client connection (its buffer may hold the start of the body).
     pub client: Conn<S>,
-    /// Pool chosen by routing.
-    pub route: Option<usize>,
+    /// The upstream routing chose (pool by host and path, then the pool's
+    /// balancer); `None` until routed, and when no route matches (404).
+    pub upstream: Option<crate::balance::Pick>,
     /// Header names to drop when forwarding (lower-case).
     pub request_remove: Vec<String>,
     /// Headers to add when forwarding.
@@ -203,7 +204,7 @@ impl<S: Stream> Exchange<S> {
         Exchange {
             head,
             client,
-            route: None,
+            upstream: None,
             request_remove: Vec::new(),
             request_add: Vec::new(),
             response_add: Vec::new(),

@@ -1,8 +1,13 @@
-//! Middleware decisions, as pure functions over a request head. The cores
+//! Middleware decisions, as pure functions over a request head (and the
+//! experiments' injected work and dynamic filter, [`Work`]). The cores
 //! wrap them in their own layer types (tower `Layer`s, `FactoryStack`
 //! layers); what they decide is decided here, once.
 
+use std::sync::Arc;
+
 use pb_core::config::{AuthConfig, HeadersConfig};
+use pb_core::{ProxyConfig, Spin};
+use pb_dynamic::{Decision, Gate};
 use pb_http::{Header, RequestHead};
 
 /// Why the auth filter refused a request.
@@ -97,6 +102,91 @@ impl HeaderRules {
     }
 }
 
+/// What the claims' experiments inject into every request, compiled
+/// once: the spin work of `[work]` (see [`pb_core::config::WorkConfig`])
+/// at the two places it names, and the `[dynamic]` filter (see
+/// [`pb_dynamic`]) at the request head. Every composition's work layer
+/// calls it; a normal configuration has neither and the layer holds
+/// `None`.
+#[derive(Debug, Clone, Default)]
+pub struct Work {
+    call: Spin,
+    header: Option<String>,
+    max_iters: u64,
+    gate: Option<Arc<Gate>>,
+}
+
+/// A request the injected behaviour answers itself, with this status
+/// and an empty body, as every middleware refusal is: a work header that
+/// is not a number of iterations within the limit (400), or the dynamic
+/// filter's refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused(pub u16);
+
+impl Refused {
+    /// An unreadable or too large work header.
+    pub const BAD_WORK: Refused = Refused(400);
+}
+
+impl Work {
+    /// Compiles `[work]` and `[dynamic]`; `None` (neither section) costs
+    /// nothing anywhere. The dynamic filter is the process's one gate for
+    /// its configuration ([`Gate::shared_or_refusing`]).
+    pub fn new(config: &ProxyConfig) -> Option<Work> {
+        if config.work.is_none() && config.dynamic.is_none() {
+            return None;
+        }
+        let work = config.work.as_ref();
+        Some(Work {
+            call: Spin::iters(work.map_or(0, |w| w.call_iters)),
+            header: work
+                .and_then(|w| w.header.as_ref())
+                .map(|h| h.to_ascii_lowercase()),
+            max_iters: work.map_or(0, |w| w.max_iters),
+            gate: config.dynamic.as_ref().map(Gate::shared_or_refusing),
+        })
+    }
+
+    /// The work of the request stack's `call`, before its future exists.
+    #[inline]
+    pub fn in_call(&self) {
+        self.call.burn();
+    }
+
+    /// The dynamic filter's decision, then the iterations `head` asks to
+    /// spend in its future (0 without the header).
+    pub fn requested(&self, head: &RequestHead) -> Result<u64, Refused> {
+        if let Some(gate) = &self.gate
+            && let Decision::Answer(status) = gate.decide(head)
+        {
+            return Err(Refused(status));
+        }
+        let Some(value) = self.header.as_deref().and_then(|h| head.header(h)) else {
+            return Ok(0);
+        };
+        std::str::from_utf8(value)
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .filter(|&n| n <= self.max_iters)
+            .ok_or(Refused::BAD_WORK)
+    }
+
+    /// Spends `iters` iterations (what [`requested`](Self::requested)
+    /// gave), inside the request's future.
+    #[inline]
+    pub fn in_future(iters: u64) {
+        Spin::iters(iters).burn();
+    }
+
+    /// All of it in one place, for a composition whose `call` and future
+    /// run in the same task anyway (all but tower's).
+    pub fn spend(&self, head: &RequestHead) -> Result<(), Refused> {
+        self.in_call();
+        Work::in_future(self.requested(head)?);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,5 +214,68 @@ mod tests {
             403
         );
         assert_eq!(authorize(&auth, &head("X-Token: s3cret\r\n")), Ok(()));
+    }
+
+    fn config(sections: &str) -> ProxyConfig {
+        let text = format!(
+            "[[pool]]\nname = \"p\"\nupstreams = [\"127.0.0.1:1\"]\n[[route]]\npool = \"p\"\n{sections}"
+        );
+        ProxyConfig::parse(&text, "test").unwrap()
+    }
+
+    #[test]
+    fn work_reads_its_header_and_refuses_what_it_cannot_spend() {
+        let work = Work::new(&config(
+            "[work]\ncall_iters = 5\nheader = \"X-PB-Work\"\nmax_iters = 1000\n",
+        ))
+        .unwrap();
+        let bad = Err(Refused::BAD_WORK);
+        assert_eq!(work.requested(&head("")), Ok(0));
+        assert_eq!(work.requested(&head("x-pb-work: 250\r\n")), Ok(250));
+        assert_eq!(work.requested(&head("X-Pb-Work:  1000 \r\n")), Ok(1000));
+        assert_eq!(work.requested(&head("x-pb-work: 1001\r\n")), bad);
+        assert_eq!(work.requested(&head("x-pb-work: -1\r\n")), bad);
+        assert_eq!(work.requested(&head("x-pb-work: lots\r\n")), bad);
+        assert!(Work::new(&config("")).is_none());
+        // Without a header every request asks for nothing.
+        let fixed = Work::new(&config("[work]\ncall_iters = 5\n")).unwrap();
+        assert_eq!(fixed.requested(&head("x-pb-work: 7\r\n")), Ok(0));
+    }
+
+    #[test]
+    fn a_dynamic_filter_answers_before_any_work_is_read() {
+        let work = Work::new(&config(
+            "[work]\nheader = \"x-pb-work\"\nmax_iters = 10\n[dynamic]\nengine = \"native\"\n",
+        ))
+        .unwrap();
+        assert_eq!(
+            work.requested(&head("x-pb-work: 11\r\n")),
+            Err(Refused(401))
+        );
+        assert_eq!(
+            work.requested(&head("x-pb-token: pb-open-sesame\r\nx-pb-work: 11\r\n")),
+            Err(Refused::BAD_WORK)
+        );
+        assert_eq!(
+            work.requested(&head("x-pb-token: pb-open-sesame\r\nx-pb-work: 3\r\n")),
+            Ok(3)
+        );
+        let gate_only = Work::new(&config("[dynamic]\nengine = \"native\"\n")).unwrap();
+        assert_eq!(
+            gate_only.requested(&head("x-pb-deny: 1\r\n")),
+            Err(Refused(403))
+        );
+    }
+
+    #[test]
+    fn a_filter_that_cannot_be_built_refuses_every_request() {
+        let work = Work::new(&config(
+            "[dynamic]\nengine = \"wasmi\"\nmodule = \"/nonexistent/gate.wat\"\n",
+        ))
+        .unwrap();
+        assert_eq!(
+            work.requested(&head("x-pb-token: pb-open-sesame\r\n")),
+            Err(Refused(500))
+        );
     }
 }

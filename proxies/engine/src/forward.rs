@@ -1,7 +1,8 @@
 //! The bottom of every core's stack: send the request to an upstream from
 //! the chosen pool and stream the response back.
 //!
-//! In order: pick an upstream (the pool's policy), take an idle connection
+//! In order: with the upstream routing picked ([`Exchange::upstream`];
+//! 404 when no route matched), take an idle connection
 //! that is still quiet (the pool drops closed ones and ones holding stray
 //! bytes) or connect (502 if refused or too slow), answer `Expect:
 //! 100-continue`, send the head and stream the body (408 if the client
@@ -19,7 +20,6 @@
 use std::io;
 use std::net::SocketAddr;
 
-use crate::balance::Balancer;
 use crate::exchange::{Conn, Done, Exchange};
 use crate::io::{Runtime, Stream, timeout};
 use crate::pool::UpstreamPool;
@@ -41,11 +41,10 @@ pub trait Phases {
 
 impl Phases for () {}
 
-/// Upstream balancers, idle connections and the limits that bound them.
+/// Idle upstream connections and the limits that bound the exchange
+/// (the upstream itself is routing's choice, [`Exchange::upstream`]).
 #[derive(Debug)]
 pub struct Forwarder<P> {
-    /// One balancer per pool, in configuration order.
-    pub balancers: Vec<Balancer>,
     /// Idle upstream connections.
     pub pool: P,
     /// Connect and response timeouts.
@@ -55,15 +54,10 @@ pub struct Forwarder<P> {
 }
 
 impl<P> Forwarder<P> {
-    /// A forwarder for `config`; `seed` varies random balancing per thread.
-    pub fn new(config: &ProxyConfig, pool: P, seed: u64) -> Forwarder<P> {
+    /// A forwarder for `config`'s timeouts and limits, keeping idle
+    /// upstream connections in `pool`.
+    pub fn new(config: &ProxyConfig, pool: P) -> Forwarder<P> {
         Forwarder {
-            balancers: config
-                .pools
-                .iter()
-                .enumerate()
-                .map(|(i, p)| Balancer::new(p, seed.wrapping_add(i as u64)))
-                .collect(),
             pool,
             timeouts: config.timeouts,
             limits: config.head_limits(),
@@ -110,10 +104,9 @@ impl<P> Forwarder<P> {
         R: Runtime,
         P: UpstreamPool<Conn<R::Stream>>,
     {
-        let Some(route) = ex.route else {
+        let Some(pick) = ex.upstream.take() else {
             return ex.respond(404, b"no route for this host and path\n").await;
         };
-        let pick = self.balancers[route].pick();
         let continued = ex.head.expect_continue && ex.head.framing != Framing::Empty;
         if continued {
             ex.client.send(write::CONTINUE).await?;

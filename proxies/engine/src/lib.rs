@@ -13,12 +13,13 @@
 //! | [`io`] | the runtime interface: owned-buffer streams, connect, sleep, timeout |
 //! | [`route`] | host + longest path prefix -> pool |
 //! | [`balance`] | round-robin, random, power-of-two-choices on in-flight requests |
-//! | [`filter`] | auth decision (401/403) and header rules |
+//! | [`filter`] | auth decision (401/403), header rules, and what the claims' experiments inject ([`filter::Work`]: spin work and the `[dynamic]` filter) |
 //! | [`decide`] | those decisions bundled for the reference stacks (hyper, Pingora), which share them and nothing else |
 //! | [`exchange`] | client connections, head deadlines (408), the per-connection loop |
 //! | [`pool`] | idle upstream connections: per thread or shared |
 //! | [`forward`] | the upstream exchange: 502/504, body streaming, connection reuse |
-//! | [`echo`] | the echo loop each runtime writes in its own I/O style ([`Echo`]) |
+//! | [`echo`] | the echo and relay loops each runtime writes in its own I/O style ([`Echo`]) |
+//! | [`tunnel`] | tcp-forward: an upstream from the default pool, then the runtime's relay |
 //! | [`conn`] | [`ConnGauge`]: connections active, admitted and refused, shared by every thread |
 //! | [`lifecycle`] | drain, and the whole life of a thread-per-core core |
 
@@ -33,9 +34,11 @@ pub mod io;
 pub mod lifecycle;
 pub mod pool;
 pub mod route;
+pub mod tunnel;
 
 pub use conn::{ConnGauge, ConnGuard, ConnRefused};
 pub use echo::{Echo, EchoParams};
 pub use exchange::{Conn, Done, Exchange, serve_connection};
 pub use forward::{Forwarder, Phases};
 pub use io::{Runtime, Stream};
+pub use tunnel::Tunnel;

@@ -34,6 +34,15 @@ pub trait UpstreamPool<S> {
     fn put(&self, addr: SocketAddr, stream: S);
 }
 
+/// A pool a rebuilt stack takes over from the stack it replaces
+/// (`make_via_ref` under the rebuild reload strategy): the idle
+/// connections move, so a reload does not cost warm upstream connections.
+pub trait Adopt {
+    /// A new pool holding every idle connection of this one, which is
+    /// left empty.
+    fn adopt(&self) -> Self;
+}
+
 /// Idle connections per upstream, with the time each list was last swept.
 #[derive(Debug)]
 pub struct Idle<S> {
@@ -103,6 +112,14 @@ impl<S> UpstreamPool<S> for LocalPool<S> {
     }
 }
 
+impl<S> Adopt for LocalPool<S> {
+    fn adopt(&self) -> Self {
+        LocalPool {
+            idle: RefCell::new(std::mem::take(&mut *self.idle.borrow_mut())),
+        }
+    }
+}
+
 /// A pool shared between threads.
 #[derive(Debug)]
 pub struct SharedPool<S> {
@@ -132,6 +149,16 @@ impl<S> UpstreamPool<S> for SharedPool<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_adopting_pool_takes_every_idle_connection() {
+        let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let old = LocalPool::default();
+        old.put(addr, 7);
+        let new = old.adopt();
+        assert_eq!(old.take(addr, |_| true), None);
+        assert_eq!(new.take(addr, |_| true), Some(7));
+    }
 
     #[test]
     fn dead_connections_are_dropped_and_swept() {

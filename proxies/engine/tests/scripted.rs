@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use pb_core::ProxyConfig;
 use pb_engine::pool::LocalPool;
-use pb_engine::route::Router;
+use pb_engine::route::Routing;
 use pb_engine::{Conn, Forwarder, Runtime, Stream, serve_connection};
 
 /// One step of a scripted peer.
@@ -272,8 +272,8 @@ struct Seen {
 /// connections playing `upstreams` in connect order.
 fn serve(client: Vec<Step>, upstreams: Vec<Vec<Step>>) -> Seen {
     let config = ProxyConfig::parse(CONFIG, "test").unwrap();
-    let router = Router::new(&config);
-    let forwarder = Forwarder::new(&config, LocalPool::<Conn<Scripted>>::default(), 0);
+    let routing = Routing::new(&config, 0);
+    let forwarder = Forwarder::new(&config, LocalPool::<Conn<Scripted>>::default());
     let mut records = Vec::new();
     UPSTREAMS.with(|u| {
         let mut u = u.borrow_mut();
@@ -292,7 +292,7 @@ fn serve(client: Vec<Step>, upstreams: Vec<Vec<Step>>) -> Seen {
         limits,
         deadline,
         |mut ex| {
-            ex.route = router.route_head(&ex.head);
+            ex.upstream = routing.resolve(&ex.head);
             forwarder.forward::<TestRt>(ex)
         },
     ));

@@ -113,7 +113,10 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
                 keep_alive: !args.connection_per_request,
                 origins: 1,
                 policy: pb_core::config::Policy::RoundRobin,
+                work: None,
+                filter: None,
             }),
+            tcp: None,
         },
         rate_search: args.rate_search,
         origin: "proxybench load".into(),
@@ -128,6 +131,7 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
         search_start_rate: args.search_start,
         search_max_rate: args.search_max,
         core_spin_iters: 0,
+        cpu_plan: pb_scenario::CpuPlanKind::Split,
     };
     let spec = LoadSpec {
         interval: seconds(args.interval, "interval")?,

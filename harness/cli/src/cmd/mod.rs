@@ -1,10 +1,12 @@
 //! One module per subcommand; each parses nothing itself beyond its clap
 //! `Args` and hands the work to a library.
 
+pub(crate) mod claims;
 pub(crate) mod conform;
 pub(crate) mod cores;
 pub(crate) mod docs;
 pub(crate) mod export;
+pub(crate) mod filter;
 pub(crate) mod gate;
 pub(crate) mod load;
 pub(crate) mod merge;
@@ -61,6 +63,35 @@ impl Externals {
         }
         Ok(args)
     }
+}
+
+/// Every core the runner may start (the registry's and the user's), as
+/// the runner knows them: by name, with their availability here.
+pub(crate) fn core_entries(
+    externals: &Externals,
+    probe: &dyn Probe,
+) -> anyhow::Result<Vec<pb_runner::CoreEntry>> {
+    Ok(externals
+        .cores()?
+        .iter()
+        .map(|core| {
+            let info = core.info();
+            pb_runner::CoreEntry {
+                name: info.name.to_owned(),
+                runtime: info.runtime.to_owned(),
+                service: info.service.to_owned(),
+                availability: info.availability(probe),
+                grid: info
+                    .grid
+                    .map(|(runtime, composition)| pb_results::GridCell {
+                        runtime: runtime.to_owned(),
+                        composition: composition.to_owned(),
+                    }),
+                reference: info.is_reference(),
+                scenarios: info.scenarios.iter().map(|s| s.name().to_owned()).collect(),
+            }
+        })
+        .collect())
 }
 
 /// Environment variable that makes the io_uring probe fail with the given

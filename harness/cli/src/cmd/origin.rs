@@ -32,6 +32,10 @@ pub(crate) struct Args {
     /// Delay every response by this many milliseconds (a slow origin).
     #[arg(long, default_value_t = 0)]
     delay_ms: u64,
+    /// Speak no HTTP: echo every connection's bytes and answer its FIN
+    /// (the upstream of tcp-forward).
+    #[arg(long)]
+    echo: bool,
 }
 
 pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
@@ -42,6 +46,7 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
         id: args.id.clone(),
         record: args.record,
         delay: std::time::Duration::from_millis(args.delay_ms),
+        echo: args.echo,
     };
     let shutdown = Shutdown::on_signals().context("installing signal handlers")?;
     pb_origin::run(&opts, &shutdown, &mut |addr| {
@@ -51,6 +56,7 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
             threads: args.threads,
             pid: std::process::id(),
             alloc_table: None,
+            admin: None,
         };
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{line}");

@@ -55,6 +55,20 @@ pub(crate) struct Args {
     /// reference proxies that run a program (its allocations are its own).
     #[arg(long)]
     count_allocations: bool,
+    /// Take new forwarding configurations while serving: an HTTP
+    /// endpoint on this address (port 0 picks one; the readiness line
+    /// says `admin=ADDR`) where `PUT /config` with the new TOML publishes
+    /// it (only pools and routes may change). Open connections take it
+    /// at their next request.
+    #[arg(long, value_name = "ADDR")]
+    admin: Option<SocketAddr>,
+    /// How a borrowing (service-async) core brings a new configuration to
+    /// open connections: thread-local (components read the thread's
+    /// configuration), push (the connection loop pushes it into them) or
+    /// rebuild (the stack is rebuilt with make_via_ref). The other
+    /// compositions have one way each.
+    #[arg(long, default_value = "thread-local", value_parser = clap::builder::PossibleValuesParser::new(pb_core::reload::Strategy::ALL.iter().map(|(n, _)| *n)))]
+    reload_strategy: String,
     /// Where a reference proxy writes the configuration it renders for its
     /// program (nginx.conf, haproxy.cfg); other cores ignore it. Without
     /// it, the configuration goes to stderr.
@@ -72,6 +86,23 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
         eprintln!("proxybench: core unavailable: {reason}");
         std::process::exit(2);
     }
+    let http = match &args.config {
+        Some(path) => Some(std::sync::Arc::new(pb_core::ProxyConfig::load(path)?)),
+        None => None,
+    };
+    let reload = match (args.admin, &http) {
+        (Some(_), Some(config)) => Some(std::sync::Arc::new(pb_core::reload::ConfigBus::new(
+            std::sync::Arc::clone(config),
+        ))),
+        (Some(_), None) => {
+            anyhow::bail!("--admin takes forwarding configurations: it needs --config")
+        }
+        (None, _) => None,
+    };
+    let admin = match (args.admin, &reload) {
+        (Some(addr), Some(bus)) => Some(crate::admin::serve(addr, std::sync::Arc::clone(bus))?),
+        _ => None,
+    };
     let opts = ServeOpts {
         threads: args.threads,
         cpus: args.cpus,
@@ -82,13 +113,20 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
             syscalls: args.extra_syscalls,
             allocations: args.extra_allocations,
         },
-        http: match &args.config {
-            Some(path) => Some(std::sync::Arc::new(pb_core::ProxyConfig::load(path)?)),
-            None => None,
-        },
+        http,
         program_config_out: args.program_config_out,
+        reload,
+        reload_strategy: pb_core::reload::Strategy::from_name(&args.reload_strategy)
+            .context("unknown reload strategy")?,
         ..ServeOpts::new(scenario, args.listen)
     };
+    // A dynamic filter is built before any thread serves: a module that
+    // does not compile stops the core here, and a filter process starts
+    // on the core's CPUs (this thread's, which the process inherits).
+    if let Some(dynamic) = opts.http.as_ref().and_then(|c| c.dynamic.as_ref()) {
+        opts.pin_current_thread()?;
+        pb_dynamic::Gate::shared(dynamic)?;
+    }
     let alloc_table = (args.count_allocations && core.serves_in_process()).then(|| {
         crate::ALLOC.switch_on();
         crate::ALLOC.table_addr()
@@ -102,6 +140,7 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
             threads,
             pid: std::process::id(),
             alloc_table,
+            admin,
         };
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{line}");

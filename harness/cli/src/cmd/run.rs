@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use pb_runner::CoreEntry;
 use pb_runner::pipeline::{self, Overrides, Request, Verdict};
 use pb_scenario::ScenarioFile;
 use pb_sys::CpuSet;
@@ -71,31 +70,7 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
         None => ScenarioFile::builtin_default(),
     };
     let probe = super::probe();
-    let cores = args
-        .externals
-        .cores()?
-        .iter()
-        .map(|core| CoreEntry {
-            name: core.info().name.to_owned(),
-            runtime: core.info().runtime.to_owned(),
-            service: core.info().service.to_owned(),
-            availability: core.info().availability(probe.as_ref()),
-            grid: core
-                .info()
-                .grid
-                .map(|(runtime, composition)| pb_results::GridCell {
-                    runtime: runtime.to_owned(),
-                    composition: composition.to_owned(),
-                }),
-            reference: core.info().is_reference(),
-            scenarios: core
-                .info()
-                .scenarios
-                .iter()
-                .map(|s| s.name().to_owned())
-                .collect(),
-        })
-        .collect();
+    let cores = super::core_entries(&args.externals, probe.as_ref())?;
     let allowed_cpus = match args.cpus {
         Some(set) => set,
         None => CpuSet::allowed().context("reading this process's CPU affinity")?,

@@ -49,6 +49,12 @@ pub(crate) fn trial(h: &Histogram<u64>) -> Trial {
             qps: h.len() as f64,
             latency_us: hist::percentiles(h),
             histogram: hist::encode(h),
+            origins: [
+                ("old-1".to_string(), h.len() / 2),
+                ("new-1".to_string(), h.len() - h.len() / 2),
+            ]
+            .into_iter()
+            .collect(),
         }],
         kernel: Some(pb_results::KernelWork {
             user_cpu_us_per_req: Some(7.5),
@@ -69,6 +75,17 @@ pub(crate) fn trial(h: &Histogram<u64>) -> Trial {
             alloc_bytes_per_req: Some(240.0),
             allocations_unavailable: None,
         }),
+        classes: Vec::new(),
+        threads: vec![
+            pb_results::ThreadCpu {
+                name: "monoio-0".into(),
+                cpu_us: 900.0,
+            },
+            pb_results::ThreadCpu {
+                name: "monoio-1".into(),
+                cpu_us: 300.0,
+            },
+        ],
     }
 }
 
@@ -135,6 +152,7 @@ pub(crate) fn results(run_id: &str, core: &str, trial: Trial) -> Results {
                 driver_threads: 1,
                 core_spin_iters: 0,
                 http: None,
+                tcp: None,
             },
             trials: vec![trial],
             rate_search: None,

@@ -32,6 +32,10 @@ pub struct StackConfig {
     pub conn: ConnLimitParams,
     /// How long open connections get to finish after shutdown.
     pub drain: Duration,
+    /// Where new configurations are published, if anywhere.
+    pub reload: Option<std::sync::Arc<pb_core::reload::ConfigBus>>,
+    /// How open connections take them.
+    pub strategy: pb_core::reload::Strategy,
 }
 
 impl StackConfig {
@@ -46,6 +50,8 @@ impl StackConfig {
                 limit: opts.max_conns,
             },
             drain: opts.drain,
+            reload: opts.reload.clone(),
+            strategy: opts.reload_strategy,
         }
     }
 }

@@ -38,6 +38,14 @@ where
     }
 }
 
+impl<S> ConnLimit<S> {
+    /// `inner` behind the limit `params` sets (a stack put together
+    /// without a factory).
+    pub fn new(inner: S, params: ConnLimitParams) -> ConnLimit<S> {
+        ConnLimit { inner, params }
+    }
+}
+
 /// Factory for [`ConnLimit`]; what [`ConnLimitFactory::layer`] pushes on a stack.
 #[derive(Debug)]
 pub struct ConnLimitFactory<F> {

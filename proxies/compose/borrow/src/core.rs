@@ -12,7 +12,9 @@ use pb_sys::Shutdown;
 use service_async::Service;
 
 use crate::config::{EchoService, StackConfig};
-use crate::http::{echo_stack, http_stack};
+use crate::http::{echo_stack, http_stack, rebuild_stack, tunnel_stack};
+use pb_core::reload::Strategy;
+use std::sync::Arc;
 
 /// The stream a thread-per-core runtime's connections arrive on.
 type StreamOf<T> = <<T as ThreadPerCore>::Rt as Runtime>::Stream;
@@ -45,12 +47,28 @@ where
                     move |stream| call(Rc::clone(&svc), stream)
                 })
             }
-            Scenario::HttpForward => {
+            Scenario::TcpForward => {
                 serve_thread_per_core(rt, opts, &gauge, shutdown, on_ready, move |thread| {
-                    let svc = Rc::new(http_stack::<T::Rt, _>(config.clone(), thread as u64));
+                    let svc = Rc::new(tunnel_stack::<T::Rt>(&config, thread as u64));
                     move |stream| call(Rc::clone(&svc), stream)
                 })
             }
+            Scenario::HttpForward => match (config.reload.clone(), config.strategy) {
+                (Some(bus), Strategy::Rebuild) => {
+                    serve_thread_per_core(rt, opts, &gauge, shutdown, on_ready, move |thread| {
+                        let svc = Rc::new(rebuild_stack::<T::Rt>(
+                            config.clone(),
+                            Arc::clone(&bus),
+                            thread as u64,
+                        ));
+                        move |stream| call(Rc::clone(&svc), stream)
+                    })
+                }
+                _ => serve_thread_per_core(rt, opts, &gauge, shutdown, on_ready, move |thread| {
+                    let svc = Rc::new(http_stack::<T::Rt>(config.clone(), thread as u64));
+                    move |stream| call(Rc::clone(&svc), stream)
+                }),
+            },
         }
     }
 }

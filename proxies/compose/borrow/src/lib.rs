@@ -26,4 +26,4 @@ pub mod http;
 pub use crate::core::Borrowing;
 pub use config::{EchoFactory, EchoService, StackConfig};
 pub use conn::{ConnLimit, ConnLimitFactory, ConnLimitParams};
-pub use http::{echo_stack, http_stack};
+pub use http::{TunnelService, echo_stack, http_stack, rebuild_stack, tunnel_stack};

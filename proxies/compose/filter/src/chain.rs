@@ -17,11 +17,14 @@
 use std::io;
 
 use pb_core::config::{AuthConfig, ProxyConfig};
-use pb_engine::filter::{self, HeaderRules};
+use pb_core::reload::ConfigBus;
+use pb_engine::balance::Pick;
+use pb_engine::filter::{self, HeaderRules, Work};
 use pb_engine::pool::UpstreamPool;
-use pb_engine::route::Router;
+use pb_engine::route::{LocalRouting, Routes, Routing};
 use pb_engine::{Conn, Done, Exchange, Forwarder, Phases, Runtime};
 use pb_http::{Header, ResponseHead};
+use std::sync::Arc;
 
 use crate::{Configured, Request, Verdict, configured, split};
 
@@ -43,14 +46,15 @@ pub trait FilterFactory: Send + Sync {
     fn create(&self) -> Box<dyn HttpFilter + '_>;
 }
 
-/// The filter chain as a [`pb_raw::Step`].
-pub struct Chain {
+/// The filter chain as a [`pb_raw::Step`], its router reading routing
+/// `Rt` (one thread's, or shared by work-stealing workers).
+pub struct Chain<Rt = LocalRouting> {
     /// The configured filters before the router, in order.
     factories: Vec<Box<dyn FilterFactory>>,
-    router: Router,
+    routing: Rt,
 }
 
-impl std::fmt::Debug for Chain {
+impl<Rt> std::fmt::Debug for Chain<Rt> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Chain")
             .field("filters", &self.factories.len())
@@ -58,20 +62,21 @@ impl std::fmt::Debug for Chain {
     }
 }
 
-impl pb_raw::Step for Chain {
+impl<Rt: Routes> pb_raw::Step for Chain<Rt> {
     /// The configured filters ([`crate::configured`]), then the router.
-    fn new(config: &ProxyConfig) -> Chain {
+    fn new(config: &ProxyConfig, reload: Option<Arc<ConfigBus>>, seed: u64) -> Chain<Rt> {
         let factories = configured(config)
             .map(|filter| -> Box<dyn FilterFactory> {
                 match filter {
                     Configured::Auth(auth) => Box::new(AuthFactory(auth)),
+                    Configured::Work(work) => Box::new(WorkFactory(work)),
                     Configured::Headers(rules) => Box::new(HeadersFactory(rules)),
                 }
             })
             .collect();
         Chain {
             factories,
-            router: Router::new(config),
+            routing: Rt::new(config, reload, seed),
         }
     }
 
@@ -86,14 +91,16 @@ impl pb_raw::Step for Chain {
     {
         let mut filters: Vec<Box<dyn HttpFilter + '_>> =
             self.factories.iter().map(|f| f.create()).collect();
-        let mut router = RouterFilter {
-            router: &self.router,
-            route: None,
-        };
         let verdict = {
-            let (mut req, route) = split(&mut ex);
+            // The routing is read for this request's head phase only.
+            let routing = self.routing.current();
+            let mut router = RouterFilter {
+                routing: &routing,
+                upstream: None,
+            };
+            let (mut req, upstream) = split(&mut ex);
             let verdict = request_head(&mut filters, &mut router, &mut req);
-            *route = router.route;
+            *upstream = router.upstream;
             verdict
         };
         if let Verdict::Respond(status) = verdict {
@@ -161,6 +168,23 @@ impl HttpFilter for AuthFilter<'_> {
     }
 }
 
+struct WorkFactory(Work);
+
+/// Spends the injected work at the request head.
+struct WorkFilter<'a>(&'a Work);
+
+impl FilterFactory for WorkFactory {
+    fn create(&self) -> Box<dyn HttpFilter + '_> {
+        Box::new(WorkFilter(&self.0))
+    }
+}
+
+impl HttpFilter for WorkFilter<'_> {
+    fn on_request_head(&mut self, req: &mut Request<'_>) -> Verdict {
+        crate::spend(self.0, req.head)
+    }
+}
+
 struct HeadersFactory(HeaderRules);
 
 /// Header rules: request edits at the request head, additions at the
@@ -184,16 +208,15 @@ impl HttpFilter for HeadersFilter<'_> {
     }
 }
 
-/// The terminal filter: picks the pool; the route is its per-request
-/// state.
+/// The terminal filter: picks the upstream; it is its per-request state.
 struct RouterFilter<'a> {
-    router: &'a Router,
-    route: Option<usize>,
+    routing: &'a Routing,
+    upstream: Option<Pick>,
 }
 
 impl HttpFilter for RouterFilter<'_> {
     fn on_request_head(&mut self, req: &mut Request<'_>) -> Verdict {
-        self.route = self.router.route_head(req.head);
+        self.upstream = self.routing.resolve(req.head);
         Verdict::Continue
     }
 }

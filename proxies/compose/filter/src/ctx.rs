@@ -16,11 +16,13 @@ use std::io;
 
 use http::Extensions;
 use pb_core::config::{AuthConfig, ProxyConfig};
-use pb_engine::filter::{self, HeaderRules};
+use pb_core::reload::ConfigBus;
+use pb_engine::filter::{self, HeaderRules, Work};
 use pb_engine::pool::UpstreamPool;
-use pb_engine::route::Router;
+use pb_engine::route::{LocalRouting, Routes, Routing};
 use pb_engine::{Conn, Done, Exchange, Forwarder, Phases, Runtime};
 use pb_http::{Header, ResponseHead};
+use std::sync::Arc;
 
 use crate::{Configured, Request, Verdict, configured, split};
 
@@ -39,13 +41,15 @@ pub trait ContextFilter: Send + Sync {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RouteChoice(pub Option<usize>);
 
-/// The context chain as a [`pb_raw::Step`].
-pub struct ContextChain {
-    /// The configured filters, the router last.
+/// The context chain as a [`pb_raw::Step`], its router reading routing
+/// `Rt` (one thread's, or shared by work-stealing workers).
+pub struct ContextChain<Rt = LocalRouting> {
+    /// The configured filters, before the router.
     filters: Vec<Box<dyn ContextFilter>>,
+    routing: Rt,
 }
 
-impl std::fmt::Debug for ContextChain {
+impl<Rt> std::fmt::Debug for ContextChain<Rt> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ContextChain")
             .field("filters", &self.filters.len())
@@ -53,19 +57,22 @@ impl std::fmt::Debug for ContextChain {
     }
 }
 
-impl pb_raw::Step for ContextChain {
+impl<Rt: Routes> pb_raw::Step for ContextChain<Rt> {
     /// The configured filters ([`crate::configured`]), then the router.
-    fn new(config: &ProxyConfig) -> ContextChain {
-        let mut filters: Vec<Box<dyn ContextFilter>> = configured(config)
+    fn new(config: &ProxyConfig, reload: Option<Arc<ConfigBus>>, seed: u64) -> ContextChain<Rt> {
+        let filters: Vec<Box<dyn ContextFilter>> = configured(config)
             .map(|filter| -> Box<dyn ContextFilter> {
                 match filter {
                     Configured::Auth(auth) => Box::new(Auth(auth)),
+                    Configured::Work(work) => Box::new(Spend(work)),
                     Configured::Headers(rules) => Box::new(Headers(rules)),
                 }
             })
             .collect();
-        filters.push(Box::new(RouteFilter(Router::new(config))));
-        ContextChain { filters }
+        ContextChain {
+            filters,
+            routing: Rt::new(config, reload, seed),
+        }
     }
 
     async fn exchange<R, P>(
@@ -79,9 +86,16 @@ impl pb_raw::Step for ContextChain {
     {
         let mut ctx = Extensions::new();
         let verdict = {
-            let (mut req, route) = split(&mut ex);
-            let verdict = request_head(&self.filters, &mut req, &mut ctx);
-            *route = ctx.get::<RouteChoice>().and_then(|choice| choice.0);
+            // The routing is read for this request's head phase only: the
+            // router leaves its pool in the context, the framework picks
+            // the upstream from the same routing.
+            let routing = self.routing.current();
+            let (mut req, upstream) = split(&mut ex);
+            let verdict = request_head(&self.filters, &RouteFilter(&routing), &mut req, &mut ctx);
+            *upstream = ctx
+                .get::<RouteChoice>()
+                .and_then(|choice| choice.0)
+                .map(|pool| routing.pick(pool));
             verdict
         };
         if let Verdict::Respond(status) = verdict {
@@ -95,9 +109,11 @@ impl pb_raw::Step for ContextChain {
     }
 }
 
-/// The request-head phase: each filter in order until one answers.
+/// The request-head phase: each filter in order until one answers, then
+/// the router.
 fn request_head(
     filters: &[Box<dyn ContextFilter>],
+    router: &RouteFilter<'_>,
     req: &mut Request<'_>,
     ctx: &mut Extensions,
 ) -> Verdict {
@@ -105,7 +121,7 @@ fn request_head(
         .iter()
         .map(|f| f.on_request_head(req, ctx))
         .find(|v| *v != Verdict::Continue)
-        .unwrap_or(Verdict::Continue)
+        .unwrap_or_else(|| router.on_request_head(req, ctx))
 }
 
 /// The shared filters and one request's context as the forwarder's
@@ -143,6 +159,15 @@ impl ContextFilter for Auth {
     }
 }
 
+/// Spends the injected work at the request head.
+struct Spend(Work);
+
+impl ContextFilter for Spend {
+    fn on_request_head(&self, req: &mut Request<'_>, _ctx: &mut Extensions) -> Verdict {
+        crate::spend(&self.0, req.head)
+    }
+}
+
 /// Header rules: request edits at the request head, additions at the
 /// response head.
 struct Headers(HeaderRules);
@@ -158,12 +183,13 @@ impl ContextFilter for Headers {
     }
 }
 
-/// Picks the pool and leaves it in the context.
-struct RouteFilter(Router);
+/// Picks the pool and leaves it in the context; made per request over
+/// the routing that request reads.
+struct RouteFilter<'a>(&'a Routing);
 
-impl ContextFilter for RouteFilter {
+impl ContextFilter for RouteFilter<'_> {
     fn on_request_head(&self, req: &mut Request<'_>, ctx: &mut Extensions) -> Verdict {
-        ctx.insert(RouteChoice(self.0.route_head(req.head)));
+        ctx.insert(RouteChoice(self.0.route(req.head)));
         Verdict::Continue
     }
 }
@@ -199,7 +225,7 @@ mod tests {
     /// Runs the chain's head phase on `request`: the verdict, the route
     /// left in the context, and the request's edits.
     fn head_phase(
-        chain: &ContextChain,
+        chain: &ContextChain<LocalRouting>,
         request: &str,
     ) -> (Verdict, Option<RouteChoice>, Vec<String>) {
         let head = pb_http::RequestHead::parse(request.as_bytes(), &Limits::default())
@@ -208,8 +234,10 @@ mod tests {
             .0;
         let (mut remove, mut add) = (Vec::new(), Vec::new());
         let mut ctx = Extensions::new();
+        let routing = chain.routing.current();
         let verdict = request_head(
             &chain.filters,
+            &RouteFilter(&routing),
             &mut Request {
                 head: &head,
                 remove: &mut remove,
@@ -222,10 +250,10 @@ mod tests {
 
     #[test]
     fn the_router_leaves_its_choice_in_the_context() {
-        let chain = ContextChain::new(&config(""));
+        let chain = ContextChain::<LocalRouting>::new(&config(""), None, 0);
         assert_eq!(
             chain.filters.len(),
-            1,
+            0,
             "no auth, no header rules: the router alone"
         );
         let (verdict, route, _) = head_phase(&chain, "GET /api/x HTTP/1.1\r\nHost: a\r\n\r\n");
@@ -239,16 +267,24 @@ mod tests {
 
     #[test]
     fn a_refusal_stops_the_chain_before_the_router_and_the_rules() {
-        let chain = ContextChain::new(&config(
-            r#"
+        let chain = ContextChain::<LocalRouting>::new(
+            &config(
+                r#"
             [auth]
             header = "x-token"
             token = "s3cret"
             [headers]
             request_remove = ["X-Debug"]
             "#,
-        ));
-        assert_eq!(chain.filters.len(), 3);
+            ),
+            None,
+            0,
+        );
+        assert_eq!(
+            chain.filters.len(),
+            2,
+            "auth and header rules, then the router"
+        );
         let (verdict, route, remove) = head_phase(&chain, "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
         assert_eq!(
             (verdict, route, remove.len()),

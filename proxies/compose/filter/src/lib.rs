@@ -23,7 +23,7 @@ pub mod chain;
 pub mod ctx;
 
 use pb_core::config::{AuthConfig, ProxyConfig};
-use pb_engine::filter::HeaderRules;
+use pb_engine::filter::{HeaderRules, Work};
 use pb_http::{Header, RequestHead};
 
 /// `filter-chain` as `proxybench cores` and results describe it.
@@ -39,6 +39,10 @@ pub type FilterChain = pb_raw::PerThread<chain::Chain>;
 
 /// The `filter-chain-ctx` composition on a thread-per-core runtime.
 pub type FilterChainCtx = pb_raw::PerThread<ctx::ContextChain>;
+
+/// The routing of both chains: one thread's own on thread-per-core
+/// runtimes, shared on a work-stealing one.
+pub use pb_engine::route::{LocalRouting, Routes, SharedRouting};
 
 /// How a filter answers a request phase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,15 +66,17 @@ pub struct Request<'a> {
     pub add: &'a mut Vec<Header>,
 }
 
-/// The head-phase view of an exchange, and its route, borrowed apart.
-fn split<S>(ex: &mut pb_engine::Exchange<S>) -> (Request<'_>, &mut Option<usize>) {
+/// The head-phase view of an exchange, and its upstream, borrowed apart.
+fn split<S>(
+    ex: &mut pb_engine::Exchange<S>,
+) -> (Request<'_>, &mut Option<pb_engine::balance::Pick>) {
     (
         Request {
             head: &ex.head,
             remove: &mut ex.request_remove,
             add: &mut ex.request_add,
         },
-        &mut ex.route,
+        &mut ex.upstream,
     )
 }
 
@@ -79,15 +85,28 @@ fn split<S>(ex: &mut pb_engine::Exchange<S>) -> (Request<'_>, &mut Option<usize>
 enum Configured {
     /// A token is required.
     Auth(AuthConfig),
+    /// Injected work (`[work]`, experiments only).
+    Work(Work),
     /// There are header rules.
     Headers(HeaderRules),
 }
 
 /// The filters an operator would configure for `config`, in chain order:
-/// auth when a token is required, header rewriting when there are rules.
+/// auth when a token is required, the injected work when `[work]` asks
+/// for it, header rewriting when there are rules.
 fn configured(config: &ProxyConfig) -> impl Iterator<Item = Configured> {
     let rules = HeaderRules::new(&config.headers);
     let auth = config.auth.clone().map(Configured::Auth);
+    let work = Work::new(config).map(Configured::Work);
     auth.into_iter()
+        .chain(work)
         .chain((!rules.is_empty()).then_some(Configured::Headers(rules)))
+}
+
+/// The work filter's answer, in both chains.
+fn spend(work: &Work, head: &RequestHead) -> Verdict {
+    match work.spend(head) {
+        Ok(()) => Verdict::Continue,
+        Err(refused) => Verdict::Respond(refused.0),
+    }
 }

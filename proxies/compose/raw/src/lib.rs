@@ -1,8 +1,8 @@
 //! The `raw` composition: no service abstraction at all. The connection
 //! loop calls the engine's middleware decisions and the forwarder as plain
 //! functions, in the order every other composition's layers apply them
-//! (connection limit, auth, header rules, routing, forwarding): the floor
-//! every abstraction's cost is measured against.
+//! (connection limit, auth, injected work, header rules, routing,
+//! forwarding): the floor every abstraction's cost is measured against.
 //!
 //! The connection loop is [`Handler`], generic over what it does with
 //! each request (a [`Step`]): [`Direct`] is this composition's step; the
@@ -16,15 +16,17 @@ use std::io;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use pb_core::config::{AuthConfig, ProxyConfig};
-use pb_core::{ServeError, ServeOpts};
-use pb_engine::filter::{self, HeaderRules};
+use pb_core::reload::ConfigBus;
+use pb_core::{Scenario, ServeError, ServeOpts};
+use pb_engine::filter::{self, HeaderRules, Work};
 use pb_engine::lifecycle::{Composition, ThreadPerCore, serve_thread_per_core};
 use pb_engine::pool::{LocalPool, UpstreamPool};
-use pb_engine::route::Router;
-use pb_engine::{Conn, ConnGauge, Done, Echo, EchoParams, Exchange, Forwarder, Runtime};
+use pb_engine::route::{LocalRouting, Routes};
+use pb_engine::{Conn, ConnGauge, Done, Echo, EchoParams, Exchange, Forwarder, Runtime, Tunnel};
 use pb_http::Limits;
 use pb_sys::Shutdown;
 
@@ -35,8 +37,10 @@ pub const SERVICE: &str = "none: the connection loop calls the engine directly";
 /// the next: the middleware decisions, then the forwarder. Built once per
 /// handler from the configuration.
 pub trait Step: Sized {
-    /// The step for `config`.
-    fn new(config: &ProxyConfig) -> Self;
+    /// The step for `config`, following `reload` (published
+    /// configurations) when given; `seed` varies random balancing per
+    /// thread.
+    fn new(config: &ProxyConfig, reload: Option<Arc<ConfigBus>>, seed: u64) -> Self;
 
     /// Serves one request; `Err` only when the client connection failed.
     fn exchange<R, P>(
@@ -58,6 +62,7 @@ pub struct Handler<X, P> {
     gauge: ConnGauge,
     echo: EchoParams,
     http: Option<Http<X, P>>,
+    tunnel: Option<Tunnel>,
 }
 
 /// The `raw` composition's handler.
@@ -80,18 +85,28 @@ impl<X: Step, P> Handler<X, P> {
             limit: opts.max_conns,
             gauge: gauge.clone(),
             echo: EchoParams::new(opts),
-            http: opts.http.as_ref().map(|config| Http {
-                step: X::new(config),
-                forwarder: Forwarder::new(config, pool, seed),
-                limits: config.head_limits(),
-                header_deadline: config.timeouts.client_header(),
-            }),
+            http: opts
+                .http
+                .as_ref()
+                .filter(|_| opts.scenario == Scenario::HttpForward)
+                .map(|config| Http {
+                    step: X::new(config, opts.reload.clone(), seed),
+                    forwarder: Forwarder::new(config, pool),
+                    limits: config.head_limits(),
+                    header_deadline: config.timeouts.client_header(),
+                }),
+            tunnel: opts
+                .http
+                .as_ref()
+                .filter(|_| opts.scenario == Scenario::TcpForward)
+                .map(|config| Tunnel::new(config, seed, opts.buf_size)),
         }
     }
 
-    /// Serves one connection of the scenario: echo, or the HTTP connection
-    /// loop. A connection over the limit is closed at once; errors end the
-    /// connection only (the peer sees the close).
+    /// Serves one connection of the scenario: echo, the HTTP connection
+    /// loop, or a tcp-forward tunnel. A connection over the limit is
+    /// closed at once; errors end the connection only (the peer sees the
+    /// close).
     pub async fn serve<R>(&self, stream: R::Stream)
     where
         R: Echo,
@@ -100,11 +115,8 @@ impl<X: Step, P> Handler<X, P> {
         let Ok(_counted) = self.gauge.try_enter(self.limit) else {
             return;
         };
-        match &self.http {
-            None => {
-                let _ = R::echo(stream, self.echo).await;
-            }
-            Some(http) => {
+        match (&self.http, &self.tunnel) {
+            (Some(http), _) => {
                 pb_engine::serve_connection::<R, _, _>(
                     stream,
                     http.limits,
@@ -113,24 +125,36 @@ impl<X: Step, P> Handler<X, P> {
                 )
                 .await
             }
+            (None, Some(tunnel)) => {
+                let _ = tunnel.serve::<R>(stream).await;
+            }
+            (None, None) => {
+                let _ = R::echo(stream, self.echo).await;
+            }
         }
     }
 }
 
-/// The raw step: the decisions as plain calls, in layer order.
+/// The raw step: the decisions as plain calls, in layer order. A
+/// published configuration reaches it through its routing `Rt`, swapped
+/// at the next request: one thread's own ([`LocalRouting`], the
+/// default) or shared by work-stealing workers
+/// ([`pb_engine::route::SharedRouting`]).
 #[derive(Debug)]
-pub struct Direct {
+pub struct Direct<Rt = LocalRouting> {
     auth: Option<AuthConfig>,
+    work: Option<Work>,
     rules: HeaderRules,
-    router: Router,
+    routing: Rt,
 }
 
-impl Step for Direct {
-    fn new(config: &ProxyConfig) -> Direct {
+impl<Rt: Routes> Step for Direct<Rt> {
+    fn new(config: &ProxyConfig, reload: Option<Arc<ConfigBus>>, seed: u64) -> Direct<Rt> {
         Direct {
             auth: config.auth.clone(),
+            work: Work::new(config),
             rules: HeaderRules::new(&config.headers),
-            router: Router::new(config),
+            routing: Rt::new(config, reload, seed),
         }
     }
 
@@ -148,8 +172,13 @@ impl Step for Direct {
         {
             return ex.respond(refusal.status(), b"").await;
         }
+        if let Some(work) = &self.work
+            && let Err(refused) = work.spend(&ex.head)
+        {
+            return ex.respond(refused.0, b"").await;
+        }
         self.rules.apply(&mut ex);
-        ex.route = self.router.route_head(&ex.head);
+        ex.upstream = self.routing.resolve(&ex.head);
         forwarder.forward::<R>(ex).await
     }
 }

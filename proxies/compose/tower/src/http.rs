@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use pb_core::config::{AuthConfig, ProxyConfig};
-use pb_engine::filter;
+use pb_engine::filter::{self, Work};
 use pb_engine::{Done, Exchange};
 use pb_http::Limits;
 use tower::{Layer, Service, ServiceExt};
@@ -79,6 +79,79 @@ where
             return R::respond(ex, refusal.status());
         }
         self.inner.call(ex)
+    }
+}
+
+// === impl SpendLayer ===
+
+/// The injected work of `[work]` (experiments only). Its `call` part is
+/// spent in `call` itself, before the future exists, which is what
+/// `Buffer` serialises: behind it, on the one worker task every
+/// connection shares. A request's header-selected part is spent inside
+/// the future, as a well-written tower service does heavy work.
+#[derive(Debug, Clone)]
+pub struct SpendLayer<R> {
+    work: Option<Arc<Work>>,
+    _runtime: PhantomData<R>,
+}
+
+impl<R> SpendLayer<R> {
+    /// The work `config` asks for (none without a `[work]` section).
+    pub fn new(config: &ProxyConfig) -> Self {
+        SpendLayer {
+            work: Work::new(config).map(Arc::new),
+            _runtime: PhantomData,
+        }
+    }
+}
+
+impl<S, R: Clone> Layer<S> for SpendLayer<R> {
+    type Service = Spend<R, S>;
+    fn layer(&self, inner: S) -> Spend<R, S> {
+        Spend {
+            inner,
+            work: self.work.clone(),
+            _runtime: PhantomData,
+        }
+    }
+}
+
+/// The service [`SpendLayer`] makes.
+#[derive(Debug, Clone)]
+pub struct Spend<R, S> {
+    inner: S,
+    work: Option<Arc<Work>>,
+    _runtime: PhantomData<R>,
+}
+
+impl<S, R: SendRuntime> Service<Ex<R>> for Spend<R, S>
+where
+    S: Service<Ex<R>, Response = Out<R>, Error = io::Error, Future = BoxFuture<Out<R>>>,
+{
+    type Response = Out<R>;
+    type Error = io::Error;
+    type Future = BoxFuture<Out<R>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, ex: Ex<R>) -> Self::Future {
+        let Some(work) = &self.work else {
+            return self.inner.call(ex);
+        };
+        work.in_call();
+        match work.requested(&ex.head) {
+            Err(refused) => R::respond(ex, refused.0),
+            Ok(0) => self.inner.call(ex),
+            Ok(iters) => {
+                let future = self.inner.call(ex);
+                Box::pin(async move {
+                    Work::in_future(iters);
+                    future.await
+                })
+            }
+        }
     }
 }
 

@@ -8,8 +8,9 @@
 //! scenario's connection service: the runtime's echo service, or
 //! [`http::HttpConnService`], the HTTP connection loop that sends each
 //! request through a second buffered stack: auth ([`http::AuthLayer`]) ->
-//! header rules and routing (tower's `map_request` over the engine's
-//! decisions) -> forwarding ([`http::ForwardService`]).
+//! injected work ([`http::SpendLayer`], experiments only) -> header rules
+//! and routing (tower's `map_request` over the engine's decisions) ->
+//! forwarding ([`http::ForwardService`]).
 //!
 //! `Buffer` spawns its worker with `tokio::spawn`, so this composition
 //! runs on tokio runtimes only; everything else is generic over the
@@ -37,8 +38,8 @@ use std::time::Duration;
 use pb_core::{ProxyConfig, Scenario, ServeOpts};
 use pb_engine::filter::HeaderRules;
 use pb_engine::pool::SharedPool;
-use pb_engine::route::Router;
-use pb_engine::{Conn, ConnGauge, Done, Echo, EchoParams, Exchange, Forwarder, Runtime};
+use pb_engine::route::SharedRouting;
+use pb_engine::{Conn, ConnGauge, Done, Echo, EchoParams, Exchange, Forwarder, Runtime, Tunnel};
 use pb_http::Limits;
 use tower::buffer::BufferLayer;
 use tower::util::BoxCloneService;
@@ -68,6 +69,9 @@ pub trait SendRuntime:
 {
     /// [`Echo::echo`], boxed.
     fn boxed_echo(stream: Self::Stream, params: EchoParams) -> BoxFuture<()>;
+
+    /// [`Tunnel::serve`] on the shared tunnel.
+    fn boxed_tunnel(tunnel: Arc<Tunnel>, stream: Self::Stream) -> BoxFuture<()>;
 
     /// [`Exchange::respond`] with an empty body.
     fn respond(ex: Exchange<Self::Stream>, status: u16) -> BoxFuture<Done<Self::Stream>>;
@@ -107,6 +111,13 @@ macro_rules! send_runtime {
                 ::std::boxed::Box::pin(<$rt as $crate::__private::pb_engine::Echo>::echo(
                     stream, params,
                 ))
+            }
+
+            fn boxed_tunnel(
+                tunnel: ::std::sync::Arc<$crate::__private::pb_engine::Tunnel>,
+                stream: Self::Stream,
+            ) -> $crate::BoxFuture<()> {
+                ::std::boxed::Box::pin(async move { tunnel.serve::<$rt>(stream).await })
             }
 
             fn respond(
@@ -191,13 +202,29 @@ pub fn connection_stack<R: SendRuntime>(
     sharing: Sharing,
 ) -> ConnStack<R> {
     let limit = ConnLimitLayer::new(gauge.clone(), opts.max_conns);
+    if let (Some(config), Scenario::TcpForward) = (&opts.http, opts.scenario) {
+        // A tunnel has no requests: the connection service is the whole
+        // stack, behind the `Buffer` as echo's is when shared.
+        let tunnel = TunnelService::<R>::new(Tunnel::new(config, 0, opts.buf_size));
+        return match sharing {
+            Sharing::Buffer => BoxCloneService::new(
+                ServiceBuilder::new()
+                    .layer(BufferLayer::new(BUFFER_CAPACITY))
+                    .layer(limit)
+                    .service(tunnel)
+                    .map_err(io::Error::other),
+            ),
+            Sharing::Clone => BoxCloneService::new(limit.layer(tunnel)),
+        };
+    }
     match (&opts.http, sharing) {
         (Some(config), Sharing::Buffer) if opts.scenario == Scenario::HttpForward => {
-            let requests = BufferLayer::new(BUFFER_CAPACITY).layer(request_stack::<R>(config));
+            let requests =
+                BufferLayer::new(BUFFER_CAPACITY).layer(request_stack::<R>(config, opts));
             BoxCloneService::new(limit.layer(http::HttpConnService::<R, _>::new(requests, config)))
         }
         (Some(config), Sharing::Clone) if opts.scenario == Scenario::HttpForward => {
-            let requests = request_stack::<R>(config);
+            let requests = request_stack::<R>(config, opts);
             BoxCloneService::new(limit.layer(http::HttpConnService::<R, _>::new(requests, config)))
         }
         (_, Sharing::Buffer) => BoxCloneService::new(
@@ -211,11 +238,16 @@ pub fn connection_stack<R: SendRuntime>(
     }
 }
 
-/// The request stack, unshared: auth ([`http::AuthLayer`]) -> header rules
-/// and routing (tower's own `map_request` over the engine's decisions: they
-/// only edit the exchange on its way down) -> forwarding.
+/// The request stack, unshared: auth ([`http::AuthLayer`]) -> injected
+/// work ([`http::SpendLayer`], experiments only) -> header rules and
+/// routing (tower's own `map_request` over the engine's decisions: they
+/// only edit the exchange on its way down) -> forwarding. A published
+/// configuration reaches it as shared configuration: the routing behind
+/// an atomically swapped pointer (`SharedRouting`), taken by the next
+/// request whichever worker runs it.
 fn request_stack<R: SendRuntime>(
     config: &ProxyConfig,
+    opts: &ServeOpts,
 ) -> impl tower::Service<
     Exchange<R::Stream>,
     Response = Done<R::Stream>,
@@ -224,17 +256,18 @@ fn request_stack<R: SendRuntime>(
 > + Clone
 + Send
 + 'static {
-    let forwarder = Forwarder::new(config, SharedPool::default(), 0);
+    let forwarder = Forwarder::new(config, SharedPool::default());
     let rules = Arc::new(HeaderRules::new(&config.headers));
-    let router = Arc::new(Router::new(config));
+    let routing = Arc::new(SharedRouting::new(config, opts.reload.clone(), 0));
     ServiceBuilder::new()
         .layer(http::AuthLayer::<R>::new(config.auth.clone()))
+        .layer(http::SpendLayer::<R>::new(config))
         .map_request(move |mut ex: Exchange<R::Stream>| {
             rules.apply(&mut ex);
             ex
         })
         .map_request(move |mut ex: Exchange<R::Stream>| {
-            ex.route = router.route_head(&ex.head);
+            ex.upstream = routing.resolve(&ex.head);
             ex
         })
         .service(http::ForwardService::<R>::new(forwarder))
@@ -264,6 +297,46 @@ impl<R> Clone for EchoService<R> {
             params: self.params,
             _runtime: std::marker::PhantomData,
         }
+    }
+}
+
+/// The tcp-forward connection service: the engine's tunnel, shared by
+/// every connection.
+pub struct TunnelService<R> {
+    tunnel: Arc<Tunnel>,
+    _runtime: std::marker::PhantomData<fn() -> R>,
+}
+
+impl<R> TunnelService<R> {
+    /// Serves connections through `tunnel`.
+    pub fn new(tunnel: Tunnel) -> Self {
+        TunnelService {
+            tunnel: Arc::new(tunnel),
+            _runtime: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<R> Clone for TunnelService<R> {
+    fn clone(&self) -> Self {
+        TunnelService {
+            tunnel: Arc::clone(&self.tunnel),
+            _runtime: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<R: SendRuntime> tower::Service<R::Stream> for TunnelService<R> {
+    type Response = ();
+    type Error = io::Error;
+    type Future = BoxFuture<()>;
+
+    fn poll_ready(&mut self, _cx: &mut std::task::Context<'_>) -> std::task::Poll<io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, stream: R::Stream) -> BoxFuture<()> {
+        R::boxed_tunnel(Arc::clone(&self.tunnel), stream)
     }
 }
 

@@ -18,7 +18,7 @@ use std::io;
 use std::net::SocketAddr;
 
 use monoio::buf::IoBufMut;
-use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, Splitable};
 use monoio::net::{TcpListener, TcpStream};
 use monoio::{IoUringDriver, LegacyDriver, RuntimeBuilder};
 use pb_borrow::Borrowing;
@@ -43,7 +43,7 @@ pub struct Monoio {
 
 const URING: &str = "monoio 0.2 thread-per-core, io_uring driver";
 const EPOLL: &str = "monoio 0.2 thread-per-core, legacy epoll driver";
-const SCENARIOS: &[Scenario] = &[Scenario::Echo, Scenario::HttpForward];
+const SCENARIOS: &[Scenario] = Scenario::ALL;
 const ON_URING: Monoio = Monoio {
     driver: Driver::IoUring,
 };
@@ -248,4 +248,42 @@ impl Echo for MonoioRt {
         }
         stream.shutdown().await
     }
+
+    /// Each stream split into owned halves (monoio's `into_split`), one
+    /// owned-buffer copy loop per direction, both in this task.
+    async fn relay(
+        MonoioStream(client): MonoioStream,
+        MonoioStream(upstream): MonoioStream,
+        buf_size: usize,
+    ) -> io::Result<()> {
+        let (client_read, client_write) = client.into_split();
+        let (upstream_read, upstream_write) = upstream.into_split();
+        let (up, down) = monoio::join!(
+            pipe(client_read, upstream_write, buf_size),
+            pipe(upstream_read, client_write, buf_size)
+        );
+        up.and(down)
+    }
+}
+
+/// Copies `from` into `to` until `from` ends, then shuts `to`'s write
+/// half.
+async fn pipe<R: AsyncReadRent, W: AsyncWriteRent>(
+    mut from: R,
+    mut to: W,
+    buf_size: usize,
+) -> io::Result<()> {
+    let mut buf = Vec::with_capacity(buf_size);
+    loop {
+        buf.clear();
+        let (read, b) = from.read(buf).await;
+        buf = b;
+        if read? == 0 {
+            break;
+        }
+        let (written, b) = to.write_all(buf).await;
+        buf = b;
+        written?;
+    }
+    to.shutdown().await
 }

@@ -29,7 +29,7 @@ use tokio_uring::net::{TcpListener, TcpStream};
 
 const RUNTIME: &str = "tokio-uring 0.5 per core (tokio current_thread + io_uring), SO_REUSEPORT";
 const REQUIREMENTS: &[Requirement] = &[Requirement::IoUring];
-const SCENARIOS: &[Scenario] = &[Scenario::Echo, Scenario::HttpForward];
+const SCENARIOS: &[Scenario] = Scenario::ALL;
 
 /// tokio-uring as a thread-per-core runtime.
 #[derive(Debug, Clone, Copy)]
@@ -184,4 +184,36 @@ impl Echo for UringRt {
         }
         stream.shutdown(std::net::Shutdown::Write)
     }
+
+    /// tokio-uring's reads and writes take `&self`, so both directions
+    /// run on the unsplit streams, joined in this task.
+    async fn relay(
+        UringStream(client): UringStream,
+        UringStream(upstream): UringStream,
+        buf_size: usize,
+    ) -> io::Result<()> {
+        let (up, down) = tokio::join!(
+            pipe(&client, &upstream, buf_size),
+            pipe(&upstream, &client, buf_size)
+        );
+        up.and(down)
+    }
+}
+
+/// Copies `from` into `to` until `from` ends, then shuts `to`'s write
+/// side.
+async fn pipe(from: &TcpStream, to: &TcpStream, buf_size: usize) -> io::Result<()> {
+    let mut buf = Vec::with_capacity(buf_size);
+    loop {
+        buf.clear();
+        let (read, b) = from.read(buf).await;
+        buf = b;
+        if read? == 0 {
+            break;
+        }
+        let (written, b) = to.write_all(buf).await;
+        buf = b;
+        written?;
+    }
+    to.shutdown(std::net::Shutdown::Write)
 }

@@ -23,6 +23,7 @@ use pb_borrow::Borrowing;
 use pb_core::{CoreInfo, ProxyCore, Scenario, ServeError, ServeOpts, grid_info};
 use pb_engine::lifecycle::{ThreadPerCore, ThreadSlot, TpcCore, drain};
 use pb_engine::pool::SharedPool;
+use pb_engine::route::SharedRouting;
 use pb_engine::{ConnGauge, Echo, EchoParams, Runtime, Stream};
 use pb_filter::chain::Chain;
 use pb_filter::ctx::ContextChain;
@@ -34,7 +35,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// What every tokio core serves.
-const SCENARIOS: &[Scenario] = &[Scenario::Echo, Scenario::HttpForward];
+const SCENARIOS: &[Scenario] = Scenario::ALL;
 
 const MT: &str = "tokio 1 multi-thread (work stealing), epoll, one listener";
 const TPC: &str = "tokio 1 current_thread per core (thread-per-core), epoll, SO_REUSEPORT";
@@ -201,11 +202,13 @@ impl ProxyCore for TokioMt {
                     move |stream| pb_tower::serve_connection::<TokioRt>(stack.clone(), stream)
                 })
             }
-            MtComposition::FilterChain => serve_handler!(Chain, opts, shutdown, on_ready),
-            MtComposition::FilterChainCtx => {
-                serve_handler!(ContextChain, opts, shutdown, on_ready)
+            MtComposition::FilterChain => {
+                serve_handler!(Chain<SharedRouting>, opts, shutdown, on_ready)
             }
-            MtComposition::Raw => serve_handler!(Direct, opts, shutdown, on_ready),
+            MtComposition::FilterChainCtx => {
+                serve_handler!(ContextChain<SharedRouting>, opts, shutdown, on_ready)
+            }
+            MtComposition::Raw => serve_handler!(Direct<SharedRouting>, opts, shutdown, on_ready),
         }
     }
 }
@@ -379,5 +382,17 @@ impl Echo for TokioRt {
             stream.write_all(&buf[..n]).await?;
         }
         stream.shutdown().await
+    }
+
+    /// tokio's own bidirectional copy: each direction shuts the other
+    /// side's write half when its source ends.
+    async fn relay(
+        TokioStream(mut client): TokioStream,
+        TokioStream(mut upstream): TokioStream,
+        buf_size: usize,
+    ) -> io::Result<()> {
+        tokio::io::copy_bidirectional_with_sizes(&mut client, &mut upstream, buf_size, buf_size)
+            .await
+            .map(drop)
     }
 }
