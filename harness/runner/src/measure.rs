@@ -148,9 +148,11 @@ fn kernel_work(
     // The precise CPU time, split as the kernel's tick accounting splits it.
     let ticks = proc.user_ticks + proc.system_ticks;
     let split = core_cpu.filter(|_| ticks > 0 && requests > 0).map(|cpu| {
+        // Each side scaled from its own ticks: `us - sys` rounds to a tiny
+        // negative when every tick was the kernel's.
         let us = cpu.as_secs_f64() * 1e6 / requests as f64;
-        let sys = us * proc.system_ticks as f64 / ticks as f64;
-        (us - sys, sys)
+        let share = |part: u64| us * part as f64 / ticks as f64;
+        (share(proc.user_ticks), share(proc.system_ticks))
     });
     let (perf_per_req, perf_unavailable) = match perf {
         Ok(counts) => (
@@ -323,5 +325,47 @@ fn point(probe: &Probe, report: &LoadReport, ok: bool) -> RatePoint {
         errors: probe.errors,
         ok,
         driver_bound: probe.driver_bound,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(user_ticks: u64, system_ticks: u64) -> (f64, f64) {
+        let proc = ProcCounts {
+            user_ticks,
+            system_ticks,
+            ..ProcCounts::default()
+        };
+        // 0.3 s over 7 requests: a CPU time that is not exact in binary.
+        let work = kernel_work(
+            7,
+            Some(Duration::from_millis(300)),
+            proc,
+            Err("off".into()),
+            Err("off".into()),
+        );
+        (
+            work.user_cpu_us_per_req.unwrap(),
+            work.sys_cpu_us_per_req.unwrap(),
+        )
+    }
+
+    #[test]
+    fn cpu_split_is_never_negative_when_one_side_had_every_tick() {
+        let (user, sys) = split(0, 31);
+        assert_eq!(user, 0.0);
+        assert!((sys - 300_000.0 / 7.0).abs() < 1e-9, "{sys}");
+        let (user, sys) = split(31, 0);
+        assert_eq!(sys, 0.0);
+        assert!((user - 300_000.0 / 7.0).abs() < 1e-9, "{user}");
+    }
+
+    #[test]
+    fn cpu_split_follows_the_tick_ratio() {
+        let (user, sys) = split(3, 1);
+        assert!((user / sys - 3.0).abs() < 1e-9, "{user} {sys}");
+        assert!((user + sys - 300_000.0 / 7.0).abs() < 1e-9);
     }
 }
