@@ -41,8 +41,8 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(used, BROWSER_GET.len());
-        assert_eq!(head.method, "GET");
-        assert_eq!(head.headers.len(), 7);
+        assert_eq!(head.method(), "GET");
+        assert_eq!(head.headers().count(), 7);
         assert!(head.keep_alive);
     }
 

@@ -34,11 +34,11 @@ impl Script {
     /// Runs the script on `head`.
     pub fn decide(&self, head: &RequestHead) -> Result<Decision, String> {
         let mut headers = Map::new();
-        for header in &head.headers {
+        for header in head.headers() {
             headers
                 .entry(header.name.to_ascii_lowercase().into())
                 .or_insert_with(|| {
-                    Dynamic::from(String::from_utf8_lossy(&header.value).into_owned())
+                    Dynamic::from(String::from_utf8_lossy(header.value).into_owned())
                 });
         }
         let code: i64 = self
@@ -47,7 +47,7 @@ impl Script {
                 &mut Scope::new(),
                 &self.ast,
                 "decide",
-                (head.method.clone(), head.target.clone(), headers),
+                (head.method().to_owned(), head.target().to_owned(), headers),
             )
             .map_err(|e| format!("decide failed: {e}"))?;
         Decision::from_code(code)

@@ -10,17 +10,17 @@ use pb_http::RequestHead;
 /// Writes `head` into `out` (cleared first).
 pub fn encode(head: &RequestHead, out: &mut Vec<u8>) -> Result<(), String> {
     out.clear();
-    out.extend_from_slice(head.method.as_bytes());
+    out.extend_from_slice(head.method().as_bytes());
     out.push(b' ');
-    out.extend_from_slice(head.target.as_bytes());
+    out.extend_from_slice(head.target().as_bytes());
     out.push(b'\n');
-    for header in &head.headers {
+    for header in head.headers() {
         if header.value.contains(&b'\n') {
             return Err(format!("header {:?} holds a line feed", header.name));
         }
         out.extend_from_slice(header.name.as_bytes());
         out.push(b':');
-        out.extend_from_slice(&header.value);
+        out.extend_from_slice(header.value);
         out.push(b'\n');
     }
     Ok(())

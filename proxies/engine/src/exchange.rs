@@ -7,7 +7,7 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use crate::io::{Runtime, Stream, timeout};
-use pb_http::{Framing, Header, HttpError, Limits, RequestHead, write};
+use pb_http::{Framing, Header, HttpError, Limits, Name, RequestHead, ResponseHead, write};
 
 /// Bytes asked for per read.
 pub const READ_CHUNK: usize = 16 * 1024;
@@ -135,23 +135,27 @@ pub enum HeadError {
     Io(io::Error),
 }
 
-/// Reads the next request head; `Ok(None)` when the client closed cleanly
-/// between requests. The whole head must arrive within `deadline`.
+/// Reads the next request head into `head` (its storage reused);
+/// `Ok(false)` when the client closed cleanly between requests. The whole
+/// head must arrive within `deadline`.
 pub async fn read_head<R: Runtime>(
     conn: &mut Conn<R::Stream>,
+    head: &mut RequestHead,
     limits: &Limits,
     deadline: Duration,
-) -> Result<Option<RequestHead>, HeadError> {
-    let until = Instant::now() + deadline;
+) -> Result<bool, HeadError> {
+    let mut until = None;
     loop {
-        match RequestHead::parse(conn.pending(), limits) {
-            Ok(Some((head, used))) => {
+        match head.parse_into(conn.pending(), limits) {
+            Ok(Some(used)) => {
                 conn.consume(used);
-                return Ok(Some(head));
+                return Ok(true);
             }
             Ok(None) => {}
             Err(e) => return Err(HeadError::Http(e)),
         }
+        // The clock is read once a read has to wait, not per request.
+        let until = *until.get_or_insert_with(|| Instant::now() + deadline);
         let left = until.saturating_duration_since(Instant::now());
         let partial = !conn.pending().is_empty();
         match conn.fill_within::<R>(left).await {
@@ -162,7 +166,7 @@ pub async fn read_head<R: Runtime>(
                     "connection closed mid-head",
                 )));
             }
-            Some(Ok(0)) => return Ok(None),
+            Some(Ok(0)) => return Ok(false),
             Some(Ok(_)) => {}
         }
     }
@@ -181,11 +185,25 @@ pub struct Exchange<S> {
     /// balancer); `None` until routed, and when no route matches (404).
     pub upstream: Option<crate::balance::Pick>,
     /// Header names to drop when forwarding (lower-case).
-    pub request_remove: Vec<String>,
+    pub request_remove: Vec<Name>,
     /// Headers to add when forwarding.
     pub request_add: Vec<Header>,
     /// Headers to add to the upstream's response.
     pub response_add: Vec<Header>,
+    /// Storage for the upstream's response head.
+    pub(crate) response: ResponseHead,
+}
+
+/// What an exchange leaves for the next request on its connection: the
+/// head and edit storage, emptied but with their capacity, so a kept-alive
+/// connection parses, edits and forwards without allocating.
+#[derive(Debug, Default)]
+pub struct Spare {
+    head: RequestHead,
+    request_remove: Vec<Name>,
+    request_add: Vec<Header>,
+    response_add: Vec<Header>,
+    response: ResponseHead,
 }
 
 /// What a service stack hands back: the client connection, and whether it
@@ -196,18 +214,52 @@ pub struct Done<S> {
     pub client: Conn<S>,
     /// Keep it open for the next request.
     pub keep_alive: bool,
+    /// The exchange's storage, for the next one.
+    pub spare: Spare,
 }
 
 impl<S: Stream> Exchange<S> {
     /// A fresh exchange for `head` on `client`.
     pub fn new(head: RequestHead, client: Conn<S>) -> Exchange<S> {
+        Exchange::reuse(
+            Spare {
+                head,
+                ..Spare::default()
+            },
+            client,
+        )
+    }
+
+    /// An exchange for the head parsed into `spare`, with its storage.
+    pub fn reuse(spare: Spare, client: Conn<S>) -> Exchange<S> {
         Exchange {
-            head,
+            head: spare.head,
             client,
             upstream: None,
-            request_remove: Vec::new(),
-            request_add: Vec::new(),
-            response_add: Vec::new(),
+            request_remove: spare.request_remove,
+            request_add: spare.request_add,
+            response_add: spare.response_add,
+            response: spare.response,
+        }
+    }
+
+    /// Ends the exchange: the connection, whether it is kept, and the
+    /// storage emptied for the next request.
+    pub fn finish(self, keep_alive: bool) -> Done<S> {
+        fn empty<T>(mut v: Vec<T>) -> Vec<T> {
+            v.clear();
+            v
+        }
+        Done {
+            client: self.client,
+            keep_alive,
+            spare: Spare {
+                head: self.head,
+                request_remove: empty(self.request_remove),
+                request_add: empty(self.request_add),
+                response_add: empty(self.response_add),
+                response: self.response,
+            },
         }
     }
 
@@ -217,10 +269,7 @@ impl<S: Stream> Exchange<S> {
         let keep_alive = self.head.keep_alive && self.head.framing == Framing::Empty;
         let bytes = write::response(status, &self.response_add, body, keep_alive);
         self.client.send(&bytes).await?;
-        Ok(Done {
-            client: self.client,
-            keep_alive,
-        })
+        Ok(self.finish(keep_alive))
     }
 }
 
@@ -239,10 +288,11 @@ pub async fn serve_connection<R, F, Fut>(
     Fut: Future<Output = io::Result<Done<R::Stream>>>,
 {
     let mut conn = Conn::new(stream);
+    let mut spare = Spare::default();
     loop {
-        let head = match read_head::<R>(&mut conn, &limits, header_deadline).await {
-            Ok(Some(head)) => head,
-            Ok(None) | Err(HeadError::Io(_)) => break,
+        match read_head::<R>(&mut conn, &mut spare.head, &limits, header_deadline).await {
+            Ok(true) => {}
+            Ok(false) | Err(HeadError::Io(_)) => break,
             Err(HeadError::Http(e)) => {
                 let _ = conn.send(&e.response()).await;
                 break;
@@ -263,12 +313,13 @@ pub async fn serve_connection<R, F, Fut>(
                 conn.abort();
                 return;
             }
-        };
-        match call(Exchange::new(head, conn)).await {
-            Ok(done) if done.keep_alive => conn = done.client,
+        }
+        match call(Exchange::reuse(spare, conn)).await {
             Ok(done) => {
-                conn = done.client;
-                break;
+                (conn, spare) = (done.client, done.spare);
+                if !done.keep_alive {
+                    break;
+                }
             }
             // The client connection failed mid-exchange; nothing to say.
             Err(_) => return,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use pb_core::config::{AuthConfig, HeadersConfig};
 use pb_core::{ProxyConfig, Spin};
 use pb_dynamic::{Decision, Gate};
-use pb_http::{Header, RequestHead};
+use pb_http::{Header, Name, RequestHead};
 
 /// Why the auth filter refused a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,11 +45,14 @@ pub fn check_token(auth: &AuthConfig, value: Option<&[u8]>) -> Result<(), Refusa
     }
 }
 
-/// Header rewriting compiled once from the configuration.
+/// Header rewriting compiled once from the configuration. Its names and
+/// headers are shared ([`Header`]): applying the rules to a request
+/// clones reference counts into the exchange's reused lists, with no
+/// allocation.
 #[derive(Debug, Clone, Default)]
 pub struct HeaderRules {
     /// Names removed from forwarded requests (lower-case).
-    pub request_remove: Vec<String>,
+    pub request_remove: Vec<Name>,
     /// Added to forwarded requests.
     pub request_add: Vec<Header>,
     /// Added to responses from upstreams.
@@ -68,7 +71,7 @@ impl HeaderRules {
             request_remove: config
                 .request_remove
                 .iter()
-                .map(|n| n.to_ascii_lowercase())
+                .map(|n| n.to_ascii_lowercase().into())
                 .collect(),
             request_add: pairs(&config.request_add),
             response_add: pairs(&config.response_add),
@@ -91,7 +94,7 @@ impl HeaderRules {
 
     /// The request half of [`apply`](Self::apply), for a composition that
     /// edits the request and the response in separate phases.
-    pub fn edit_request(&self, remove: &mut Vec<String>, add: &mut Vec<Header>) {
+    pub fn edit_request(&self, remove: &mut Vec<Name>, add: &mut Vec<Header>) {
         remove.extend(self.request_remove.iter().cloned());
         add.extend(self.request_add.iter().cloned());
     }

@@ -123,10 +123,19 @@ impl<P> Forwarder<P> {
 
         let retryable = ex.head.framing == Framing::Empty && ex.head.is_idempotent();
         let mut reused = self.pool.take(pick.addr, Conn::is_reusable);
-        let (mut upstream, response) = loop {
+        let mut response = std::mem::take(&mut ex.response);
+        let mut upstream = loop {
             let fresh = reused.is_none();
             let attempt = self
-                .exchange_head::<R>(&mut ex, reused.take(), pick.addr, &head, continued, phases)
+                .exchange_head::<R>(
+                    &mut ex,
+                    reused.take(),
+                    pick.addr,
+                    &head,
+                    continued,
+                    &mut response,
+                    phases,
+                )
                 .await;
             match attempt {
                 Ok(ok) => break ok,
@@ -208,10 +217,8 @@ impl<P> Forwarder<P> {
         if complete && response.keep_alive && upstream.pending().is_empty() {
             self.pool.put(pick.addr, upstream);
         }
-        Ok(Done {
-            client: ex.client,
-            keep_alive: complete && plan.keep_alive,
-        })
+        ex.response = response;
+        Ok(ex.finish(complete && plan.keep_alive))
     }
 
     /// Sends a closing error response to the client.
@@ -232,15 +239,14 @@ impl<P> Forwarder<P> {
                 .response(),
             )
             .await?;
-        Ok(Done {
-            client: ex.client,
-            keep_alive: false,
-        })
+        Ok(ex.finish(false))
     }
 
     /// Gets a connection, sends the head and body, reads the response head
-    /// (forwarding interim 1xx responses to the client). `continued` says
-    /// the client already got the proxy's own `100 Continue`.
+    /// into `response` (forwarding interim 1xx responses to the client).
+    /// `continued` says the client already got the proxy's own `100
+    /// Continue`.
+    #[allow(clippy::too_many_arguments)]
     async fn exchange_head<R>(
         &self,
         ex: &mut Exchange<R::Stream>,
@@ -248,8 +254,9 @@ impl<P> Forwarder<P> {
         addr: SocketAddr,
         head: &[u8],
         continued: bool,
+        response: &mut ResponseHead,
         phases: &mut impl Phases,
-    ) -> Result<(Conn<R::Stream>, ResponseHead), Failure>
+    ) -> Result<Conn<R::Stream>, Failure>
     where
         R: Runtime,
     {
@@ -325,9 +332,10 @@ impl<P> Forwarder<P> {
         let client = &mut ex.client;
         let read_head = async {
             loop {
-                match ResponseHead::parse(upstream.pending(), &limits, head_request) {
-                    Ok(Some((res, used))) => {
+                match response.parse_into(upstream.pending(), &limits, head_request) {
+                    Ok(Some(used)) => {
                         upstream.consume(used);
+                        let res = &*response;
                         // The proxy removed Upgrade from the request, so a
                         // 101 was never asked for; relaying it would turn
                         // both connections into a tunnel nobody set up.
@@ -349,7 +357,7 @@ impl<P> Forwarder<P> {
                             }
                             continue;
                         }
-                        return Ok(res);
+                        return Ok(());
                     }
                     Ok(None) => {}
                     Err(e) => return Err(Failure::BadGateway(e.reason)),
@@ -365,7 +373,7 @@ impl<P> Forwarder<P> {
             }
         };
         match timeout::<R, _>(self.timeouts.response(), read_head).await {
-            Some(Ok(res)) => Ok((upstream, res)),
+            Some(Ok(())) => Ok(upstream),
             Some(Err(f)) => Err(f),
             None => {
                 // The abandoned read may still hold the connection.

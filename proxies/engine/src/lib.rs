@@ -38,7 +38,7 @@ pub mod tunnel;
 
 pub use conn::{ConnGauge, ConnGuard, ConnRefused};
 pub use echo::{Echo, EchoParams};
-pub use exchange::{Conn, Done, Exchange, serve_connection};
+pub use exchange::{Conn, Done, Exchange, Spare, serve_connection};
 pub use forward::{Forwarder, Phases};
 pub use io::{Runtime, Stream};
 pub use tunnel::Tunnel;

@@ -51,16 +51,19 @@ impl Router {
     /// The pool for a request: by its Host (or absolute-form authority)
     /// and its path.
     pub fn route_head(&self, head: &pb_http::RequestHead) -> Option<usize> {
-        self.route(head.host().as_deref(), head.path())
+        self.route(head.host(), head.path())
     }
 
-    /// The pool for `host` (lower-case, no port) and `path`; a route for
-    /// the exact host beats a host-less one, then the longest prefix wins.
+    /// The pool for `host` (without its port, any case) and `path`; a
+    /// route for the exact host beats a host-less one, then the longest
+    /// prefix wins.
     pub fn route(&self, host: Option<&str>, path: &str) -> Option<usize> {
         self.routes
             .iter()
             .find(|(h, prefix, _)| {
-                h.as_deref().is_none_or(|h| Some(h) == host) && path.starts_with(prefix.as_str())
+                h.as_deref()
+                    .is_none_or(|h| host.is_some_and(|host| host.eq_ignore_ascii_case(h)))
+                    && path.starts_with(prefix.as_str())
             })
             .map(|(_, _, pool)| *pool)
     }

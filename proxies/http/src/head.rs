@@ -1,5 +1,16 @@
 //! Request and response heads: parsed once, with limits, framing and
 //! keep-alive decided here so no core decides them differently.
+//!
+//! A parsed head is its own bytes plus where each piece lies in them
+//! (spans, not copies): parsing copies the head once into a buffer the
+//! head keeps, and [`RequestHead::parse_into`] / [`ResponseHead::parse_into`]
+//! reuse that buffer and the span list from message to message, so a
+//! connection parses its steady stream of heads without a heap allocation.
+//! Headers come out as [`Field`]s borrowed from those bytes; a header the
+//! proxy adds is a [`Header`], whose parts are shared so that handing a
+//! configured header to every request copies no bytes.
+
+use std::sync::Arc;
 
 use crate::body::Framing;
 use crate::error::HttpError;
@@ -31,25 +42,47 @@ impl Version {
     }
 }
 
-/// One header field, as received: the name keeps its case and the value
-/// its bytes, so what is forwarded arrives byte-exact.
+/// A header name the proxy holds on to (removal rules): shared, so a rule
+/// applied to every request is a reference count, not a copy.
+pub type Name = Arc<str>;
+
+/// A header the proxy adds (configured rules, its own answers). Its parts
+/// are shared: cloning it into each request's edits copies no bytes and
+/// allocates nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
     /// Field name.
-    pub name: String,
-    /// Field value, without surrounding whitespace.
-    pub value: Vec<u8>,
+    pub name: Name,
+    /// Field value.
+    pub value: Arc<[u8]>,
 }
 
 impl Header {
     /// A header from text.
-    pub fn new(name: &str, value: impl Into<Vec<u8>>) -> Header {
+    pub fn new(name: &str, value: impl AsRef<[u8]>) -> Header {
         Header {
-            name: name.to_owned(),
-            value: value.into(),
+            name: name.into(),
+            value: value.as_ref().into(),
         }
     }
 
+    /// Case-insensitive name comparison.
+    pub fn is(&self, name: &str) -> bool {
+        self.name.eq_ignore_ascii_case(name)
+    }
+}
+
+/// One header field of a parsed head, as received: the name keeps its
+/// case and the value its bytes, so what is forwarded arrives byte-exact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Field<'a> {
+    /// Field name (a token: ASCII).
+    pub name: &'a str,
+    /// Field value, without surrounding whitespace.
+    pub value: &'a [u8],
+}
+
+impl Field<'_> {
     /// Case-insensitive name comparison.
     pub fn is(&self, name: &str) -> bool {
         self.name.eq_ignore_ascii_case(name)
@@ -94,67 +127,263 @@ const HOP_BY_HOP: &[&str] = &[
     "content-length",
 ];
 
+/// Where a piece of a head lies in the head's bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
+impl Span {
+    /// Where `part`, a slice httparse took from `whole`, lies in it. An
+    /// empty part may not point into `whole` at all, and needs no place.
+    fn within(whole: &[u8], part: &[u8]) -> Span {
+        if part.is_empty() {
+            return Span::default();
+        }
+        let start = part.as_ptr() as usize - whole.as_ptr() as usize;
+        debug_assert!(start + part.len() <= whole.len());
+        Span {
+            start: start as u32,
+            end: (start + part.len()) as u32,
+        }
+    }
+
+    fn get(self, raw: &[u8]) -> &[u8] {
+        &raw[self.start as usize..self.end as usize]
+    }
+
+    /// The span as text; every span that is read as text covers bytes
+    /// httparse handed out as `&str` (or ASCII the parser wrote itself).
+    fn text(self, raw: &[u8]) -> &str {
+        std::str::from_utf8(self.get(raw)).unwrap_or_default()
+    }
+}
+
+/// A head's bytes and where its fields and `Connection` options lie in
+/// them; the storage both head types share, reused across parses.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Fields {
+    raw: Vec<u8>,
+    fields: Vec<(Span, Span)>,
+    options: Vec<Span>,
+}
+
+impl Fields {
+    /// Takes the first `used` bytes of `buf` and the fields httparse found
+    /// in them, forgetting the previous head.
+    fn load(&mut self, buf: &[u8], used: usize, parsed: &[httparse::Header<'_>]) {
+        self.raw.clear();
+        self.raw.extend_from_slice(&buf[..used]);
+        self.fields.clear();
+        self.fields.extend(parsed.iter().map(|h| {
+            (
+                Span::within(buf, h.name.as_bytes()),
+                Span::within(buf, h.value),
+            )
+        }));
+        self.options.clear();
+    }
+
+    /// Appends bytes the parser made (a rewritten target, a Host taken
+    /// from the target) after the head's own.
+    fn append(&mut self, bytes: &[u8]) -> Span {
+        let start = self.raw.len() as u32;
+        self.raw.extend_from_slice(bytes);
+        Span {
+            start,
+            end: self.raw.len() as u32,
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = Field<'_>> {
+        self.fields.iter().map(|&(name, value)| Field {
+            name: name.text(&self.raw),
+            value: value.get(&self.raw),
+        })
+    }
+
+    /// Values of the fields named `name`, in order.
+    fn values<'a, 'n>(&'a self, name: &'n str) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n> {
+        self.fields
+            .iter()
+            .filter(move |(n, _)| n.get(&self.raw).eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v.get(&self.raw))
+    }
+
+    fn header(&self, name: &str) -> Option<&[u8]> {
+        self.values(name).next()
+    }
+
+    /// Records the options of every `Connection` header; an option that
+    /// is not a token is refused rather than guessed at.
+    fn read_options(&mut self) -> Result<(), &'static str> {
+        let Fields {
+            raw,
+            fields,
+            options,
+        } = self;
+        for (name, value) in fields.iter() {
+            if !name.get(raw).eq_ignore_ascii_case(b"connection") {
+                continue;
+            }
+            for t in list_elements(value.get(raw)) {
+                if !is_token(t) {
+                    return Err("invalid connection option");
+                }
+                options.push(Span::within(raw, t));
+            }
+        }
+        Ok(())
+    }
+
+    fn has_option(&self, option: &str) -> bool {
+        self.options
+            .iter()
+            .any(|t| t.get(&self.raw).eq_ignore_ascii_case(option.as_bytes()))
+    }
+
+    fn keep_alive(&self, version: Version) -> bool {
+        match version {
+            Version::Http11 => !self.has_option("close"),
+            Version::Http10 => self.has_option("keep-alive"),
+        }
+    }
+
+    fn is_hop_by_hop(&self, name: &str) -> bool {
+        HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h))
+            || (self.has_option(name)
+                && !NOT_CONNECTION_OPTIONS
+                    .iter()
+                    .any(|n| name.eq_ignore_ascii_case(n)))
+    }
+
+    /// Where the message says its body ends, or why it cannot be trusted.
+    fn framing(&self, version: Version) -> Result<Option<Framing>, &'static str> {
+        let mut lengths = self.values("content-length");
+        let length = lengths.next();
+        if lengths.next().is_some() {
+            return Err("duplicate content-length");
+        }
+        let mut te = self.values("transfer-encoding").peekable();
+        if te.peek().is_some() {
+            if version == Version::Http10 {
+                return Err("transfer-encoding on HTTP/1.0");
+            }
+            if length.is_some() {
+                return Err("both content-length and transfer-encoding");
+            }
+            // Only plain `chunked`, matched byte for byte, is passed through;
+            // anything else (gzip, chunked twice, chunked not last, a coding
+            // padded with non-OWS bytes) would need decoding to frame.
+            let mut codings = te.flat_map(list_elements);
+            let single_chunked = codings
+                .next()
+                .is_some_and(|c| c.eq_ignore_ascii_case(b"chunked"))
+                && codings.next().is_none();
+            if !single_chunked {
+                return Err("transfer coding other than a single chunked");
+            }
+            return Ok(Some(Framing::Chunked));
+        }
+        match length {
+            None => Ok(None),
+            Some(value) => {
+                let v = trim_ows(value);
+                if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
+                    return Err("invalid content-length");
+                }
+                let n = v
+                    .iter()
+                    .try_fold(0u64, |n, d| {
+                        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+                    })
+                    .ok_or("invalid content-length")?;
+                Ok(Some(Framing::Length(n)))
+            }
+        }
+    }
+}
+
 /// A parsed request head.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestHead {
-    /// Method, e.g. `GET`.
-    pub method: String,
-    /// Request target as sent (origin form, e.g. `/a/b?c`).
-    pub target: String,
+    fields: Fields,
+    method: Span,
+    target: Span,
     /// Version.
     pub version: Version,
-    /// Every header, in order.
-    pub headers: Vec<Header>,
     /// How the body is delimited.
     pub framing: Framing,
     /// Whether the client connection stays open after this exchange.
     pub keep_alive: bool,
     /// `Expect: 100-continue` was sent.
     pub expect_continue: bool,
-    connection_tokens: Vec<String>,
+}
+
+impl Default for RequestHead {
+    /// Empty storage for [`parse_into`](RequestHead::parse_into).
+    fn default() -> Self {
+        RequestHead {
+            fields: Fields::default(),
+            method: Span::default(),
+            target: Span::default(),
+            version: Version::Http11,
+            framing: Framing::Empty,
+            keep_alive: false,
+            expect_continue: false,
+        }
+    }
 }
 
 /// A parsed response head.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResponseHead {
+    fields: Fields,
+    reason: Span,
     /// Status code.
     pub status: u16,
-    /// Reason phrase as sent.
-    pub reason: String,
     /// Version.
     pub version: Version,
-    /// Every header, in order.
-    pub headers: Vec<Header>,
     /// How the body is delimited.
     pub framing: Framing,
     /// Whether the upstream connection can carry another request.
     pub keep_alive: bool,
-    connection_tokens: Vec<String>,
+}
+
+impl Default for ResponseHead {
+    /// Empty storage for [`parse_into`](ResponseHead::parse_into).
+    fn default() -> Self {
+        ResponseHead {
+            fields: Fields::default(),
+            reason: Span::default(),
+            status: 0,
+            version: Version::Http11,
+            framing: Framing::Empty,
+            keep_alive: false,
+        }
+    }
 }
 
 /// What a parse of a possibly incomplete buffer found.
 pub type Parsed<T> = Result<Option<(T, usize)>, HttpError>;
 
-fn owned_headers(headers: &[httparse::Header<'_>]) -> Vec<Header> {
-    headers
-        .iter()
-        .map(|h| Header {
-            name: h.name.to_owned(),
-            value: h.value.to_vec(),
-        })
-        .collect()
+/// The host part of a `Host` value or an authority, as sent: without its
+/// port (an IPv6 literal keeps its brackets). Hosts compare
+/// case-insensitively.
+pub fn host_part(host: &str) -> &str {
+    if host.starts_with('[') {
+        // An IPv6 literal: the port, if any, follows the bracket.
+        host.find(']').map_or(host, |end| &host[..=end])
+    } else {
+        host.rsplit_once(':').map_or(host, |(name, _)| name)
+    }
 }
 
 /// The host a `Host` value or an authority names, as routes match it:
 /// lower case, without its port (an IPv6 literal keeps its brackets).
 pub fn host_name(host: &str) -> String {
-    let name = if host.starts_with('[') {
-        // An IPv6 literal: the port, if any, follows the bracket.
-        host.find(']').map_or(host, |end| &host[..=end])
-    } else {
-        host.rsplit_once(':').map_or(host, |(name, _)| name)
-    };
-    name.to_ascii_lowercase()
+    host_part(host).to_ascii_lowercase()
 }
 
 /// Optional whitespace is SP and HTAB only (RFC 9110 §5.6.3). Unicode
@@ -189,40 +418,9 @@ fn is_token(t: &[u8]) -> bool {
     !t.is_empty() && t.iter().all(|&b| is_tchar(b))
 }
 
-/// Lower-cased options of every `Connection` header; an option that is
-/// not a token is refused rather than guessed at.
-fn connection_tokens(headers: &[Header]) -> Result<Vec<String>, &'static str> {
-    let mut tokens = Vec::new();
-    for h in headers.iter().filter(|h| h.is("connection")) {
-        for t in list_elements(&h.value) {
-            if !is_token(t) {
-                return Err("invalid connection option");
-            }
-            // A token is ASCII, so this is lossless.
-            tokens.push(String::from_utf8_lossy(t).to_ascii_lowercase());
-        }
-    }
-    Ok(tokens)
-}
-
-fn keep_alive(version: Version, tokens: &[String]) -> bool {
-    match version {
-        Version::Http11 => !tokens.iter().any(|t| t == "close"),
-        Version::Http10 => tokens.iter().any(|t| t == "keep-alive"),
-    }
-}
-
 /// Fields a `Connection` option may never remove: the request's Host is
 /// what routing and the next hop depend on (RFC 9112 §3.2).
 const NOT_CONNECTION_OPTIONS: &[&str] = &["host"];
-
-fn is_hop_by_hop(tokens: &[String], name: &str) -> bool {
-    HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h))
-        || (tokens.iter().any(|t| name.eq_ignore_ascii_case(t))
-            && !NOT_CONNECTION_OPTIONS
-                .iter()
-                .any(|n| name.eq_ignore_ascii_case(n)))
-}
 
 /// A `Host` value: `uri-host [ ":" port ]` (RFC 9110 §7.2, RFC 3986 §3.2.2),
 /// or empty. Anything else is a 400 (RFC 9112 §3.2).
@@ -254,53 +452,6 @@ fn valid_host(v: &[u8]) -> bool {
         .iter()
         .all(|&b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%".contains(&b));
     reg_name && port.is_none_or(|p| p.iter().all(u8::is_ascii_digit))
-}
-
-/// Where a message says its body ends, or why it cannot be trusted.
-fn framing(headers: &[Header], version: Version) -> Result<Option<Framing>, &'static str> {
-    let mut lengths = headers.iter().filter(|h| h.is("content-length"));
-    let length = lengths.next();
-    if lengths.next().is_some() {
-        return Err("duplicate content-length");
-    }
-    let mut te = headers
-        .iter()
-        .filter(|h| h.is("transfer-encoding"))
-        .peekable();
-    if te.peek().is_some() {
-        if version == Version::Http10 {
-            return Err("transfer-encoding on HTTP/1.0");
-        }
-        if length.is_some() {
-            return Err("both content-length and transfer-encoding");
-        }
-        // Only plain `chunked`, matched byte for byte, is passed through;
-        // anything else (gzip, chunked twice, chunked not last, a coding
-        // padded with non-OWS bytes) would need decoding to frame.
-        let mut codings = te.flat_map(|h| list_elements(&h.value));
-        let single_chunked = codings
-            .next()
-            .is_some_and(|c| c.eq_ignore_ascii_case(b"chunked"))
-            && codings.next().is_none();
-        if !single_chunked {
-            return Err("transfer coding other than a single chunked");
-        }
-        return Ok(Some(Framing::Chunked));
-    }
-    match length {
-        None => Ok(None),
-        Some(h) => {
-            let v = trim_ows(&h.value);
-            if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
-                return Err("invalid content-length");
-            }
-            let n: u64 = std::str::from_utf8(v)
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .ok_or("invalid content-length")?;
-            Ok(Some(Framing::Length(n)))
-        }
-    }
 }
 
 fn httparse_reason(e: httparse::Error) -> &'static str {
@@ -353,7 +504,9 @@ fn as_http11(buf: &[u8], request: bool) -> Option<Vec<u8>> {
 
 /// A request target in absolute form (RFC 9112 §3.2.2): the authority and
 /// the origin-form path to forward, or `None` if it is not an http(s) URI.
-fn split_absolute(target: &str) -> Option<(&str, String)> {
+/// The path is a slice of the target, or `/` prepended to a bare query
+/// (`prefix`), or `/` alone.
+fn split_absolute(target: &str) -> Option<(&str, bool, &str)> {
     let after = |scheme: &str| {
         target
             .get(..scheme.len())
@@ -363,18 +516,25 @@ fn split_absolute(target: &str) -> Option<(&str, String)> {
     let rest = after("http://").or_else(|| after("https://"))?;
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, path) = rest.split_at(end);
-    let path = match path.as_bytes().first() {
-        Some(b'/') => path.to_owned(),
-        Some(b'?') => format!("/{path}"),
-        _ => "/".to_owned(),
-    };
-    Some((authority, path))
+    Some(match path.as_bytes().first() {
+        Some(b'/') => (authority, false, path),
+        Some(b'?') => (authority, true, path),
+        _ => (authority, true, ""),
+    })
 }
 
 impl RequestHead {
     /// Parses a request head from the start of `buf`: `Ok(None)` if more
     /// bytes are needed, else the head and how many bytes it took.
     pub fn parse(buf: &[u8], limits: &Limits) -> Parsed<RequestHead> {
+        let mut head = RequestHead::default();
+        Ok(head.parse_into(buf, limits)?.map(|used| (head, used)))
+    }
+
+    /// [`parse`](Self::parse) into this head's storage, replacing what it
+    /// held: `Ok(None)` if more bytes are needed (the head is then
+    /// unspecified), else how many bytes the head took.
+    pub fn parse_into(&mut self, buf: &[u8], limits: &Limits) -> Result<Option<usize>, HttpError> {
         // Header slots on the stack, uninitialised: no allocation and no
         // zeroing per parse, which runs for every request on every core.
         let mut storage =
@@ -390,7 +550,7 @@ impl RequestHead {
             }
             Err(httparse::Error::Version) => {
                 return match as_http11(buf, true) {
-                    Some(copy) => RequestHead::parse(&copy, limits),
+                    Some(copy) => self.parse_into(&copy, limits),
                     None => Err(HttpError::bad_request("invalid version")),
                 };
             }
@@ -401,106 +561,131 @@ impl RequestHead {
         }
         let version = Version::from_minor(req.version.unwrap_or(1));
         let method = req.method.unwrap_or_default();
-        let mut headers = owned_headers(req.headers);
-        let mut hosts = headers.iter().filter(|h| h.is("host"));
-        let host = hosts.next();
-        if hosts.next().is_some() {
-            return Err(HttpError::bad_request("duplicate host"));
-        }
-        match host {
-            None if version == Version::Http11 => {
-                return Err(HttpError::bad_request("missing host"));
-            }
-            Some(h) if !valid_host(trim_ows(&h.value)) => {
-                return Err(HttpError::bad_request("invalid host"));
-            }
-            _ => {}
-        }
         let raw_target = req.path.unwrap_or_default();
-        let target = if raw_target.starts_with('/') || (raw_target == "*" && method == "OPTIONS") {
-            raw_target.to_owned()
-        } else {
+        self.fields.load(buf, used, req.headers);
+        self.method = Span::within(buf, method.as_bytes());
+        self.target = Span::within(buf, raw_target.as_bytes());
+        self.version = version;
+        let fields = &mut self.fields;
+        {
+            let mut hosts = fields.values("host");
+            let host = hosts.next();
+            if hosts.next().is_some() {
+                return Err(HttpError::bad_request("duplicate host"));
+            }
+            match host {
+                None if version == Version::Http11 => {
+                    return Err(HttpError::bad_request("missing host"));
+                }
+                Some(h) if !valid_host(trim_ows(h)) => {
+                    return Err(HttpError::bad_request("invalid host"));
+                }
+                _ => {}
+            }
+        }
+        if !(raw_target.starts_with('/') || (raw_target == "*" && method == "OPTIONS")) {
             // Absolute form: the authority replaces Host, for routing and
             // for the next hop (RFC 9112 §3.2.2, §3.2), and the target is
             // forwarded in origin form.
-            let (authority, path) = split_absolute(raw_target)
+            let (authority, slash, path) = split_absolute(raw_target)
                 .ok_or(HttpError::bad_request("unsupported request target"))?;
             if authority.is_empty() || !valid_host(authority.as_bytes()) {
                 return Err(HttpError::bad_request(
                     "invalid authority in request target",
                 ));
             }
-            match headers.iter_mut().find(|h| h.is("host")) {
-                Some(h) => h.value = authority.as_bytes().to_vec(),
-                None => headers.push(Header::new("host", authority)),
+            let authority = Span::within(buf, authority.as_bytes());
+            self.target = if slash {
+                let start = fields.append(b"/");
+                let path = fields.append(path.as_bytes());
+                Span {
+                    start: start.start,
+                    end: path.end,
+                }
+            } else {
+                Span::within(buf, path.as_bytes())
+            };
+            let host = fields
+                .fields
+                .iter()
+                .position(|(n, _)| n.get(&fields.raw).eq_ignore_ascii_case(b"host"));
+            match host {
+                Some(i) => fields.fields[i].1 = authority,
+                None => {
+                    let name = fields.append(b"host");
+                    fields.fields.push((name, authority));
+                }
             }
-            path
-        };
-        let framing = framing(&headers, version)
+        }
+        self.framing = fields
+            .framing(version)
             .map_err(HttpError::bad_request)?
             .unwrap_or(Framing::Empty);
-        let tokens = connection_tokens(&headers).map_err(HttpError::bad_request)?;
-        let expect_continue = headers
-            .iter()
-            .any(|h| h.is("expect") && trim_ows(&h.value).eq_ignore_ascii_case(b"100-continue"));
-        Ok(Some((
-            RequestHead {
-                method: method.to_owned(),
-                target,
-                version,
-                keep_alive: keep_alive(version, &tokens),
-                headers,
-                framing,
-                expect_continue,
-                connection_tokens: tokens,
-            },
-            used,
-        )))
+        fields.read_options().map_err(HttpError::bad_request)?;
+        self.keep_alive = fields.keep_alive(version);
+        self.expect_continue = fields
+            .values("expect")
+            .any(|v| trim_ows(v).eq_ignore_ascii_case(b"100-continue"));
+        Ok(Some(used))
+    }
+
+    /// Method, e.g. `GET`.
+    pub fn method(&self) -> &str {
+        self.method.text(&self.fields.raw)
+    }
+
+    /// Request target to forward, in origin form (e.g. `/a/b?c`): an
+    /// absolute-form target has been reduced to its path.
+    pub fn target(&self) -> &str {
+        self.target.text(&self.fields.raw)
+    }
+
+    /// Every header, in order.
+    pub fn headers(&self) -> impl Iterator<Item = Field<'_>> {
+        self.fields.iter()
     }
 
     /// First value of a header, case-insensitive.
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers
-            .iter()
-            .find(|h| h.is(name))
-            .map(|h| h.value.as_slice())
+        self.fields.header(name)
     }
 
-    /// The `Host` header without a port, lower-cased (already checked to
-    /// be a valid host when parsed).
-    pub fn host(&self) -> Option<String> {
+    /// The host of the `Host` header (or of an absolute-form target), as
+    /// sent and without its port; compare it case-insensitively. Checked
+    /// to be a valid host when parsed.
+    pub fn host(&self) -> Option<&str> {
         let host = std::str::from_utf8(trim_ows(self.header("host")?)).ok()?;
-        Some(host_name(host))
+        Some(host_part(host))
     }
 
     /// The path of the target, without the query.
     pub fn path(&self) -> &str {
-        self.target.split_once('?').map_or(&self.target, |(p, _)| p)
+        let target = self.target();
+        target.split_once('?').map_or(target, |(p, _)| p)
     }
 
     /// Whether `name` must not be forwarded (hop-by-hop, or re-framed).
     pub fn is_hop_by_hop(&self, name: &str) -> bool {
-        is_hop_by_hop(&self.connection_tokens, name)
+        self.fields.is_hop_by_hop(name)
     }
 
     /// Headers to forward: everything end-to-end, in order. `Expect` is
     /// answered by the proxy itself, so it is dropped too.
-    pub fn end_to_end(&self) -> impl Iterator<Item = &Header> {
-        self.headers
-            .iter()
-            .filter(|h| !self.is_hop_by_hop(&h.name) && !h.is("expect"))
+    pub fn end_to_end(&self) -> impl Iterator<Item = Field<'_>> {
+        self.headers()
+            .filter(|h| !self.is_hop_by_hop(h.name) && !h.is("expect"))
     }
 
     /// Whether the method never carries a response body (`HEAD`).
     pub fn is_head(&self) -> bool {
-        self.method == "HEAD"
+        self.method() == "HEAD"
     }
 
     /// Whether the method is idempotent (RFC 9110 §9.2.2): only such a
     /// request may be sent again after a connection failed under it.
     pub fn is_idempotent(&self) -> bool {
         matches!(
-            self.method.as_str(),
+            self.method(),
             "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE"
         )
     }
@@ -510,10 +695,28 @@ impl ResponseHead {
     /// Parses an upstream response head; failures are 502s.
     /// `head_request` says the request was `HEAD` (no body follows).
     pub fn parse(buf: &[u8], limits: &Limits, head_request: bool) -> Parsed<ResponseHead> {
-        let mut storage = [httparse::EMPTY_HEADER; MAX_RESPONSE_HEADERS];
-        let mut res =
-            httparse::Response::new(&mut storage[..limits.max_headers.min(MAX_RESPONSE_HEADERS)]);
-        let used = match res.parse(buf) {
+        let mut head = ResponseHead::default();
+        Ok(head
+            .parse_into(buf, limits, head_request)?
+            .map(|used| (head, used)))
+    }
+
+    /// [`parse`](Self::parse) into this head's storage, replacing what it
+    /// held, as [`RequestHead::parse_into`] does.
+    pub fn parse_into(
+        &mut self,
+        buf: &[u8],
+        limits: &Limits,
+        head_request: bool,
+    ) -> Result<Option<usize>, HttpError> {
+        let mut storage = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() };
+            MAX_RESPONSE_HEADERS];
+        let mut res = httparse::Response::new(&mut []);
+        let used = match httparse::ParserConfig::default().parse_response_with_uninit_headers(
+            &mut res,
+            buf,
+            &mut storage[..limits.max_headers.min(MAX_RESPONSE_HEADERS)],
+        ) {
             Ok(httparse::Status::Complete(n)) => n,
             Ok(httparse::Status::Partial) => {
                 return if buf.len() >= limits.max_head_bytes {
@@ -523,7 +726,7 @@ impl ResponseHead {
                 };
             }
             Err(httparse::Error::Version) if let Some(copy) = as_http11(buf, false) => {
-                return ResponseHead::parse(&copy, limits, head_request);
+                return self.parse_into(&copy, limits, head_request);
             }
             Err(_) => return Err(HttpError::bad_gateway("malformed upstream response head")),
         };
@@ -534,8 +737,11 @@ impl ResponseHead {
             return Err(HttpError::bad_gateway("upstream sent an invalid status"));
         }
         let version = Version::from_minor(res.version.unwrap_or(1));
-        let headers = owned_headers(res.headers);
-        let declared = framing(&headers, version).map_err(|reason| {
+        self.fields.load(buf, used, res.headers);
+        self.reason = Span::within(buf, res.reason.unwrap_or_default().as_bytes());
+        self.status = status;
+        self.version = version;
+        let declared = self.fields.framing(version).map_err(|reason| {
             HttpError::bad_gateway(match reason {
                 "duplicate content-length" => "upstream sent duplicate content-length",
                 "both content-length and transfer-encoding" => {
@@ -547,43 +753,41 @@ impl ResponseHead {
         })?;
         let no_body =
             head_request || (100..200).contains(&status) || status == 204 || status == 304;
-        let framing = match declared {
+        self.framing = match declared {
             _ if no_body => Framing::Empty,
             Some(f) => f,
             None => Framing::UntilClose,
         };
-        let tokens = connection_tokens(&headers)
+        self.fields
+            .read_options()
             .map_err(|_| HttpError::bad_gateway("upstream sent an invalid connection option"))?;
-        Ok(Some((
-            ResponseHead {
-                status,
-                reason: res.reason.unwrap_or_default().to_owned(),
-                version,
-                keep_alive: keep_alive(version, &tokens) && framing != Framing::UntilClose,
-                headers,
-                framing,
-                connection_tokens: tokens,
-            },
-            used,
-        )))
+        self.keep_alive = self.fields.keep_alive(version) && self.framing != Framing::UntilClose;
+        Ok(Some(used))
+    }
+
+    /// Reason phrase as sent.
+    pub fn reason(&self) -> &str {
+        self.reason.text(&self.fields.raw)
+    }
+
+    /// Every header, in order.
+    pub fn headers(&self) -> impl Iterator<Item = Field<'_>> {
+        self.fields.iter()
     }
 
     /// First value of a header, case-insensitive.
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers
-            .iter()
-            .find(|h| h.is(name))
-            .map(|h| h.value.as_slice())
+        self.fields.header(name)
     }
 
     /// Whether `name` must not be forwarded.
     pub fn is_hop_by_hop(&self, name: &str) -> bool {
-        is_hop_by_hop(&self.connection_tokens, name)
+        self.fields.is_hop_by_hop(name)
     }
 
     /// Headers to forward, in order.
-    pub fn end_to_end(&self) -> impl Iterator<Item = &Header> {
-        self.headers.iter().filter(|h| !self.is_hop_by_hop(&h.name))
+    pub fn end_to_end(&self) -> impl Iterator<Item = Field<'_>> {
+        self.headers().filter(|h| !self.is_hop_by_hop(h.name))
     }
 
     /// Whether this is an interim (1xx) response that another will follow.
@@ -621,10 +825,10 @@ mod tests {
         let (head, used) = req(text).unwrap().unwrap();
         assert_eq!(used, text.len() - 4);
         assert_eq!(
-            (head.method.as_str(), head.target.as_str(), head.path()),
+            (head.method(), head.target(), head.path()),
             ("GET", "/a/b?c=1", "/a/b")
         );
-        assert_eq!(head.host().as_deref(), Some("example.com"));
+        assert_eq!(head.host(), Some("Example.com"));
         assert_eq!(head.header("x-a"), Some(&b"v"[..]));
         assert_eq!(head.framing, Framing::Empty);
         assert!(head.keep_alive);
@@ -646,7 +850,7 @@ mod tests {
     fn hop_by_hop_headers_are_not_end_to_end() {
         let text = "GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, X-Secret\r\nX-Secret: 1\r\nKeep-Alive: 5\r\nTE: trailers\r\nUpgrade: h2c\r\nProxy-Connection: x\r\nExpect: 100-continue\r\nX-Keep: 2\r\n\r\n";
         let (head, _) = req(text).unwrap().unwrap();
-        let names: Vec<_> = head.end_to_end().map(|h| h.name.as_str()).collect();
+        let names: Vec<_> = head.end_to_end().map(|h| h.name).collect();
         assert_eq!(names, ["Host", "X-Keep"]);
         assert!(head.expect_continue);
     }
@@ -819,8 +1023,8 @@ mod tests {
             req("GET / HTTP/1.1\r\nHost: [::1]:80\r\nConnection: host, x-a\r\nX-A: 1\r\n\r\n")
                 .unwrap()
                 .unwrap();
-        assert_eq!(head.host().as_deref(), Some("[::1]"));
-        let names: Vec<_> = head.end_to_end().map(|h| h.name.as_str()).collect();
+        assert_eq!(head.host(), Some("[::1]"));
+        let names: Vec<_> = head.end_to_end().map(|h| h.name).collect();
         assert_eq!(names, ["Host"], "Connection may not remove Host");
     }
 
@@ -829,12 +1033,12 @@ mod tests {
         let (head, _) = req("GET HTTP://Other.Example:8080?q=1 HTTP/1.1\r\nHost: a\r\n\r\n")
             .unwrap()
             .unwrap();
-        assert_eq!(head.target, "/?q=1");
+        assert_eq!(head.target(), "/?q=1");
         assert_eq!(head.header("host"), Some(&b"Other.Example:8080"[..]));
-        assert_eq!(head.host().as_deref(), Some("other.example"));
+        assert_eq!(head.host(), Some("Other.Example"));
         let (head, _) = req("GET http://b/x HTTP/1.0\r\n\r\n").unwrap().unwrap();
         assert_eq!(
-            (head.target.as_str(), head.header("host")),
+            (head.target(), head.header("host")),
             ("/x", Some(&b"b"[..]))
         );
         for bad in [
@@ -863,6 +1067,59 @@ mod tests {
         for bad in ["HTTP/1.1 099 Odd\r\n\r\n", "HTTP/1.1 600 Odd\r\n\r\n"] {
             assert_eq!(res(bad).unwrap_err().status, 502, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_head_parsed_into_reused_storage_equals_a_fresh_parse() {
+        // Longer and shorter heads, absolute form (a rewritten target and
+        // Host), Connection options and a response, one storage each: no
+        // span of an earlier head survives into a later one.
+        let requests = [
+            "GET http://Other.Example:8080?q=1 HTTP/1.1\r\nHost: a\r\nX-Long-Header-Name: a long value here\r\nConnection: x-a, close\r\nX-A: 1\r\n\r\n",
+            "POST /p HTTP/1.1\r\nHost: b\r\nContent-Length: 3\r\n\r\nabc",
+            "GET http://c HTTP/1.0\r\n\r\n",
+            "GET / HTTP/1.2\r\nHost: d\r\n\r\n",
+        ];
+        let mut reused = RequestHead::default();
+        for _ in 0..2 {
+            for text in requests {
+                let used = reused
+                    .parse_into(text.as_bytes(), &Limits::default())
+                    .unwrap()
+                    .unwrap();
+                let (fresh, fresh_used) = req(text).unwrap().unwrap();
+                assert_eq!(
+                    (reused.method(), reused.target()),
+                    (fresh.method(), fresh.target())
+                );
+                assert!(reused.headers().eq(fresh.headers()), "{text:?}");
+                assert!(reused.end_to_end().eq(fresh.end_to_end()), "{text:?}");
+                assert_eq!(
+                    (reused.framing, reused.keep_alive, reused.version, used),
+                    (fresh.framing, fresh.keep_alive, fresh.version, fresh_used)
+                );
+            }
+        }
+        let mut res = ResponseHead::default();
+        for text in [
+            "HTTP/1.1 404 Not Found Here\r\nX-A: 1\r\nConnection: x-a\r\nContent-Length: 0\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+        ] {
+            res.parse_into(text.as_bytes(), &Limits::default(), false)
+                .unwrap()
+                .unwrap();
+            let (fresh, _) = ResponseHead::parse(text.as_bytes(), &Limits::default(), false)
+                .unwrap()
+                .unwrap();
+            assert_eq!((res.status, res.reason()), (fresh.status, fresh.reason()));
+            assert!(res.end_to_end().eq(fresh.end_to_end()), "{text:?}");
+            assert_eq!(
+                (res.framing, res.keep_alive),
+                (fresh.framing, fresh.keep_alive)
+            );
+        }
+        assert_eq!(res.reason(), "OK");
+        assert_eq!(res.header("x-a"), None);
     }
 
     #[test]

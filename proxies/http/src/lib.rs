@@ -25,4 +25,6 @@ pub mod write;
 
 pub use body::{BodyDecoder, Emit, Framing, Progress};
 pub use error::HttpError;
-pub use head::{Header, Limits, RequestHead, ResponseHead, Version, host_name};
+pub use head::{
+    Field, Header, Limits, Name, RequestHead, ResponseHead, Version, host_name, host_part,
+};

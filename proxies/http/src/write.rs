@@ -6,7 +6,7 @@ use std::io::Write as _;
 
 use crate::body::{Emit, Framing};
 use crate::error::reason_phrase;
-use crate::head::{Header, RequestHead, ResponseHead, Version};
+use crate::head::{Header, Name, RequestHead, ResponseHead, Version};
 
 /// The interim response a proxy sends for `Expect: 100-continue`.
 pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
@@ -35,17 +35,17 @@ fn framing_header(out: &mut Vec<u8>, framing: Framing) {
 pub fn request_head(
     out: &mut Vec<u8>,
     req: &RequestHead,
-    remove: &[String],
+    remove: &[Name],
     add: &[Header],
     fallback_host: std::net::SocketAddr,
 ) {
-    out.extend_from_slice(req.method.as_bytes());
+    out.extend_from_slice(req.method().as_bytes());
     out.push(b' ');
-    out.extend_from_slice(req.target.as_bytes());
+    out.extend_from_slice(req.target().as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
     for h in req.end_to_end() {
         if !remove.iter().any(|r| h.is(r)) {
-            header(out, &h.name, &h.value);
+            header(out, h.name, h.value);
         }
     }
     if req.header("host").is_none() {
@@ -94,7 +94,7 @@ impl ResponsePlan {
 
 fn status_line(out: &mut Vec<u8>, res: &ResponseHead) {
     let _ = write!(out, "HTTP/1.1 {:03} ", res.status);
-    out.extend_from_slice(res.reason.as_bytes());
+    out.extend_from_slice(res.reason().as_bytes());
     out.extend_from_slice(b"\r\n");
 }
 
@@ -104,7 +104,7 @@ fn status_line(out: &mut Vec<u8>, res: &ResponseHead) {
 pub fn response_head(out: &mut Vec<u8>, res: &ResponseHead, add: &[Header], plan: ResponsePlan) {
     status_line(out, res);
     for h in res.end_to_end() {
-        header(out, &h.name, &h.value);
+        header(out, h.name, h.value);
     }
     for h in add {
         header(out, &h.name, &h.value);
@@ -114,9 +114,9 @@ pub fn response_head(out: &mut Vec<u8>, res: &ResponseHead, add: &[Header], plan
         // carry; that announcement is end-to-end and passes unchanged.
         (Framing::Empty, _) => {
             if res.announces_length()
-                && let Some(h) = res.headers.iter().find(|h| h.is("content-length"))
+                && let Some(h) = res.headers().find(|h| h.is("content-length"))
             {
-                header(out, &h.name, &h.value);
+                header(out, h.name, h.value);
             }
         }
         (Framing::Length(n), _) => framing_header(out, Framing::Length(n)),
@@ -136,7 +136,7 @@ pub fn response_head(out: &mut Vec<u8>, res: &ResponseHead, add: &[Header], plan
 pub fn interim_head(out: &mut Vec<u8>, res: &ResponseHead) {
     status_line(out, res);
     for h in res.end_to_end() {
-        header(out, &h.name, &h.value);
+        header(out, h.name, h.value);
     }
     out.extend_from_slice(b"\r\n");
 }

@@ -87,7 +87,7 @@ proptest! {
         prop_assert_eq!(&whole, &split);
         let (head, used, payload) = whole;
         prop_assert_eq!(used, wire.len());
-        prop_assert_eq!(head.headers.len(), text.matches("\r\n").count() - 2);
+        prop_assert_eq!(head.headers().count(), text.matches("\r\n").count() - 2);
         // Every prefix of the head is incomplete, never an error.
         let head_len = text.len();
         for end in (0..head_len).step_by(5) {

@@ -329,7 +329,7 @@ mod tests {
                 "a:response204"
             ]
         );
-        let seen: Vec<_> = add.iter().map(|h| h.value.as_slice()).collect();
+        let seen: Vec<_> = add.iter().map(|h| &*h.value).collect();
         assert_eq!(seen, [b"c", b"b", b"a"]);
     }
 }

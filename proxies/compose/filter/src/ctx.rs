@@ -227,7 +227,7 @@ mod tests {
     fn head_phase(
         chain: &ContextChain<LocalRouting>,
         request: &str,
-    ) -> (Verdict, Option<RouteChoice>, Vec<String>) {
+    ) -> (Verdict, Option<RouteChoice>, Vec<pb_http::Name>) {
         let head = pb_http::RequestHead::parse(request.as_bytes(), &Limits::default())
             .unwrap()
             .unwrap()
@@ -296,6 +296,6 @@ mod tests {
         );
         assert_eq!(verdict, Verdict::Continue);
         assert_eq!(route, Some(RouteChoice(Some(1))));
-        assert_eq!(remove, ["x-debug"]);
+        assert_eq!(remove, [pb_http::Name::from("x-debug")]);
     }
 }

@@ -61,7 +61,7 @@ pub struct Request<'a> {
     /// The request head as the client sent it.
     pub head: &'a RequestHead,
     /// Header names to drop when forwarding (lower-case).
-    pub remove: &'a mut Vec<String>,
+    pub remove: &'a mut Vec<pb_http::Name>,
     /// Headers to add when forwarding.
     pub add: &'a mut Vec<Header>,
 }

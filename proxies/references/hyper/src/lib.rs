@@ -171,7 +171,7 @@ impl Proxy {
         }
         strip_hop_by_hop(headers);
         for name in &self.decisions.rules.request_remove {
-            headers.remove(name.as_str());
+            headers.remove(&**name);
         }
         append(headers, &self.decisions.rules.request_add);
         let req = req.map(|body| body.boxed());

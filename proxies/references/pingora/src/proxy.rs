@@ -199,10 +199,10 @@ impl ProxyHttp for Proxy {
         _ctx: &mut Ctx,
     ) -> pingora_core::Result<()> {
         for name in &self.0.rules.request_remove {
-            upstream_request.remove_header(name.as_str());
+            upstream_request.remove_header(&**name);
         }
         for header in &self.0.rules.request_add {
-            upstream_request.append_header(header.name.clone(), header.value.as_slice())?;
+            upstream_request.append_header(header.name.to_string(), &*header.value)?;
         }
         Ok(())
     }
@@ -214,7 +214,7 @@ impl ProxyHttp for Proxy {
         _ctx: &mut Ctx,
     ) -> pingora_core::Result<()> {
         for header in &self.0.rules.response_add {
-            upstream_response.append_header(header.name.clone(), header.value.as_slice())?;
+            upstream_response.append_header(header.name.to_string(), &*header.value)?;
         }
         Ok(())
     }
