@@ -6,22 +6,24 @@ use std::future::Future;
 use std::io;
 use std::time::{Duration, Instant};
 
-use crate::io::{Runtime, Stream, timeout};
+use crate::io::{Deadline, Due, Runtime, Stream};
 use pb_http::{Framing, Header, HttpError, Limits, Name, RequestHead, ResponseHead, write};
 
 /// Bytes asked for per read.
 pub const READ_CHUNK: usize = 16 * 1024;
 
 /// A stream with its read buffer: bytes read but not yet used stay here
-/// (pipelined requests, the start of a body after its head).
+/// (pipelined requests, the start of a body after its head), and its one
+/// [`Deadline`] for every read and write with a time limit.
 #[derive(Debug)]
-pub struct Conn<S> {
+pub struct Conn<S: Stream> {
     /// The socket.
     pub stream: S,
     buf: Vec<u8>,
     start: usize,
     /// Scratch space for writes, reused across requests.
     pub out: Vec<u8>,
+    deadline: Deadline<S::Timer>,
 }
 
 impl<S: Stream> Conn<S> {
@@ -32,6 +34,7 @@ impl<S: Stream> Conn<S> {
             buf: Vec::with_capacity(READ_CHUNK),
             start: 0,
             out: Vec::with_capacity(READ_CHUNK),
+            deadline: Deadline::default(),
         }
     }
 
@@ -55,8 +58,8 @@ impl<S: Stream> Conn<S> {
         }
     }
 
-    /// Reads more bytes after the pending ones; 0 means the peer closed.
-    pub async fn fill(&mut self) -> io::Result<usize> {
+    /// The read buffer, used bytes dropped and room for a read made.
+    fn buffer_for_read(&mut self) -> Vec<u8> {
         if self.start > 0 {
             self.buf.drain(..self.start);
             self.start = 0;
@@ -64,29 +67,40 @@ impl<S: Stream> Conn<S> {
         if self.buf.capacity() - self.buf.len() < READ_CHUNK / 2 {
             self.buf.reserve(READ_CHUNK);
         }
-        let buf = std::mem::take(&mut self.buf);
+        std::mem::take(&mut self.buf)
+    }
+
+    /// Reads more bytes after the pending ones; 0 means the peer closed.
+    pub async fn fill(&mut self) -> io::Result<usize> {
+        let buf = self.buffer_for_read();
         let (result, buf) = self.stream.read(buf).await;
         self.buf = buf;
         result
     }
 
     /// [`fill`](Self::fill) within `limit`: `None` if the time ran out.
-    pub async fn fill_within<R: Runtime<Stream = S>>(
-        &mut self,
-        limit: Duration,
-    ) -> Option<io::Result<usize>> {
-        timeout::<R, _>(limit, self.fill()).await
+    pub async fn fill_within(&mut self, limit: Duration) -> Option<io::Result<usize>> {
+        self.fill_until(Due::After(limit)).await
+    }
+
+    /// [`fill`](Self::fill) until `due`: `None` if the time ran out.
+    pub async fn fill_until(&mut self, due: Due) -> Option<io::Result<usize>> {
+        let buf = self.buffer_for_read();
+        let (result, buf) = self.deadline.race_until(due, self.stream.read(buf)).await?;
+        self.buf = buf;
+        Some(result)
     }
 
     /// [`send_out`](Self::send_out) within `limit`; a peer that does not
     /// read in time is an error, and the connection is aborted.
-    pub async fn send_within<R: Runtime<Stream = S>>(
-        &mut self,
-        out: Vec<u8>,
-        limit: Duration,
-    ) -> io::Result<()> {
-        match timeout::<R, _>(limit, self.send_out(out)).await {
-            Some(sent) => sent,
+    pub async fn send_within(&mut self, out: Vec<u8>, limit: Duration) -> io::Result<()> {
+        let sent = self.deadline.race(limit, self.stream.write_all(out)).await;
+        match sent {
+            Some((result, mut out)) => {
+                out.clear();
+                self.out = out;
+                result
+            }
             None => {
                 self.abort();
                 Err(io::Error::new(
@@ -144,6 +158,7 @@ pub async fn read_head<R: Runtime>(
     limits: &Limits,
     deadline: Duration,
 ) -> Result<bool, HeadError> {
+    // The head's deadline starts when a read first has to wait.
     let mut until = None;
     loop {
         match head.parse_into(conn.pending(), limits) {
@@ -154,11 +169,9 @@ pub async fn read_head<R: Runtime>(
             Ok(None) => {}
             Err(e) => return Err(HeadError::Http(e)),
         }
-        // The clock is read once a read has to wait, not per request.
-        let until = *until.get_or_insert_with(|| Instant::now() + deadline);
-        let left = until.saturating_duration_since(Instant::now());
+        let due = Due::At(*until.get_or_insert_with(|| Instant::now() + deadline));
         let partial = !conn.pending().is_empty();
-        match conn.fill_within::<R>(left).await {
+        match conn.fill_until(due).await {
             None => return Err(HeadError::Timeout { partial }),
             Some(Err(e)) => return Err(HeadError::Io(e)),
             Some(Ok(0)) if partial => {
@@ -176,7 +189,7 @@ pub async fn read_head<R: Runtime>(
 /// layers fill in the route and the header edits; the forwarding service
 /// at the bottom does the I/O.
 #[derive(Debug)]
-pub struct Exchange<S> {
+pub struct Exchange<S: Stream> {
     /// The request head.
     pub head: RequestHead,
     /// The client connection (its buffer may hold the start of the body).
@@ -209,7 +222,7 @@ pub struct Spare {
 /// What a service stack hands back: the client connection, and whether it
 /// can carry another request.
 #[derive(Debug)]
-pub struct Done<S> {
+pub struct Done<S: Stream> {
     /// The client connection.
     pub client: Conn<S>,
     /// Keep it open for the next request.

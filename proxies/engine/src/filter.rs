@@ -87,7 +87,7 @@ impl HeaderRules {
 
     /// Adds these rules to an exchange's edits, which the forwarder
     /// applies while it writes the request and the response.
-    pub fn apply<S>(&self, ex: &mut crate::Exchange<S>) {
+    pub fn apply<S: crate::Stream>(&self, ex: &mut crate::Exchange<S>) {
         self.edit_request(&mut ex.request_remove, &mut ex.request_add);
         self.edit_response(&mut ex.response_add);
     }

@@ -19,9 +19,10 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::time::Instant;
 
 use crate::exchange::{Conn, Done, Exchange};
-use crate::io::{Runtime, Stream, timeout};
+use crate::io::{Due, Runtime, Stream, timeout};
 use crate::pool::UpstreamPool;
 use pb_core::config::{ProxyConfig, TimeoutsConfig};
 use pb_http::{BodyDecoder, Framing, Header, HttpError, Limits, ResponseHead, Version, write};
@@ -189,15 +190,10 @@ impl<P> Forwarder<P> {
             // What has arrived goes out before waiting for more: a slow
             // upstream's bytes are not held back until a buffer fills.
             if !out.is_empty() {
-                ex.client
-                    .send_within::<R>(out, self.timeouts.send())
-                    .await?;
+                ex.client.send_within(out, self.timeouts.send()).await?;
                 out = std::mem::take(&mut ex.client.out);
             }
-            match upstream
-                .fill_within::<R>(self.timeouts.upstream_body())
-                .await
-            {
+            match upstream.fill_within(self.timeouts.upstream_body()).await {
                 Some(Ok(0)) => {
                     complete = body.finish_on_close_into(&mut out, plan.emit).is_ok();
                     break;
@@ -211,9 +207,7 @@ impl<P> Forwarder<P> {
                 }
             }
         }
-        ex.client
-            .send_within::<R>(out, self.timeouts.send())
-            .await?;
+        ex.client.send_within(out, self.timeouts.send()).await?;
         if complete && response.keep_alive && upstream.pending().is_empty() {
             self.pool.put(pick.addr, upstream);
         }
@@ -280,7 +274,7 @@ impl<P> Forwarder<P> {
         let mut out = std::mem::take(&mut upstream.out);
         out.clear();
         out.extend_from_slice(head);
-        if upstream.send_within::<R>(out, send).await.is_err() {
+        if upstream.send_within(out, send).await.is_err() {
             return Err(broken("upstream reset the connection"));
         }
         // Stream the request body, re-framed as it passes.
@@ -300,7 +294,7 @@ impl<P> Forwarder<P> {
             ex.client.consume(step.consumed);
             if !out.is_empty() {
                 phases.request_body(&out);
-                if upstream.send_within::<R>(out, send).await.is_err() {
+                if upstream.send_within(out, send).await.is_err() {
                     return Err(Failure::BadGateway("upstream stopped taking the request"));
                 }
             } else {
@@ -309,11 +303,7 @@ impl<P> Forwarder<P> {
             if step.done {
                 break;
             }
-            match ex
-                .client
-                .fill_within::<R>(self.timeouts.client_body())
-                .await
-            {
+            match ex.client.fill_within(self.timeouts.client_body()).await {
                 Some(Ok(0)) => {
                     return Err(Failure::Client(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
@@ -330,6 +320,7 @@ impl<P> Forwarder<P> {
         let interim_to_client = ex.head.version == Version::Http11;
         let limits = self.limits;
         let client = &mut ex.client;
+        let due = Due::At(Instant::now() + self.timeouts.response());
         let read_head = async {
             loop {
                 match response.parse_into(upstream.pending(), &limits, head_request) {
@@ -351,7 +342,7 @@ impl<P> Forwarder<P> {
                                 out.clear();
                                 write::interim_head(&mut out, &res);
                                 client
-                                    .send_within::<R>(out, send)
+                                    .send_within(out, send)
                                     .await
                                     .map_err(Failure::Client)?;
                             }
@@ -363,23 +354,22 @@ impl<P> Forwarder<P> {
                     Err(e) => return Err(Failure::BadGateway(e.reason)),
                 }
                 let nothing_yet = upstream.pending().is_empty();
-                match upstream.fill().await {
-                    Ok(0) | Err(_) if nothing_yet => {
+                match upstream.fill_until(due).await {
+                    Some(Ok(0) | Err(_)) if nothing_yet => {
                         return Err(broken("upstream closed before responding"));
                     }
-                    Ok(0) | Err(_) => return Err(Failure::BadGateway("upstream closed mid-head")),
-                    Ok(_) => {}
+                    Some(Ok(0) | Err(_)) => {
+                        return Err(Failure::BadGateway("upstream closed mid-head"));
+                    }
+                    Some(Ok(_)) => {}
+                    None => {
+                        // The abandoned read may still hold the connection.
+                        upstream.abort();
+                        return Err(Failure::Timeout);
+                    }
                 }
             }
         };
-        match timeout::<R, _>(self.timeouts.response(), read_head).await {
-            Some(Ok(())) => Ok(upstream),
-            Some(Err(f)) => Err(f),
-            None => {
-                // The abandoned read may still hold the connection.
-                upstream.abort();
-                Err(Failure::Timeout)
-            }
-        }
+        read_head.await.map(|()| upstream)
     }
 }

@@ -40,5 +40,5 @@ pub use conn::{ConnGauge, ConnGuard, ConnRefused};
 pub use echo::{Echo, EchoParams};
 pub use exchange::{Conn, Done, Exchange, Spare, serve_connection};
 pub use forward::{Forwarder, Phases};
-pub use io::{Runtime, Stream};
+pub use io::{Deadline, Due, Runtime, Stream, Timer};
 pub use tunnel::Tunnel;

@@ -87,6 +87,8 @@ impl AsRawFd for Scripted {
 }
 
 impl Stream for Scripted {
+    type Timer = Never;
+
     async fn read(&mut self, mut buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
         if let Some(&Step::AfterWrites(total)) = self.steps.front() {
             let record = Rc::clone(&self.record);
@@ -147,6 +149,27 @@ impl Stream for Scripted {
 thread_local! {
     /// Upstream connections `connect` hands out, in order.
     static UPSTREAMS: RefCell<VecDeque<Scripted>> = const { RefCell::new(VecDeque::new()) };
+}
+
+/// The test runtime's timer: never fires (no test here waits on a
+/// deadline).
+#[derive(Debug)]
+struct Never;
+
+impl std::future::Future for Never {
+    type Output = ();
+
+    fn poll(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        std::task::Poll::Pending
+    }
+}
+
+impl pb_engine::Timer for Never {
+    fn at(_: std::time::Instant) -> Self {
+        Never
+    }
+
+    fn reset(&mut self, _: std::time::Instant) {}
 }
 
 /// The test runtime: connects to the next scripted upstream; its timers

@@ -263,7 +263,7 @@ pub struct Rewrite<S> {
     rules: Rc<HeaderRules>,
 }
 
-impl<S, St> Service<Exchange<St>> for Rewrite<S>
+impl<S, St: pb_engine::Stream> Service<Exchange<St>> for Rewrite<S>
 where
     S: Service<Exchange<St>, Response = Done<St>, Error = io::Error>,
 {
@@ -324,7 +324,7 @@ enum RouteSource {
     Held(Rc<LocalRouting>),
 }
 
-impl<S, St> Service<Exchange<St>> for Route<S>
+impl<S, St: pb_engine::Stream> Service<Exchange<St>> for Route<S>
 where
     S: Service<Exchange<St>, Response = Done<St>, Error = io::Error>,
 {

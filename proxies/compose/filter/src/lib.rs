@@ -67,7 +67,7 @@ pub struct Request<'a> {
 }
 
 /// The head-phase view of an exchange, and its upstream, borrowed apart.
-fn split<S>(
+fn split<S: pb_engine::Stream>(
     ex: &mut pb_engine::Exchange<S>,
 ) -> (Request<'_>, &mut Option<pb_engine::balance::Pick>) {
     (

@@ -65,7 +65,12 @@ pub type SharedForwarder<R> = Forwarder<SharedPool<Conn<<R as Runtime>::Stream>>
 /// for a concrete runtime, where the compiler checks it. Implement it with
 /// [`send_runtime!`], never by hand.
 pub trait SendRuntime:
-    Echo + Runtime<Stream: Send + 'static> + Clone + Send + Sync + 'static
+    Echo
+    + Runtime<Stream: Send + 'static + pb_engine::Stream<Timer: Send>>
+    + Clone
+    + Send
+    + Sync
+    + 'static
 {
     /// [`Echo::echo`], boxed.
     fn boxed_echo(stream: Self::Stream, params: EchoParams) -> BoxFuture<()>;

@@ -171,6 +171,8 @@ impl std::os::fd::AsRawFd for GlommioStream {
 }
 
 impl Stream for GlommioStream {
+    type Timer = GlommioTimer;
+
     async fn read(&mut self, mut buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
         let want = (buf.capacity() - buf.len()).min(pb_engine::exchange::READ_CHUNK);
         if self.scratch.len() < want {
@@ -193,6 +195,33 @@ impl Stream for GlommioStream {
             .shutdown(std::net::Shutdown::Write)
             .await
             .map_err(io::Error::from)
+    }
+}
+
+/// glommio's timer as a connection's deadline, moved with `reset`.
+#[derive(Debug)]
+pub struct GlommioTimer(glommio::timer::Timer);
+
+impl Future for GlommioTimer {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        std::pin::Pin::new(&mut self.0).poll(cx).map(|_| ())
+    }
+}
+
+impl pb_engine::Timer for GlommioTimer {
+    fn at(when: std::time::Instant) -> Self {
+        let after = when.saturating_duration_since(std::time::Instant::now());
+        GlommioTimer(glommio::timer::Timer::new(after))
+    }
+
+    fn reset(&mut self, when: std::time::Instant) {
+        self.0
+            .reset(when.saturating_duration_since(std::time::Instant::now()));
     }
 }
 

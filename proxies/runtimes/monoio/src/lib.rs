@@ -193,6 +193,8 @@ impl std::os::fd::AsRawFd for MonoioStream {
 }
 
 impl Stream for MonoioStream {
+    type Timer = MonoioTimer;
+
     async fn read(&mut self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
         let (len, cap) = (buf.len(), buf.capacity());
         // Read into the spare capacity: the kernel fills it in place.
@@ -207,6 +209,33 @@ impl Stream for MonoioStream {
 
     async fn shutdown(&mut self) -> io::Result<()> {
         self.0.shutdown().await
+    }
+}
+
+/// monoio's timer as a connection's deadline: one `Sleep`, boxed once
+/// (it is not `Unpin`) and moved with `reset`.
+#[derive(Debug)]
+pub struct MonoioTimer(std::pin::Pin<Box<monoio::time::Sleep>>);
+
+impl Future for MonoioTimer {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
+impl pb_engine::Timer for MonoioTimer {
+    fn at(when: std::time::Instant) -> Self {
+        let when = monoio::time::Instant::from_std(when);
+        MonoioTimer(Box::pin(monoio::time::sleep_until(when)))
+    }
+
+    fn reset(&mut self, when: std::time::Instant) {
+        self.0.as_mut().reset(monoio::time::Instant::from_std(when));
     }
 }
 

@@ -126,6 +126,8 @@ impl std::os::fd::AsRawFd for UringStream {
 }
 
 impl Stream for UringStream {
+    type Timer = pb_rt_tokio::TokioTimer;
+
     async fn read(&mut self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
         let (len, cap) = (buf.len(), buf.capacity());
         // A plain `Vec` is read into from its start; the slice of its spare

@@ -331,6 +331,8 @@ impl std::os::fd::AsRawFd for TokioStream {
 }
 
 impl Stream for TokioStream {
+    type Timer = TokioTimer;
+
     async fn read(&mut self, mut buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
         // read_buf fills the spare capacity without zeroing it first.
         let result = self.0.read_buf(&mut buf).await;
@@ -344,6 +346,33 @@ impl Stream for TokioStream {
 
     async fn shutdown(&mut self) -> io::Result<()> {
         self.0.shutdown().await
+    }
+}
+
+/// tokio's timer as a connection's deadline: one `Sleep`, boxed once
+/// (it is not `Unpin`) and moved with `reset`. tokio-uring's timers are
+/// these too.
+#[derive(Debug)]
+pub struct TokioTimer(std::pin::Pin<Box<tokio::time::Sleep>>);
+
+impl Future for TokioTimer {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
+impl pb_engine::Timer for TokioTimer {
+    fn at(when: std::time::Instant) -> Self {
+        TokioTimer(Box::pin(tokio::time::sleep_until(when.into())))
+    }
+
+    fn reset(&mut self, when: std::time::Instant) {
+        self.0.as_mut().reset(when.into());
     }
 }
 
@@ -394,5 +423,42 @@ impl Echo for TokioRt {
         tokio::io::copy_bidirectional_with_sizes(&mut client, &mut upstream, buf_size, buf_size)
             .await
             .map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use pb_engine::Deadline;
+
+    use super::TokioTimer;
+
+    /// An operation that finishes after `after`, giving `value`.
+    async fn op(after: Duration, value: u32) -> u32 {
+        tokio::time::sleep(after).await;
+        value
+    }
+
+    /// One connection's timer across operations with different limits:
+    /// a timer set for an earlier operation that fires during a later,
+    /// longer one is moved on (not a timeout); a shorter limit than the
+    /// timer's moves it earlier; an operation past its own limit times
+    /// out. Margins are several times the durations, so a busy machine
+    /// does not change the outcome.
+    #[tokio::test]
+    async fn one_timer_serves_every_operation_of_a_connection() {
+        let ms = Duration::from_millis;
+        let mut deadline = Deadline::<TokioTimer>::default();
+        assert_eq!(deadline.race(ms(500), op(ms(50), 1)).await, Some(1));
+        // The timer was set for 500 ms after the first operation waited:
+        // it fires during this one, which has 2 s.
+        assert_eq!(deadline.race(ms(2000), op(ms(1000), 2)).await, Some(2));
+        // A shorter limit than the timer's: moved earlier, and it fires.
+        assert_eq!(deadline.race(ms(100), op(ms(3000), 3)).await, None);
+        // Ready at once: no clock, no timer involved.
+        assert_eq!(deadline.race(ms(1), async { 4 }).await, Some(4));
+        // A timer that has fired is still usable.
+        assert_eq!(deadline.race(ms(2000), op(ms(20), 5)).await, Some(5));
     }
 }
