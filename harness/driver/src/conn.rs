@@ -382,12 +382,10 @@ impl Conn<'_> {
         done: Instant,
     ) -> Result<(), &'static str> {
         let outstanding = sent.len();
-        let mut verdicts = Vec::new();
-        reader.feed(self.wire, data, outstanding, |v| verdicts.push(v))?;
-        for verdict in verdicts {
+        // Recorded as the reader finds them: no list per read.
+        reader.feed(self.wire, data, outstanding, |verdict| {
             self.record(verdict, sent, done);
-        }
-        Ok(())
+        })
     }
 
     /// Records the oldest outstanding request as completed at `done`.

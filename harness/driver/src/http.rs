@@ -202,27 +202,36 @@ impl HttpReader {
             let body = match &mut self.body {
                 Some(body) => body,
                 None => {
-                    // Accumulate the head; parse it when complete.
+                    // A head that arrived whole is parsed where it lies;
+                    // one split across reads is gathered first.
                     let before = self.head_buf.len();
-                    self.head_buf.extend_from_slice(data);
-                    let parsed =
-                        parse_response(&self.head_buf, false).map_err(|_| "malformed response")?;
+                    let buf = if before == 0 {
+                        data
+                    } else {
+                        self.head_buf.extend_from_slice(data);
+                        &self.head_buf
+                    };
+                    let parsed = parse_response(buf, false).map_err(|_| "malformed response")?;
                     let Some((head, used)) = parsed else {
+                        if before == 0 {
+                            self.head_buf.extend_from_slice(data);
+                        }
                         if self.head_buf.len() > MAX_HEAD {
                             return Err("malformed response");
                         }
                         return Ok(());
                     };
-                    data = &data[used - before..];
-                    self.head_buf.clear();
-                    if (100..200).contains(&head.status) && head.status != 101 {
-                        continue;
-                    }
+                    let (status, framing) = (head.status, head.body);
                     let origin = pb_wire::field(&head.fields, "x-origin")
                         .and_then(|id| self.origins.iter().position(|o| o == id));
+                    data = &data[used - before..];
+                    self.head_buf.clear();
+                    if (100..200).contains(&status) && status != 101 {
+                        continue;
+                    }
                     self.body.insert(Body {
-                        reader: BodyReader::new(head.body),
-                        status: head.status,
+                        reader: BodyReader::new(framing),
+                        status,
                         intact: true,
                         origin,
                     })
