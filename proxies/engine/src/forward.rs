@@ -340,7 +340,7 @@ impl<P> Forwarder<P> {
                             if interim_to_client && !(continued && res.status == 100) {
                                 let mut out = std::mem::take(&mut client.out);
                                 out.clear();
-                                write::interim_head(&mut out, &res);
+                                write::interim_head(&mut out, res);
                                 client
                                     .send_within(out, send)
                                     .await
