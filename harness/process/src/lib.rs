@@ -237,7 +237,7 @@ impl CoreProcess {
             match self.wait_exit(grace) {
                 Some(status) => format!("{} after SIGTERM", describe(Some(status))),
                 None => {
-                    let _ = kill(pid, Signal::SIGKILL);
+                    kill_tree(self.pid());
                     let status = self.wait_exit(Duration::from_secs(5));
                     format!(
                         "did not stop within {grace:?} of SIGTERM; killed ({})",
@@ -473,12 +473,24 @@ fn descendants(pid: u32) -> Vec<u32> {
     found
 }
 
+/// SIGKILLs `pid` and every process below it. A launcher killed alone
+/// leaves what it started behind (a reference proxy runs in a process
+/// group of its own and is stopped by its launcher only when the launcher
+/// is let stop): orphans holding ports and CPU long after the run.
+fn kill_tree(pid: u32) {
+    let below = descendants(pid);
+    let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+    for p in below {
+        let _ = kill(Pid::from_raw(p as i32), Signal::SIGKILL);
+    }
+}
+
 impl Drop for CoreProcess {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take()
             && let Ok(None) = child.try_wait()
         {
-            let _ = child.kill();
+            kill_tree(child.id());
             let _ = child.wait();
         }
     }
@@ -533,6 +545,55 @@ mod tests {
         assert!(
             used < Duration::from_millis(10),
             "{used:?} for a 0.5 ms spin: not the process CPU clock"
+        );
+    }
+
+    /// Whether `pid` is a live process (not gone, not a zombie waiting
+    /// for a reaper).
+    fn alive(pid: u32) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|stat| {
+                let state = stat.rsplit_once(") ")?.1.chars().next()?;
+                Some(state != 'Z' && state != 'X')
+            })
+            .unwrap_or(false)
+    }
+
+    #[test]
+    fn a_dropped_core_takes_what_it_started_with_it() {
+        // A launcher that starts a program and then serves until stopped,
+        // as an external reference core does; dropped without `stop`,
+        // the program must not outlive it.
+        let pid_file = std::env::temp_dir().join(format!(
+            "pb-process-test-{}-{}.pid",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos()
+        ));
+        let script = format!(
+            "sleep 300 & echo $! > {}; echo \"proxybench-ready core=t addr=127.0.0.1:9 threads=1 pid=$$\"; wait",
+            pid_file.display()
+        );
+        let core =
+            CoreProcess::spawn(Path::new("/bin/sh"), "t", &["-c".to_owned(), script]).unwrap();
+        let program: u32 = std::fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let _ = std::fs::remove_file(&pid_file);
+        assert!(alive(program));
+        drop(core);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while alive(program) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            !alive(program),
+            "the launcher's program {program} outlived it"
         );
     }
 
