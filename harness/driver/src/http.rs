@@ -5,7 +5,7 @@
 //! the judge's own parser (`pb-wire`), not the cores' codec.
 
 use pb_wire::pattern::{body_byte, matches};
-use pb_wire::{BodyReader, parse_response};
+use pb_wire::{BodyReader, read_response};
 
 /// Request method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,8 +211,15 @@ impl HttpReader {
                         self.head_buf.extend_from_slice(data);
                         &self.head_buf
                     };
-                    let parsed = parse_response(buf, false).map_err(|_| "malformed response")?;
-                    let Some((head, used)) = parsed else {
+                    let origins = &self.origins;
+                    let parsed = read_response(buf, false, |head| {
+                        let origin = head
+                            .field("x-origin")
+                            .and_then(|id| origins.iter().position(|o| o == id));
+                        (head.status, head.body, origin)
+                    })
+                    .map_err(|_| "malformed response")?;
+                    let Some(((status, framing, origin), used)) = parsed else {
                         if before == 0 {
                             self.head_buf.extend_from_slice(data);
                         }
@@ -221,9 +228,6 @@ impl HttpReader {
                         }
                         return Ok(());
                     };
-                    let (status, framing) = (head.status, head.body);
-                    let origin = pb_wire::field(&head.fields, "x-origin")
-                        .and_then(|id| self.origins.iter().position(|o| o == id));
                     data = &data[used - before..];
                     self.head_buf.clear();
                     if (100..200).contains(&status) && status != 101 {

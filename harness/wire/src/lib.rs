@@ -91,6 +91,18 @@ fn field_value<'a>(fields: &'a [Field], name: &str) -> impl Iterator<Item = &'a 
         .map(|(_, v)| v.as_slice())
 }
 
+/// Values of field `name` among fields as they lie in a buffer, without
+/// their surrounding whitespace.
+fn lent_value<'a>(
+    fields: &'a [httparse::Header<'a>],
+    name: &str,
+) -> impl Iterator<Item = &'a [u8]> {
+    fields
+        .iter()
+        .filter(move |h| h.name.eq_ignore_ascii_case(name))
+        .map(|h| trim_ows(h.value))
+}
+
 /// First value of field `name`, case-insensitive.
 pub fn field<'a>(fields: &'a [Field], name: &str) -> Option<&'a [u8]> {
     field_value(fields, name).next()
@@ -124,10 +136,13 @@ fn lists(fields: &[Field], option: &str) -> bool {
     })
 }
 
-/// The body length a message declares (RFC 9112 §6.3), strictly.
-fn declared(fields: &[Field]) -> Result<Option<BodyLen>, WireError> {
-    let mut te = field_value(fields, "transfer-encoding");
-    let mut cl = field_value(fields, "content-length");
+/// The body length a message declares (RFC 9112 §6.3), strictly;
+/// `values(name)` yields a field's values.
+fn declared<'a, I: Iterator<Item = &'a [u8]>>(
+    values: impl Fn(&'static str) -> I,
+) -> Result<Option<BodyLen>, WireError> {
+    let mut te = values("transfer-encoding");
+    let mut cl = values("content-length");
     match (te.next(), cl.next()) {
         (Some(_), Some(_)) => Err(WireError("both transfer-encoding and content-length")),
         (Some(v), None) => {
@@ -161,7 +176,7 @@ pub fn parse_request(buf: &[u8]) -> Parsed<Request> {
     };
     let minor = req.version.unwrap_or(1);
     let fields = owned(req.headers);
-    let body = declared(&fields)?.unwrap_or(BodyLen::None);
+    let body = declared(|name| field_value(&fields, name))?.unwrap_or(BodyLen::None);
     let keep_alive = if minor == 0 {
         lists(&fields, "keep-alive")
     } else {
@@ -180,9 +195,35 @@ pub fn parse_request(buf: &[u8]) -> Parsed<Request> {
     )))
 }
 
-/// Parses a response head at the start of `buf`; `head_request` says it
-/// answers a HEAD (no body, whatever it declares).
-pub fn parse_response(buf: &[u8], head_request: bool) -> Parsed<Response> {
+/// A response head lent to the caller of [`read_response`]: its fields
+/// as they lie in the buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct ResponseHead<'a> {
+    /// Status code.
+    pub status: u16,
+    /// How its body ends.
+    pub body: BodyLen,
+    fields: &'a [httparse::Header<'a>],
+}
+
+impl<'a> ResponseHead<'a> {
+    /// First value of field `name` (case-insensitive), without its
+    /// surrounding whitespace.
+    pub fn field(&self, name: &str) -> Option<&'a [u8]> {
+        lent_value(self.fields, name).next()
+    }
+}
+
+/// Parses a response head at the start of `buf` and lends it to `judge`;
+/// `head_request` says it answers a HEAD (no body, whatever it declares).
+/// The same parse and framing decision as [`parse_response`], without
+/// copying a field out: the load driver reads a response head per request
+/// and must not allocate for it.
+pub fn read_response<R>(
+    buf: &[u8],
+    head_request: bool,
+    judge: impl FnOnce(ResponseHead<'_>) -> R,
+) -> Parsed<R> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_FIELDS];
     let mut res = httparse::Response::new(&mut headers);
     let used = match res.parse(buf) {
@@ -194,21 +235,29 @@ pub fn parse_response(buf: &[u8], head_request: bool) -> Parsed<Response> {
     if !(100..=599).contains(&status) {
         return Err(WireError("status outside 100-599"));
     }
-    let fields = owned(res.headers);
-    let declared = declared(&fields)?;
+    let fields = &*res.headers;
+    let declared = declared(|name| lent_value(fields, name))?;
     let body = if head_request || status < 200 || status == 204 || status == 304 {
         BodyLen::None
     } else {
         declared.unwrap_or(BodyLen::Close)
     };
-    Ok(Some((
-        Response {
-            status,
-            fields,
-            body,
-        },
-        used,
-    )))
+    let head = ResponseHead {
+        status,
+        body,
+        fields,
+    };
+    Ok(Some((judge(head), used)))
+}
+
+/// Parses a response head at the start of `buf`, its fields copied out;
+/// `head_request` says it answers a HEAD (no body, whatever it declares).
+pub fn parse_response(buf: &[u8], head_request: bool) -> Parsed<Response> {
+    read_response(buf, head_request, |head| Response {
+        status: head.status,
+        fields: owned(head.fields),
+        body: head.body,
+    })
 }
 
 /// Longest chunk-size or trailer line the judge reads.

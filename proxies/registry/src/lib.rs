@@ -43,6 +43,10 @@ pub static CORES: &[&dyn ProxyCore] = &[
     &pb_rt_glommio::GLOMMIO_FILTER_CHAIN,
     &pb_rt_glommio::GLOMMIO_FILTER_CHAIN_CTX,
     &pb_rt_glommio::GLOMMIO_RAW,
+    &pb_rt_glommio::GLOMMIO_SPIN,
+    &pb_rt_glommio::GLOMMIO_SPIN_FILTER_CHAIN,
+    &pb_rt_glommio::GLOMMIO_SPIN_FILTER_CHAIN_CTX,
+    &pb_rt_glommio::GLOMMIO_SPIN_RAW,
     &pb_external::NGINX,
     &pb_external::HAPROXY,
     &pb_ref_hyper::HYPER,
@@ -93,6 +97,16 @@ pub static IMPOSSIBLE: &[(&str, &str, &str)] = &[
     ),
     (
         "glommio",
+        "tower-clone",
+        "pb-tower's stacks box Send futures, and glommio's streams are not Send",
+    ),
+    (
+        "glommio-spin",
+        "tower-buffer",
+        "tower's Buffer spawns its worker with tokio::spawn and needs a tokio runtime",
+    ),
+    (
+        "glommio-spin",
         "tower-clone",
         "pb-tower's stacks box Send futures, and glommio's streams are not Send",
     ),
