@@ -82,6 +82,9 @@ impl Emit {
 enum Chunk {
     /// Reading the hex size; `digits` so far.
     Size { size: u64, digits: u32 },
+    /// Whitespace after the size (RFC 9112 §7.1.1's BWS): only an
+    /// extension's `;` or the line's end may follow.
+    SizeWs { size: u64 },
     /// After the size: an extension up to CRLF.
     Extension { size: u64, len: usize },
     /// Expecting LF after CR on the size line.
@@ -257,8 +260,18 @@ fn step_chunk(
                     }
                 }
                 _ if digits == 0 => return Err(bad("invalid chunk size")),
-                b';' | b' ' | b'\t' => Chunk::Extension { size, len: 0 },
+                b';' => Chunk::Extension { size, len: 0 },
+                b' ' | b'\t' => Chunk::SizeWs { size },
                 b'\r' => Chunk::SizeLf { size },
+                _ => return Err(bad("invalid chunk size")),
+            },
+            // Whitespace belongs to an extension (`*( BWS ";" ... )`):
+            // `1 1` or `0 ` CRLF is not a size with something harmless
+            // after it, and a reader that takes it so and one that
+            // refuses it disagree about where the body ends.
+            Chunk::SizeWs { size } => match b {
+                b' ' | b'\t' => Chunk::SizeWs { size },
+                b';' => Chunk::Extension { size, len: 0 },
                 _ => return Err(bad("invalid chunk size")),
             },
             Chunk::Extension { size, len } => match b {
@@ -408,7 +421,7 @@ mod tests {
 
     #[test]
     fn chunked_bodies_pass_through_with_extensions_and_trailers() {
-        let wire = b"5;ext=1\r\nhello\r\nA\r\n0123456789\r\n0\r\nX-T: 1\r\n\r\nNEXT";
+        let wire = b"5;ext=1\r\nhello\r\nA \t; ext\r\n0123456789\r\n0\r\nX-T: 1\r\n\r\nNEXT";
         let (used, payload) = decode_all_splits(Framing::Chunked, wire).unwrap();
         assert_eq!(used, wire.len() - 4);
         assert_eq!(payload, 15);
@@ -425,6 +438,11 @@ mod tests {
             b"5\r\nhello\rX",
             b"0\r\nbad\ntrailer\r\n\r\n",
             b"5;a\nb\r\n",
+            // Found by the chunked fuzz target: whitespace then anything
+            // but an extension was read as a size of 1.
+            b"1 1\r\na\r\n0\r\n\r\n",
+            b"1\t\tx\r\n",
+            b"0\t\t\r\n\r\n",
         ] {
             let r = BodyDecoder::new(Framing::Chunked).feed(wire);
             assert!(r.is_err(), "{:?} accepted", String::from_utf8_lossy(wire));

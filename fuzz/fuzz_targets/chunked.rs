@@ -1,0 +1,4 @@
+//! libFuzzer target: `pb_fuzzing::chunked` (its invariants are documented there).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| pb_fuzzing::chunked(data));
