@@ -74,11 +74,19 @@ fn method_and_target(start: &str) -> &str {
 }
 
 /// The request target as the engine forwards it to an origin: an
-/// absolute-form target (RFC 9112 §3.2.2) becomes its path and query.
-fn origin_form(target: &str) -> &str {
+/// absolute-form target (RFC 9112 §3.2.2) becomes its path and query, the
+/// path `/` when it has none (RFC 9112 §3.2.1).
+fn origin_form(target: &str) -> String {
+    if target.starts_with('/') {
+        return target.to_owned();
+    }
     match target.split_once("://") {
-        Some((_, rest)) => rest.find('/').map_or("/", |at| &rest[at..]),
-        None => target,
+        Some((_, rest)) => match rest.find(['/', '?']) {
+            Some(at) if rest[at..].starts_with('/') => rest[at..].to_owned(),
+            Some(at) => format!("/{}", &rest[at..]),
+            None => "/".to_owned(),
+        },
+        None => target.to_owned(),
     }
 }
 
@@ -124,7 +132,7 @@ pub fn request_head(data: &[u8]) {
     };
     assert_eq!(judged_len, used, "head length: {:?}", show(data));
     assert_eq!(
-        (req.method.as_str(), origin_form(&req.target)),
+        (req.method.as_str(), origin_form(&req.target).as_str()),
         (head.method(), head.target()),
         "{:?}",
         show(data)
@@ -150,7 +158,7 @@ pub fn request_head(data: &[u8]) {
     assert_eq!(sent_len, out.len(), "{:?}", show(&out));
     assert_eq!(
         (sent.method.as_str(), sent.target.as_str()),
-        (req.method.as_str(), origin_form(&req.target))
+        (req.method.as_str(), origin_form(&req.target).as_str())
     );
     assert!(
         same_framing(head.framing, sent.body),

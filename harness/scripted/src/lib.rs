@@ -232,14 +232,42 @@ pub struct Message {
     pub complete: bool,
 }
 
-/// The messages in `bytes`, the last one possibly incomplete. Bytes that
-/// are not HTTP at all fail the test.
-pub fn messages(bytes: &[u8], responses: bool) -> Vec<Message> {
+/// Which of the requests in `bytes` are HEADs (whose responses have no
+/// body, whatever they declare), as the judge reads them, up to the first
+/// incomplete or malformed one.
+pub fn head_requests(bytes: &[u8]) -> Vec<bool> {
     let mut out = Vec::new();
     let mut rest = bytes;
+    while let Ok(Some((req, used))) = pb_wire::parse_request(rest) {
+        let mut reader = pb_wire::BodyReader::new(req.body);
+        match reader.read(&rest[used..], |_| {}) {
+            Ok(read) if reader.is_done() => rest = &rest[used + read..],
+            _ => break,
+        }
+        out.push(req.method == "HEAD");
+    }
+    out
+}
+
+/// The messages in `bytes`, the last one possibly incomplete: requests, or
+/// responses to requests of which `heads` says which were HEADs (in
+/// order; interim responses answer none). Bytes that are not HTTP at all
+/// fail the test.
+pub fn messages(bytes: &[u8], responses: bool, heads: &[bool]) -> Vec<Message> {
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    let mut answered = 0;
     while !rest.is_empty() {
         let parsed = if responses {
-            pb_wire::parse_response(rest, false).map(|p| p.map(|(r, n)| (r.fields, r.body, n)))
+            let head = heads.get(answered).copied().unwrap_or(false);
+            pb_wire::parse_response(rest, head).map(|p| {
+                p.map(|(r, n)| {
+                    if r.status >= 200 {
+                        answered += 1;
+                    }
+                    (r.fields, r.body, n)
+                })
+            })
         } else {
             pb_wire::parse_request(rest).map(|p| p.map(|(r, n)| (r.fields, r.body, n)))
         };
@@ -309,6 +337,15 @@ pub fn serve(client: Vec<Step>, upstreams: Vec<Vec<Step>>) -> Seen {
             u.push_back(stream);
         }
     });
+    let client_sent: Vec<u8> = client
+        .iter()
+        .filter_map(|step| match step {
+            Step::Bytes(bytes) => Some(bytes.as_slice()),
+            _ => None,
+        })
+        .flatten()
+        .copied()
+        .collect();
     let (stream, client_record) = Scripted::new(client);
     let limits = config.head_limits();
     let deadline = config.timeouts.client_header();
@@ -325,11 +362,11 @@ pub fn serve(client: Vec<Step>, upstreams: Vec<Vec<Step>>) -> Seen {
     let used = records.len() - unused_upstreams;
     let client = client_record.borrow();
     Seen {
-        client: messages(&client.written, true),
+        client: messages(&client.written, true, &head_requests(&client_sent)),
         client_closed: client.shut_down || client.aborted,
         upstreams: records[..used]
             .iter()
-            .map(|r| messages(&r.borrow().written, false))
+            .map(|r| messages(&r.borrow().written, false, &[]))
             .collect(),
         upstreams_given_up: records[..used]
             .iter()

@@ -583,6 +583,12 @@ impl RequestHead {
                 _ => {}
             }
         }
+        // No form of request target has a fragment (RFC 9112 §3.2): one
+        // the engine cut off, or passed on, would be a target the next hop
+        // reads otherwise than we routed it.
+        if raw_target.contains('#') {
+            return Err(HttpError::bad_request("fragment in request target"));
+        }
         if !(raw_target.starts_with('/') || (raw_target == "*" && method == "OPTIONS")) {
             // Absolute form: the authority replaces Host, for routing and
             // for the next hop (RFC 9112 §3.2.2, §3.2), and the target is
@@ -1045,6 +1051,9 @@ mod tests {
             "GET ftp://b/x HTTP/1.1\r\nHost: a\r\n\r\n",
             "GET http://u@b/x HTTP/1.1\r\nHost: a\r\n\r\n",
             "GET http:///x HTTP/1.1\r\nHost: a\r\n\r\n",
+            // Found by the request_head fuzz target: forwarded as `/`.
+            "GET http://b#x/g HTTP/1.1\r\nHost: a\r\n\r\n",
+            "GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n",
             "GET x HTTP/1.1\r\nHost: a\r\n\r\n",
             "GET * HTTP/1.1\r\nHost: a\r\n\r\n",
         ] {
