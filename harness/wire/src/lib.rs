@@ -155,10 +155,15 @@ fn declared<'a, I: Iterator<Item = &'a [u8]>>(
             if cl.next().is_some() {
                 return Err(WireError("two content-length fields"));
             }
-            if v.is_empty() || v.len() > 18 || !v.iter().all(u8::is_ascii_digit) {
+            if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
                 return Err(WireError("content-length not a number"));
             }
-            let n = v.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+            // Any length a u64 holds (RFC 9110 §8.6: a recipient must
+            // anticipate large numbers), and none beyond.
+            let n = v
+                .iter()
+                .try_fold(0u64, |n, d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+                .ok_or(WireError("content-length too large"))?;
             Ok(Some(BodyLen::Fixed(n)))
         }
         (None, None) => Ok(None),

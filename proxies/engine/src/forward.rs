@@ -224,15 +224,12 @@ impl<P> Forwarder<P> {
         why: &'static str,
     ) -> io::Result<Done<S>> {
         ex.client.out = head;
-        ex.client
-            .send(
-                &HttpError {
-                    status,
-                    reason: why,
-                }
-                .response(),
-            )
-            .await?;
+        let response = HttpError {
+            status,
+            reason: why,
+        }
+        .response_for(ex.head.is_head());
+        ex.client.send(&response).await?;
         Ok(ex.finish(false))
     }
 

@@ -41,6 +41,12 @@ impl HttpError {
     pub fn response(&self) -> Vec<u8> {
         crate::write::error_response(self.status, self.reason)
     }
+
+    /// [`response`](Self::response) to a request that may be a HEAD: then
+    /// without its body.
+    pub fn response_for(&self, head_request: bool) -> Vec<u8> {
+        crate::write::error_response_for(self.status, self.reason, head_request)
+    }
 }
 
 impl fmt::Display for HttpError {

@@ -159,11 +159,23 @@ pub fn response(status: u16, headers: &[Header], body: &[u8], keep_alive: bool) 
 
 /// A closing error response with the reason as a one-line text body.
 pub fn error_response(status: u16, reason: &str) -> Vec<u8> {
+    error_response_for(status, reason, false)
+}
+
+/// [`error_response`], answering a HEAD when `head_request`: the same
+/// head, without the body (RFC 9110 §9.3.2). A client reads no body after
+/// a HEAD's response whatever its length says, so body bytes sent anyway
+/// would be read as the start of the next response.
+pub fn error_response_for(status: u16, reason: &str, head_request: bool) -> Vec<u8> {
     let body = format!("{reason}\n");
-    response(
+    let mut out = response(
         status,
         &[Header::new("content-type", "text/plain")],
         body.as_bytes(),
         false,
-    )
+    );
+    if head_request {
+        out.truncate(out.len() - body.len());
+    }
+    out
 }
