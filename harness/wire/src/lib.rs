@@ -12,7 +12,7 @@
 //! | [`pattern`] | the generated body bytes and the digest origin and driver agree on |
 //!
 //! Strict where a judge must be: `Transfer-Encoding` is accepted only as
-//! exactly `chunked`, `Content-Length` only as digits and only once, chunk
+//! the one coding `chunked` (in a list that may have empty elements), `Content-Length` only as digits and only once, chunk
 //! sizes only as hex digits followed by CRLF or an extension, chunk data
 //! only followed by CRLF. Anything else is a [`WireError`].
 
@@ -141,17 +141,25 @@ fn lists(fields: &[Field], option: &str) -> bool {
 fn declared<'a, I: Iterator<Item = &'a [u8]>>(
     values: impl Fn(&'static str) -> I,
 ) -> Result<Option<BodyLen>, WireError> {
-    let mut te = values("transfer-encoding");
+    let mut te = values("transfer-encoding").peekable();
     let mut cl = values("content-length");
-    match (te.next(), cl.next()) {
-        (Some(_), Some(_)) => Err(WireError("both transfer-encoding and content-length")),
-        (Some(v), None) => {
-            if te.next().is_some() || !v.eq_ignore_ascii_case(b"chunked") {
-                return Err(WireError("transfer-encoding other than chunked"));
+    match (te.peek().is_some(), cl.next()) {
+        (true, Some(_)) => Err(WireError("both transfer-encoding and content-length")),
+        (true, None) => {
+            // One coding, chunked, in a list that may have empty elements
+            // and span field lines (RFC 9110 §5.6.1, §5.3).
+            let mut codings = te
+                .flat_map(|v| v.split(|&b| b == b','))
+                .map(trim_ows)
+                .filter(|c| !c.is_empty());
+            match (codings.next(), codings.next()) {
+                (Some(c), None) if c.eq_ignore_ascii_case(b"chunked") => {
+                    Ok(Some(BodyLen::Chunked))
+                }
+                _ => Err(WireError("transfer-encoding other than chunked")),
             }
-            Ok(Some(BodyLen::Chunked))
         }
-        (None, Some(v)) => {
+        (false, Some(v)) => {
             if cl.next().is_some() {
                 return Err(WireError("two content-length fields"));
             }
@@ -166,7 +174,7 @@ fn declared<'a, I: Iterator<Item = &'a [u8]>>(
                 .ok_or(WireError("content-length too large"))?;
             Ok(Some(BodyLen::Fixed(n)))
         }
-        (None, None) => Ok(None),
+        (false, None) => Ok(None),
     }
 }
 

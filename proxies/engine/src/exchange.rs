@@ -307,7 +307,10 @@ pub async fn serve_connection<R, F, Fut>(
             Ok(true) => {}
             Ok(false) | Err(HeadError::Io(_)) => break,
             Err(HeadError::Http(e)) => {
-                let _ = conn.send(&e.response()).await;
+                // A HEAD refused for what follows its request line still
+                // gets a response without a body: its client reads none.
+                let head_request = conn.pending().starts_with(b"HEAD ");
+                let _ = conn.send(&e.response_for(head_request)).await;
                 break;
             }
             // The read given up on may still be in flight (completion-based
