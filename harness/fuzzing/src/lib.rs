@@ -33,8 +33,10 @@ fn show(bytes: &[u8]) -> String {
 fn same_framing(engine: Framing, judge: BodyLen) -> bool {
     matches!(
         (engine, judge),
-        (Framing::Empty | Framing::Length(0), BodyLen::None | BodyLen::Fixed(0))
-            | (Framing::Chunked, BodyLen::Chunked)
+        (
+            Framing::Empty | Framing::Length(0),
+            BodyLen::None | BodyLen::Fixed(0)
+        ) | (Framing::Chunked, BodyLen::Chunked)
             | (Framing::UntilClose, BodyLen::Close)
     ) || matches!((engine, judge), (Framing::Length(a), BodyLen::Fixed(b)) if a == b)
 }
@@ -97,7 +99,10 @@ fn origin_form(target: &str) -> String {
 /// the length.
 fn as_http11(message: &[u8]) -> Vec<u8> {
     let mut out = message.to_vec();
-    let line = out.iter().position(|&b| b == b'\r' || b == b'\n').unwrap_or(out.len());
+    let line = out
+        .iter()
+        .position(|&b| b == b'\r' || b == b'\n')
+        .unwrap_or(out.len());
     let version_at = if out.starts_with(b"HTTP/1.") {
         Some(7)
     } else if line >= 8 && out[line - 8..line - 1] == *b"HTTP/1." {
@@ -359,8 +364,16 @@ pub fn exchange(data: &[u8]) {
     let plays = || vec![Step::Bytes(upstream.to_vec())];
     // `serve` reads both sides back with the judge's parser and panics on
     // bytes that are not HTTP.
-    let seen = serve(vec![Step::Bytes(client.to_vec())], vec![plays(), plays(), plays()]);
-    let forwarded: Vec<_> = seen.upstreams.iter().flatten().filter(|m| m.complete).collect();
+    let seen = serve(
+        vec![Step::Bytes(client.to_vec())],
+        vec![plays(), plays(), plays()],
+    );
+    let forwarded: Vec<_> = seen
+        .upstreams
+        .iter()
+        .flatten()
+        .filter(|m| m.complete)
+        .collect();
     assert!(
         forwarded.len() <= asked.len(),
         "{} requests forwarded, {} sent by the client: {:?}",

@@ -49,7 +49,10 @@ const EXCHANGES: &[Case] = &[
 /// reference" cannot hide a reference that is already wrong.
 fn reference(case: &Case) -> Seen {
     let seen = serve(whole(case.request), vec![whole(case.response)]);
-    let (asked, answer) = (messages(case.request, false, &[]), messages(case.response, true, &[]));
+    let (asked, answer) = (
+        messages(case.request, false, &[]),
+        messages(case.response, true, &[]),
+    );
     let [sent] = &seen.upstreams[..] else {
         panic!(
             "{}: one upstream connection: {:?}",

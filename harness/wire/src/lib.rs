@@ -153,9 +153,7 @@ fn declared<'a, I: Iterator<Item = &'a [u8]>>(
                 .map(trim_ows)
                 .filter(|c| !c.is_empty());
             match (codings.next(), codings.next()) {
-                (Some(c), None) if c.eq_ignore_ascii_case(b"chunked") => {
-                    Ok(Some(BodyLen::Chunked))
-                }
+                (Some(c), None) if c.eq_ignore_ascii_case(b"chunked") => Ok(Some(BodyLen::Chunked)),
                 _ => Err(WireError("transfer-encoding other than chunked")),
             }
         }
@@ -170,7 +168,9 @@ fn declared<'a, I: Iterator<Item = &'a [u8]>>(
             // anticipate large numbers), and none beyond.
             let n = v
                 .iter()
-                .try_fold(0u64, |n, d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+                .try_fold(0u64, |n, d| {
+                    n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+                })
                 .ok_or(WireError("content-length too large"))?;
             Ok(Some(BodyLen::Fixed(n)))
         }
