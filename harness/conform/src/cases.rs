@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::client::Client;
 use crate::probe;
+use crate::rfc;
 use crate::suite::{Ctx, Proxy};
 
 /// What a case exercises.
@@ -315,6 +316,156 @@ pub static CASES: &[Case] = &[
         source: "RFC 9110 §2.5",
         kind: Kind::Http,
         run: probe::http_1_2,
+    },
+    Case {
+        name: "request line: a method that is not a token is refused",
+        source: "RFC 9112 §3.1; RFC 9110 §9.1",
+        kind: Kind::Http,
+        run: rfc::method_not_token,
+    },
+    Case {
+        name: "request line: extra whitespace is refused or normalised",
+        source: "RFC 9112 §3",
+        kind: Kind::Http,
+        run: rfc::request_line_whitespace,
+    },
+    Case {
+        name: "request line: a version other than HTTP/1.x is 505 or 400",
+        source: "RFC 9112 §2.3; RFC 9110 §15.6.6",
+        kind: Kind::Http,
+        run: rfc::version_not_1x,
+    },
+    Case {
+        name: "request line: the HTTP name is case-sensitive",
+        source: "RFC 9112 §2.3",
+        kind: Kind::Http,
+        run: rfc::version_case_sensitive,
+    },
+    Case {
+        name: "request target: a fragment is 400, never forwarded",
+        source: "RFC 9112 §3.2",
+        kind: Kind::Http,
+        run: rfc::fragment_in_target,
+    },
+    Case {
+        name: "request target: userinfo in absolute form is 400",
+        source: "RFC 9110 §4.2.4; RFC 9112 §3.2.2",
+        kind: Kind::Http,
+        run: rfc::userinfo_in_target,
+    },
+    Case {
+        name: "request target: OPTIONS * forwarded in asterisk form",
+        source: "RFC 9112 §3.2.4",
+        kind: Kind::Http,
+        run: rfc::asterisk_form,
+    },
+    Case {
+        name: "request target: CONNECT is refused, never forwarded",
+        source: "RFC 9112 §3.2.3; RFC 9110 §9.3.6",
+        kind: Kind::Http,
+        run: rfc::connect_refused,
+    },
+    Case {
+        name: "field syntax: a field name that is not a token is 400",
+        source: "RFC 9110 §5.1; RFC 9112 §5",
+        kind: Kind::Http,
+        run: rfc::field_name_not_token,
+    },
+    Case {
+        name: "field syntax: a field line without a colon is 400",
+        source: "RFC 9112 §5",
+        kind: Kind::Http,
+        run: rfc::field_without_colon,
+    },
+    Case {
+        name: "field syntax: whitespace before the first field is 400",
+        source: "RFC 9112 §2.2",
+        kind: Kind::Http,
+        run: rfc::whitespace_before_first_field,
+    },
+    Case {
+        name: "field syntax: obs-fold is refused or unfolded",
+        source: "RFC 9112 §5.2",
+        kind: Kind::Http,
+        run: rfc::request_obs_fold,
+    },
+    Case {
+        name: "body length: no framing means no body",
+        source: "RFC 9112 §6.3",
+        kind: Kind::Http,
+        run: rfc::request_without_framing,
+    },
+    Case {
+        name: "body length: Content-Length with leading zeros",
+        source: "RFC 9110 §8.6",
+        kind: Kind::Http,
+        run: rfc::content_length_leading_zeros,
+    },
+    Case {
+        name: "body length: upstream bytes past Content-Length are not a response",
+        source: "RFC 9112 §6.3",
+        kind: Kind::Http,
+        run: rfc::upstream_bytes_past_length,
+    },
+    Case {
+        name: "connection: HTTP/1.0 without keep-alive closes",
+        source: "RFC 9112 §9.3",
+        kind: Kind::Http,
+        run: rfc::http10_closes,
+    },
+    Case {
+        name: "connection: HTTP/1.0 keep-alive is said or closed",
+        source: "RFC 9112 §9.3, Appendix C.2.2",
+        kind: Kind::Http,
+        run: rfc::http10_keep_alive,
+    },
+    Case {
+        name: "connection: nothing is read after close",
+        source: "RFC 9112 §9.6",
+        kind: Kind::Http,
+        run: rfc::nothing_read_after_close,
+    },
+    Case {
+        name: "connection: Connection options and hop-by-hop fields removed",
+        source: "RFC 9110 §7.6.1",
+        kind: Kind::Http,
+        run: rfc::connection_options_removed,
+    },
+    Case {
+        name: "upgrade: an Upgrade the proxy does not tunnel is not forwarded",
+        source: "RFC 9110 §7.8",
+        kind: Kind::Http,
+        run: rfc::upgrade_not_forwarded,
+    },
+    Case {
+        name: "status: no 1xx to an HTTP/1.0 client",
+        source: "RFC 9110 §15.2",
+        kind: Kind::Http,
+        run: rfc::no_interim_to_http10,
+    },
+    Case {
+        name: "upstream: a malformed status line is 502",
+        source: "RFC 9112 §4",
+        kind: Kind::Http,
+        run: rfc::upstream_bad_status,
+    },
+    Case {
+        name: "upstream: whitespace before a colon is 502 or removed",
+        source: "RFC 9112 §5.1",
+        kind: Kind::Http,
+        run: rfc::upstream_space_before_colon,
+    },
+    Case {
+        name: "upstream: obs-fold is 502 or unfolded",
+        source: "RFC 9112 §5.2",
+        kind: Kind::Http,
+        run: rfc::upstream_obs_fold,
+    },
+    Case {
+        name: "upstream: an oversized header section is 502 or whole",
+        source: "RFC 9112 §5; RFC 9110 §5.4",
+        kind: Kind::Http,
+        run: rfc::upstream_too_many_fields,
     },
     Case {
         name: "timeout: stalled request bodies end at the deadline",

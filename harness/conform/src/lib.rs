@@ -16,6 +16,7 @@
 pub mod cases;
 pub mod client;
 pub mod probe;
+pub mod rfc;
 pub mod scripted;
 pub mod suite;
 

@@ -32,7 +32,7 @@ const POISON: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\npoisoned!";
 /// An origin answering every request with `ok:<target>`, except where
 /// `special` handles the request itself (returning `false` to end the
 /// connection).
-fn origin_with(
+pub(crate) fn origin_with(
     special: impl Fn(&mut OriginConn, &RawRequest) -> Option<bool> + Send + Sync + 'static,
 ) -> Result<ScriptedOrigin, String> {
     ScriptedOrigin::start(move |conn| {
@@ -49,7 +49,7 @@ fn origin_with(
 }
 
 /// An origin answering `ok:<target>` to everything.
-fn plain_origin() -> Result<ScriptedOrigin, String> {
+pub(crate) fn plain_origin() -> Result<ScriptedOrigin, String> {
     origin_with(|_, _| None)
 }
 

@@ -48,7 +48,7 @@ impl Stage {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Event<'a> {
     /// A stage begins; `planned` units of work are expected and `title`
-    /// says what they are ("51 cases x 3 cores").
+    /// says what they are ("76 cases x 3 cores").
     Stage {
         /// Which stage.
         stage: Stage,

@@ -49,9 +49,14 @@ impl Router {
     }
 
     /// The pool for a request: by its Host (or absolute-form authority)
-    /// and its path.
+    /// and its path. `OPTIONS *` asks about the server as a whole (RFC 9112
+    /// §3.2.4), so it goes where the host's root would.
     pub fn route_head(&self, head: &pb_http::RequestHead) -> Option<usize> {
-        self.route(head.host(), head.path())
+        let path = match head.target() {
+            "*" => "/",
+            _ => head.path(),
+        };
+        self.route(head.host(), path)
     }
 
     /// The pool for `host` (without its port, any case) and `path`; a
@@ -304,6 +309,17 @@ mod tests {
         assert_eq!(router.route(Some("x"), "/api/v1"), Some(1));
         assert_eq!(router.route(Some("static.example"), "/api/v1"), Some(2));
         assert_eq!(router.route(None, "/api"), Some(0));
+        let head = |text: &str| {
+            pb_http::RequestHead::parse(text.as_bytes(), &pb_http::Limits::default())
+                .unwrap()
+                .unwrap()
+                .0
+        };
+        // `OPTIONS *` goes where the host's root goes.
+        let star = head("OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(router.route_head(&star), Some(0));
+        let star = head("OPTIONS * HTTP/1.1\r\nHost: static.example\r\n\r\n");
+        assert_eq!(router.route_head(&star), Some(2));
     }
 
     #[test]
