@@ -31,7 +31,9 @@ fn cores(pick: impl Fn(&str, &str) -> bool) -> Vec<&'static str> {
 #[test]
 fn borrowing_and_raw_compositions_forward_without_allocating() {
     let ours = |composition: &str| ["borrowing", "raw"].contains(&composition);
-    let zero = cores(|runtime, composition| runtime != "glommio" && ours(composition));
+    // glommio's rows (glommio, glommio-spin) allocate inside the runtime:
+    // per I/O operation, and while spinning, per poll of its rings.
+    let zero = cores(|runtime, composition| !runtime.starts_with("glommio") && ours(composition));
     let reported = cores(|runtime, composition| {
         (runtime == "glommio" && composition == "borrowing") || composition == "tower-buffer"
     });
