@@ -21,7 +21,7 @@
 
 use pb_http::write::{self, ResponsePlan};
 use pb_http::{BodyDecoder, Emit, Framing, HttpError, Limits, RequestHead, ResponseHead};
-use pb_scripted::{Step, serve};
+use pb_scripted::{Step, as_http11, serve};
 use pb_wire::{BodyLen, BodyReader};
 
 /// The bytes, readable in a panic message.
@@ -90,32 +90,6 @@ fn origin_form(target: &str) -> String {
         },
         None => target.to_owned(),
     }
-}
-
-/// `message` with the HTTP/1.x version of its start line read as
-/// HTTP/1.1: a recipient of a higher minor version processes the message
-/// as the highest it implements (RFC 9110 §2.5), which the engine does and
-/// `httparse`, under the judge, refuses. Nothing else changes, not even
-/// the length.
-fn as_http11(message: &[u8]) -> Vec<u8> {
-    let mut out = message.to_vec();
-    let line = out
-        .iter()
-        .position(|&b| b == b'\r' || b == b'\n')
-        .unwrap_or(out.len());
-    let version_at = if out.starts_with(b"HTTP/1.") {
-        Some(7)
-    } else if line >= 8 && out[line - 8..line - 1] == *b"HTTP/1." {
-        Some(line - 1)
-    } else {
-        None
-    };
-    if let Some(at) = version_at
-        && out.get(at).is_some_and(u8::is_ascii_digit)
-    {
-        out[at] = b'1';
-    }
-    out
 }
 
 /// The request head parser against the judge's reader.

@@ -381,6 +381,40 @@ impl ProcSampler {
         }
         Ok(total)
     }
+
+    /// The process tree's resources now, as [`rss_max`](Self::rss_max)
+    /// counts the tree: resident memory (VmRSS, not the peak: a soak
+    /// watches it move both ways), open descriptors and, of them, sockets.
+    pub fn resources(&self) -> std::io::Result<pb_results::Resources> {
+        let mut total = process_resources(self.pid)?;
+        for child in descendants(self.pid) {
+            // A child that exited since it was listed holds nothing.
+            if let Ok(r) = process_resources(child) {
+                total.rss_bytes += r.rss_bytes;
+                total.fds += r.fds;
+                total.sockets += r.sockets;
+            }
+        }
+        Ok(total)
+    }
+}
+
+fn process_resources(pid: u32) -> std::io::Result<pb_results::Resources> {
+    use procfs::process::FDTarget;
+    let process = procfs::process::Process::new(pid as i32).map_err(std::io::Error::other)?;
+    let status = process.status().map_err(std::io::Error::other)?;
+    let (mut fds, mut sockets) = (0, 0);
+    for fd in process.fd().map_err(std::io::Error::other)? {
+        // A descriptor closed while the table is listed is not counted.
+        let Ok(fd) = fd else { continue };
+        fds += 1;
+        sockets += u64::from(matches!(fd.target, FDTarget::Socket(_)));
+    }
+    Ok(pb_results::Resources {
+        rss_bytes: status.vmrss.unwrap_or(0) * 1024,
+        fds,
+        sockets,
+    })
 }
 
 /// CPU time of every thread of `pid` and its descendants so far, by

@@ -100,6 +100,8 @@ pub struct CoreRow {
     pub vs_proxy: Option<(String, f64)>,
     /// The configuration a reference proxy's program ran with here.
     pub program_config: Option<String>,
+    /// The soak verdicts of its trials, in a soak run; empty otherwise.
+    pub soak: Vec<pb_results::soak::SoakVerdict>,
 }
 
 /// This row's figure divided by the reference's.
@@ -187,6 +189,10 @@ pub struct Timeline {
     /// start, requests per second over all trials, p99 µs of the trials'
     /// interval histograms added together)`.
     pub points: Vec<(f64, f64, f64)>,
+    /// Per interval the core's process was sampled in (a soak's timeline):
+    /// `(middle of the interval, RSS MiB, open descriptors)`, the largest
+    /// over trials; empty when it was not.
+    pub resources: Vec<(f64, f64, f64)>,
 }
 
 /// Latency at each offered rate of a rate search.
@@ -397,6 +403,7 @@ fn timeline(cell: &Cell) -> Result<Option<Timeline>, HistogramError> {
         return Ok(None);
     }
     let mut points = Vec::with_capacity(longest);
+    let mut resources = Vec::new();
     for i in 0..longest {
         let slice: Vec<&IntervalPoint> = cell
             .trials
@@ -429,10 +436,18 @@ fn timeline(cell: &Cell) -> Result<Option<Timeline>, HistogramError> {
             0.0
         };
         points.push((middle, rate, p99));
+        let sampled = slice.iter().filter_map(|p| p.resources);
+        if let Some((rss, fds)) = sampled
+            .map(|r| (r.rss_bytes, r.fds))
+            .reduce(|a, b| (a.0.max(b.0), a.1.max(b.1)))
+        {
+            resources.push((middle, rss as f64 / (1 << 20) as f64, fds as f64));
+        }
     }
     Ok(Some(Timeline {
         core: cell.core.clone(),
         points,
+        resources,
     }))
 }
 
@@ -528,6 +543,7 @@ impl CoreRow {
             reference_proxy: false,
             vs_proxy: None,
             program_config: cell.program_config.clone(),
+            soak: cell.trials.iter().filter_map(|t| t.soak.clone()).collect(),
         }
     }
 
@@ -677,6 +693,7 @@ mod tests {
             is_reference: false,
             conformance_failures: vec![],
             program_config: None,
+            soak: vec![],
             reference_proxy: false,
             vs_proxy: None,
         }

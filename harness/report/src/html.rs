@@ -415,6 +415,9 @@ struct RowView {
     vs_proxy: String,
     /// The configuration its program ran with (reference proxies).
     program_config: Option<String>,
+    /// In a soak run: whether every trial held the soak's rules, and what
+    /// was measured or broken, in words.
+    soak: Option<(bool, String)>,
 }
 
 #[derive(Debug, Serialize)]
@@ -986,12 +989,39 @@ impl RowView {
                 .as_ref()
                 .map_or_else(String::new, |(name, r)| format!("{r:.2}× {name}")),
             program_config: row.program_config.clone(),
+            soak: soak_view(&row.soak),
             uncorrected_p99: s
                 .filter(|_| group.params.mode == "open")
                 .and_then(|s| s.latency_uncorrected_us)
                 .map(|l| fmt::micros(l.p99)),
         }
     }
+}
+
+/// A row's soak verdicts as a badge: held (with what moved), or the
+/// broken rules.
+fn soak_view(verdicts: &[pb_results::soak::SoakVerdict]) -> Option<(bool, String)> {
+    if verdicts.is_empty() {
+        return None;
+    }
+    let passed = verdicts.iter().all(|v| v.passed);
+    let text = verdicts
+        .iter()
+        .map(|v| match v.passed {
+            true => format!(
+                "RSS {} → {} ({:+.2} %), descriptors {} → {} over {} samples",
+                fmt::mib(v.rss_first_bytes),
+                fmt::mib(v.rss_last_bytes),
+                v.rss_growth * 100.0,
+                v.fds_first_quarter,
+                v.fds_last_quarter,
+                v.samples
+            ),
+            false => v.reasons.join("; "),
+        })
+        .collect::<Vec<_>>()
+        .join(" | ");
+    Some((passed, text))
 }
 
 // === impl ComparisonView ===
@@ -1098,6 +1128,40 @@ fn env_rows(current: &Machine, baseline: Option<&Machine>) -> Vec<EnvRow> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_soak_badge_says_what_held_or_what_broke() {
+        use pb_results::soak::SoakVerdict;
+        assert_eq!(soak_view(&[]), None);
+        let held = SoakVerdict {
+            samples: 600,
+            rss_first_bytes: 10 << 20,
+            rss_last_bytes: 10 << 20,
+            rss_growth: 0.0,
+            fds_first_quarter: 71,
+            fds_last_quarter: 72,
+            errors: 0,
+            passed: true,
+            reasons: vec![],
+        };
+        let (passed, text) = soak_view(std::slice::from_ref(&held)).unwrap();
+        assert!(passed);
+        assert_eq!(
+            text,
+            "RSS 10.0 MiB → 10.0 MiB (+0.00 %), descriptors 71 → 72 over 600 samples"
+        );
+        let broke = SoakVerdict {
+            passed: false,
+            reasons: vec!["RSS grew 9.0 %".into(), "3 failed requests".into()],
+            ..held.clone()
+        };
+        let (passed, text) = soak_view(&[held, broke]).unwrap();
+        assert!(!passed);
+        assert!(
+            text.ends_with(" | RSS grew 9.0 %; 3 failed requests"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn text_is_escaped_but_slashes_stay() {

@@ -11,6 +11,7 @@
 //! | [`io`] | reading and writing result files, with the path in every error |
 //! | [`merge`] | exact combination of files from several drivers (histograms added) |
 //! | [`export`] | one CSV row per trial and cell, for notebooks and dashboards |
+//! | [`soak`] | the soak verdict: memory, descriptors and errors over a long fixed-rate trial |
 //! | [`claims`] | the claims ledger `proxybench claims` writes, with its own schema ([`claims::LEDGER_SCHEMA_JSON`]) |
 //!
 //! Raw per-trial figures are always kept; summaries are derived and can be
@@ -24,6 +25,7 @@ pub mod icount;
 pub mod io;
 pub mod merge;
 pub mod model;
+pub mod soak;
 pub mod summary;
 
 pub use crate::model::*;

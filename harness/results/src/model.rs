@@ -409,6 +409,10 @@ pub struct Trial {
     /// Empty for a target proxybench did not start and in older files.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub threads: Vec<ThreadCpu>,
+    /// The soak verdict on this trial's timeline, in a run whose scenario
+    /// asks for it (`[run] soak = true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soak: Option<crate::soak::SoakVerdict>,
 }
 
 /// One thread's CPU time inside a trial's window.
@@ -559,6 +563,22 @@ pub struct IntervalPoint {
     /// the cell checks which origin answers (a reload's timeline).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub origins: BTreeMap<String, u64>,
+    /// The core process's resources as the interval ended; absent for a
+    /// target proxybench did not start and in older files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Resources>,
+}
+
+/// A process's resources at one instant, from /proc: what a leak shows in
+/// first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resources {
+    /// Resident set size, bytes (the whole process tree's main process).
+    pub rss_bytes: u64,
+    /// Open file descriptors.
+    pub fds: u64,
+    /// Of them, sockets: listeners plus client and upstream connections.
+    pub sockets: u64,
 }
 
 /// A search for the highest rate at which a latency percentile stays

@@ -61,11 +61,12 @@ impl Summary {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::Percentiles;
 
-    fn trial(qps: f64, latencies_ns: &[u64], errors: u64) -> Trial {
+    /// A one-second trial at `qps` that recorded `latencies_ns`.
+    pub(crate) fn trial(qps: f64, latencies_ns: &[u64], errors: u64) -> Trial {
         let mut h = crate::hist::new_histogram();
         for &v in latencies_ns {
             h.record(v).unwrap();
@@ -101,6 +102,7 @@ mod tests {
             kernel: None,
             classes: Vec::new(),
             threads: Vec::new(),
+            soak: None,
         }
     }
 

@@ -41,6 +41,8 @@ pub fn measure_observed(
     let (mut proc_start, mut proc_end, mut perf) = (None, None, None);
     let (mut allocs_start, mut allocs_end) = (None, None);
     let (mut threads_start, mut threads_end) = (None, None);
+    let mut timeline: Option<ResourceTimeline> = None;
+    let mut resources = Vec::new();
     let report = pb_driver::run(spec, &mut |edge| {
         let Some(target) = target else {
             observe(edge);
@@ -56,6 +58,7 @@ pub fn measure_observed(
                 {
                     counters = Some(Err(format!("perf counters could not start: {e}")));
                 }
+                timeline = Some(ResourceTimeline::start(target, spec.interval));
             }
             WindowEdge::End => {
                 perf = match counters.as_mut() {
@@ -69,6 +72,9 @@ pub fn measure_observed(
                 proc_end = Some(ProcCounts::read(target.pid));
                 allocs_end = Some(target.allocations());
                 threads_end = Some(pb_process::thread_cpu(target.pid));
+                if let Some(t) = timeline.take() {
+                    resources = t.finish();
+                }
             }
         }
         match (edge, target.cpu_time()) {
@@ -92,6 +98,9 @@ pub fn measure_observed(
     if let (Some(start), Some(end)) = (threads_start, threads_end) {
         trial.threads = window_threads(&start, &end);
     }
+    for (point, sample) in trial.intervals.iter_mut().zip(resources) {
+        point.resources = sample;
+    }
     if let (Some(start), Some(end), Some(perf)) = (proc_start, proc_end, perf) {
         let allocations = match (allocs_start, allocs_end) {
             (Some(Ok(a)), Some(Ok(b))) => Ok(b.since(a)),
@@ -107,6 +116,45 @@ pub fn measure_observed(
         ));
     }
     Ok(trial)
+}
+
+/// The target's resources sampled in the middle of each interval of the
+/// window (the driver's intervals, by completion time from the window's
+/// start), on a thread of its own that sleeps between samples: a few /proc
+/// reads a second, nothing the target would notice. The middle, not the
+/// end: at the window's end the driver starts closing its connections.
+struct ResourceTimeline {
+    stop: std::sync::mpsc::Sender<()>,
+    sampler: std::thread::JoinHandle<Vec<Option<pb_results::Resources>>>,
+}
+
+impl ResourceTimeline {
+    fn start(target: ProcSampler, interval: Duration) -> ResourceTimeline {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let opened = std::time::Instant::now();
+        let sampler = std::thread::spawn(move || {
+            let mut samples = Vec::new();
+            loop {
+                let due = opened + interval * samples.len() as u32 + interval / 2;
+                let wait = due.saturating_duration_since(std::time::Instant::now());
+                match stopped.recv_timeout(wait) {
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                        samples.push(target.resources().ok());
+                    }
+                    // Stopped, or the window's owner is gone.
+                    _ => return samples,
+                }
+            }
+        });
+        ResourceTimeline { stop, sampler }
+    }
+
+    /// Stops sampling at the window's end: one sample per interval whose
+    /// middle the window reached.
+    fn finish(self) -> Vec<Option<pb_results::Resources>> {
+        let _ = self.stop.send(());
+        self.sampler.join().unwrap_or_default()
+    }
 }
 
 /// Each thread's CPU inside the window (threads that ran in it), busiest
@@ -233,6 +281,7 @@ pub fn trial_from_report(
                             .collect()
                     })
                     .unwrap_or_default(),
+                resources: None,
             }
         })
         .collect();
@@ -272,6 +321,7 @@ pub fn trial_from_report(
             })
             .collect(),
         threads: Vec::new(),
+        soak: None,
     }
 }
 

@@ -242,9 +242,23 @@ pub fn write_results(
 /// (not `baseline/`, which holds the committed gate baselines).
 pub const AB_BASELINE_DIR: &str = "ab-baseline";
 
+/// In a soak run, each measured trial judged by its timeline
+/// ([`pb_results::soak::judge`]); a trial too short to judge fails, with
+/// the reason, rather than passing unjudged.
+pub fn judge_soak(results: &mut Results) {
+    for cell in &mut results.cells {
+        for trial in &mut cell.trials {
+            trial.soak =
+                Some(pb_results::soak::judge(trial).unwrap_or_else(|reason| {
+                    pb_results::soak::SoakVerdict::unjudged(trial, reason)
+                }));
+        }
+    }
+}
+
 /// Stage 6: a run fails when any cell of one of our cores failed, saw
-/// errors, or ran on a core that failed a conformance case. A reference
-/// proxy's cells are data: shown, never what fails the run.
+/// errors, failed a soak, or ran on a core that failed a conformance case.
+/// A reference proxy's cells are data: shown, never what fails the run.
 pub fn verdict(results: &Results) -> Verdict {
     let reference = |core: &str| results.cores.iter().any(|c| c.name == core && c.reference);
     let failed = results
@@ -255,6 +269,9 @@ pub fn verdict(results: &Results) -> Verdict {
             c.status == CellStatus::Failed
                 || c.summary.as_ref().is_some_and(|s| s.errors > 0)
                 || !c.conformance_failures.is_empty()
+                || c.trials
+                    .iter()
+                    .any(|t| t.soak.as_ref().is_some_and(|v| !v.passed))
         });
     if failed {
         Verdict::Failed
@@ -277,6 +294,9 @@ pub fn run(request: &Request, progress: &mut dyn Progress) -> Result<Finished, P
     } = matrix::run(&cfg, progress)?;
     if let Some(matrix) = &conformance {
         attach_conformance(&mut results, matrix);
+    }
+    if cfg.scenario.run.soak {
+        judge_soak(&mut results);
     }
     let written = write_results(&results, baseline.as_ref(), &request.results_dir)?;
     let compared = written

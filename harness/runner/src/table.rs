@@ -188,6 +188,7 @@ pub fn render(results: &Results) -> String {
             );
         }
     }
+    render_soak(&mut out, results, w);
     if results
         .cells
         .iter()
@@ -213,6 +214,48 @@ allocs/req: heap allocations per request (counted inside the proxybench binary; 
         let _ = writeln!(out, "sysc/req n/a: {reason}");
     }
     out
+}
+
+/// The soak verdicts, one row per trial judged: where memory and
+/// descriptors started and ended, and what failed.
+fn render_soak(out: &mut String, results: &Results, w: usize) {
+    let judged: Vec<_> = results
+        .cells
+        .iter()
+        .flat_map(|c| c.trials.iter().map(move |t| (c, t)))
+        .filter_map(|(c, t)| Some((c, t, t.soak.as_ref()?)))
+        .collect();
+    if judged.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "
+soak (RSS growth < {:.0} % after warm-up, descriptors flat, no error)",
+        pb_results::soak::RSS_GROWTH_LIMIT * 100.0
+    );
+    let _ = writeln!(
+        out,
+        "  {:<w$} {:>7} {:>18} {:>8} {:>12} {:>7}  verdict",
+        "core", "samples", "RSS KiB first→last", "growth", "fds first→last", "errors"
+    );
+    for (cell, trial, v) in judged {
+        let _ = writeln!(
+            out,
+            "  {:<w$} {:>7} {:>18} {:>7.2}% {:>12} {:>7}  {}",
+            cell.core,
+            v.samples,
+            format!("{}→{}", v.rss_first_bytes >> 10, v.rss_last_bytes >> 10),
+            v.rss_growth * 100.0,
+            format!("{}→{}", v.fds_first_quarter, v.fds_last_quarter),
+            trial.errors,
+            if v.passed {
+                "held".to_owned()
+            } else {
+                format!("FAILED: {}", v.reasons.join("; "))
+            }
+        );
+    }
 }
 
 /// The reference every core's CPU per request is also given as a ratio

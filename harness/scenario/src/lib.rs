@@ -132,6 +132,11 @@ pub struct RunSettings {
     /// to have its own.
     #[serde(default)]
     pub cpu_plan: CpuPlanKind,
+    /// Judge every trial as a soak (`pb_results::soak`): memory growth,
+    /// descriptors and errors over the window's per-interval samples; a
+    /// trial that fails the rules fails the run.
+    #[serde(default)]
+    pub soak: bool,
 }
 
 /// How a run shares CPUs between the core, the driver and the origins
@@ -194,6 +199,7 @@ impl Default for RunSettings {
             search_max_rate: defaults::search_max_rate(),
             core_spin_iters: 0,
             cpu_plan: CpuPlanKind::Split,
+            soak: false,
         }
     }
 }

@@ -8,7 +8,7 @@
 //! |---|---|
 //! | [`Step`], [`whole`], [`split_at`], [`bytewise`], [`cut`] | a peer's script |
 //! | [`serve`] | one client connection served by the engine, upstreams connected in order |
-//! | [`Seen`], [`Message`], [`messages`] | what each side received, read back with the judging side's parser (`pb-wire`), not the engine's |
+//! | [`Seen`], [`Message`], [`messages`], [`head_requests`], [`as_http11`] | what each side received, read back with the judging side's parser (`pb-wire`), not the engine's |
 //!
 //! Two users: the engine's property tests (`tests/engine.rs`) and the
 //! whole-exchange fuzz target (`fuzz/`), which feeds arbitrary client and
@@ -232,13 +232,41 @@ pub struct Message {
     pub complete: bool,
 }
 
+/// `message` with the HTTP/1.x version of its start line read as
+/// HTTP/1.1: a recipient of a higher minor version processes the message
+/// as the highest it implements (RFC 9110 §2.5), which the engine does and
+/// `httparse`, under the judge, refuses. Nothing else changes, not even
+/// the length. The client's requests are read this way wherever the
+/// judge must follow the engine through them.
+pub fn as_http11(message: &[u8]) -> Vec<u8> {
+    let mut out = message.to_vec();
+    let line = out
+        .iter()
+        .position(|&b| b == b'\r' || b == b'\n')
+        .unwrap_or(out.len());
+    let version_at = if out.starts_with(b"HTTP/1.") {
+        Some(7)
+    } else if line >= 8 && out[line - 8..line - 1] == *b"HTTP/1." {
+        Some(line - 1)
+    } else {
+        None
+    };
+    if let Some(at) = version_at
+        && out.get(at).is_some_and(u8::is_ascii_digit)
+    {
+        out[at] = b'1';
+    }
+    out
+}
+
 /// Which of the requests in `bytes` are HEADs (whose responses have no
-/// body, whatever they declare), as the judge reads them, up to the first
+/// body, whatever they declare), as the judge reads them (a higher
+/// HTTP/1.x minor version as 1.1, as the engine does), up to the first
 /// incomplete or malformed one.
 pub fn head_requests(bytes: &[u8]) -> Vec<bool> {
     let mut out = Vec::new();
     let mut rest = bytes;
-    while let Ok(Some((req, used))) = pb_wire::parse_request(rest) {
+    while let Ok(Some((req, used))) = pb_wire::parse_request(&as_http11(rest)) {
         let mut reader = pb_wire::BodyReader::new(req.body);
         match reader.read(&rest[used..], |_| {}) {
             Ok(read) if reader.is_done() => rest = &rest[used + read..],

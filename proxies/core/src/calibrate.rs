@@ -9,9 +9,17 @@
 //! `--extra-syscalls N` adds N system calls per request (`getppid`, which
 //! does nothing): a known kernel cost, to show the kernel counters see
 //! exactly what a core does; `--extra-allocations N` likewise N heap
-//! allocations, for the allocation counter.
+//! allocations, for the allocation counter. `--leak-bytes N` and
+//! `--leak-fd-every N` make a core leak, memory per request or a
+//! descriptor every N requests, so the soak's verdict is seen to catch
+//! what it is for.
 
 use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Requests served since start, counted only when a descriptor leak is
+/// configured.
+static SERVED: AtomicU64 = AtomicU64::new(0);
 
 /// Extra work per request; none (the default) costs one branch.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -22,6 +30,11 @@ pub struct Spin {
     pub syscalls: u32,
     /// Heap allocations, each freed at once.
     pub allocations: u32,
+    /// Bytes allocated, written and never freed (a memory leak).
+    pub leak_bytes: u32,
+    /// A descriptor opened and never closed every this many requests (a
+    /// descriptor leak); 0 for none.
+    pub leak_fd_every: u32,
 }
 
 impl Spin {
@@ -31,6 +44,8 @@ impl Spin {
             iters,
             syscalls: 0,
             allocations: 0,
+            leak_bytes: 0,
+            leak_fd_every: 0,
         }
     }
 
@@ -46,6 +61,18 @@ impl Spin {
         for _ in 0..self.allocations {
             // black_box keeps the allocation from being elided.
             drop(black_box(Box::new(0u64)));
+        }
+        if self.leak_bytes > 0 {
+            // Written, so the pages are resident, not only reserved.
+            black_box(Vec::leak(vec![1u8; self.leak_bytes as usize]));
+        }
+        if self.leak_fd_every > 0
+            && SERVED
+                .fetch_add(1, Ordering::Relaxed)
+                .is_multiple_of(u64::from(self.leak_fd_every))
+            && let Ok(file) = std::fs::File::open("/dev/null")
+        {
+            std::mem::forget(file);
         }
         let mut x = black_box(0x9E37_79B9_7F4A_7C15u64);
         for _ in 0..self.iters {

@@ -132,6 +132,7 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
         search_max_rate: args.search_max,
         core_spin_iters: 0,
         cpu_plan: pb_scenario::CpuPlanKind::Split,
+        soak: false,
     };
     let spec = LoadSpec {
         interval: seconds(args.interval, "interval")?,

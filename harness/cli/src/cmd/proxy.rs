@@ -48,6 +48,14 @@ pub(crate) struct Args {
     /// cost the allocation counter must see. For tests; off by default.
     #[arg(long, default_value_t = 0, hide = true)]
     extra_allocations: u32,
+    /// Bytes leaked per request: a known memory leak the soak's verdict
+    /// must catch. For tests; off by default.
+    #[arg(long, default_value_t = 0, hide = true)]
+    leak_bytes: u32,
+    /// One descriptor leaked every N requests: a known descriptor leak the
+    /// soak's verdict must catch. For tests; off by default.
+    #[arg(long, default_value_t = 0, hide = true)]
+    leak_fd_every: u32,
     /// Count heap allocations (all threads) and announce where the
     /// counters are on the readiness line, for the runner to read at the
     /// measured window's edges. Off, the counting allocator costs one
@@ -112,6 +120,8 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
             iters: args.spin_iters,
             syscalls: args.extra_syscalls,
             allocations: args.extra_allocations,
+            leak_bytes: args.leak_bytes,
+            leak_fd_every: args.leak_fd_every,
         },
         http,
         program_config_out: args.program_config_out,

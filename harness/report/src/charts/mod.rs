@@ -477,6 +477,9 @@ mod tests {
                 points: (0..20)
                     .map(|t| (t as f64 * 0.1, 100_000.0 * k + t as f64 * 500.0, 200.0 * k))
                     .collect(),
+                resources: (0..20)
+                    .map(|t| (t as f64 * 0.1, 8.0 * k, 60.0 + k))
+                    .collect(),
             });
             group.rate_curves.push(RateCurve {
                 core,

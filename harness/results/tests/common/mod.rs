@@ -55,6 +55,11 @@ pub(crate) fn trial(h: &Histogram<u64>) -> Trial {
             ]
             .into_iter()
             .collect(),
+            resources: Some(Resources {
+                rss_bytes: 4096,
+                fds: 60,
+                sockets: 54,
+            }),
         }],
         kernel: Some(pb_results::KernelWork {
             user_cpu_us_per_req: Some(7.5),
@@ -86,6 +91,17 @@ pub(crate) fn trial(h: &Histogram<u64>) -> Trial {
                 cpu_us: 300.0,
             },
         ],
+        soak: Some(pb_results::soak::SoakVerdict {
+            samples: 600,
+            rss_first_bytes: 4096,
+            rss_last_bytes: 4096,
+            rss_growth: 0.0,
+            fds_first_quarter: 60,
+            fds_last_quarter: 60,
+            errors: 0,
+            passed: true,
+            reasons: Vec::new(),
+        }),
     }
 }
 
