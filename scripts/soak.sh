@@ -8,7 +8,9 @@
 # whose timeline charts draw them; exits non-zero when any core broke a
 # rule. Builds proxybench in release first.
 #
-#   scripts/soak.sh [--minutes 10] [--cores LIST | --all] [--out DIR]
+#   scripts/soak.sh [--minutes 10] [--cores LIST | --all] [--out DIR] [-- RUN-FLAGS]
+#
+# RUN-FLAGS go to `proxybench run` (e.g. --skip-conform).
 #
 # Default cores: one per runtime (tokio-tower, tokio-tpc/borrowing,
 # monoio, monoio-epoll, tokio-uring/borrowing, glommio), which share the
@@ -27,8 +29,9 @@ while [ $# -gt 0 ]; do
     --cores) cores="$2"; shift 2 ;;
     --all) cores=""; shift ;;
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n 2,17p "$0"; exit 0 ;;
-    *) echo "usage: $0 [--minutes N] [--cores LIST | --all] [--out DIR]" >&2; exit 2 ;;
+    --) shift; break ;;
+    -h|--help) sed -n 2,19p "$0"; exit 0 ;;
+    *) echo "usage: $0 [--minutes N] [--cores LIST | --all] [--out DIR] [-- RUN-FLAGS]" >&2; exit 2 ;;
   esac
 done
 case "$minutes" in
@@ -42,4 +45,4 @@ if [ -n "$cores" ]; then
   args+=(--cores "$cores")
 fi
 # The run's table ends with the soak verdicts; its exit status is theirs.
-exec target/release/proxybench run "${args[@]}"
+exec target/release/proxybench run "${args[@]}" "$@"
