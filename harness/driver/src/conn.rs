@@ -68,6 +68,14 @@ pub struct ThreadStats {
     /// Replies per interval per expected origin (the workload's
     /// `origins`), by completion time; empty when origins are not checked.
     pub origins: Vec<Vec<u64>>,
+    /// The books over the whole run, warm-up and drain included: every
+    /// request put on the wire ...
+    pub sent: u64,
+    /// ... came back intact ...
+    pub answered: u64,
+    /// ... or failed, counted under one of `errors`' kinds (each request
+    /// in flight when its connection failed counts once).
+    pub failed: u64,
 }
 
 impl ThreadStats {
@@ -93,6 +101,9 @@ impl ThreadStats {
             } else {
                 Vec::new()
             },
+            sent: 0,
+            answered: 0,
+            failed: 0,
         }
     }
 
@@ -175,10 +186,20 @@ pub async fn connection_loop(
             pace: &mut pace,
             pacer,
         };
-        match conn.drive(stream, &mut buf).await {
+        let mut sent = VecDeque::with_capacity(spec.mode.max_in_flight());
+        let outcome = conn.drive(stream, &mut buf, &mut sent).await;
+        match outcome {
             Ok(Next::Finished) => break,
             Ok(Next::Reconnect) => {}
-            Err(kind) => stats.borrow_mut().error(kind),
+            Err(kind) => {
+                // Every request the connection still carried is lost with
+                // it, and counted: none vanishes from the books. A failure
+                // with none in flight (a reset while idle) is still seen.
+                let lost = sent.len() as u64;
+                let mut stats = stats.borrow_mut();
+                stats.error_n(kind, lost.max(1));
+                stats.failed += lost;
+            }
         }
     }
     // Open loop: slots that passed while no connection could carry them
@@ -221,14 +242,20 @@ struct Conn<'a> {
 }
 
 impl Conn<'_> {
-    async fn drive(&mut self, mut stream: TcpStream, buf: &mut [u8]) -> Result<Next, &'static str> {
+    /// Drives one connection; `sent` holds the requests on the wire, so
+    /// the caller knows how many a failure took with it.
+    async fn drive(
+        &mut self,
+        mut stream: TcpStream,
+        buf: &mut [u8],
+        sent: &mut VecDeque<InFlight>,
+    ) -> Result<Next, &'static str> {
         let max_in_flight = self.spec.mode.max_in_flight();
         let schedule = *self.schedule;
         let (mut rd, mut wr) = stream.split();
         let mut reader = self.wire.reader();
         let one_per_connection = self.wire.one_per_connection();
         let mut started = 0u64;
-        let mut sent: VecDeque<InFlight> = VecDeque::with_capacity(max_in_flight);
         let mut next_seq = 0u64;
         // The message being written and how much of it is out.
         let mut writing: Option<(u64, usize)> = None;
@@ -267,6 +294,7 @@ impl Conn<'_> {
                     sent: now,
                     from,
                 });
+                self.stats.borrow_mut().sent += 1;
                 writing = Some((next_seq, 0));
                 next_seq += 1;
                 if let Pace::Open { next, every } = self.pace {
@@ -297,7 +325,7 @@ impl Conn<'_> {
                         // A close may end a close-delimited reply.
                         let mut verdict = None;
                         if reader.on_close(|v| verdict = Some(v)) {
-                            self.record(verdict.expect("on_close reports"), &mut sent, done);
+                            self.record(verdict.expect("on_close reports"), sent, done);
                         }
                         return if sent.is_empty() && writing.is_none() {
                             Ok(Next::Reconnect)
@@ -307,7 +335,7 @@ impl Conn<'_> {
                     }
                     last_progress = done;
                     let was_full = sent.len() >= max_in_flight;
-                    self.complete(&mut reader, &buf[..n], &mut sent, done)?;
+                    self.complete(&mut reader, &buf[..n], sent, done)?;
                     if was_full && sent.len() < max_in_flight {
                         free_since = done;
                     }
@@ -395,9 +423,13 @@ impl Conn<'_> {
         let mut stats = self.stats.borrow_mut();
         let stats = &mut *stats;
         let origin = match verdict {
-            Ok(origin) => origin,
+            Ok(origin) => {
+                stats.answered += 1;
+                origin
+            }
             Err(kind) => {
                 stats.error(kind);
+                stats.failed += 1;
                 return;
             }
         };

@@ -6,6 +6,7 @@
 //! | [`spec`] | [`LoadSpec`]: target, workload, work mode ([`WorkMode`]), timing, threads |
 //! | [`echo`] | the echo workload: message patterns and byte-exact verification |
 //! | [`http`] | the HTTP workload: GET/POST requests, keep-alive or one per connection, every response checked |
+//! | [`chaos`] | saboteur connections beside the measured ones: aborts mid-head, mid-body, mid-response, resets |
 //! | [`conn`] | one connection's loop: closed (pipelined up to `in_flight`) or open (fixed schedule, corrected and uncorrected latency) |
 //! | [`run`] | threads, the shared schedule, window edges, CPU accounting, self-check -> [`LoadReport`] |
 //! | [`search`] | the highest rate at which a latency percentile stays within a bound |
@@ -16,6 +17,7 @@
 //! Every loop is bounded by the schedule: warm-up, measured window, then a
 //! short drain; nothing outlives [`run::run`].
 
+pub mod chaos;
 pub mod conn;
 pub mod echo;
 pub mod http;

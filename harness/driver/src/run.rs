@@ -112,6 +112,14 @@ pub struct LoadReport {
     /// The expected origins' ids, and replies per interval from each (in
     /// that order); empty when origins are not checked.
     pub origins: (Vec<String>, Vec<Vec<u64>>),
+    /// Requests put on the wire over the whole run (warm-up and drain
+    /// included).
+    pub sent: u64,
+    /// Of them, answered intact.
+    pub answered: u64,
+    /// Of them, failed and counted in `errors` (which also counts what
+    /// never reached the wire: refused connections, slots not sent).
+    pub failed: u64,
 }
 
 /// The requests of one latency class (light or heavy connections).
@@ -134,6 +142,12 @@ impl LoadReport {
     /// All failures, any kind.
     pub fn error_count(&self) -> u64 {
         self.errors.values().sum()
+    }
+
+    /// Requests sent that neither came back nor were counted as failed:
+    /// zero, or the driver lost track of one (a defect in the driver).
+    pub fn unaccounted(&self) -> u64 {
+        self.sent.saturating_sub(self.answered + self.failed)
     }
 
     /// Share of the driver's CPUs it kept busy in the window (0..=1 per thread).
@@ -275,6 +289,9 @@ pub fn run(
             sum.add(part).expect("histograms share bounds");
         }
         total.requests += stats.requests;
+        total.sent += stats.sent;
+        total.answered += stats.answered;
+        total.failed += stats.failed;
         for (sum, part) in total.origins.iter_mut().zip(&stats.origins) {
             for (a, b) in sum.iter_mut().zip(part) {
                 *a += b;
@@ -321,6 +338,9 @@ pub fn run(
             })
             .collect(),
         origins: (origins.to_vec(), total.origins),
+        sent: total.sent,
+        answered: total.answered,
+        failed: total.failed,
     };
     report.judge_driver();
     Ok(report)

@@ -14,6 +14,11 @@
 //! | `resp_hop=1` | add hop-by-hop response headers (and one end-to-end) a proxy must strip (keep) |
 //! | (a request body) | echoed back, framed as the request framed it |
 //!
+//! With [`OriginOpts::chaos`] it misbehaves on its own, at random, on a
+//! share of requests ([`Fault`]): resets mid-body, stalls, or closes the
+//! connection after answering as if it would keep it; what a proxy must
+//! survive without a wrong byte to its clients.
+//!
 //! With [`OriginOpts::echo`] it speaks no HTTP: each connection's bytes
 //! are written back as they arrive and its FIN answered with one, the
 //! upstream of the tcp-forward scenario.
@@ -62,6 +67,39 @@ pub struct OriginOpts {
     pub delay: Duration,
     /// Echo bytes instead of answering HTTP (tcp-forward's upstream).
     pub echo: bool,
+    /// Misbehave at random on a share of requests.
+    pub chaos: Option<Chaos>,
+}
+
+/// Random misbehaviour: each request, with probability `share`, meets one
+/// of the [`Fault`]s, chosen evenly. Seeded per connection (`seed` and the
+/// connection's number), so a run's faults are the same run to run for
+/// the same arrivals.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Chaos {
+    /// Share of requests that meet a fault, 0..=1.
+    pub share: f64,
+    /// Seed of the choices.
+    pub seed: u64,
+    /// How long a stall lasts.
+    pub stall: Duration,
+}
+
+/// What a faulty origin does to one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Sends the head and half the body, then resets the connection.
+    ResetMidBody,
+    /// Waits [`Chaos::stall`] before answering, then answers well.
+    Stall,
+    /// Answers well, then closes the connection although the response
+    /// announced nothing: the proxy finds out when it reuses it.
+    CloseAfter,
+}
+
+impl Fault {
+    /// Every fault, in the order a draw picks them.
+    pub const ALL: [Fault; 3] = [Fault::ResetMidBody, Fault::Stall, Fault::CloseAfter];
 }
 
 /// An origin that could not start.
@@ -86,6 +124,7 @@ struct Origin {
     record: Option<Mutex<std::fs::File>>,
     delay: Duration,
     echo: bool,
+    chaos: Option<Chaos>,
     connections: std::sync::atomic::AtomicU64,
 }
 
@@ -113,6 +152,7 @@ pub fn run(
         record,
         delay: opts.delay,
         echo: opts.echo,
+        chaos: opts.chaos,
         connections: std::sync::atomic::AtomicU64::new(0),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -193,6 +233,9 @@ impl Origin {
     async fn serve_conn(&self, conn: u64, mut stream: TcpStream) -> std::io::Result<()> {
         let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
         let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
+        let mut draws = self
+            .chaos
+            .map(|c| fastrand::Rng::with_seed(c.seed ^ conn.wrapping_mul(0xA24B_AED4_963E_E407)));
         loop {
             // The head.
             let (head, head_len) = loop {
@@ -237,14 +280,38 @@ impl Origin {
             payload_digest = digest(&payload, payload_digest);
             self.record(conn, &head, &raw_head, payload.len(), payload_digest);
 
-            let delay =
+            let fault = match (&mut draws, self.chaos) {
+                (Some(draws), Some(chaos)) => {
+                    (draws.f64() < chaos.share).then(|| Fault::ALL[draws.usize(..Fault::ALL.len())])
+                }
+                _ => None,
+            };
+            let mut delay =
                 param_u64(&head.target, "delay_ms").map_or(self.delay, Duration::from_millis);
+            if let (Some(Fault::Stall), Some(chaos)) = (fault, self.chaos) {
+                delay += chaos.stall;
+            }
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
             let keep_alive = self.respond(&head, &raw_head, &body, &payload, &mut out);
+            if fault == Some(Fault::ResetMidBody) {
+                // The head and half of what follows it, then a reset
+                // (linger zero: RST, not FIN).
+                let head_end = out
+                    .windows(4)
+                    .position(|w| w == b"\r\n\r\n")
+                    .map_or(0, |p| p + 4);
+                let cut = head_end + (out.len() - head_end) / 2;
+                stream.write_all(&out[..cut]).await?;
+                let _ = socket::reset_on_close(&stream);
+                return Ok(());
+            }
             stream.write_all(&out).await?;
             out.clear();
+            if fault == Some(Fault::CloseAfter) {
+                return Ok(());
+            }
             if !keep_alive {
                 let _ = stream.shutdown().await;
                 return Ok(());

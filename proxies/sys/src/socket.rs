@@ -114,6 +114,13 @@ pub fn abort(fd: std::os::fd::RawFd) {
     let _ = nix::sys::socket::shutdown(fd, nix::sys::socket::Shutdown::Both);
 }
 
+/// Makes closing `socket` reset the connection (RST, linger zero)
+/// instead of ending it with a FIN: how a peer that crashed or gave up
+/// looks to the other side. Dropping the socket then never blocks.
+pub fn reset_on_close<S: std::os::fd::AsFd>(socket: &S) -> io::Result<()> {
+    socket2::SockRef::from(socket).set_linger(Some(std::time::Duration::ZERO))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -36,6 +36,24 @@ pub(crate) struct Args {
     /// (the upstream of tcp-forward).
     #[arg(long)]
     echo: bool,
+    /// Misbehave on this share (0..=1) of requests, at random: reset
+    /// mid-body, stall, or close after answering (a chaos test's origin).
+    #[arg(long, value_parser = share)]
+    chaos: Option<f64>,
+    /// Seed of the chaos draws.
+    #[arg(long, default_value_t = 1)]
+    chaos_seed: u64,
+    /// How long a chaos stall lasts, milliseconds.
+    #[arg(long, default_value_t = 200)]
+    chaos_stall_ms: u64,
+}
+
+/// A share: a number from 0 to 1.
+fn share(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("a share is a number from 0 to 1, not {text:?}")),
+    }
 }
 
 pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
@@ -47,6 +65,11 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
         record: args.record,
         delay: std::time::Duration::from_millis(args.delay_ms),
         echo: args.echo,
+        chaos: args.chaos.map(|share| pb_origin::Chaos {
+            share,
+            seed: args.chaos_seed,
+            stall: std::time::Duration::from_millis(args.chaos_stall_ms),
+        }),
     };
     let shutdown = Shutdown::on_signals().context("installing signal handlers")?;
     pb_origin::run(&opts, &shutdown, &mut |addr| {
