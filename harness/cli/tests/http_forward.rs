@@ -8,25 +8,14 @@ use std::time::Duration;
 
 use pb_conform::client::{Client, Response};
 use pb_core::Scenario;
-use pb_core::probe::SystemProbe;
 use pb_process::CoreProcess;
 
 mod common;
 
 use common::EXE;
 
-/// Every one of our cores that serves http-forward and can run here (the
-/// reference proxies answer to the conformance suite, not to our
-/// contract's tests).
 fn cores() -> Vec<&'static str> {
-    pb_cores::CORES
-        .iter()
-        .map(|c| c.info())
-        .filter(|i| !i.is_reference())
-        .filter(|i| i.scenarios.contains(&Scenario::HttpForward))
-        .filter(|i| i.availability(&SystemProbe).is_ok())
-        .map(|i| i.name)
-        .collect()
+    common::our_cores(Scenario::HttpForward)
 }
 
 struct Origin {
@@ -84,21 +73,7 @@ impl Drop for Proxy {
 }
 
 fn start_proxy(core: &str, dir: &Path, config: &str) -> Proxy {
-    let path = dir.join(format!("{}.toml", core.replace('/', "_")));
-    std::fs::write(&path, config).unwrap();
-    let args: Vec<String> = [
-        "proxy",
-        "--core",
-        core,
-        "--scenario",
-        "http-forward",
-        "--config",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .chain([path.display().to_string()])
-    .collect();
-    Proxy(CoreProcess::spawn(Path::new(EXE), core, &args).unwrap_or_else(|e| panic!("{core}: {e}")))
+    Proxy(common::start_http_proxy(core, dir, config))
 }
 
 /// A pool named `p` over `origins` with `policy`, everything routed to it.

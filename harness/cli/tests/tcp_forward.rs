@@ -10,7 +10,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use pb_core::Scenario;
-use pb_core::probe::SystemProbe;
 use pb_process::CoreProcess;
 
 mod common;
@@ -19,18 +18,8 @@ use common::EXE;
 
 const PATIENCE: Duration = Duration::from_secs(10);
 
-/// Every core of ours that serves tcp-forward here.
 fn cores() -> Vec<&'static str> {
-    pb_cores::CORES
-        .iter()
-        .map(|c| c.info())
-        .filter(|info| {
-            !info.is_reference()
-                && info.scenarios.contains(&Scenario::TcpForward)
-                && info.availability(&SystemProbe).is_ok()
-        })
-        .map(|info| info.name)
-        .collect()
+    common::our_cores(Scenario::TcpForward)
 }
 
 fn spawn(name: &str, args: &[&str]) -> CoreProcess {

@@ -9,6 +9,40 @@ use std::process::{Command, Output};
 /// The binary under test.
 pub(crate) const EXE: &str = env!("CARGO_BIN_EXE_proxybench");
 
+/// Every core of ours (not a reference proxy) that serves `scenario` and
+/// can run here: what the contract's tests walk.
+pub(crate) fn our_cores(scenario: pb_core::Scenario) -> Vec<&'static str> {
+    pb_cores::CORES
+        .iter()
+        .map(|c| c.info())
+        .filter(|i| !i.is_reference())
+        .filter(|i| i.scenarios.contains(&scenario))
+        .filter(|i| i.availability(&pb_core::probe::SystemProbe).is_ok())
+        .map(|i| i.name)
+        .collect()
+}
+
+/// `proxybench proxy --core CORE --scenario http-forward --config FILE`
+/// with `config` (TOML) written to a file in `dir`, started and ready.
+pub(crate) fn start_http_proxy(core: &str, dir: &Path, config: &str) -> pb_process::CoreProcess {
+    let path = dir.join(format!("{}.toml", core.replace('/', "_")));
+    std::fs::write(&path, config).unwrap();
+    let args: Vec<String> = [
+        "proxy",
+        "--core",
+        core,
+        "--scenario",
+        "http-forward",
+        "--config",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([path.display().to_string()])
+    .collect();
+    pb_process::CoreProcess::spawn(Path::new(EXE), core, &args)
+        .unwrap_or_else(|e| panic!("{core}: {e}"))
+}
+
 /// Runs `proxybench args` in `dir`.
 pub(crate) fn proxybench(args: &[&str], dir: &Path) -> Output {
     proxybench_env(args, dir, &[])
