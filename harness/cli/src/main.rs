@@ -53,6 +53,8 @@ enum Command {
     Run(cmd::run::Args),
     /// Run the conformance and fault suite against every core.
     Conform(cmd::conform::Args),
+    /// Send generated requests through our cores and the reference proxies; list where a core differs from all of them.
+    Differential(cmd::differential::Args),
     /// Test the design article's claims on this machine: experiments, a verdict for each, a ledger and a page.
     Claims(cmd::claims::Args),
     /// Render a results file (optionally against a baseline) as HTML with PNG charts.
@@ -90,6 +92,7 @@ fn main() -> ExitCode {
         Command::Load(args) => cmd::load::main(args),
         Command::Run(args) => cmd::run::main(args),
         Command::Conform(args) => cmd::conform::main(args),
+        Command::Differential(args) => cmd::differential::main(args),
         Command::Claims(args) => cmd::claims::main(args),
         Command::Report(args) => cmd::report::main(args),
         Command::Merge(args) => cmd::merge::main(args),

@@ -348,6 +348,12 @@ pub static CASES: &[Case] = &[
         run: rfc::fragment_in_target,
     },
     Case {
+        name: "request target: a byte outside visible ASCII is 400",
+        source: "RFC 9112 §3.2; RFC 3986 §2",
+        kind: Kind::Http,
+        run: rfc::non_ascii_target,
+    },
+    Case {
         name: "request target: userinfo in absolute form is 400",
         source: "RFC 9110 §4.2.4; RFC 9112 §3.2.2",
         kind: Kind::Http,
@@ -442,6 +448,12 @@ pub static CASES: &[Case] = &[
         source: "RFC 9110 §15.2",
         kind: Kind::Http,
         run: rfc::no_interim_to_http10,
+    },
+    Case {
+        name: "expect: 100-continue from an HTTP/1.0 client is ignored",
+        source: "RFC 9110 §10.1.1, §15.2",
+        kind: Kind::Http,
+        run: rfc::expect_ignored_on_http10,
     },
     Case {
         name: "upstream: a malformed status line is 502",

@@ -4,6 +4,7 @@
 //! | module | role |
 //! |---|---|
 //! | [`client`] | a raw-socket HTTP client that sends exactly what a case says |
+//! | [`differential`] | generated requests through every core and the reference proxies, compared; disagreements against the committed triage |
 //! | [`suite`] | the fixture: an origin with a record of what it received, a fresh core per case |
 //! | [`cases`] | the cases, each naming its source (RFC section or the suite it comes from) |
 //! | [`probe`] | the cases an independent adversarial probe found failing: pool poisoning, unsafe retries, Unicode whitespace, upgrades, chunk re-framing, body and send timeouts |
@@ -15,6 +16,7 @@
 
 pub mod cases;
 pub mod client;
+pub mod differential;
 pub mod probe;
 pub mod rfc;
 pub mod scripted;

@@ -139,6 +139,16 @@ pub(crate) fn fragment_in_target(ctx: &Ctx<'_>) -> Result<(), String> {
     refused(ctx, b"GET http://x/#/b HTTP/1.1\r\nHost: x\r\n\r\n", &[400])
 }
 
+pub(crate) fn non_ascii_target(ctx: &Ctx<'_>) -> Result<(), String> {
+    // Raw UTF-8, DEL and a C0 byte: none is part of any URI form, and a
+    // recipient should refuse an invalid request line (RFC 9112 §3.2).
+    // Found by the differential run: the cores forwarded `/é` raw, as
+    // nginx does; HAProxy refuses it.
+    refused(ctx, b"GET /\xc3\xa9 HTTP/1.1\r\nHost: x\r\n\r\n", &[400])?;
+    refused(ctx, b"GET /a\x7f HTTP/1.1\r\nHost: x\r\n\r\n", &[400])?;
+    refused(ctx, b"GET /a\x01b HTTP/1.1\r\nHost: x\r\n\r\n", &[400])
+}
+
 pub(crate) fn userinfo_in_target(ctx: &Ctx<'_>) -> Result<(), String> {
     refused(
         ctx,
@@ -448,6 +458,29 @@ pub(crate) fn no_interim_to_http10(ctx: &Ctx<'_>) -> Result<(), String> {
         "an HTTP/1.0 client got {:?} first",
         first_line(&r.head)
     );
+    Ok(())
+}
+
+pub(crate) fn expect_ignored_on_http10(ctx: &Ctx<'_>) -> Result<(), String> {
+    // RFC 9110 §10.1.1: a 100-continue expectation in an HTTP/1.0 request
+    // is ignored, so no 100 Continue goes back (§15.2); the body is
+    // forwarded as sent. Found by the differential run (nginx and HAProxy
+    // ignore it; the cores answered 100).
+    let origin = plain_origin()?;
+    let p = ctx.http_to(origin.addr(), "", "")?;
+    let mut c = ctx.client(&p)?;
+    c.send(
+        b"PUT /e10 HTTP/1.0\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello",
+    )
+    .map_err(|e| e.to_string())?;
+    let r = c.response_with(false, true);
+    ensure!(
+        r.status == 200 && r.body == b"ok:/e10",
+        "an HTTP/1.0 client that sent Expect got {:?} first",
+        first_line(&r.head)
+    );
+    let seen = received(&origin);
+    ensure!(seen.ends_with("hello"), "the origin received {seen:?}");
     Ok(())
 }
 

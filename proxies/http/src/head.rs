@@ -502,6 +502,29 @@ fn as_http11(buf: &[u8], request: bool) -> Option<Vec<u8>> {
     Some(copy)
 }
 
+/// Whether the request line ends in a well-formed version of another
+/// major than 1 (`HTTP/2.0`, `HTTP/3.0`): the grammar holds, the version
+/// is not ours, and RFC 9110 §15.6.6 has a status for that, 505 (nginx
+/// answers it too; found by the differential run, where the cores said
+/// 400).
+fn other_major(buf: &[u8]) -> bool {
+    let Some(eol) = buf.iter().position(|&b| b == b'\n') else {
+        return false;
+    };
+    let line = buf[..eol].strip_suffix(b"\r").unwrap_or(&buf[..eol]);
+    // Method, target, version: a line of any other shape is malformed
+    // before its version is (`PO ST / HTTP/2.0` is a 400).
+    if line.iter().filter(|&&b| b == b' ').count() != 2 {
+        return false;
+    }
+    match line.len().checked_sub(9).map(|at| &line[at..]) {
+        Some([b' ', b'H', b'T', b'T', b'P', b'/', major, b'.', minor]) => {
+            major.is_ascii_digit() && *major != b'1' && minor.is_ascii_digit()
+        }
+        _ => false,
+    }
+}
+
 /// A request target in absolute form (RFC 9112 §3.2.2): the authority and
 /// the origin-form path to forward, or `None` if it is not an http(s) URI.
 /// The path is a slice of the target, or `/` prepended to a bare query
@@ -551,6 +574,10 @@ impl RequestHead {
             Err(httparse::Error::Version) => {
                 return match as_http11(buf, true) {
                     Some(copy) => self.parse_into(&copy, limits),
+                    None if other_major(buf) => Err(HttpError {
+                        status: 505,
+                        reason: "HTTP major version not supported",
+                    }),
                     None => Err(HttpError::bad_request("invalid version")),
                 };
             }
@@ -588,6 +615,14 @@ impl RequestHead {
         // reads otherwise than we routed it.
         if raw_target.contains('#') {
             return Err(HttpError::bad_request("fragment in request target"));
+        }
+        // A URI is visible ASCII (RFC 3986 §2; RFC 9112 §3.2): raw UTF-8
+        // or a control byte in a target is an invalid request line, which
+        // a recipient should refuse (§3.2) rather than hand the next hop
+        // to decode its own way. HAProxy refuses it; nginx forwards it.
+        // Found by the differential run.
+        if !raw_target.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(HttpError::bad_request("non-ASCII byte in request target"));
         }
         if !(raw_target.starts_with('/') || (raw_target == "*" && method == "OPTIONS")) {
             // Absolute form: the authority replaces Host, for routing and
@@ -629,9 +664,12 @@ impl RequestHead {
             .unwrap_or(Framing::Empty);
         fields.read_options().map_err(HttpError::bad_request)?;
         self.keep_alive = fields.keep_alive(version);
-        self.expect_continue = fields
-            .values("expect")
-            .any(|v| trim_ows(v).eq_ignore_ascii_case(b"100-continue"));
+        // A 100-continue expectation in an HTTP/1.0 request is ignored
+        // (RFC 9110 §10.1.1): no 1xx goes to an HTTP/1.0 client (§15.2).
+        self.expect_continue = version == Version::Http11
+            && fields
+                .values("expect")
+                .any(|v| trim_ows(v).eq_ignore_ascii_case(b"100-continue"));
         Ok(Some(used))
     }
 
@@ -898,7 +936,7 @@ mod tests {
             "GET / HTTP/1.1\r\nHost : a\r\n\r\n",
             "GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n",
             "GET / HTTP/1.1\r\nHost: a\r\nX: a\0b\r\n\r\n",
-            "GET / HTTP/9.1\r\nHost: a\r\n\r\n",
+            "GET / HTTP/9\r\nHost: a\r\n\r\n",
             "G(T / HTTP/1.1\r\nHost: a\r\n\r\n",
         ] {
             assert_eq!(status_of(text), 400, "{text:?}");
@@ -1063,7 +1101,24 @@ mod tests {
         let (head, used) = req("GET / HTTP/1.2\r\nHost: a\r\n\r\nX").unwrap().unwrap();
         assert_eq!((head.version, used), (Version::Http11, 27));
         assert_eq!(req("GET / HTTP/1.2\r\nHost: a\r\n").unwrap(), None);
-        assert_eq!(status_of("GET / HTTP/2.0\r\nHost: a\r\n\r\n"), 400);
+        // Another major version is 505; a version that is not one, 400.
+        assert_eq!(status_of("GET / HTTP/2.0\r\nHost: a\r\n\r\n"), 505);
+        assert_eq!(status_of("GET / HTTP/0.9\r\nHost: a\r\n\r\n"), 505);
+        assert_eq!(status_of("GET / HTTP/2\r\nHost: a\r\n\r\n"), 400);
+        assert_eq!(status_of("GET / HTTP/22.0\r\nHost: a\r\n\r\n"), 400);
+        assert_eq!(status_of("PO ST / HTTP/2.0\r\nHost: a\r\n\r\n"), 400);
+        assert_eq!(status_of("GET /a b HTTP/2.0\r\nHost: a\r\n\r\n"), 400);
+        assert_eq!(status_of("GET /\u{e9} HTTP/1.1\r\nHost: a\r\n\r\n"), 400);
+        // An HTTP/1.0 client's Expect is ignored: no 100 goes to it.
+        let (head, _) = req("PUT / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(!head.expect_continue);
+        let (head, _) =
+            req("PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n")
+                .unwrap()
+                .unwrap();
+        assert!(head.expect_continue);
         let res = |t: &str| ResponseHead::parse(t.as_bytes(), &Limits::default(), false);
         assert_eq!(
             res("HTTP/1.2 200 OK\r\nContent-Length: 0\r\n\r\n")

@@ -4,6 +4,7 @@
 pub(crate) mod claims;
 pub(crate) mod conform;
 pub(crate) mod cores;
+pub(crate) mod differential;
 pub(crate) mod docs;
 pub(crate) mod export;
 pub(crate) mod filter;
