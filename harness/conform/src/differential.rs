@@ -50,8 +50,8 @@ pub struct Case {
 /// thought the first request ended.
 const SECOND: &[u8] = b"GET /second HTTP/1.1\r\nHost: h\r\n\r\n";
 
-/// Picks one of `choices`, the first `common` times in four (the valid
-/// form, so most cases change one piece, not all of them).
+/// Picks one of `choices`: the first (the valid form) three times in
+/// four, else any of them, so most cases change a few pieces, not all.
 fn pick<'a>(rng: &mut fastrand::Rng, choices: &[&'a str]) -> &'a str {
     if rng.u8(..4) != 0 {
         choices[0]
@@ -324,9 +324,12 @@ pub fn observe(
         }
         client_bytes = client.take(usize::MAX);
     }
-    // Whatever the proxy forwards, it forwarded before it answered; a
-    // proxy that answered nothing had `silence` to forward.
-    let records = origin.records();
+    // What the proxy forwards it has written by now; the origin's
+    // threads may still be recording it, so the records are read once
+    // they stopped changing. Everything they hold is this case's: a
+    // request cut short is reported as such, and its bytes are not left
+    // for the next case to be read as its own.
+    let records = settled(origin);
     let mut upstream = Vec::new();
     for (i, record) in records.iter().enumerate() {
         if upstream_seen.len() <= i {
@@ -334,7 +337,15 @@ pub fn observe(
         }
         let new = &record.received[upstream_seen[i].min(record.received.len())..];
         let used = requests_in(new, &mut upstream);
-        upstream_seen[i] += used;
+        if used < new.len() {
+            let rest = &new[used..];
+            let line = rest.split(|&b| b == b'\n').next().unwrap_or_default();
+            upstream.push(format!(
+                "partial {}",
+                String::from_utf8_lossy(line).trim_end()
+            ));
+        }
+        upstream_seen[i] = record.received.len();
     }
     // Requests on different upstream connections have no order between
     // them (HAProxy sends a pipelined second request on a connection of
@@ -343,6 +354,21 @@ pub fn observe(
     Seen {
         upstream,
         client: responses_in(&client_bytes),
+    }
+}
+
+/// The origin's records once they have not changed for 30 ms (at most
+/// half a second).
+fn settled(origin: &ScriptedOrigin) -> Vec<crate::scripted::ConnRecord> {
+    let deadline = std::time::Instant::now() + Duration::from_millis(500);
+    let mut last = origin.records();
+    loop {
+        std::thread::sleep(Duration::from_millis(30));
+        let now = origin.records();
+        if now == last || std::time::Instant::now() >= deadline {
+            return now;
+        }
+        last = now;
     }
 }
 

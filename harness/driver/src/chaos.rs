@@ -27,7 +27,7 @@ pub enum Act {
     /// Sends a POST head and part of its body, then closes.
     MidBody,
     /// Sends a whole GET for a large body, reads part of the reply, then
-    /// closes.
+    /// closes (a close with the rest unread resets, whatever was drawn).
     MidResponse,
     /// Sends a whole GET and reads its whole reply, verified.
     Whole,
@@ -59,7 +59,8 @@ pub struct SabotageReport {
     /// by the verifier's kind: must stay empty.
     pub wrong: BTreeMap<&'static str, u64>,
     /// Acts the target refused or broke off first (connect refused,
-    /// reset before the act was done), by kind: counted, not wrong.
+    /// reset before the act was done, a 502 for an origin that broke),
+    /// by kind: counted, not wrong.
     pub cut_short: BTreeMap<&'static str, u64>,
 }
 
@@ -76,6 +77,14 @@ const BODY: usize = 64 * 1024;
 /// A pause between acts, so saboteurs pressure the target's error paths
 /// without starving its well-behaved clients of CPU.
 const PAUSE: Duration = Duration::from_millis(2);
+
+impl Drop for Saboteurs {
+    /// Saboteurs never outlive their owner, even one that panicked before
+    /// [`Saboteurs::stop`]: each ends after its current act.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
 
 impl Saboteurs {
     /// Starts `connections` saboteurs against `target`, their draws
@@ -102,10 +111,10 @@ impl Saboteurs {
     }
 
     /// Stops every saboteur after its current act and adds up what they did.
-    pub fn stop(self) -> SabotageReport {
+    pub fn stop(mut self) -> SabotageReport {
         self.stop.store(true, Ordering::Relaxed);
         let mut total = SabotageReport::default();
-        for thread in self.threads {
+        for thread in std::mem::take(&mut self.threads) {
             let Ok(r) = thread.join() else { continue };
             for (k, n) in r.acts {
                 *total.acts.entry(k).or_default() += n;
@@ -195,8 +204,14 @@ fn perform(
                     return Ok(());
                 }
             }
-            if let Some(Err(wrong)) = verdict {
-                *report.wrong.entry(wrong).or_default() += 1;
+            match verdict {
+                // An origin that broke before its reply started: the
+                // proxy's 502 is the right answer, not a wrong one.
+                Some(Err("status 502")) => {
+                    *report.cut_short.entry("status 502").or_default() += 1;
+                }
+                Some(Err(wrong)) => *report.wrong.entry(wrong).or_default() += 1,
+                _ => {}
             }
             Ok(())
         }

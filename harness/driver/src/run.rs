@@ -118,7 +118,8 @@ pub struct LoadReport {
     /// Of them, answered intact.
     pub answered: u64,
     /// Of them, failed and counted in `errors` (which also counts what
-    /// never reached the wire: refused connections, slots not sent).
+    /// was no request's: refused connections, slots not sent, a reset or
+    /// stray bytes on a connection with nothing in flight).
     pub failed: u64,
 }
 
@@ -144,10 +145,11 @@ impl LoadReport {
         self.errors.values().sum()
     }
 
-    /// Requests sent that neither came back nor were counted as failed:
-    /// zero, or the driver lost track of one (a defect in the driver).
-    pub fn unaccounted(&self) -> u64 {
-        self.sent.saturating_sub(self.answered + self.failed)
+    /// Requests sent less those answered or counted as failed: zero, or
+    /// the driver lost track of some (above zero) or counted some twice
+    /// (below): a defect in the driver either way.
+    pub fn unaccounted(&self) -> i64 {
+        self.sent as i64 - (self.answered + self.failed) as i64
     }
 
     /// Share of the driver's CPUs it kept busy in the window (0..=1 per thread).

@@ -189,7 +189,8 @@ pub struct Timeline {
     /// start, requests per second over all trials, p99 µs of the trials'
     /// interval histograms added together)`.
     pub points: Vec<(f64, f64, f64)>,
-    /// Per interval the core's process was sampled in (a soak's timeline):
+    /// Per interval the core's processes were sampled in (every core
+    /// proxybench starts; what a soak judges):
     /// `(middle of the interval, RSS MiB, open descriptors)`, the largest
     /// over trials; empty when it was not.
     pub resources: Vec<(f64, f64, f64)>,

@@ -563,8 +563,9 @@ pub struct IntervalPoint {
     /// the cell checks which origin answers (a reload's timeline).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub origins: BTreeMap<String, u64>,
-    /// The core process's resources as the interval ended; absent for a
-    /// target proxybench did not start and in older files.
+    /// The core's processes' resources, sampled in the middle of the
+    /// interval; absent for a target proxybench did not start and in
+    /// older files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<Resources>,
 }
@@ -573,7 +574,7 @@ pub struct IntervalPoint {
 /// first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Resources {
-    /// Resident set size, bytes (the whole process tree's main process).
+    /// Resident set size, bytes, summed over the process tree.
     pub rss_bytes: u64,
     /// Open file descriptors.
     pub fds: u64,

@@ -571,6 +571,12 @@ impl RequestHead {
             Err(httparse::Error::TooManyHeaders) => {
                 return Err(HttpError::too_large("too many headers"));
             }
+            // httparse judges the version as soon as its first bytes
+            // arrive; what to make of one it does not know waits for the
+            // whole line, however the line was split across reads.
+            Err(httparse::Error::Version) if !buf.contains(&b'\n') => {
+                return check_partial(buf, limits).map(|()| None);
+            }
             Err(httparse::Error::Version) => {
                 return match as_http11(buf, true) {
                     Some(copy) => self.parse_into(&copy, limits),
@@ -769,6 +775,9 @@ impl ResponseHead {
                     Ok(None)
                 };
             }
+            // A higher minor version's status line is read as 1.1 once
+            // the byte after the version has come (see the request side).
+            Err(httparse::Error::Version) if buf.len() <= 8 => return Ok(None),
             Err(httparse::Error::Version) if let Some(copy) = as_http11(buf, false) => {
                 return self.parse_into(&copy, limits, head_request);
             }
@@ -1107,6 +1116,19 @@ mod tests {
         assert_eq!(status_of("GET / HTTP/2\r\nHost: a\r\n\r\n"), 400);
         assert_eq!(status_of("GET / HTTP/22.0\r\nHost: a\r\n\r\n"), 400);
         assert_eq!(status_of("PO ST / HTTP/2.0\r\nHost: a\r\n\r\n"), 400);
+        let res = |t: &str| ResponseHead::parse(t.as_bytes(), &Limits::default(), false);
+        assert_eq!(res("HTTP/1.2").unwrap(), None);
+        assert_eq!(res("HTTP/1.2 200 OK\r\n").unwrap(), None);
+        assert!(res("HTTP/2.0 200 OK\r\n\r\n").is_err());
+        // However the line is split, the same answer: more bytes first.
+        for cut in [
+            "GET / HTTP/2",
+            "GET / HTTP/2.0",
+            "GET / HTTP/1.2",
+            "GET / HTTP/1.2\r",
+        ] {
+            assert_eq!(req(cut).unwrap(), None, "{cut:?}");
+        }
         assert_eq!(status_of("GET /a b HTTP/2.0\r\nHost: a\r\n\r\n"), 400);
         assert_eq!(status_of("GET /\u{e9} HTTP/1.1\r\nHost: a\r\n\r\n"), 400);
         // An HTTP/1.0 client's Expect is ignored: no 100 goes to it.

@@ -7,6 +7,16 @@ use anyhow::Context as _;
 
 use crate::Outcome;
 
+/// One core per runtime row.
+const DEFAULT_CORES: [&str; 6] = [
+    "tokio-tower",
+    "tokio-tpc/borrowing",
+    "monoio",
+    "monoio-epoll",
+    "tokio-uring/borrowing",
+    "glommio",
+];
+
 /// Options of `differential`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -16,14 +26,11 @@ pub(crate) struct Args {
     /// The generator's seed: the same seed, the same cases.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Our cores to compare (comma-separated). Default: one per runtime;
-    /// they share the engine, so their differences are the runtimes'.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "tokio-tower,tokio-tpc/borrowing,monoio,monoio-epoll,tokio-uring/borrowing,glommio"
-    )]
-    cores: Vec<String>,
+    /// Our cores to compare (comma-separated). Default: one per runtime
+    /// that can run here; they share the engine, so their differences
+    /// are the runtimes'.
+    #[arg(long, value_delimiter = ',')]
+    cores: Option<Vec<String>>,
     /// The yardsticks (comma-separated): a core disagrees when it differs
     /// from every one of them.
     #[arg(long, value_delimiter = ',', default_value = "nginx,haproxy")]
@@ -47,7 +54,22 @@ pub(crate) struct Args {
 pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
     let known = args.externals.cores()?;
     let probe = super::probe();
-    for name in args.cores.iter().chain(&args.references) {
+    let cores = match &args.cores {
+        Some(list) => list.clone(),
+        None => DEFAULT_CORES
+            .iter()
+            .filter(|name| {
+                let here = super::find(&known, name)
+                    .is_ok_and(|c| c.info().availability(probe.as_ref()).is_ok());
+                if !here {
+                    eprintln!("differential: {name} cannot run here, left out");
+                }
+                here
+            })
+            .map(|name| name.to_string())
+            .collect(),
+    };
+    for name in cores.iter().chain(&args.references) {
         let core = super::find(&known, name)?;
         if let Err(reason) = core.info().availability(probe.as_ref()) {
             anyhow::bail!("{name} cannot run here: {reason}");
@@ -73,7 +95,7 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
     let report = pb_conform::differential::run(
         &exe,
         &args.externals.proxy_args()?,
-        &args.cores,
+        &cores,
         &args.references,
         args.seed,
         &cases,

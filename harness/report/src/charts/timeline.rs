@@ -1,7 +1,8 @@
 //! Throughput and p99 over a cell's measured window, one line per core,
 //! from interval histograms, and the cores' memory and descriptors when
-//! their processes were sampled each interval (a soak). Drawn only when a
-//! run recorded intervals (see [`crate::analysis::Timeline`]).
+//! their processes were sampled each interval (a core proxybench started;
+//! what a soak judges). Drawn only when a run recorded intervals (see
+//! [`crate::analysis::Timeline`]).
 
 use std::path::Path;
 
@@ -16,7 +17,7 @@ use crate::fmt;
 const PANEL_HEIGHT: u32 = 300;
 
 /// Draws `timeline-<slug>.png` for `group`: throughput and p99, and, when
-/// the cores' processes were sampled (a soak), their memory and open
+/// the cores' processes were sampled, their memory and open
 /// descriptors below on the same time axis.
 pub(crate) fn draw(
     dir: &Path,
