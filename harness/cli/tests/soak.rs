@@ -58,7 +58,7 @@ fn a_core_without_leaks_holds() {
 #[test]
 fn a_descriptor_leak_fails_the_descriptor_rule_only() {
     // Over 1000 requests in 3 s, so well over 10 descriptors between the
-    // first quarter's floor and the last's.
+    // first quarter's peak and the last quarter's floor.
     let verdict = soak(&["--leak-fd-every", "10"]);
     assert!(!verdict.passed, "{verdict:?}");
     assert!(
