@@ -1,12 +1,12 @@
 //! The driver's HTTP mode against a real origin: every size and mode is
-//! verified clean, and wrong answers are counted by kind, never as
-//! successes.
+//! verified clean under each driver backend, and wrong answers are
+//! counted by kind, never as successes.
 
 use std::path::Path;
 use std::time::Duration;
 
 use pb_driver::http::{HttpWorkload, Method};
-use pb_driver::{LoadSpec, Workload};
+use pb_driver::{Backend, LoadSpec, Workload};
 use pb_process::CoreProcess;
 
 mod common;
@@ -19,7 +19,16 @@ fn origin() -> CoreProcess {
 }
 
 fn load(target: std::net::SocketAddr, workload: HttpWorkload) -> pb_driver::LoadReport {
+    load_on(Backend::Epoll, target, workload)
+}
+
+fn load_on(
+    backend: Backend,
+    target: std::net::SocketAddr,
+    workload: HttpWorkload,
+) -> pb_driver::LoadReport {
     let spec = LoadSpec {
+        backend,
         workload: Workload::Http(workload),
         ..LoadSpec::closed_echo(
             target,
@@ -36,25 +45,21 @@ fn load(target: std::net::SocketAddr, workload: HttpWorkload) -> pb_driver::Load
 #[test]
 fn get_and_post_at_every_size_keep_alive_and_per_request_are_clean() {
     let o = origin();
-    for method in [Method::Get, Method::Post] {
-        for size in [0, 1024, 64 * 1024, 1 << 20] {
-            for keep_alive in [true, false] {
-                let w = HttpWorkload {
-                    method,
-                    keep_alive,
-                    ..HttpWorkload::get(size)
-                };
-                let report = load(o.addr(), w);
-                assert!(
-                    report.requests > 0,
-                    "{method:?} {size} keep_alive={keep_alive}: no requests"
-                );
-                assert_eq!(
-                    report.error_count(),
-                    0,
-                    "{method:?} {size} keep_alive={keep_alive}: {:?}",
-                    report.errors
-                );
+    for backend in Backend::ALL {
+        for method in [Method::Get, Method::Post] {
+            for size in [0, 1024, 64 * 1024, 1 << 20] {
+                for keep_alive in [true, false] {
+                    let w = HttpWorkload {
+                        method,
+                        keep_alive,
+                        ..HttpWorkload::get(size)
+                    };
+                    let report = load_on(backend, o.addr(), w);
+                    let what = format!("{backend} {method:?} {size} keep_alive={keep_alive}");
+                    assert!(report.requests > 0, "{what}: no requests");
+                    assert_eq!(report.error_count(), 0, "{what}: {:?}", report.errors);
+                    assert_eq!(report.unaccounted(), 0, "{what}");
+                }
             }
         }
     }

@@ -1,8 +1,11 @@
-//! One connection's loop, closed or open.
+//! One connection's loop, closed or open, and its exchange without I/O.
 //!
-//! Reads and writes are raced in one task (`select!` on the two halves of
-//! the socket), so a pipeline of large messages cannot deadlock against a
-//! server that is itself blocked writing replies we have not read yet.
+//! [`connection_loop`] connects, reconnects after failures and accounts
+//! slots never sent; [`Exchange`] decides which request goes out when and
+//! checks and records what comes back; a backend ([`Net`]: `epoll` or
+//! `uring`) moves the bytes. Reads and writes are in flight together in
+//! both backends, so a pipeline of large messages cannot deadlock against
+//! a server that is itself blocked writing replies we have not read yet.
 //!
 //! Every request carries two instants: when it was *due* (open loop: its
 //! slot in the fixed schedule; closed loop: when it was sent) and when it
@@ -12,15 +15,11 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
 use std::io;
-use std::pin::pin;
-use std::time::Duration;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::time::{Instant, sleep_until};
 
-use crate::pace::Pacer;
 use crate::spec::LoadSpec;
 use crate::wire::{Reader, Wire};
 
@@ -120,7 +119,7 @@ impl ThreadStats {
 
 /// A request on the wire.
 #[derive(Debug, Clone, Copy)]
-struct InFlight {
+pub(crate) struct InFlight {
     /// Its slot in the schedule; decides which window it belongs to.
     due: Instant,
     /// When it actually went out.
@@ -134,24 +133,52 @@ struct InFlight {
 
 /// When a connection's next request is due.
 #[derive(Debug, Clone, Copy)]
-enum Pace {
+pub(crate) enum Pace {
     /// As soon as a slot is free.
     Closed,
     /// At `next`, then every `every`.
     Open { next: Instant, every: Duration },
 }
 
+/// The I/O a connection loop needs from the driver's backend: connecting,
+/// pausing, and driving one connection's [`Exchange`] over a socket. The
+/// backends differ in nothing else (see [`crate::backend`]).
+pub(crate) trait Net {
+    /// A connected socket.
+    type Stream;
+
+    /// Connects to `addr` within `timeout`; failures by kind.
+    async fn connect(
+        &self,
+        addr: SocketAddr,
+        timeout: Duration,
+    ) -> Result<Self::Stream, &'static str>;
+
+    /// Sleeps until `at` on the runtime's own (millisecond) timer.
+    async fn sleep_until(&self, at: Instant);
+
+    /// Runs `exchange` over `stream` until it finishes, wants a new
+    /// connection, or fails. `buf` is the connection's read buffer, kept
+    /// across reconnections.
+    async fn drive(
+        &self,
+        stream: Self::Stream,
+        exchange: &mut Exchange<'_>,
+        buf: &mut Vec<u8>,
+    ) -> Result<Next, &'static str>;
+}
+
 /// Runs connection `id` until its last request is due, reconnecting after
 /// failures (each counted), then drains what is outstanding.
-pub async fn connection_loop(
+pub(crate) async fn connection_loop<N: Net>(
     id: u64,
     spec: &LoadSpec,
     schedule: &Schedule,
     stats: &RefCell<ThreadStats>,
-    pacer: &Pacer,
+    net: &N,
 ) {
     let wire = Wire::new(id, &spec.workload);
-    let mut buf = vec![0u8; wire.read_buffer()];
+    let mut buf = Vec::new();
     let connections = spec.mode.connections() as f64;
     // Spread the connections' schedules evenly over one period.
     let mut pace = match spec.mode.per_connection_interval() {
@@ -161,33 +188,22 @@ pub async fn connection_loop(
             every,
         },
     };
-    sleep_until(schedule.start).await;
+    net.sleep_until(schedule.start).await;
     while pace.more_due(Instant::now(), schedule) {
-        let connect = tokio::time::timeout(spec.connect_timeout, TcpStream::connect(spec.target));
-        let stream = match connect.await {
-            Ok(Ok(stream)) => stream,
-            Ok(Err(e)) => {
-                stats.borrow_mut().error(connect_error_kind(&e));
-                // Do not hammer a refusing target; the window bounds retries.
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            }
-            Err(_) => {
-                stats.borrow_mut().error("connect timeout");
+        let stream = match net.connect(spec.target, spec.connect_timeout).await {
+            Ok(stream) => stream,
+            Err(kind) => {
+                stats.borrow_mut().error(kind);
+                if kind != "connect timeout" {
+                    // Do not hammer a refusing target; the window bounds retries.
+                    net.sleep_until(Instant::now() + Duration::from_millis(10))
+                        .await;
+                }
                 continue;
             }
         };
-        let _ = stream.set_nodelay(true);
-        let mut conn = Conn {
-            spec,
-            schedule,
-            stats,
-            wire: &wire,
-            pace: &mut pace,
-            pacer,
-        };
-        let mut sent = VecDeque::with_capacity(spec.mode.max_in_flight());
-        let outcome = conn.drive(stream, &mut buf, &mut sent).await;
+        let mut exchange = Exchange::new(spec, schedule, stats, &wire, &mut pace);
+        let outcome = net.drive(stream, &mut exchange, &mut buf).await;
         match outcome {
             Ok(Next::Finished) => break,
             Ok(Next::Reconnect) => {}
@@ -195,7 +211,7 @@ pub async fn connection_loop(
                 // Every request the connection still carried is lost with
                 // it, and counted: none vanishes from the books. A failure
                 // with none in flight (a reset while idle) is still seen.
-                let lost = sent.len() as u64;
+                let lost = exchange.sent.len() as u64;
                 let mut stats = stats.borrow_mut();
                 stats.error_n(kind, lost.max(1));
                 stats.failed += lost;
@@ -223,155 +239,220 @@ impl Pace {
 }
 
 /// How a connection's drive ended well.
-enum Next {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Next {
     /// Nothing more is due.
     Finished,
     /// Open a new connection for the next request.
     Reconnect,
 }
 
-struct Conn<'a> {
+/// What a connection waits for next ([`Exchange::step`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// The connection is done; close it.
+    Done(Next),
+    /// Wait for the socket, the watchdog, and (when set) the pacer at
+    /// this instant, when the next request falls due.
+    Wait(Option<Instant>),
+}
+
+/// One connection's exchange, without I/O: which request goes out when,
+/// how far its bytes are written, what the replies complete, when the
+/// connection has stalled. A backend's drive loop feeds it what the
+/// socket did and does what [`Exchange::step`] asks; the measurement is
+/// therefore the same whichever I/O model carries the bytes.
+pub(crate) struct Exchange<'a> {
     spec: &'a LoadSpec,
-    schedule: &'a Schedule,
+    schedule: Schedule,
     stats: &'a RefCell<ThreadStats>,
     wire: &'a Wire,
     pace: &'a mut Pace,
-    /// Open-loop slots are waited for on the thread's sub-millisecond
-    /// timer, not tokio's millisecond one (see [`crate::pace`]).
-    pacer: &'a Pacer,
+    reader: Reader,
+    /// The requests on the wire, oldest first; what a failure takes with it.
+    sent: VecDeque<InFlight>,
+    max_in_flight: usize,
+    one_per_connection: bool,
+    started: u64,
+    next_seq: u64,
+    /// The message being written and how much of it is out.
+    writing: Option<(u64, usize)>,
+    last_progress: Instant,
+    /// When this connection last became able to send (a slot or the
+    /// socket freed up): tells driver lag from target push-back.
+    free_since: Instant,
 }
 
-impl Conn<'_> {
-    /// Drives one connection; `sent` holds the requests on the wire, so
-    /// the caller knows how many a failure took with it.
-    async fn drive(
-        &mut self,
-        mut stream: TcpStream,
-        buf: &mut [u8],
-        sent: &mut VecDeque<InFlight>,
-    ) -> Result<Next, &'static str> {
-        let max_in_flight = self.spec.mode.max_in_flight();
-        let schedule = *self.schedule;
-        let (mut rd, mut wr) = stream.split();
-        let mut reader = self.wire.reader();
-        let one_per_connection = self.wire.one_per_connection();
-        let mut started = 0u64;
-        let mut next_seq = 0u64;
-        // The message being written and how much of it is out.
-        let mut writing: Option<(u64, usize)> = None;
-        let mut last_progress = Instant::now();
-        // When this connection last became able to send (a slot or the
-        // socket freed up): tells driver lag from target push-back.
-        let mut free_since = last_progress;
-        // Lazily re-armed: fires at most once per timeout period and is
-        // then pushed forward if replies kept arriving.
-        let mut watchdog = pin!(sleep_until(
-            (last_progress + self.spec.response_timeout).min(schedule.hard_stop)
-        ));
-        let mut pacer = self.pacer.sleep_until(schedule.start);
-        let mut pacer_at = schedule.start;
-        loop {
-            let now = Instant::now();
-            let can_send = writing.is_none() && sent.len() < max_in_flight;
-            // A request due inside the window may go out late (its latency
-            // then counts from its due time) until the hard stop; whatever
-            // is still unsent then is counted as not sent.
-            let due = match *self.pace {
-                Pace::Closed => (now < schedule.window_end).then_some(now),
-                Pace::Open { next, .. } => {
-                    (next < schedule.window_end && now < schedule.hard_stop).then_some(next)
-                }
-            };
-            let can_send = can_send && !(one_per_connection && started == 1);
-            if can_send && let Some(due) = due.filter(|&d| d <= now) {
-                started += 1;
-                if sent.is_empty() {
-                    last_progress = now;
-                }
-                let from = self.note_lag(due, now, free_since);
-                sent.push_back(InFlight {
-                    due,
-                    sent: now,
-                    from,
-                });
-                self.stats.borrow_mut().sent += 1;
-                writing = Some((next_seq, 0));
-                next_seq += 1;
-                if let Pace::Open { next, every } = self.pace {
-                    *next += *every;
-                }
-                continue;
+impl<'a> Exchange<'a> {
+    fn new(
+        spec: &'a LoadSpec,
+        schedule: &Schedule,
+        stats: &'a RefCell<ThreadStats>,
+        wire: &'a Wire,
+        pace: &'a mut Pace,
+    ) -> Exchange<'a> {
+        let now = Instant::now();
+        Exchange {
+            spec,
+            schedule: *schedule,
+            stats,
+            wire,
+            pace,
+            reader: wire.reader(),
+            sent: VecDeque::with_capacity(spec.mode.max_in_flight()),
+            max_in_flight: spec.mode.max_in_flight(),
+            one_per_connection: wire.one_per_connection(),
+            started: 0,
+            next_seq: 0,
+            writing: None,
+            last_progress: now,
+            free_since: now,
+        }
+    }
+
+    /// The read buffer size the replies want.
+    pub(crate) fn read_buffer(&self) -> usize {
+        self.wire.read_buffer()
+    }
+
+    /// The run's schedule.
+    pub(crate) fn schedule(&self) -> &Schedule {
+        &self.schedule
+    }
+
+    /// Starts the request that is due, if the connection can take it,
+    /// and says what to wait for next.
+    pub(crate) fn step(&mut self, now: Instant) -> Step {
+        let schedule = self.schedule;
+        // A request due inside the window may go out late (its latency
+        // then counts from its due time) until the hard stop; whatever
+        // is still unsent then is counted as not sent.
+        let due = match *self.pace {
+            Pace::Closed => (now < schedule.window_end).then_some(now),
+            Pace::Open { next, .. } => {
+                (next < schedule.window_end && now < schedule.hard_stop).then_some(next)
             }
-            if writing.is_none() && sent.is_empty() && due.is_none() {
-                return Ok(Next::Finished);
+        };
+        let can_send = self.writing.is_none()
+            && self.sent.len() < self.max_in_flight
+            && !(self.one_per_connection && self.started == 1);
+        if can_send && let Some(due) = due.filter(|&d| d <= now) {
+            self.started += 1;
+            if self.sent.is_empty() {
+                self.last_progress = now;
             }
-            if one_per_connection && started == 1 && writing.is_none() && sent.is_empty() {
-                return Ok(Next::Reconnect);
+            let from = self.note_lag(due, now, self.free_since);
+            self.sent.push_back(InFlight {
+                due,
+                sent: now,
+                from,
+            });
+            self.stats.borrow_mut().sent += 1;
+            self.writing = Some((self.next_seq, 0));
+            self.next_seq += 1;
+            if let Pace::Open { next, every } = self.pace {
+                *next += *every;
             }
-            let wait_for_pace = can_send && due.is_some();
-            if wait_for_pace
-                && let Some(due) = due
-                && due != pacer_at
-            {
-                pacer.reset(due);
-                pacer_at = due;
-            }
-            tokio::select! {
-                biased;
-                read = rd.read(buf) => {
-                    let n = read.map_err(io_error_kind)?;
-                    let done = Instant::now();
-                    if n == 0 {
-                        // A close may end a close-delimited reply.
-                        let mut verdict = None;
-                        if reader.on_close(|v| verdict = Some(v)) {
-                            self.record(verdict.expect("on_close reports"), sent, done);
-                        }
-                        return if sent.is_empty() && writing.is_none() {
-                            Ok(Next::Reconnect)
-                        } else {
-                            Err("eof before reply")
-                        };
-                    }
-                    last_progress = done;
-                    let was_full = sent.len() >= max_in_flight;
-                    self.complete(&mut reader, &buf[..n], sent, done)?;
-                    if was_full && sent.len() < max_in_flight {
-                        free_since = done;
-                    }
-                }
-                written = async {
-                    let (seq, offset) = writing.expect("guarded by the branch condition");
-                    wr.write(&self.wire.request(seq)[offset..]).await
-                }, if writing.is_some() => {
-                    let n = written.map_err(io_error_kind)?;
-                    if n == 0 {
-                        return Err("write closed");
-                    }
-                    if let Some((seq, offset)) = writing {
-                        writing = (offset + n < self.wire.request(seq).len()).then_some((seq, offset + n));
-                        if writing.is_none() {
-                            free_since = Instant::now();
-                        }
-                    }
-                }
-                () = &mut pacer, if wait_for_pace => {}
-                () = &mut watchdog => {
-                    let now = Instant::now();
-                    let outstanding = writing.is_some() || !sent.is_empty();
-                    if now >= schedule.hard_stop && outstanding {
-                        return Err("unanswered at stop");
-                    }
-                    if outstanding && now - last_progress >= self.spec.response_timeout {
-                        return Err("timeout");
-                    }
-                    let next = if outstanding { last_progress } else { now };
-                    watchdog
-                        .as_mut()
-                        .reset((next + self.spec.response_timeout).min(schedule.hard_stop));
-                }
+            // The write goes out first; nothing else can be due until
+            // it has.
+            return Step::Wait(None);
+        }
+        let idle = self.writing.is_none() && self.sent.is_empty();
+        if idle && due.is_none() {
+            return Step::Done(Next::Finished);
+        }
+        if idle && self.one_per_connection && self.started == 1 {
+            return Step::Done(Next::Reconnect);
+        }
+        Step::Wait(due.filter(|_| can_send))
+    }
+
+    /// The bytes still to write, if a request is being written.
+    pub(crate) fn unwritten(&self) -> Option<&'a [u8]> {
+        let (seq, offset) = self.writing?;
+        let wire: &'a Wire = self.wire;
+        Some(&wire.request(seq)[offset..])
+    }
+
+    /// `n` more bytes of the current request went out.
+    pub(crate) fn written(&mut self, n: usize) -> Result<(), &'static str> {
+        if n == 0 {
+            return Err("write closed");
+        }
+        if let Some((seq, offset)) = self.writing {
+            self.writing = (offset + n < self.wire.request(seq).len()).then_some((seq, offset + n));
+            if self.writing.is_none() {
+                self.free_since = Instant::now();
             }
         }
+        Ok(())
+    }
+
+    /// Bytes arrived at `done`: verifies them and records every request
+    /// they complete.
+    pub(crate) fn received(&mut self, data: &[u8], done: Instant) -> Result<(), &'static str> {
+        self.last_progress = done;
+        let was_full = self.sent.len() >= self.max_in_flight;
+        let outstanding = self.sent.len();
+        let (stats, schedule, spec, wire, sent) = (
+            self.stats,
+            &self.schedule,
+            self.spec,
+            self.wire,
+            &mut self.sent,
+        );
+        // Recorded as the reader finds them: no list per read.
+        self.reader.feed(wire, data, outstanding, |verdict| {
+            record(stats, schedule, spec, wire, verdict, sent, done);
+        })?;
+        if was_full && self.sent.len() < self.max_in_flight {
+            self.free_since = done;
+        }
+        Ok(())
+    }
+
+    /// The peer closed at `done`. A close may end a close-delimited reply;
+    /// with nothing outstanding it is an ordinary end of connection.
+    pub(crate) fn closed(&mut self, done: Instant) -> Result<Next, &'static str> {
+        let mut verdict = None;
+        if self.reader.on_close(|v| verdict = Some(v)) {
+            record(
+                self.stats,
+                &self.schedule,
+                self.spec,
+                self.wire,
+                verdict.expect("on_close reports"),
+                &mut self.sent,
+                done,
+            );
+        }
+        if self.sent.is_empty() && self.writing.is_none() {
+            Ok(Next::Reconnect)
+        } else {
+            Err("eof before reply")
+        }
+    }
+
+    /// When the watchdog should next look at this connection.
+    pub(crate) fn watchdog_at(&self) -> Instant {
+        (self.last_progress + self.spec.response_timeout).min(self.schedule.hard_stop)
+    }
+
+    /// The watchdog fired at `now`: fails a connection that made no
+    /// progress for the response timeout, or is still busy at the hard
+    /// stop; otherwise says when to look again. Lazily re-armed: it fires
+    /// at most once per timeout period and is pushed forward if replies
+    /// kept arriving.
+    pub(crate) fn watchdog(&mut self, now: Instant) -> Result<Instant, &'static str> {
+        let outstanding = self.writing.is_some() || !self.sent.is_empty();
+        if now >= self.schedule.hard_stop && outstanding {
+            return Err("unanswered at stop");
+        }
+        if outstanding && now - self.last_progress >= self.spec.response_timeout {
+            return Err("timeout");
+        }
+        let next = if outstanding { self.last_progress } else { now };
+        Ok((next + self.spec.response_timeout).min(self.schedule.hard_stop))
     }
 
     /// Classifies a send's lag and returns the instant its corrected
@@ -400,74 +481,66 @@ impl Conn<'_> {
         }
         from
     }
+}
 
-    /// Verifies received bytes and records every request they complete.
-    fn complete(
-        &self,
-        reader: &mut Reader,
-        data: &[u8],
-        sent: &mut VecDeque<InFlight>,
-        done: Instant,
-    ) -> Result<(), &'static str> {
-        let outstanding = sent.len();
-        // Recorded as the reader finds them: no list per read.
-        reader.feed(self.wire, data, outstanding, |verdict| {
-            self.record(verdict, sent, done);
-        })
-    }
-
-    /// Records the oldest outstanding request as completed at `done`.
-    fn record(&self, verdict: crate::http::Verdict, sent: &mut VecDeque<InFlight>, done: Instant) {
-        let schedule = self.schedule;
-        let request = sent.pop_front().expect("readers bound completions");
-        let mut stats = self.stats.borrow_mut();
-        let stats = &mut *stats;
-        let origin = match verdict {
-            Ok(origin) => {
-                stats.answered += 1;
-                origin
-            }
-            Err(kind) => {
-                stats.error(kind);
-                stats.failed += 1;
-                return;
-            }
-        };
-        if request.due < schedule.window_start || request.due >= schedule.window_end {
+/// Records the oldest outstanding request as completed at `done`.
+fn record(
+    stats: &RefCell<ThreadStats>,
+    schedule: &Schedule,
+    spec: &LoadSpec,
+    wire: &Wire,
+    verdict: crate::http::Verdict,
+    sent: &mut VecDeque<InFlight>,
+    done: Instant,
+) {
+    let request = sent.pop_front().expect("readers bound completions");
+    let mut stats = stats.borrow_mut();
+    let stats = &mut *stats;
+    let origin = match verdict {
+        Ok(origin) => {
+            stats.answered += 1;
+            origin
+        }
+        Err(kind) => {
+            stats.error(kind);
+            stats.failed += 1;
             return;
         }
-        let clamp = |d: Duration| {
-            (d.as_nanos()
-                .min(u128::from(pb_results::hist::MAX_LATENCY_NS)) as u64)
-                .max(1)
-        };
-        let interval_ns = self.spec.interval.as_nanos().max(1);
-        let last_interval = stats.intervals.len() - 1;
-        let slot = ((done
-            .saturating_duration_since(schedule.window_start)
-            .as_nanos()
-            / interval_ns) as usize)
-            .min(last_interval);
-        let corrected = clamp(done - request.from);
-        stats.histogram.saturating_record(corrected);
-        stats
-            .uncorrected
-            .saturating_record(clamp(done - request.sent));
-        stats.intervals[slot].saturating_record(corrected);
-        stats.requests += 1;
-        if let Some(origin) = origin
-            && let Some(count) = stats.origins.get_mut(slot).and_then(|o| o.get_mut(origin))
-        {
-            *count += 1;
-        }
-        if let Some((histogram, requests)) = stats.classes.get_mut(self.wire.class()) {
-            histogram.saturating_record(corrected);
-            *requests += 1;
-        }
+    };
+    if request.due < schedule.window_start || request.due >= schedule.window_end {
+        return;
+    }
+    let clamp = |d: Duration| {
+        (d.as_nanos()
+            .min(u128::from(pb_results::hist::MAX_LATENCY_NS)) as u64)
+            .max(1)
+    };
+    let interval_ns = spec.interval.as_nanos().max(1);
+    let last_interval = stats.intervals.len() - 1;
+    let slot = ((done
+        .saturating_duration_since(schedule.window_start)
+        .as_nanos()
+        / interval_ns) as usize)
+        .min(last_interval);
+    let corrected = clamp(done - request.from);
+    stats.histogram.saturating_record(corrected);
+    stats
+        .uncorrected
+        .saturating_record(clamp(done - request.sent));
+    stats.intervals[slot].saturating_record(corrected);
+    stats.requests += 1;
+    if let Some(origin) = origin
+        && let Some(count) = stats.origins.get_mut(slot).and_then(|o| o.get_mut(origin))
+    {
+        *count += 1;
+    }
+    if let Some((histogram, requests)) = stats.classes.get_mut(wire.class()) {
+        histogram.saturating_record(corrected);
+        *requests += 1;
     }
 }
 
-fn connect_error_kind(e: &io::Error) -> &'static str {
+pub(crate) fn connect_error_kind(e: &io::Error) -> &'static str {
     match e.kind() {
         io::ErrorKind::ConnectionRefused => "connect refused",
         io::ErrorKind::TimedOut => "connect timeout",
@@ -475,7 +548,7 @@ fn connect_error_kind(e: &io::Error) -> &'static str {
     }
 }
 
-fn io_error_kind(e: io::Error) -> &'static str {
+pub(crate) fn io_error_kind(e: io::Error) -> &'static str {
     match e.kind() {
         io::ErrorKind::ConnectionReset => "reset",
         io::ErrorKind::BrokenPipe => "broken pipe",

@@ -7,7 +7,8 @@
 //! | [`echo`] | the echo workload: message patterns and byte-exact verification |
 //! | [`http`] | the HTTP workload: GET/POST requests, keep-alive or one per connection, every response checked |
 //! | [`chaos`] | saboteur connections beside the measured ones: aborts mid-head, mid-body, mid-response, resets |
-//! | [`conn`] | one connection's loop: closed (pipelined up to `in_flight`) or open (fixed schedule, corrected and uncorrected latency) |
+//! | [`conn`] | one connection's loop: closed (pipelined up to `in_flight`) or open (fixed schedule, corrected and uncorrected latency), its exchange kept apart from I/O |
+//! | `epoll`, `uring` | the two driver backends ([`Backend`]): the same exchange over tokio (epoll) or monoio (io_uring) sockets |
 //! | [`run`] | threads, the shared schedule, window edges, CPU accounting, self-check -> [`LoadReport`] |
 //! | [`search`] | the highest rate at which a latency percentile stays within a bound |
 //!
@@ -20,12 +21,14 @@
 pub mod chaos;
 pub mod conn;
 pub mod echo;
+mod epoll;
 pub mod http;
 pub mod pace;
 pub mod run;
 pub mod search;
 pub mod spec;
+mod uring;
 mod wire;
 
 pub use crate::run::{ClassReport, DriverError, LoadReport, WindowEdge, run};
-pub use crate::spec::{LoadSpec, WorkMode, Workload};
+pub use crate::spec::{Backend, LoadSpec, WorkMode, Workload};

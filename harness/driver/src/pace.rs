@@ -14,8 +14,9 @@
 //! A send up to one step late is measured from when it went out (see
 //! `LoadSpec::late_after`), so the grouping never charges the target.
 //!
-//! [`Pacer::run`] owns the timer; connections wait with
-//! [`Pacer::sleep_until`]. A wait that is re-armed for a new instant simply
+//! [`Pacer::run_epoll`] or [`Pacer::run_uring`] (one per driver backend:
+//! the timer's expiry read through tokio's reactor or through io_uring)
+//! owns the timer; connections wait with [`Pacer::sleep_until`]. A wait that is re-armed for a new instant simply
 //! registers again: a stale entry costs one spurious wake-up, which the
 //! waiting future absorbs by checking the clock.
 
@@ -29,12 +30,12 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::time::Instant;
 
 use nix::sys::time::TimeSpec;
 use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
-use tokio::time::Instant;
 
 /// Wake-up granularity: every slot falling in the same step of this
 /// length (counted from the pacer's creation) is served by one wake-up at
@@ -46,11 +47,12 @@ pub const RESOLUTION: Duration = Duration::from_micros(100);
 /// to batch wake-ups (50 µs by default).
 const TIMER_SLACK_NS: u64 = 1_000;
 
-/// The timerfd as tokio's reactor wants it (`AsRawFd`).
+/// The pacer's timerfd as tokio's reactor wants it (`AsRawFd`), borrowed
+/// for as long as [`Pacer::run_epoll`] runs.
 #[derive(Debug)]
-struct Timer(TimerFd);
+struct Timer<'a>(&'a TimerFd);
 
-impl AsRawFd for Timer {
+impl AsRawFd for Timer<'_> {
     fn as_raw_fd(&self) -> RawFd {
         self.0.as_fd().as_raw_fd()
     }
@@ -87,11 +89,13 @@ impl Ord for Entry {
 /// A driver thread's high-resolution timer. Lives on one thread (the
 /// driver runtimes are current-thread), hence `RefCell`s.
 pub struct Pacer {
-    timer: AsyncFd<Timer>,
+    timer: TimerFd,
     waiting: RefCell<BinaryHeap<Reverse<Entry>>>,
     /// The instant the timerfd is set to fire at, if it is set.
     armed: Cell<Option<Instant>>,
     seq: Cell<u64>,
+    /// Set by [`Pacer::stop`]: the run loop returns at its next expiry.
+    stopped: Cell<bool>,
     /// Where the steps of [`RESOLUTION`] are counted from.
     epoch: Instant,
 }
@@ -106,27 +110,31 @@ impl std::fmt::Debug for Pacer {
 }
 
 impl Pacer {
-    /// A pacer for the calling thread; must be made inside the tokio
-    /// runtime that will poll it. Also cuts the thread's timer slack.
+    /// A pacer for the calling thread, whose timer expiries are read
+    /// without blocking (through tokio's reactor, [`Pacer::run_epoll`]).
+    /// Also cuts the thread's timer slack.
     pub fn new() -> io::Result<Pacer> {
+        Pacer::with_flags(TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC)
+    }
+
+    /// A pacer whose timer expiries are read through io_uring
+    /// ([`Pacer::run_uring`]): its timerfd blocks, so a read waits in the
+    /// kernel for the expiry (a non-blocking one would complete at once
+    /// with EAGAIN).
+    pub fn for_uring() -> io::Result<Pacer> {
+        Pacer::with_flags(TimerFlags::TFD_CLOEXEC)
+    }
+
+    fn with_flags(flags: TimerFlags) -> io::Result<Pacer> {
         // Best effort: without it timers fire up to 50 µs late, which is
         // still far finer than a millisecond.
         let _ = nix::sys::prctl::set_timerslack(TIMER_SLACK_NS);
-        let fd = TimerFd::new(
-            ClockId::CLOCK_MONOTONIC,
-            TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
-        )?;
-        // SAFETY: `Timer` owns the timerfd (an `OwnedFd` inside `TimerFd`)
-        // and never replaces it, and the `AsyncFd` owns the `Timer`, so the
-        // descriptor stays open and the same for the registration's life.
-        #[allow(unsafe_code)]
-        let timer = unsafe { AsyncFd::register_with_interest(Timer(fd), Interest::READABLE) }
-            .map_err(|e| e.into_parts().1)?;
         Ok(Pacer {
-            timer,
+            timer: TimerFd::new(ClockId::CLOCK_MONOTONIC, flags)?,
             waiting: RefCell::new(BinaryHeap::new()),
             armed: Cell::new(None),
             seq: Cell::new(0),
+            stopped: Cell::new(false),
             epoch: Instant::now(),
         })
     }
@@ -140,24 +148,72 @@ impl Pacer {
         }
     }
 
-    /// Wakes waiting connections when their instants come. Never returns
-    /// on its own; drop it when the connections are done.
-    pub async fn run(&self) -> io::Result<()> {
+    /// Wakes waiting connections when their instants come, reading the
+    /// timer's expiries through tokio's reactor (the epoll backend); must
+    /// run inside the tokio runtime the connections run in. Returns after
+    /// [`Pacer::stop`], or may be dropped.
+    pub async fn run_epoll(&self) -> io::Result<()> {
+        // SAFETY: the registration borrows the timerfd, which `self` owns
+        // and never replaces, and it ends (the `AsyncFd` is dropped) before
+        // this borrow of `self` does, so the descriptor stays open and the
+        // same for the registration's whole life.
+        #[allow(unsafe_code)]
+        let timer =
+            unsafe { AsyncFd::register_with_interest(Timer(&self.timer), Interest::READABLE) }
+                .map_err(|e| e.into_parts().1)?;
         loop {
-            let mut ready = self.timer.readable().await?;
+            let mut ready = timer.readable().await?;
             // Consume the expiration count; EAGAIN means the readiness was
             // stale (tokio clears it and we wait again).
             match ready.try_io(|fd| {
                 let mut count = [0u8; 8];
-                nix::unistd::read(&fd.get_ref().0, &mut count).map_err(io::Error::from)
+                nix::unistd::read(fd.get_ref().0, &mut count).map_err(io::Error::from)
             }) {
                 Ok(Ok(_)) => ready.clear_ready(),
                 Ok(Err(e)) => return Err(e),
                 Err(_would_block) => continue,
             }
-            self.armed.set(None);
-            self.wake_due(Instant::now())?;
+            if self.expired()? {
+                return Ok(());
+            }
         }
+    }
+
+    /// As [`Pacer::run_epoll`], reading the expiries through io_uring
+    /// (the io_uring backend, in a monoio runtime): one read waits in the
+    /// kernel until the timer fires. The pacer must come from
+    /// [`Pacer::for_uring`].
+    pub async fn run_uring(&self) -> io::Result<()> {
+        let timer = monoio::fs::File::from_std(std::fs::File::from(
+            self.timer.as_fd().try_clone_to_owned()?,
+        ))?;
+        let mut count = Vec::with_capacity(8);
+        loop {
+            let (read, buf) = timer.read_at(count, 0).await;
+            count = buf;
+            read?;
+            if self.expired()? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Stops the run loop: it returns at the next expiry, which is made
+    /// to come now. A runtime then shuts down with no read of the timer
+    /// left in the kernel.
+    pub fn stop(&self) -> io::Result<()> {
+        self.stopped.set(true);
+        self.arm(Instant::now(), Instant::now())
+    }
+
+    /// The timer fired: wakes what is due, says whether to stop.
+    fn expired(&self) -> io::Result<bool> {
+        self.armed.set(None);
+        if self.stopped.get() {
+            return Ok(true);
+        }
+        self.wake_due(Instant::now())?;
+        Ok(false)
     }
 
     /// Wakes everything due by `now` and sets the timer for what is next.
@@ -204,7 +260,7 @@ impl Pacer {
         let after = at
             .saturating_duration_since(now)
             .max(Duration::from_nanos(1));
-        self.timer.get_ref().0.set(
+        self.timer.set(
             Expiration::OneShot(TimeSpec::from_duration(after)),
             TimerSetTimeFlags::empty(),
         )?;
@@ -282,7 +338,7 @@ mod tests {
             let [a, b, c, d] = waits;
             tokio::select! {
                 _ = async { tokio::join!(a, b, c, d) } => {}
-                r = pacer.run() => panic!("pacer stopped: {r:?}"),
+                r = pacer.run_epoll() => panic!("pacer stopped: {r:?}"),
                 () = tokio::time::sleep(Duration::from_secs(5)) => panic!("sleeps never ended"),
             }
             assert_eq!(ended.get(), 4);
@@ -335,7 +391,7 @@ mod tests {
                 .reset(start + Duration::from_micros(300));
             tokio::select! {
                 () = sleep => {}
-                r = pacer.run() => panic!("pacer stopped: {r:?}"),
+                r = pacer.run_epoll() => panic!("pacer stopped: {r:?}"),
                 () = tokio::time::sleep(Duration::from_secs(5)) => panic!("reset ignored"),
             }
             assert!(Instant::now() >= start + Duration::from_micros(300));

@@ -1,7 +1,8 @@
 //! Threads, the shared schedule, window edges and the driver's own CPU.
 //!
-//! Each driver thread runs a single-threaded tokio runtime pinned to its
-//! CPU and owns a share of the connections; nothing is shared between
+//! Each driver thread runs a single-threaded runtime of its backend
+//! ([`Backend`]: tokio on epoll, or monoio on io_uring) pinned to its CPU
+//! and owns a share of the connections; nothing is shared between
 //! threads while load runs. All threads follow one [`Schedule`], so the
 //! measured window is the same instant everywhere, and the caller's
 //! `on_edge` fires at those instants (the runner samples the core's CPU
@@ -9,19 +10,21 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::pin;
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use futures_util::future::{Either, select};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use hdrhistogram::Histogram;
 use nix::sys::resource::{UsageWho, getrusage};
-use tokio::time::Instant;
 
-use crate::conn::{Schedule, ThreadStats, connection_loop};
+use crate::conn::{Net, Schedule, ThreadStats, connection_loop};
 use crate::pace::Pacer;
-use crate::spec::{LoadSpec, WorkMode};
+use crate::spec::{Backend, LoadSpec, WorkMode};
 
 /// Share of the driver's CPU above which a cell is marked driver-bound.
 pub const DRIVER_BOUND_UTIL: f64 = 0.90;
@@ -77,6 +80,8 @@ pub const DRIVER_LATE_SHARE: f64 = 0.05;
 pub struct LoadReport {
     /// Work mode name (`closed`, `open`).
     pub mode: &'static str,
+    /// The driver's I/O model.
+    pub backend: Backend,
     /// Offered rate, requests per second (open loop only).
     pub offered_rate: Option<f64>,
     /// Intact replies to requests due inside the window.
@@ -199,9 +204,10 @@ impl LoadReport {
     }
 }
 
-struct ThreadOutcome {
-    stats: ThreadStats,
-    cpu: Duration,
+/// What a driver thread hands back.
+pub(crate) struct ThreadOutcome {
+    pub(crate) stats: ThreadStats,
+    pub(crate) cpu: Duration,
 }
 
 /// Runs `spec` to completion. `on_edge` is called from the calling thread
@@ -313,6 +319,7 @@ pub fn run(
     }
     let mut report = LoadReport {
         mode: spec.mode.name(),
+        backend: spec.backend,
         offered_rate: match spec.mode {
             WorkMode::Open { rate, .. } => Some(rate),
             WorkMode::Closed { .. } => None,
@@ -358,9 +365,19 @@ fn driver_thread(
             .expect("one CPU")
             .pin_current_thread()?;
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    match spec.backend {
+        Backend::Epoll => crate::epoll::run_thread(thread, spec, schedule),
+        Backend::IoUring => crate::uring::run_thread(thread, spec, schedule),
+    }
+}
+
+/// Waits for the run's schedule (after the backend has built its runtime,
+/// so set-up never eats into the start margin) and makes the thread's
+/// empty statistics.
+pub(crate) fn await_schedule(
+    spec: &LoadSpec,
+    schedule: mpsc::Receiver<Schedule>,
+) -> io::Result<(Schedule, RefCell<ThreadStats>)> {
     let schedule = schedule
         .recv()
         .map_err(|_| io::Error::other("run aborted before it started"))?;
@@ -369,31 +386,48 @@ fn driver_thread(
         spec.workload.classes().len(),
         spec.workload.origins().len(),
     ));
-    let cpu = runtime.block_on(async {
-        let pacer = Pacer::new()?;
-        let mut connections: FuturesUnordered<_> = (0..spec.mode.connections())
-            .filter(|id| id % spec.threads == thread)
-            .map(|id| connection_loop(id as u64, spec, &schedule, &stats, &pacer))
-            .collect();
-        let sampler = async {
-            tokio::time::sleep_until(schedule.window_start).await;
-            let before = thread_cpu();
-            tokio::time::sleep_until(schedule.window_end).await;
-            thread_cpu().saturating_sub(before)
-        };
-        let drive_all = async {
-            tokio::select! {
-                () = async { while connections.next().await.is_some() {} } => Ok(()),
-                failed = pacer.run() => failed,
+    Ok((schedule, stats))
+}
+
+/// One driver thread's work, whatever its backend: its share of the
+/// connections driven to the end, the pacer run beside them (`run_pacer`,
+/// the backend's way of reading `pacer`'s timer) and stopped after them;
+/// returns the thread's CPU time inside the measured window.
+pub(crate) async fn drive_thread<N: Net>(
+    thread: usize,
+    spec: &LoadSpec,
+    schedule: &Schedule,
+    stats: &RefCell<ThreadStats>,
+    net: &N,
+    pacer: &Pacer,
+    run_pacer: impl Future<Output = io::Result<()>>,
+) -> io::Result<Duration> {
+    let mut connections: FuturesUnordered<_> = (0..spec.mode.connections())
+        .filter(|id| id % spec.threads == thread)
+        .map(|id| connection_loop(id as u64, spec, schedule, stats, net))
+        .collect();
+    let sampler = async {
+        net.sleep_until(schedule.window_start).await;
+        let before = thread_cpu();
+        net.sleep_until(schedule.window_end).await;
+        thread_cpu().saturating_sub(before)
+    };
+    let drive_all = async {
+        let all = pin!(async { while connections.next().await.is_some() {} });
+        match select(all, pin!(run_pacer)).await {
+            Either::Left(((), running)) => {
+                // Stopped rather than dropped, so a backend whose timer
+                // read sits in the kernel sees it complete.
+                pacer.stop()?;
+                running.await
             }
-        };
-        let (cpu, driven) = tokio::join!(sampler, drive_all);
-        driven.map(|()| cpu)
-    })?;
-    Ok(ThreadOutcome {
-        stats: stats.into_inner(),
-        cpu,
-    })
+            Either::Right((failed, _)) => {
+                failed.and(Err(io::Error::other("the pacer stopped on its own")))
+            }
+        }
+    };
+    let (cpu, driven) = futures_util::future::join(sampler, drive_all).await;
+    driven.map(|()| cpu)
 }
 
 /// Intervals the window is cut into (the last may be shorter).

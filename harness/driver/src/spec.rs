@@ -102,6 +102,49 @@ impl WorkMode {
     }
 }
 
+/// The I/O model the driver's threads use. Both send the same bytes on
+/// the same schedule and verify every reply the same way
+/// ([`crate::conn::Exchange`]); they differ in how many system calls a
+/// request costs and in how replies reach the driver, which changes how
+/// requests arrive at the target (how many per wake-up of the server), and
+/// so what a core costs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// A current-thread tokio runtime per driver thread: readiness through
+    /// epoll, a `read`/`write` system call per operation.
+    #[default]
+    Epoll,
+    /// A monoio runtime per driver thread on io_uring: every socket
+    /// operation a submission, completions reaped in batches, a read
+    /// always posted on each connection.
+    IoUring,
+}
+
+impl Backend {
+    /// Every backend, in a stable order.
+    pub const ALL: [Backend; 2] = [Backend::Epoll, Backend::IoUring];
+
+    /// Stable name used in scenario files, flags and results (`epoll`,
+    /// `io_uring`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Epoll => "epoll",
+            Backend::IoUring => "io_uring",
+        }
+    }
+
+    /// The backend called `name`.
+    pub fn from_name(name: &str) -> Option<Backend> {
+        Backend::ALL.into_iter().find(|b| b.name() == name)
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// A complete load run.
 #[derive(Debug, Clone)]
 pub struct LoadSpec {
@@ -117,6 +160,8 @@ pub struct LoadSpec {
     pub duration: Duration,
     /// Driver threads (each a single-threaded runtime).
     pub threads: usize,
+    /// The driver threads' I/O model.
+    pub backend: Backend,
     /// CPUs for the driver threads (thread `i` on the `i`-th, wrapping).
     pub cpus: Option<CpuSet>,
     /// A request without a byte of progress for this long is a timeout.
@@ -155,6 +200,7 @@ impl LoadSpec {
             warmup,
             duration,
             threads: 1,
+            backend: Backend::Epoll,
             cpus: None,
             response_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(3),

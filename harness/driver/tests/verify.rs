@@ -1,10 +1,11 @@
 //! The driver against deliberately wrong servers: every fault is counted by
-//! kind and never as a success. The servers live only in this test.
+//! kind and never as a success, under each driver backend (epoll and
+//! io_uring verify alike). The servers live only in this test.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use pb_driver::{LoadReport, LoadSpec};
+use pb_driver::{Backend, LoadReport, LoadSpec};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 mod common;
@@ -58,71 +59,88 @@ fn server(behaviour: Behaviour) -> SocketAddr {
     })
 }
 
-fn load(addr: SocketAddr, message_bytes: usize, in_flight: usize) -> LoadReport {
-    let spec = LoadSpec::closed_echo(
-        addr,
-        message_bytes,
-        4,
-        in_flight,
-        Duration::from_millis(50),
-        Duration::from_millis(300),
-    );
-    pb_driver::run(&spec, &mut |_| {}).unwrap()
+fn load(addr: SocketAddr, message_bytes: usize, in_flight: usize, backend: Backend) -> LoadReport {
+    let spec = LoadSpec {
+        backend,
+        ..LoadSpec::closed_echo(
+            addr,
+            message_bytes,
+            4,
+            in_flight,
+            Duration::from_millis(50),
+            Duration::from_millis(300),
+        )
+    };
+    let report = pb_driver::run(&spec, &mut |_| {}).unwrap();
+    assert_eq!(report.backend, backend);
+    // The books balance under every backend and fault.
+    assert_eq!(report.unaccounted(), 0, "{backend}: {report:?}");
+    report
 }
 
 #[test]
 fn a_correct_echo_gives_requests_and_no_errors() {
     let addr = server(Behaviour::Echo);
-    for (size, in_flight) in [(1, 1), (100, 1), (100, 8), (200_000, 2)] {
-        let report = load(addr, size, in_flight);
-        assert!(report.requests > 0, "{size} B x{in_flight}: no requests");
-        assert_eq!(
-            report.errors.len(),
-            0,
-            "{size} B x{in_flight}: {:?}",
-            report.errors
-        );
-        assert_eq!(report.histogram.len(), report.requests);
+    for backend in Backend::ALL {
+        for (size, in_flight) in [(1, 1), (100, 1), (100, 8), (200_000, 2)] {
+            let report = load(addr, size, in_flight, backend);
+            let what = format!("{backend} {size} B x{in_flight}");
+            assert!(report.requests > 0, "{what}: no requests");
+            assert_eq!(report.errors.len(), 0, "{what}: {:?}", report.errors);
+            assert_eq!(report.histogram.len(), report.requests);
+        }
     }
 }
 
 #[test]
 fn corrupted_bytes_are_mismatches_not_successes() {
     let addr = server(Behaviour::Corrupt);
-    // 100-byte messages: one in ten carries a flipped bit.
-    let report = load(addr, 100, 1);
-    let mismatches = report.errors.get("mismatch").copied().unwrap_or(0);
-    assert!(mismatches > 0, "{:?}", report.errors);
-    // Intact replies are nine in ten; corrupted ones never count.
-    let total = report.requests + mismatches;
-    assert!(
-        report.requests <= total * 95 / 100,
-        "{} successes of {total}: corrupted replies were counted",
-        report.requests
-    );
-    assert_eq!(report.histogram.len(), report.requests);
+    for backend in Backend::ALL {
+        // 100-byte messages: one in ten carries a flipped bit.
+        let report = load(addr, 100, 1, backend);
+        let mismatches = report.errors.get("mismatch").copied().unwrap_or(0);
+        assert!(mismatches > 0, "{backend}: {:?}", report.errors);
+        // Intact replies are nine in ten; corrupted ones never count.
+        let total = report.requests + mismatches;
+        assert!(
+            report.requests <= total * 95 / 100,
+            "{backend}: {} successes of {total}: corrupted replies were counted",
+            report.requests
+        );
+        assert_eq!(report.histogram.len(), report.requests);
+    }
 }
 
 #[test]
 fn bytes_nobody_sent_are_reported() {
-    let report = load(server(Behaviour::Extra), 100, 1);
-    assert!(
-        report.errors.get("unexpected bytes").copied().unwrap_or(0) > 0,
-        "{:?}",
-        report.errors
-    );
+    let addr = server(Behaviour::Extra);
+    for backend in Backend::ALL {
+        let report = load(addr, 100, 1, backend);
+        assert!(
+            report.errors.get("unexpected bytes").copied().unwrap_or(0) > 0,
+            "{backend}: {:?}",
+            report.errors
+        );
+    }
 }
 
 #[test]
 fn a_server_that_hangs_up_early_costs_errors_and_the_driver_reconnects() {
-    let report = load(server(Behaviour::CloseEarly), 100, 1);
-    assert!(
-        report.errors.get("eof before reply").copied().unwrap_or(0) > 0,
-        "{:?}",
-        report.errors
-    );
-    // Each reconnection gets ten more answers, so work continues.
-    assert!(report.requests > 40, "only {} requests", report.requests);
+    let addr = server(Behaviour::CloseEarly);
+    for backend in Backend::ALL {
+        let report = load(addr, 100, 1, backend);
+        assert!(
+            report.errors.get("eof before reply").copied().unwrap_or(0) > 0,
+            "{backend}: {:?}",
+            report.errors
+        );
+        // Each reconnection gets ten more answers, so work continues.
+        assert!(
+            report.requests > 40,
+            "{backend}: only {} requests",
+            report.requests
+        );
+    }
 }
 
 #[test]

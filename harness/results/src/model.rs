@@ -205,6 +205,10 @@ pub struct CellParams {
     pub core_threads: usize,
     /// Driver threads.
     pub driver_threads: usize,
+    /// The driver's I/O model (`epoll` or `io_uring`); results written
+    /// before the io_uring backend were all driven on epoll.
+    #[serde(default = "epoll")]
+    pub driver: String,
     /// Extra work per request the cores were told to do (gate
     /// calibration), spin iterations; 0 for a normal run.
     #[serde(default)]
@@ -215,6 +219,10 @@ pub struct CellParams {
     /// Upstreams of a `tcp-forward` cell.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tcp: Option<TcpCellParams>,
+}
+
+fn epoll() -> String {
+    "epoll".into()
 }
 
 /// What a `tcp-forward` cell forwarded to.

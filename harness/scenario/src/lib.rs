@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use pb_core::Scenario;
 use pb_core::config::{DynamicEngine, Policy};
+pub use pb_driver::Backend;
 use pb_driver::http::{Heavy, HttpWorkload, Method};
 use pb_driver::search::LatencyBound;
 use pb_driver::{LoadSpec, Workload};
@@ -272,6 +273,8 @@ struct RawCell {
     #[serde(default)]
     rate_search: Option<String>,
     #[serde(default)]
+    driver: Option<OneOrMany<String>>,
+    #[serde(default)]
     work_call_iters: Option<u64>,
     #[serde(default)]
     heavy_every: Option<usize>,
@@ -318,6 +321,9 @@ pub struct CellParams {
     pub http: Option<HttpParams>,
     /// Upstreams of a `tcp-forward` cell (its origins echo).
     pub tcp: Option<TcpParams>,
+    /// The driver's I/O model. A cell listing both (`driver = ["epoll",
+    /// "io_uring"]`) runs each core under each, one cell per backend.
+    pub driver: Backend,
 }
 
 /// What a `tcp-forward` cell forwards to: echo origins, balanced per
@@ -389,8 +395,14 @@ impl Cell {
             },
             None => String::new(),
         };
+        // epoll, the default, adds nothing: labels (and so cell ids,
+        // which baselines are matched on) predate the second backend.
+        let driver = match self.params.driver {
+            Backend::Epoll => String::new(),
+            other => format!("/{other}"),
+        };
         format!(
-            "{}/{http}{}B/c{}x{}{close}{work}{filter}{rate}",
+            "{}/{http}{}B/c{}x{}{close}{work}{filter}{driver}{rate}",
             self.scenario.name(),
             self.params.message_bytes,
             self.params.connections,
@@ -419,6 +431,7 @@ impl Cell {
             trials: run.trials,
             core_threads: run.core_threads,
             driver_threads: run.driver_threads,
+            driver: p.driver.name().into(),
             core_spin_iters: run.core_spin_iters,
             http: p.http.as_ref().map(|h| pb_results::HttpCellParams {
                 method: h.method.name().into(),
@@ -504,6 +517,7 @@ impl Cell {
         };
         LoadSpec {
             threads: run.driver_threads,
+            backend: p.driver,
             cpus: driver_cpus,
             workload,
             ..base
@@ -717,6 +731,33 @@ impl ScenarioFile {
                     (sizes, Some(http), None)
                 }
             };
+            let drivers = match &raw_cell.driver {
+                None => vec![Backend::Epoll],
+                Some(names) => {
+                    let names = names.values();
+                    if names.is_empty() {
+                        return Err(invalid(
+                            at("driver"),
+                            "list is empty; omit it for epoll".into(),
+                        ));
+                    }
+                    let mut drivers = Vec::new();
+                    for name in names {
+                        let backend = Backend::from_name(&name).ok_or_else(|| {
+                            let known: Vec<_> = Backend::ALL.iter().map(|b| b.name()).collect();
+                            invalid(
+                                at("driver"),
+                                format!("unknown driver {name:?}; known: {}", known.join(", ")),
+                            )
+                        })?;
+                        if drivers.contains(&backend) {
+                            return Err(invalid(at("driver"), format!("{name:?} is listed twice")));
+                        }
+                        drivers.push(backend);
+                    }
+                    drivers
+                }
+            };
             if sizes.is_empty() {
                 let field = if http.is_some() {
                     "body_bytes"
@@ -726,20 +767,23 @@ impl ScenarioFile {
                 return Err(invalid(at(field), "list is empty".into()));
             }
             for size in sizes {
-                cells.push(Cell {
-                    scenario,
-                    cores: raw_cell.cores.clone(),
-                    params: CellParams {
-                        message_bytes: size,
-                        connections: raw_cell.connections,
-                        in_flight: raw_cell.in_flight,
-                        rate: raw_cell.rate,
-                        http: http.clone(),
-                        tcp: tcp.clone(),
-                    },
-                    rate_search,
-                    origin: format!("cell[{i}]"),
-                });
+                for &driver in &drivers {
+                    cells.push(Cell {
+                        scenario,
+                        cores: raw_cell.cores.clone(),
+                        params: CellParams {
+                            message_bytes: size,
+                            connections: raw_cell.connections,
+                            in_flight: raw_cell.in_flight,
+                            rate: raw_cell.rate,
+                            http: http.clone(),
+                            tcp: tcp.clone(),
+                            driver,
+                        },
+                        rate_search,
+                        origin: format!("cell[{i}]"),
+                    });
+                }
             }
         }
         Ok(ScenarioFile {
@@ -947,6 +991,59 @@ mod tests {
         assert_eq!(file.cells[2].params.message_bytes, 3);
         assert_eq!(file.cells[0].params.connections, 50);
         assert_eq!(file.cells[0].label(), "echo/1B/c50x1");
+    }
+
+    #[test]
+    fn a_cell_listing_both_drivers_runs_each_and_says_which() {
+        let file = parse(
+            "name = \"t\"\n[[cell]]\nscenario = \"echo\"\nmessage_bytes = [100, 1024]\nrate = 5000.0\ndriver = [\"epoll\", \"io_uring\"]\n",
+        )
+        .unwrap();
+        let labels: Vec<_> = file.cells.iter().map(Cell::label).collect();
+        // epoll keeps the label cells had before there was a choice.
+        assert_eq!(
+            labels,
+            [
+                "echo/100B/c50x1@5000rps",
+                "echo/100B/c50x1/io_uring@5000rps",
+                "echo/1024B/c50x1@5000rps",
+                "echo/1024B/c50x1/io_uring@5000rps"
+            ]
+        );
+        let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let uring = &file.cells[1];
+        assert_eq!(
+            uring.load_spec(&file.run, addr, None).backend,
+            Backend::IoUring
+        );
+        assert_eq!(uring.results_params(&file.run).driver, "io_uring");
+        assert_eq!(file.cells[0].results_params(&file.run).driver, "epoll");
+        // Without the field: epoll.
+        let plain =
+            parse("name = \"t\"\n[[cell]]\nscenario = \"echo\"\nmessage_bytes = 1\n").unwrap();
+        assert_eq!(plain.cells[0].params.driver, Backend::Epoll);
+    }
+
+    #[test]
+    fn an_unknown_or_repeated_driver_names_the_field() {
+        for (value, says) in [
+            (
+                "\"kqueue\"",
+                "unknown driver \"kqueue\"; known: epoll, io_uring",
+            ),
+            ("[\"io_uring\", \"io_uring\"]", "listed twice"),
+            ("[]", "list is empty"),
+        ] {
+            let err = parse(&format!(
+                "name = \"t\"\n[[cell]]\nscenario = \"echo\"\nmessage_bytes = 1\ndriver = {value}\n"
+            ))
+            .unwrap_err()
+            .to_string();
+            assert!(
+                err.contains("cell[0].driver") && err.contains(says),
+                "{value}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -64,6 +64,10 @@ pub(crate) struct Args {
     /// Driver threads.
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// The driver's I/O model: epoll (a tokio runtime per thread) or
+    /// io_uring (a monoio runtime per thread).
+    #[arg(long, default_value = "epoll", value_parser = parse_driver)]
+    driver: pb_driver::Backend,
     /// CPUs for the driver threads.
     #[arg(long)]
     cpus: Option<CpuSet>,
@@ -117,6 +121,7 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
                 filter: None,
             }),
             tcp: None,
+            driver: args.driver,
         },
         rate_search: args.rate_search,
         origin: "proxybench load".into(),
@@ -197,6 +202,14 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
         Outcome::Ok
     } else {
         Outcome::Failed
+    })
+}
+
+/// A `--driver` value.
+pub(crate) fn parse_driver(name: &str) -> Result<pb_driver::Backend, String> {
+    pb_driver::Backend::from_name(name).ok_or_else(|| {
+        let known: Vec<_> = pb_driver::Backend::ALL.iter().map(|b| b.name()).collect();
+        format!("unknown driver {name:?}; known: {}", known.join(", "))
     })
 }
 

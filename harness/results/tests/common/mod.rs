@@ -166,6 +166,7 @@ pub(crate) fn results(run_id: &str, core: &str, trial: Trial) -> Results {
                 trials: 1,
                 core_threads: 1,
                 driver_threads: 1,
+                driver: "epoll".into(),
                 core_spin_iters: 0,
                 http: None,
                 tcp: None,
