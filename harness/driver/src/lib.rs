@@ -30,5 +30,5 @@ pub mod spec;
 mod uring;
 mod wire;
 
-pub use crate::run::{ClassReport, DriverError, LoadReport, WindowEdge, run};
+pub use crate::run::{ClassReport, DriverError, LoadReport, THREAD_NAME_PREFIX, WindowEdge, run};
 pub use crate::spec::{Backend, LoadSpec, WorkMode, Workload};

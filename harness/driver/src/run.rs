@@ -29,6 +29,10 @@ use crate::spec::{Backend, LoadSpec, WorkMode};
 /// Share of the driver's CPU above which a cell is marked driver-bound.
 pub const DRIVER_BOUND_UTIL: f64 = 0.90;
 
+/// What every driver thread's name starts with (`pb-driver-0`, ...): how
+/// a caller finds them, to count their kernel work apart.
+pub const THREAD_NAME_PREFIX: &str = "pb-driver-";
+
 /// Time the threads get to start their runtimes before load begins.
 const START_MARGIN: Duration = Duration::from_millis(50);
 
@@ -234,7 +238,7 @@ pub fn run(
         let (tx, rx) = mpsc::channel::<Schedule>();
         let thread_spec = spec.clone();
         let spawned = std::thread::Builder::new()
-            .name(format!("pb-driver-{thread}"))
+            .name(format!("{THREAD_NAME_PREFIX}{thread}"))
             .spawn(move || driver_thread(thread, &thread_spec, rx));
         match spawned {
             Ok(handle) => {

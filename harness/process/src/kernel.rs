@@ -116,6 +116,17 @@ impl KernelCounters {
     /// descendants. `Err` is the reason perf cannot count here, phrased
     /// for the results.
     pub fn open(pid: u32) -> Result<KernelCounters, String> {
+        KernelCounters::open_threads(&crate::tree_threads(pid))
+    }
+
+    /// Opens disabled counters on exactly these threads (the driver's own,
+    /// say: [`crate::own_threads_named`]). `Err` as for
+    /// [`KernelCounters::open`]; no thread at all is an error too, not a
+    /// count of zero.
+    pub fn open_threads(tids: &[u32]) -> Result<KernelCounters, String> {
+        if tids.is_empty() {
+            return Err("no thread to count".into());
+        }
         if let Ok(reason) = std::env::var(FAKE_NO_PERF)
             && !reason.is_empty()
         {
@@ -140,7 +151,7 @@ impl KernelCounters {
             }
         }
         let mut counters = Vec::new();
-        for tid in crate::tree_threads(pid) {
+        for &tid in tids {
             for &(kind, id) in &ids {
                 let mut builder = match id {
                     Some(id) => Builder::new(Tracepoint::with_id(id)),

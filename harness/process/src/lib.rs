@@ -466,8 +466,6 @@ fn process_cpu_time(pid: u32) -> std::io::Result<Duration> {
     Ok(Duration::from(clock_gettime(clock)?))
 }
 
-/// Every descendant of `pid`, from `/proc/PID/task/TID/children` (a
-/// process with no children costs one read per thread).
 /// Every thread of `pid` and of its descendants.
 fn tree_threads(pid: u32) -> Vec<u32> {
     std::iter::once(pid)
@@ -482,6 +480,24 @@ fn tree_threads(pid: u32) -> Vec<u32> {
         .collect()
 }
 
+/// This process's threads whose name starts with `prefix`: the driver's
+/// own threads (`pb-driver-N`) among the runner's, to count the client's
+/// kernel work apart from everything else the process does.
+pub fn own_threads_named(prefix: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|task| {
+            std::fs::read_to_string(task.path().join("comm"))
+                .is_ok_and(|name| name.starts_with(prefix))
+        })
+        .filter_map(|task| task.file_name().to_str()?.parse::<u32>().ok())
+        .collect()
+}
+
+/// Every descendant of `pid`, from `/proc/PID/task/TID/children` (a
+/// process with no children costs one read per thread).
 fn descendants(pid: u32) -> Vec<u32> {
     let mut found = Vec::new();
     let mut queue = vec![pid];

@@ -407,6 +407,11 @@ pub struct Trial {
     /// older files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel: Option<KernelWork>,
+    /// The kernel's work for the driver's own threads in the window, per
+    /// request: what the client's I/O model cost on its side. Absent
+    /// where the driver was not counted and in older files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver_kernel: Option<DriverKernel>,
     /// Latency per class of connection, when the workload has classes
     /// (light and heavy connections of a mixed cell); empty otherwise.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -479,6 +484,28 @@ pub struct KernelWork {
     /// Why allocations were not counted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allocations_unavailable: Option<String>,
+}
+
+/// The kernel's work for the driver's threads, per request: the client
+/// side of [`KernelWork`]'s counters, so a run shows what each driver
+/// backend spends beside what the core spends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DriverKernel {
+    /// perf's counters per request, by the names [`KernelWork`] uses;
+    /// empty when perf could not count, and then `perf_unavailable` says
+    /// why.
+    #[serde(default)]
+    pub perf_per_req: BTreeMap<String, f64>,
+    /// Why perf counted nothing here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perf_unavailable: Option<String>,
+}
+
+impl DriverKernel {
+    /// A counter per request, when perf counted.
+    pub fn perf(&self, name: &str) -> Option<f64> {
+        self.perf_per_req.get(name).copied()
+    }
 }
 
 impl KernelWork {

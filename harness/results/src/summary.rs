@@ -100,6 +100,7 @@ pub(crate) mod tests {
             max_lag_us: 0.0,
             intervals: Vec::new(),
             kernel: None,
+            driver_kernel: None,
             classes: Vec::new(),
             threads: Vec::new(),
             soak: None,

@@ -10,7 +10,7 @@ use pb_results::{IntervalPoint, RatePoint, RateSearch, Trial, hist};
 
 use pb_process::ProcSampler;
 use pb_process::kernel::{Counts, KernelCounters, Kind, ProcCounts};
-use pb_results::KernelWork;
+use pb_results::{DriverKernel, KernelWork};
 
 /// Runs `spec` and returns the trial; `target` is sampled when given.
 pub fn measure(
@@ -43,11 +43,7 @@ pub fn measure_observed(
     let (mut threads_start, mut threads_end) = (None, None);
     let mut timeline: Option<ResourceTimeline> = None;
     let mut resources = Vec::new();
-    let report = pb_driver::run(spec, &mut |edge| {
-        let Some(target) = target else {
-            observe(edge);
-            return;
-        };
+    let mut sample_target = |edge: WindowEdge, target: ProcSampler| {
         match edge {
             WindowEdge::Start => {
                 threads_start = Some(pb_process::thread_cpu(target.pid));
@@ -82,6 +78,26 @@ pub fn measure_observed(
             (WindowEdge::End, Ok(t)) => cpu_at_end = Some(t),
             (_, Err(e)) => sample_error = Some(e.to_string()),
         }
+    };
+    // The driver's own threads' counters: opened when the window opens,
+    // after the target's edge samples (which want to be nearest the edge).
+    let mut driver_counters: Option<Result<KernelCounters, String>> = None;
+    let mut driver_perf: Option<Result<Counts, String>> = None;
+    let report = pb_driver::run(spec, &mut |edge| {
+        if let Some(target) = target {
+            sample_target(edge, target);
+        }
+        match edge {
+            WindowEdge::Start => driver_counters = Some(open_driver_counters()),
+            WindowEdge::End => {
+                driver_perf = driver_counters.take().map(|counters| {
+                    counters.and_then(|mut c| {
+                        c.finish()
+                            .map_err(|e| format!("perf counters could not be read: {e}"))
+                    })
+                });
+            }
+        }
         observe(edge);
     })
     .map_err(|e| e.to_string())?;
@@ -101,6 +117,7 @@ pub fn measure_observed(
     for (point, sample) in trial.intervals.iter_mut().zip(resources) {
         point.resources = sample;
     }
+    trial.driver_kernel = driver_perf.map(|perf| driver_kernel(report.requests, perf));
     if let (Some(start), Some(end), Some(perf)) = (proc_start, proc_end, perf) {
         let allocations = match (allocs_start, allocs_end) {
             (Some(Ok(a)), Some(Ok(b))) => Ok(b.since(a)),
@@ -186,13 +203,7 @@ fn kernel_work(
     perf: Result<Counts, String>,
     allocations: Result<pb_alloc::Counters, String>,
 ) -> KernelWork {
-    let per_req = |n: u64| {
-        if requests == 0 {
-            0.0
-        } else {
-            n as f64 / requests as f64
-        }
-    };
+    let per_req = |n: u64| per_request(n, requests);
     // The precise CPU time, split as the kernel's tick accounting splits it.
     let ticks = proc.user_ticks + proc.system_ticks;
     let split = core_cpu.filter(|_| ticks > 0 && requests > 0).map(|cpu| {
@@ -222,6 +233,41 @@ fn kernel_work(
         allocations_per_req: allocations.as_ref().ok().map(|a| per_req(a.allocations)),
         alloc_bytes_per_req: allocations.as_ref().ok().map(|a| per_req(a.bytes)),
         allocations_unavailable: allocations.err(),
+    }
+}
+
+/// Opens (and starts) counters on the driver's own threads.
+fn open_driver_counters() -> Result<KernelCounters, String> {
+    let threads = pb_process::own_threads_named(pb_driver::THREAD_NAME_PREFIX);
+    let mut counters = KernelCounters::open_threads(&threads)?;
+    counters
+        .enable()
+        .map_err(|e| format!("perf counters could not start: {e}"))?;
+    Ok(counters)
+}
+
+/// The driver's counters per request.
+fn driver_kernel(requests: u64, perf: Result<Counts, String>) -> DriverKernel {
+    match perf {
+        Ok(counts) => DriverKernel {
+            perf_per_req: counts
+                .iter()
+                .map(|(kind, &n)| (perf_name(*kind).to_owned(), per_request(n, requests)))
+                .collect(),
+            perf_unavailable: None,
+        },
+        Err(reason) => DriverKernel {
+            perf_per_req: Default::default(),
+            perf_unavailable: Some(reason),
+        },
+    }
+}
+
+fn per_request(n: u64, requests: u64) -> f64 {
+    if requests == 0 {
+        0.0
+    } else {
+        n as f64 / requests as f64
     }
 }
 
@@ -310,6 +356,7 @@ pub fn trial_from_report(
         max_lag_us: report.max_lag.as_secs_f64() * 1e6,
         intervals,
         kernel: None,
+        driver_kernel: None,
         classes: report
             .classes
             .iter()

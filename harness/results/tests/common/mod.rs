@@ -80,6 +80,13 @@ pub(crate) fn trial(h: &Histogram<u64>) -> Trial {
             alloc_bytes_per_req: Some(240.0),
             allocations_unavailable: None,
         }),
+        driver_kernel: Some(pb_results::DriverKernel {
+            perf_per_req: [("syscalls", 3.0), ("waits", 0.5)]
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+            perf_unavailable: None,
+        }),
         classes: Vec::new(),
         threads: vec![
             pb_results::ThreadCpu {
