@@ -135,6 +135,73 @@ struct Page {
     /// The runtime × composition grid of each scenario cell with two or
     /// more grid cores, and its effect sentences.
     grids: Vec<GridView>,
+    /// Loads run under two or more driver backends, side by side.
+    drivers: Vec<DriverPairView>,
+}
+
+/// One load under each driver backend, as the page draws it.
+#[derive(Debug, Serialize)]
+struct DriverPairView {
+    label: String,
+    backends: Vec<String>,
+    /// One row per core: its name and one cell per backend.
+    rows: Vec<(String, Vec<DriverSideView>)>,
+    verdict: String,
+    /// The cheapest core changed with the driver, clearly.
+    flip: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct DriverSideView {
+    ran: bool,
+    cpu: String,
+    per_wakeup: String,
+    driver_syscalls: String,
+    driver_cpu: String,
+    qps: String,
+}
+
+impl DriverPairView {
+    fn new(pair: &crate::drivers::DriverPair) -> DriverPairView {
+        let num =
+            |v: Option<f64>, digits: usize| v.map_or("-".to_owned(), |v| format!("{v:.digits$}"));
+        let rows = pair
+            .rows
+            .iter()
+            .map(|row| {
+                let sides = row
+                    .sides
+                    .iter()
+                    .map(|side| match side {
+                        Some(s) => DriverSideView {
+                            ran: true,
+                            cpu: num(s.cpu_us_per_req, 1),
+                            per_wakeup: num(s.requests_per_wakeup(), 1),
+                            driver_syscalls: num(s.driver_syscalls_per_req, 2),
+                            driver_cpu: num(s.driver_cpu_us_per_req, 1),
+                            qps: s.qps.map_or("-".to_owned(), crate::fmt::rate),
+                        },
+                        None => DriverSideView {
+                            ran: false,
+                            cpu: String::new(),
+                            per_wakeup: String::new(),
+                            driver_syscalls: String::new(),
+                            driver_cpu: String::new(),
+                            qps: String::new(),
+                        },
+                    })
+                    .collect();
+                (row.core.clone(), sides)
+            })
+            .collect();
+        DriverPairView {
+            label: pair.label.clone(),
+            backends: pair.backends.clone(),
+            rows,
+            verdict: pair.verdict(),
+            flip: pair.flip(),
+        }
+    }
 }
 
 /// One scenario cell's grid, as the page draws it.
@@ -649,6 +716,10 @@ impl Page {
             .collect();
         Page {
             grids,
+            drivers: crate::drivers::pairs(results)
+                .iter()
+                .map(DriverPairView::new)
+                .collect(),
             run: RunInfo::new(current),
             baseline: baseline.map(RunInfo::new),
             reference: analysis.reference.clone(),

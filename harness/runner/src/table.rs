@@ -154,6 +154,9 @@ pub fn render(results: &Results) -> String {
     for grid in pb_report::grid::grids(results) {
         render_grid(&mut out, &grid);
     }
+    for pair in pb_report::drivers::pairs(results) {
+        render_driver_pair(&mut out, &pair, w);
+    }
     let over_direct = added_over_direct(results);
     if !over_direct.is_empty() {
         let _ = writeln!(
@@ -214,6 +217,41 @@ allocs/req: heap allocations per request (counted inside the proxybench binary; 
         let _ = writeln!(out, "sysc/req n/a: {reason}");
     }
     out
+}
+
+/// One load under each driver backend: each core's CPU per request, the
+/// requests its every wake-up brought, the driver's system calls and CPU
+/// per request, then whether the cheapest core changed.
+fn render_driver_pair(out: &mut String, pair: &pb_report::drivers::DriverPair, w: usize) {
+    let _ = writeln!(
+        out,
+        "\n{}: under each driver, core µs/req median (requests per core wake-up; driver syscalls/req, driver µs/req)",
+        pair.label
+    );
+    let col = 38;
+    let mut header = format!("  {:<w$}", "core");
+    for backend in &pair.backends {
+        let _ = write!(header, " {backend:>col$}");
+    }
+    let _ = writeln!(out, "{header}");
+    let num = |v: Option<f64>, digits: usize| v.map_or("-".to_owned(), |v| format!("{v:.digits$}"));
+    for row in &pair.rows {
+        let mut line = format!("  {:<w$}", row.core);
+        for side in &row.sides {
+            let text = side.as_ref().map_or("did not run".to_owned(), |s| {
+                format!(
+                    "{} ({}/wake; {} sysc, {} µs)",
+                    num(s.cpu_us_per_req, 1),
+                    num(s.requests_per_wakeup(), 1),
+                    num(s.driver_syscalls_per_req, 2),
+                    num(s.driver_cpu_us_per_req, 1),
+                )
+            });
+            let _ = write!(line, " {text:>col$}");
+        }
+        let _ = writeln!(out, "{line}");
+    }
+    let _ = writeln!(out, "  {}", pair.verdict());
 }
 
 /// The soak verdicts, one row per trial judged: where memory and
