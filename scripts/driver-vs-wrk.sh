@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Driver efficiency against wrk: requests per driver CPU-second, both
+# Driver efficiency against wrk: requests per driver CPU-second, the
 # tools pinned to the same CPU, loading the same HTTP target (proxybench's
 # origin, or a core started with --target-core) with the same connections
-# and duration, in one run. Installs wrk from Debian's packages if missing.
+# and duration, in one run: proxybench's driver on each backend (epoll,
+# io_uring), then wrk. Installs wrk from Debian's packages if missing.
 #
 #   scripts/driver-vs-wrk.sh [--connections 50] [--duration 10] [--target-core monoio]
 set -euo pipefail
@@ -62,15 +63,17 @@ def children_cpu():
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
 
-# proxybench's driver: tiny body, keep-alive, closed loop, one thread.
-out = subprocess.run(
-    [binary, "load", "--target", addr, "--http", "get", "--message-bytes", "0",
-     "--connections", conns, "--duration", duration, "--warmup", "1",
-     "--threads", "1", "--cpus", cpu, "--json"],
-    check=True, capture_output=True, text=True).stdout
-trial = json.loads(out[out.index("{"):])
-pb_rps = trial["qps"]
-pb_cpu_per_req = trial["driver_cpu_us_per_req"]
+# proxybench's driver on each backend: tiny body, keep-alive, closed
+# loop, one thread.
+pb = {}
+for driver in ["epoll", "io_uring"]:
+    out = subprocess.run(
+        [binary, "load", "--target", addr, "--http", "get", "--message-bytes", "0",
+         "--connections", conns, "--duration", duration, "--warmup", "1",
+         "--threads", "1", "--cpus", cpu, "--driver", driver, "--json"],
+        check=True, capture_output=True, text=True).stdout
+    trial = json.loads(out[out.index("{"):])
+    pb[driver] = (trial["qps"], trial["driver_cpu_us_per_req"])
 
 # wrk, pinned the same way; its CPU from the kernel's accounting.
 before = children_cpu()
@@ -81,9 +84,10 @@ total = int(re.search(r"(\d+) requests in", w).group(1))
 wrk_rps = float(re.search(r"Requests/sec:\s+([\d.]+)", w).group(1))
 wrk_cpu_per_req = wrk_cpu * 1e6 / total
 
-pb_eff = 1e6 / pb_cpu_per_req
 wrk_eff = 1e6 / wrk_cpu_per_req
-print(f"proxybench load: {pb_rps:10.0f} req/s  {pb_cpu_per_req:6.2f} µs driver CPU/req  {pb_eff:10.0f} req per CPU-second")
-print(f"wrk:             {wrk_rps:10.0f} req/s  {wrk_cpu_per_req:6.2f} µs driver CPU/req  {wrk_eff:10.0f} req per CPU-second")
-print(f"efficiency ratio (proxybench / wrk): {pb_eff / wrk_eff:.2f}x")
+for driver, (rps, cpu_per_req) in pb.items():
+    print(f"proxybench {driver:<8}: {rps:10.0f} req/s  {cpu_per_req:6.2f} µs driver CPU/req  {1e6 / cpu_per_req:10.0f} req per CPU-second")
+print(f"wrk                : {wrk_rps:10.0f} req/s  {wrk_cpu_per_req:6.2f} µs driver CPU/req  {wrk_eff:10.0f} req per CPU-second")
+for driver, (_, cpu_per_req) in pb.items():
+    print(f"efficiency ratio (proxybench {driver} / wrk): {1e6 / cpu_per_req / wrk_eff:.2f}x")
 PY

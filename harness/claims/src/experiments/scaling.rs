@@ -5,7 +5,12 @@
 //!
 //! 1a is decided at one thread by CPU per request (its inverse is the
 //! one-core capacity, which holds whether or not the driver limited
-//! throughput): monoio cheaper than tokio-tower, glommio dearer. 1b needs
+//! throughput): monoio cheaper than tokio-tower, glommio dearer. The
+//! one-thread cells run under both driver backends: the verdict is the
+//! epoll driver's (the default client), the io_uring driver's figures
+//! stand beside it, and a verdict that differs between them is flagged —
+//! the claim's own client was io_uring, and a ranking that depends on the
+//! client is not the cores' alone. 1b needs
 //! 8 serving and 8 driver threads on CPUs of their own; below 16 CPUs it
 //! cannot be decided, and the scaling efficiency of what ran is shown,
 //! with how evenly each core's work spread over its serving threads
@@ -20,6 +25,7 @@ use super::{Experiment, Judged, scenario};
 use crate::ClaimsError;
 use crate::judge::{Compared, Expect, all_of, compare};
 use crate::lab::{Lab, Ran, balance, median};
+use pb_scenario::Backend;
 
 /// This experiment.
 pub const EXPERIMENT: Experiment = Experiment {
@@ -64,6 +70,11 @@ fn run(lab: &mut Lab<'_>) -> Result<Vec<Judged>, ClaimsError> {
     let base = scenario(&EXPERIMENT, "scaling", lab.request)?;
     let http_base = scenario(&EXPERIMENT, "scaling-http", lab.request)?;
     let label = base.cells[0].label();
+    let uring_label = {
+        let mut cell = base.cells[0].clone();
+        cell.params.driver = Backend::IoUring;
+        cell.label()
+    };
     let http_label = http_base.cells[0].label();
     let mut runs: Vec<(usize, Ran)> = Vec::new();
     let mut http_runs: Vec<(usize, Ran)> = Vec::new();
@@ -75,6 +86,19 @@ fn run(lab: &mut Lab<'_>) -> Result<Vec<Judged>, ClaimsError> {
             let mut file = file.clone();
             file.run.core_threads = n;
             file.run.driver_threads = n;
+            if n == 1 && slug == "scaling" {
+                // The one-core claim under the other client too.
+                let uring: Vec<_> = file
+                    .cells
+                    .iter()
+                    .map(|cell| {
+                        let mut cell = cell.clone();
+                        cell.params.driver = Backend::IoUring;
+                        cell
+                    })
+                    .collect();
+                file.cells.extend(uring);
+            }
             into.push((n, lab.run(file, &format!("{slug}-{n}t"))?));
         }
     }
@@ -87,7 +111,7 @@ fn run(lab: &mut Lab<'_>) -> Result<Vec<Judged>, ClaimsError> {
     many.figures.extend(http_figures);
     many.flags.extend(http_flags);
     many.results.extend(http_files);
-    Ok(vec![one_core(one, &label, files), many])
+    Ok(vec![one_core(one, &label, &uring_label, files), many])
 }
 
 /// Scaling efficiency and thread balance of every core at each thread
@@ -133,21 +157,53 @@ fn efficiency(runs: &[(usize, Ran)], label: &str, what: &str) -> (Vec<ClaimFigur
 }
 
 /// 1a: at one thread, by CPU per request.
-fn one_core(one: &Ran, label: &str, files: Vec<String>) -> Judged {
+/// The one-core comparisons in the cell `label`: monoio against
+/// tokio-tower (expected cheaper) and glommio against it (expected
+/// dearer).
+fn one_core_comparisons(one: &Ran, label: &str) -> Result<(Compared, Compared), String> {
     let cpu = |core| one.values(label, core, |t| t.cpu_us_per_req);
-    let (tokio, monoio, glommio) = match (cpu(TOKIO), cpu(MONOIO), cpu(GLOMMIO)) {
-        (Ok(t), Ok(m), Ok(g)) => (t, m, g),
-        (Err(why), _, _) | (_, Err(why), _) | (_, _, Err(why)) => {
-            return Judged::cannot("1a", why, files);
-        }
+    let (tokio, monoio, glommio) = (cpu(TOKIO)?, cpu(MONOIO)?, cpu(GLOMMIO)?);
+    Ok((
+        compare(Metric::CpuUsPerReq, Expect::Better, &tokio, &monoio),
+        compare(Metric::CpuUsPerReq, Expect::Worse, &tokio, &glommio),
+    ))
+}
+
+fn one_core(one: &Ran, label: &str, uring_label: &str, files: Vec<String>) -> Judged {
+    let (cheaper, dearer) = match one_core_comparisons(one, label) {
+        Ok(pair) => pair,
+        Err(why) => return Judged::cannot("1a", why, files),
     };
-    let cheaper = compare(Metric::CpuUsPerReq, Expect::Better, &tokio, &monoio);
-    let dearer = compare(Metric::CpuUsPerReq, Expect::Worse, &tokio, &glommio);
     let verdict = all_of([cheaper.verdict, dearer.verdict]);
     let mut figures = vec![
         cheaper.figure("core CPU µs/req, monoio vs tokio-tower, 1 thread", true),
         dearer.figure("core CPU µs/req, glommio vs tokio-tower, 1 thread", true),
     ];
+    let mut flags = one.flags("1 thread");
+    // The same under the io_uring driver: figures, and a flag when the
+    // verdict would differ.
+    match one_core_comparisons(one, uring_label) {
+        Ok((cheaper_u, dearer_u)) => {
+            let verdict_u = all_of([cheaper_u.verdict, dearer_u.verdict]);
+            figures.push(cheaper_u.figure(
+                "core CPU µs/req, monoio vs tokio-tower, 1 thread, io_uring driver",
+                false,
+            ));
+            figures.push(dearer_u.figure(
+                "core CPU µs/req, glommio vs tokio-tower, 1 thread, io_uring driver",
+                false,
+            ));
+            if verdict_u != verdict {
+                flags.push(format!(
+                    "the verdict depends on the client's I/O model: under the io_uring driver it is \"{}\" ({}; {})",
+                    verdict_u.as_str(),
+                    cheaper_u.sentence(MONOIO, TOKIO),
+                    dearer_u.sentence(GLOMMIO, TOKIO)
+                ));
+            }
+        }
+        Err(why) => flags.push(format!("not run under the io_uring driver: {why}")),
+    }
     for core in [TOKIO, MONOIO, GLOMMIO] {
         if let Ok(qps) = one.values(label, core, |t| Some(t.qps)) {
             figures.push(ClaimFigure {
@@ -168,7 +224,7 @@ fn one_core(one: &Ran, label: &str, files: Vec<String>) -> Judged {
             dearer.sentence(GLOMMIO, TOKIO)
         ),
         figures,
-        flags: one.flags("1 thread"),
+        flags,
         results: files,
     }
 }
