@@ -540,7 +540,24 @@ fn record(
     }
 }
 
-pub(crate) fn connect_error_kind(e: &io::Error) -> &'static str {
+/// A connect attempt that may have timed out (`Err` outside), as the
+/// connection loop books it; a connected socket gets `TCP_NODELAY`
+/// (best effort: a request is one write, never worth delaying).
+pub(crate) fn connected<S, Elapsed>(
+    attempt: Result<io::Result<S>, Elapsed>,
+    set_nodelay: impl FnOnce(&S) -> io::Result<()>,
+) -> Result<S, &'static str> {
+    match attempt {
+        Ok(Ok(stream)) => {
+            let _ = set_nodelay(&stream);
+            Ok(stream)
+        }
+        Ok(Err(e)) => Err(connect_error_kind(&e)),
+        Err(_) => Err("connect timeout"),
+    }
+}
+
+fn connect_error_kind(e: &io::Error) -> &'static str {
     match e.kind() {
         io::ErrorKind::ConnectionRefused => "connect refused",
         io::ErrorKind::TimedOut => "connect timeout",

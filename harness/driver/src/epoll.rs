@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::conn::{Exchange, Net, Next, Schedule, Step, connect_error_kind, io_error_kind};
+use crate::conn::{Exchange, Net, Next, Schedule, Step, connected, io_error_kind};
 use crate::pace::Pacer;
 use crate::run::ThreadOutcome;
 use crate::spec::LoadSpec;
@@ -62,14 +62,10 @@ impl Net for EpollNet<'_> {
         addr: SocketAddr,
         timeout: Duration,
     ) -> Result<TcpStream, &'static str> {
-        match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
-            Ok(Ok(stream)) => {
-                let _ = stream.set_nodelay(true);
-                Ok(stream)
-            }
-            Ok(Err(e)) => Err(connect_error_kind(&e)),
-            Err(_) => Err("connect timeout"),
-        }
+        connected(
+            tokio::time::timeout(timeout, TcpStream::connect(addr)).await,
+            |s| s.set_nodelay(true),
+        )
     }
 
     async fn sleep_until(&self, at: Instant) {

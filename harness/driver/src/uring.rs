@@ -21,7 +21,7 @@ use futures_util::future::{Fuse, FusedFuture, FutureExt};
 use monoio::io::{AsyncReadRent, AsyncWriteRent, OwnedReadHalf, OwnedWriteHalf, Splitable};
 use monoio::net::TcpStream;
 
-use crate::conn::{Exchange, Net, Next, Schedule, Step, connect_error_kind, io_error_kind};
+use crate::conn::{Exchange, Net, Next, Schedule, Step, connected, io_error_kind};
 use crate::pace::Pacer;
 use crate::run::ThreadOutcome;
 use crate::spec::LoadSpec;
@@ -99,14 +99,10 @@ impl Net for UringNet<'_> {
         addr: SocketAddr,
         timeout: Duration,
     ) -> Result<TcpStream, &'static str> {
-        match monoio::time::timeout(timeout, TcpStream::connect_addr(addr)).await {
-            Ok(Ok(stream)) => {
-                let _ = stream.set_nodelay(true);
-                Ok(stream)
-            }
-            Ok(Err(e)) => Err(connect_error_kind(&e)),
-            Err(_) => Err("connect timeout"),
-        }
+        connected(
+            monoio::time::timeout(timeout, TcpStream::connect_addr(addr)).await,
+            |s| s.set_nodelay(true),
+        )
     }
 
     async fn sleep_until(&self, at: Instant) {
