@@ -994,6 +994,27 @@ mod tests {
     }
 
     #[test]
+    fn every_committed_scenario_file_parses() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
+        let mut parsed = Vec::new();
+        for dir in [root.clone(), root.join("claims")] {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                // The ledger lists claims; it is no scenario.
+                if path.extension().is_some_and(|e| e == "toml")
+                    && path.file_name().is_some_and(|n| n != "ledger.toml")
+                {
+                    let file = ScenarioFile::load(&path).unwrap_or_else(|e| panic!("{e}"));
+                    assert!(!file.cells.is_empty(), "{}", path.display());
+                    parsed.push(file.name);
+                }
+            }
+        }
+        assert!(parsed.iter().any(|n| n == "driver-io"), "{parsed:?}");
+        assert!(parsed.len() >= 10, "{parsed:?}");
+    }
+
+    #[test]
     fn a_cell_listing_both_drivers_runs_each_and_says_which() {
         let file = parse(
             "name = \"t\"\n[[cell]]\nscenario = \"echo\"\nmessage_bytes = [100, 1024]\nrate = 5000.0\ndriver = [\"epoll\", \"io_uring\"]\n",
