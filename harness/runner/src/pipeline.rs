@@ -58,6 +58,9 @@ pub struct Overrides {
     pub warmup_s: Option<f64>,
     /// Extra work per request in every core (gate calibration).
     pub core_spin_iters: Option<u64>,
+    /// Run every cell under each of these driver backends (one cell per
+    /// backend), whatever the file says.
+    pub drivers: Option<Vec<pb_scenario::Backend>>,
 }
 
 /// Where a run's files went.
@@ -120,6 +123,34 @@ pub enum PipelineError {
     Report(#[from] pb_report::ReportError),
 }
 
+/// Every load of `cells` once under each of `drivers`: cells that differ
+/// only in their backend are one load, expanded in file order.
+fn under_drivers(
+    cells: &[pb_scenario::Cell],
+    drivers: &[pb_scenario::Backend],
+) -> Vec<pb_scenario::Cell> {
+    let load_of = |cell: &pb_scenario::Cell| {
+        let mut cell = cell.clone();
+        cell.params.driver = pb_scenario::Backend::Epoll;
+        cell
+    };
+    let mut seen: Vec<pb_scenario::Cell> = Vec::new();
+    let mut out = Vec::new();
+    for cell in cells {
+        let load = load_of(cell);
+        if seen.contains(&load) {
+            continue;
+        }
+        for &driver in drivers {
+            let mut cell = load.clone();
+            cell.params.driver = driver;
+            out.push(cell);
+        }
+        seen.push(load);
+    }
+    out
+}
+
 /// Stage 1: the request checked and its overrides applied.
 pub fn plan(request: &Request) -> Result<RunConfig, PipelineError> {
     let bad = |message: &str| Err(PipelineError::Options(message.to_owned()));
@@ -145,6 +176,12 @@ pub fn plan(request: &Request) -> Result<RunConfig, PipelineError> {
     }
     if let Some(n) = o.core_spin_iters {
         scenario.run.core_spin_iters = n;
+    }
+    if let Some(drivers) = &o.drivers {
+        if drivers.is_empty() {
+            return bad("--driver needs at least one backend");
+        }
+        scenario.cells = under_drivers(&scenario.cells, drivers);
     }
     if let Some(only) = &o.cores {
         let names: Vec<&str> = request.cores.iter().map(|c| c.name.as_str()).collect();
@@ -378,6 +415,22 @@ mod tests {
         );
         assert_eq!(cores_used(&cfg), ["monoio"]);
 
+        // Every load under each backend asked for, once: a file that
+        // already lists a backend is not doubled.
+        let mut r = request();
+        let mut uring = r.scenario.cells[0].clone();
+        uring.params.driver = pb_scenario::Backend::IoUring;
+        r.scenario.cells.insert(1, uring);
+        let loads = r.scenario.cells.len() - 1;
+        r.overrides.drivers = Some(pb_scenario::Backend::ALL.to_vec());
+        let cfg = plan(&r).unwrap();
+        assert_eq!(cfg.scenario.cells.len(), 2 * loads);
+        for pair in cfg.scenario.cells.chunks(2) {
+            assert_eq!(pair[0].params.driver, pb_scenario::Backend::Epoll);
+            assert_eq!(pair[1].params.driver, pb_scenario::Backend::IoUring);
+            assert_eq!(pair[0].label(), pair[1].label().replace("/io_uring", ""));
+        }
+
         for (bad, says) in [
             (
                 Overrides {
@@ -406,6 +459,13 @@ mod tests {
                     ..Overrides::default()
                 },
                 "unknown core \"nginx\"",
+            ),
+            (
+                Overrides {
+                    drivers: Some(Vec::new()),
+                    ..Overrides::default()
+                },
+                "--driver",
             ),
         ] {
             let mut r = request();

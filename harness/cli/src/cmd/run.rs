@@ -34,6 +34,10 @@ pub(crate) struct Args {
     /// Override the file's warm-up seconds per trial.
     #[arg(long)]
     warmup: Option<f64>,
+    /// Run every cell under each of these driver backends (comma-separated:
+    /// epoll, io_uring), one cell per backend, whatever the file says.
+    #[arg(long, value_delimiter = ',', value_parser = super::load::parse_driver)]
+    driver: Option<Vec<pb_driver::Backend>>,
     /// Skip the conformance suite that otherwise runs first (its results
     /// mark any core that fails a case).
     #[arg(long)]
@@ -83,6 +87,7 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
             duration_s: args.duration,
             warmup_s: args.warmup,
             core_spin_iters: args.core_spin_iters,
+            drivers: args.driver,
         },
         conform: !args.skip_conform,
         results_dir: args.out,
