@@ -3,7 +3,8 @@
 # need (`proxybench cores` lists them): Debian's nginx (nginx-light would
 # do; the full package is what operators run) and haproxy, and cmake,
 # which the Pingora core's zlib-ng is built with (then build proxybench
-# with `--features pingora`). Non-interactive; needs root (or sudo) and
+# with `--features pingora`); and wrk, the external load client a cell
+# may name (`client = "wrk"`). Non-interactive; needs root (or sudo) and
 # the Debian package mirrors. Installed packages' own services are kept
 # from starting: proxybench starts the binaries itself, in the
 # foreground, per cell.
@@ -13,8 +14,9 @@ need=()
 command -v nginx >/dev/null 2>&1 || need+=(nginx)
 command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
 command -v cmake >/dev/null 2>&1 || need+=(cmake)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
 present() {
-    echo "reference proxies: $(nginx -v 2>&1 | tr -d '\n'), $(haproxy -v 2>&1 | head -1); $(cmake --version | head -1) for pingora (cargo build --release -p proxybench --features pingora)"
+    echo "reference proxies: $(nginx -v 2>&1 | tr -d '\n'), $(haproxy -v 2>&1 | head -1); $(cmake --version | head -1) for pingora (cargo build --release -p proxybench --features pingora); $(wrk -v 2>&1 | head -1 | cut -c1-40) as an external client"
 }
 if [ ${#need[@]} -eq 0 ]; then
     present

@@ -160,3 +160,85 @@ fn a_cell_under_both_drivers_runs_each_and_sets_them_side_by_side() {
     );
     assert!(page.contains("<th>io_uring</th>"));
 }
+
+/// A one-cell HTTP scenario on tokio-tower driven by wrk.
+fn wrk_scenario(dir: &Path) {
+    std::fs::write(
+        dir.join("wrk.toml"),
+        "name = \"wrk\"\n[run]\ntrials = 1\nwarmup_s = 0.0\nduration_s = 1.0\n\
+         [[cell]]\nscenario = \"http-forward\"\ncores = [\"tokio-tower\"]\nmethod = \"GET\"\n\
+         body_bytes = 100\norigins = 1\nconnections = 4\nclient = \"wrk\"\n",
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_wrk_cell_accounts_the_core_and_marks_its_responses_unverified() {
+    if std::process::Command::new("wrk")
+        .arg("-v")
+        .output()
+        .is_err()
+    {
+        eprintln!("wrk is not installed here (scripts/install-references.sh installs it): skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    wrk_scenario(dir.path());
+    let out = common::run_scenario(dir.path(), Path::new("wrk.toml"), &[]);
+    let stdout = common::text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        common::text(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("results/latest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(common::schema_errors(&json), Vec::<String>::new());
+    let cell = &json["cells"][0];
+    assert_eq!(cell["id"], "http-forward/GET/100B/c4x1/wrk/tokio-tower");
+    assert_eq!(cell["params"]["client"], "wrk");
+    let trial = &cell["trials"][0];
+    // wrk's figures, and the core accounted as in any cell.
+    assert!(trial["requests"].as_u64().unwrap() > 100, "{trial}");
+    assert!(trial["latency_us"]["p50"].as_f64().unwrap() > 0.0);
+    assert!(trial["cpu_us_per_req"].as_f64().unwrap() > 0.0);
+    assert!(trial["driver_cpu_us"].as_f64().unwrap() > 0.0);
+    assert!(trial["kernel"].is_object(), "{trial}");
+    assert!(stdout.contains("unverified responses (wrk)"), "{stdout}");
+    let page = std::fs::read_to_string(dir.path().join("reports/latest/index.html")).unwrap();
+    assert!(page.contains("Unverified responses"));
+}
+
+#[test]
+fn a_wrk_cell_without_wrk_fails_and_says_what_to_install() {
+    let dir = tempfile::tempdir().unwrap();
+    wrk_scenario(dir.path());
+    let empty = tempfile::tempdir().unwrap();
+    let out = common::proxybench_env(
+        &[
+            "run",
+            "wrk.toml",
+            "--skip-conform",
+            "--out",
+            "results",
+            "--reports",
+            "reports",
+        ],
+        dir.path(),
+        &[("PATH", empty.path().to_str().unwrap())],
+    );
+    assert!(!out.status.success());
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("results/latest.json")).unwrap(),
+    )
+    .unwrap();
+    let cell = &json["cells"][0];
+    assert_eq!(cell["status"], "failed", "{cell}");
+    let reason = cell["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("wrk is not installed") && reason.contains("install-references.sh"),
+        "{reason}"
+    );
+}

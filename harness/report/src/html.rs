@@ -694,6 +694,22 @@ impl Page {
                 failing.join("; ")
             ));
         }
+        let unverified: Vec<String> = results
+            .cells
+            .iter()
+            .filter_map(|c| {
+                c.params
+                    .client
+                    .as_ref()
+                    .map(|client| format!("{} ({client})", c.id))
+            })
+            .collect();
+        if !unverified.is_empty() {
+            warnings.push(format!(
+                "Unverified responses: an external client drove these cells and checked status codes at most, not bodies; their latency is the client's own: {}.",
+                unverified.join("; ")
+            ));
+        }
         if let Some(base) = baseline {
             let differ: Vec<&str> = env_rows(machine, Some(&base.results.environment))
                 .into_iter()

@@ -209,6 +209,11 @@ pub struct CellParams {
     /// before the io_uring backend were all driven on epoll.
     #[serde(default = "epoll")]
     pub driver: String,
+    /// The external load client that drove the cell instead of
+    /// proxybench's driver (`wrk`): its responses were not verified by
+    /// proxybench (status codes at most), and the report says so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
     /// Extra work per request the cores were told to do (gate
     /// calibration), spin iterations; 0 for a normal run.
     #[serde(default)]

@@ -20,6 +20,7 @@
 //! | [`plan`] | splitting the allowed CPUs between core, driver and origin ([`CpuPlan`](pb_results::CpuPlan)) |
 //! | [`matrix`] | for each cell, start every core, run trials interleaved across cores (A B C A B C ...); in an A/B run each core of a baseline build beside this build's, A B B A |
 //! | [`measure`] | one driver run (or a rate search) against a target -> a results trial, with the target's CPU sampled at the window edges |
+//! | `external` | a cell driven by an external client (`client = "wrk"`): wrk run, its output parsed into the same trial, its responses marked unverified |
 //! | [`env`] | the machine: kernel, CPU, rustc, git revision, io_uring, memlock |
 //! | [`table`] | the readable table printed at the end |
 //!
@@ -27,6 +28,7 @@
 //! through the `proxybench proxy` process interface (`pb-process`).
 
 pub mod env;
+mod external;
 pub mod matrix;
 pub mod measure;
 pub mod pipeline;

@@ -523,8 +523,23 @@ fn run_trials(
             let Some((addr, sampler)) = slot.target else {
                 continue;
             };
-            let spec = cell.load_spec(settings, addr, Some(pins.driver.clone()));
-            match measure(&spec, Some(sampler), trial, *sequence) {
+            let measured = match cell.params.client {
+                None => {
+                    let spec = cell.load_spec(settings, addr, Some(pins.driver.clone()));
+                    measure(&spec, Some(sampler), trial, *sequence)
+                }
+                Some(client) => crate::measure::measure_external(
+                    client,
+                    cell,
+                    settings,
+                    addr,
+                    Some(&pins.driver),
+                    Some(sampler),
+                    trial,
+                    *sequence,
+                ),
+            };
+            match measured {
                 Ok(t) => {
                     let what = format!(
                         "[{label}] {} trial {}/{}",

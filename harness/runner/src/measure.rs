@@ -32,6 +32,68 @@ pub fn measure_observed(
     sequence: u32,
     observe: &mut dyn FnMut(WindowEdge),
 ) -> Result<Trial, String> {
+    let load = |on_edge: &mut dyn FnMut(WindowEdge)| {
+        pb_driver::run(spec, on_edge).map_err(|e| e.to_string())
+    };
+    measure_load(target, index, sequence, spec.interval, true, observe, load)
+}
+
+/// One trial of `cell` on `target` driven by an external `client`
+/// ([`crate::external`]): the core accounted as in [`measure`], the
+/// client's own percentiles recorded as the trial's.
+#[allow(clippy::too_many_arguments)]
+pub fn measure_external(
+    client: pb_scenario::ExternalClient,
+    cell: &pb_scenario::Cell,
+    settings: &pb_scenario::RunSettings,
+    target: std::net::SocketAddr,
+    driver_cpus: Option<&pb_sys::CpuSet>,
+    sampler: Option<ProcSampler>,
+    index: u32,
+    sequence: u32,
+) -> Result<Trial, String> {
+    let mut exact = None;
+    let load = |on_edge: &mut dyn FnMut(WindowEdge)| {
+        crate::external::run(
+            client,
+            cell,
+            settings,
+            target,
+            driver_cpus,
+            on_edge,
+            &mut exact,
+        )
+    };
+    let mut trial = measure_load(
+        sampler,
+        index,
+        sequence,
+        Duration::from_secs(1),
+        false,
+        &mut |_| {},
+        load,
+    )?;
+    if let Some(percentiles) = exact {
+        trial.latency_uncorrected_us = Some(percentiles.clone());
+        trial.latency_us = percentiles;
+    }
+    Ok(trial)
+}
+
+/// One trial of any load that reports its window's edges as they pass
+/// (`load`: proxybench's driver, or an external client,
+/// [`crate::external`]): the target sampled at the edges (CPU, /proc
+/// counts, perf counters, allocations, threads, and its resources every
+/// `interval`), the driver's own threads counted when `count_driver`.
+pub(crate) fn measure_load(
+    target: Option<ProcSampler>,
+    index: u32,
+    sequence: u32,
+    interval: Duration,
+    count_driver: bool,
+    observe: &mut dyn FnMut(WindowEdge),
+    load: impl FnOnce(&mut dyn FnMut(WindowEdge)) -> Result<LoadReport, String>,
+) -> Result<Trial, String> {
     let mut cpu_at_start = None;
     let mut cpu_at_end = None;
     let mut sample_error = None;
@@ -54,7 +116,7 @@ pub fn measure_observed(
                 {
                     counters = Some(Err(format!("perf counters could not start: {e}")));
                 }
-                timeline = Some(ResourceTimeline::start(target, spec.interval));
+                timeline = Some(ResourceTimeline::start(target, interval));
             }
             WindowEdge::End => {
                 perf = match counters.as_mut() {
@@ -83,12 +145,13 @@ pub fn measure_observed(
     // after the target's edge samples (which want to be nearest the edge).
     let mut driver_counters: Option<Result<KernelCounters, String>> = None;
     let mut driver_perf: Option<Result<Counts, String>> = None;
-    let report = pb_driver::run(spec, &mut |edge| {
+    let report = load(&mut |edge| {
         if let Some(target) = target {
             sample_target(edge, target);
         }
         match edge {
-            WindowEdge::Start => driver_counters = Some(open_driver_counters()),
+            WindowEdge::Start if count_driver => driver_counters = Some(open_driver_counters()),
+            WindowEdge::Start => {}
             WindowEdge::End => {
                 driver_perf = driver_counters.take().map(|counters| {
                     counters.and_then(|mut c| {
@@ -99,8 +162,7 @@ pub fn measure_observed(
             }
         }
         observe(edge);
-    })
-    .map_err(|e| e.to_string())?;
+    })?;
     if let Some(e) = sample_error {
         return Err(format!("cannot read the target's CPU time: {e}"));
     }

@@ -70,6 +70,9 @@ pub fn render(results: &Results) -> String {
                         cell.conformance_failures.len()
                     ));
                 }
+                if let Some(client) = &cell.params.client {
+                    notes.push(format!("unverified responses ({client})"));
+                }
                 if s.driver_bound {
                     notes.push("driver-bound".to_owned());
                 }

@@ -275,6 +275,8 @@ struct RawCell {
     #[serde(default)]
     driver: Option<OneOrMany<String>>,
     #[serde(default)]
+    client: Option<String>,
+    #[serde(default)]
     work_call_iters: Option<u64>,
     #[serde(default)]
     heavy_every: Option<usize>,
@@ -324,6 +326,38 @@ pub struct CellParams {
     /// The driver's I/O model. A cell listing both (`driver = ["epoll",
     /// "io_uring"]`) runs each core under each, one cell per backend.
     pub driver: Backend,
+    /// An external load client that drives the cell instead of
+    /// proxybench's driver; `None` for proxybench's own.
+    pub client: Option<ExternalClient>,
+}
+
+/// A load client other than proxybench's driver, run as a program, whose
+/// output a small parser reads. It checks status codes at most, never a
+/// body: its cells are marked as having unverified responses. The core's
+/// CPU, memory and counters are accounted by proxybench as for any cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExternalClient {
+    /// wrk (HTTP/1.1, closed loop, one event loop per thread on epoll):
+    /// the client most proxy benchmarks are published with.
+    Wrk,
+}
+
+impl ExternalClient {
+    /// Every external client, in a stable order.
+    pub const ALL: [ExternalClient; 1] = [ExternalClient::Wrk];
+
+    /// Its name in scenario files and results (`wrk`), which is also the
+    /// program run.
+    pub fn name(self) -> &'static str {
+        match self {
+            ExternalClient::Wrk => "wrk",
+        }
+    }
+
+    /// The client called `name`.
+    pub fn from_name(name: &str) -> Option<ExternalClient> {
+        ExternalClient::ALL.into_iter().find(|c| c.name() == name)
+    }
 }
 
 /// What a `tcp-forward` cell forwards to: echo origins, balanced per
@@ -397,9 +431,10 @@ impl Cell {
         };
         // epoll, the default, adds nothing: labels (and so cell ids,
         // which baselines are matched on) predate the second backend.
-        let driver = match self.params.driver {
-            Backend::Epoll => String::new(),
-            other => format!("/{other}"),
+        let driver = match (self.params.client, self.params.driver) {
+            (Some(client), _) => format!("/{}", client.name()),
+            (None, Backend::Epoll) => String::new(),
+            (None, other) => format!("/{other}"),
         };
         format!(
             "{}/{http}{}B/c{}x{}{close}{work}{filter}{driver}{rate}",
@@ -432,6 +467,7 @@ impl Cell {
             core_threads: run.core_threads,
             driver_threads: run.driver_threads,
             driver: p.driver.name().into(),
+            client: p.client.map(|c| c.name().to_owned()),
             core_spin_iters: run.core_spin_iters,
             http: p.http.as_ref().map(|h| pb_results::HttpCellParams {
                 method: h.method.name().into(),
@@ -758,6 +794,51 @@ impl ScenarioFile {
                     drivers
                 }
             };
+            let client = match raw_cell.client.as_deref() {
+                None => None,
+                Some(name) => {
+                    let client = ExternalClient::from_name(name).ok_or_else(|| {
+                        let known: Vec<_> = ExternalClient::ALL.iter().map(|c| c.name()).collect();
+                        invalid(
+                            at("client"),
+                            format!("unknown client {name:?}; known: {}", known.join(", ")),
+                        )
+                    })?;
+                    if http.is_none() {
+                        return Err(invalid(
+                            at("client"),
+                            format!("{name} speaks HTTP: only http-forward cells take a client"),
+                        ));
+                    }
+                    if raw_cell.rate.is_some() || raw_cell.rate_search.is_some() {
+                        return Err(invalid(
+                            at("client"),
+                            format!(
+                                "{name} runs closed loop: a cell with a client takes no rate or rate_search"
+                            ),
+                        ));
+                    }
+                    if raw_cell.driver.is_some() {
+                        return Err(invalid(
+                            at("client"),
+                            "a client replaces proxybench's driver: give driver or client, not both"
+                                .into(),
+                        ));
+                    }
+                    if http
+                        .as_ref()
+                        .is_some_and(|h| h.work.is_some() || h.filter.is_some())
+                    {
+                        return Err(invalid(
+                            at("client"),
+                            format!(
+                                "{name} cannot send the work or filter headers those cells need"
+                            ),
+                        ));
+                    }
+                    Some(client)
+                }
+            };
             if sizes.is_empty() {
                 let field = if http.is_some() {
                     "body_bytes"
@@ -779,6 +860,7 @@ impl ScenarioFile {
                             http: http.clone(),
                             tcp: tcp.clone(),
                             driver,
+                            client,
                         },
                         rate_search,
                         origin: format!("cell[{i}]"),

@@ -122,6 +122,7 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
             }),
             tcp: None,
             driver: args.driver,
+            client: None,
         },
         rate_search: args.rate_search,
         origin: "proxybench load".into(),

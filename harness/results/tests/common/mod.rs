@@ -174,6 +174,7 @@ pub(crate) fn results(run_id: &str, core: &str, trial: Trial) -> Results {
                 core_threads: 1,
                 driver_threads: 1,
                 driver: "epoll".into(),
+                client: None,
                 core_spin_iters: 0,
                 http: None,
                 tcp: None,
