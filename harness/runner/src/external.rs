@@ -232,7 +232,7 @@ pub(crate) fn run(
     let cpu = children_cpu().saturating_sub(before);
     on_edge(WindowEdge::End);
     let out = parse(&stdout?)?;
-    *exact = Some(out.percentiles.clone());
+    *exact = Some(out.percentiles);
     Ok(report(&out, cpu, threads))
 }
 

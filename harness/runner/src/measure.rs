@@ -74,7 +74,7 @@ pub fn measure_external(
         load,
     )?;
     if let Some(percentiles) = exact {
-        trial.latency_uncorrected_us = Some(percentiles.clone());
+        trial.latency_uncorrected_us = Some(percentiles);
         trial.latency_us = percentiles;
     }
     Ok(trial)
