@@ -1,5 +1,6 @@
 //! The driver as a factor: cells that ran the same load under two driver
-//! backends (`driver = ["epoll", "io_uring"]`), side by side.
+//! backends (`driver = ["epoll", "io_uring"]`), or under an external
+//! client beside them (`client = "wrk"`), side by side.
 //!
 //! How the client does I/O changes how requests reach the server — how
 //! many arrive per wake-up, how many system calls each costs on either
@@ -163,9 +164,14 @@ impl DriverPair {
     }
 }
 
-/// The driver backend a cell ran under.
+/// The client a cell ran under: an external client's name (`wrk`), else
+/// proxybench's driver backend. An external client stands beside the
+/// backends as one more way of loading the same core.
 fn backend(cell: &Cell) -> &str {
-    cell.params.driver.as_str()
+    cell.params
+        .client
+        .as_deref()
+        .unwrap_or(cell.params.driver.as_str())
 }
 
 /// The cell's label without its backend (the epoll cell's label).
