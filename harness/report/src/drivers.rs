@@ -133,15 +133,15 @@ impl DriverPair {
             self.leads[i].as_ref().map_or("-".to_owned(), |l| {
                 let size = match l.interval {
                     Some(iv) => format!(
-                        "{:.1} µs/req under {} [{:.1}, {:.1}]",
+                        "{:.1} µs/req below {} [{:.1}, {:.1}]",
                         l.margin, l.over, iv.low, iv.high
                     ),
                     None => format!(
-                        "{:.1} µs/req under {}, too few trials to bound",
+                        "{:.1} µs/req below {}, too few trials to bound",
                         l.margin, l.over
                     ),
                 };
-                format!("{} on {} ({size})", l.core, self.backends[i])
+                format!("{} under {} ({size})", l.core, self.backends[i])
             })
         };
         let all: Vec<String> = (0..self.backends.len()).map(named).collect();
