@@ -142,7 +142,7 @@ pub(crate) enum Pace {
 
 /// The I/O a connection loop needs from the driver's backend: connecting,
 /// pausing, and driving one connection's [`Exchange`] over a socket. The
-/// backends differ in nothing else (see [`crate::backend`]).
+/// backends ([`crate::spec::Backend`]) differ in nothing else.
 pub(crate) trait Net {
     /// A connected socket.
     type Stream;
@@ -152,7 +152,7 @@ pub(crate) trait Net {
         &self,
         addr: SocketAddr,
         timeout: Duration,
-    ) -> Result<Self::Stream, &'static str>;
+    ) -> Result<Self::Stream, ConnectFailed>;
 
     /// Sleeps until `at` on the runtime's own (millisecond) timer.
     async fn sleep_until(&self, at: Instant);
@@ -192,9 +192,9 @@ pub(crate) async fn connection_loop<N: Net>(
     while pace.more_due(Instant::now(), schedule) {
         let stream = match net.connect(spec.target, spec.connect_timeout).await {
             Ok(stream) => stream,
-            Err(kind) => {
-                stats.borrow_mut().error(kind);
-                if kind != "connect timeout" {
+            Err(failed) => {
+                stats.borrow_mut().error(failed.kind);
+                if !failed.waited {
                     // Do not hammer a refusing target; the window bounds retries.
                     net.sleep_until(Instant::now() + Duration::from_millis(10))
                         .await;
@@ -540,20 +540,35 @@ fn record(
     }
 }
 
+/// A connect attempt that failed: its kind, and whether it already took
+/// the whole connect timeout (then the next attempt goes at once; after a
+/// quick refusal the loop pauses first).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConnectFailed {
+    kind: &'static str,
+    waited: bool,
+}
+
 /// A connect attempt that may have timed out (`Err` outside), as the
 /// connection loop books it; a connected socket gets `TCP_NODELAY`
 /// (best effort: a request is one write, never worth delaying).
 pub(crate) fn connected<S, Elapsed>(
     attempt: Result<io::Result<S>, Elapsed>,
     set_nodelay: impl FnOnce(&S) -> io::Result<()>,
-) -> Result<S, &'static str> {
+) -> Result<S, ConnectFailed> {
     match attempt {
         Ok(Ok(stream)) => {
             let _ = set_nodelay(&stream);
             Ok(stream)
         }
-        Ok(Err(e)) => Err(connect_error_kind(&e)),
-        Err(_) => Err("connect timeout"),
+        Ok(Err(e)) => Err(ConnectFailed {
+            kind: connect_error_kind(&e),
+            waited: false,
+        }),
+        Err(_) => Err(ConnectFailed {
+            kind: "connect timeout",
+            waited: true,
+        }),
     }
 }
 

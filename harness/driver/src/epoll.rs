@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::conn::{Exchange, Net, Next, Schedule, Step, connected, io_error_kind};
+use crate::conn::{ConnectFailed, Exchange, Net, Next, Schedule, Step, connected, io_error_kind};
 use crate::pace::Pacer;
 use crate::run::ThreadOutcome;
 use crate::spec::LoadSpec;
@@ -61,7 +61,7 @@ impl Net for EpollNet<'_> {
         &self,
         addr: SocketAddr,
         timeout: Duration,
-    ) -> Result<TcpStream, &'static str> {
+    ) -> Result<TcpStream, ConnectFailed> {
         connected(
             tokio::time::timeout(timeout, TcpStream::connect(addr)).await,
             |s| s.set_nodelay(true),

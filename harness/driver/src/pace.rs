@@ -182,7 +182,11 @@ impl Pacer {
     /// As [`Pacer::run_epoll`], reading the expiries through io_uring
     /// (the io_uring backend, in a monoio runtime): one read waits in the
     /// kernel until the timer fires. The pacer must come from
-    /// [`Pacer::for_uring`].
+    /// [`Pacer::for_uring`]. A kernel whose timerfd takes non-blocking
+    /// reads arms a poll for it (6.18 here: `uring_poll_arms` rises, no
+    /// io-wq punt); one that does not hands each read to an io-wq worker
+    /// thread, whose CPU the driver's thread accounting would miss — the
+    /// driver's counters then show it as `uring_async_punts`.
     pub async fn run_uring(&self) -> io::Result<()> {
         let timer = monoio::fs::File::from_std(std::fs::File::from(
             self.timer.as_fd().try_clone_to_owned()?,

@@ -6,9 +6,15 @@
 //! request is due; both are completions the runtime reaps in batches, one
 //! `io_uring_enter` for many sockets.
 //!
-//! An operation is never abandoned in the kernel: when a connection ends,
-//! its socket is shut down, which completes the posted read (and any
-//! write), and both are awaited before the socket is dropped.
+//! A connection's operations end with it: when a connection ends, its
+//! socket is shut down, which completes the posted read (and any write),
+//! and both are awaited (for up to [`SETTLE`]) before the socket is
+//! dropped. monoio's `async-cancel` feature stays off (it would change
+//! the monoio cores in the same binary), so an operation dropped in
+//! flight is left to complete in the kernel: a connect that timed out
+//! (its socket then stays open until the kernel gives up on the SYN), an
+//! operation still pending after [`SETTLE`], or every connection's when
+//! the pacer fails; the ring's teardown at the thread's end reaps them.
 
 use std::io;
 use std::net::SocketAddr;
@@ -21,7 +27,7 @@ use futures_util::future::{Fuse, FusedFuture, FutureExt};
 use monoio::io::{AsyncReadRent, AsyncWriteRent, OwnedReadHalf, OwnedWriteHalf, Splitable};
 use monoio::net::TcpStream;
 
-use crate::conn::{Exchange, Net, Next, Schedule, Step, connected, io_error_kind};
+use crate::conn::{ConnectFailed, Exchange, Net, Next, Schedule, Step, connected, io_error_kind};
 use crate::pace::Pacer;
 use crate::run::ThreadOutcome;
 use crate::spec::LoadSpec;
@@ -98,7 +104,7 @@ impl Net for UringNet<'_> {
         &self,
         addr: SocketAddr,
         timeout: Duration,
-    ) -> Result<TcpStream, &'static str> {
+    ) -> Result<TcpStream, ConnectFailed> {
         connected(
             monoio::time::timeout(timeout, TcpStream::connect_addr(addr)).await,
             |s| s.set_nodelay(true),

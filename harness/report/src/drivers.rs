@@ -174,12 +174,22 @@ fn backend(cell: &Cell) -> &str {
         .unwrap_or(cell.params.driver.as_str())
 }
 
-/// The cell's label without its backend (the epoll cell's label).
+/// The cell's label without its backend (the epoll cell's label): the
+/// backend's component is the label's last, before the `@rate` of an
+/// open-loop cell.
 fn base_label(cell: &Cell) -> String {
     let label = cell.label();
-    match backend(cell) {
-        DEFAULT_BACKEND => label.to_owned(),
-        other => label.replacen(&format!("/{other}"), "", 1),
+    let backend = backend(cell);
+    if backend == DEFAULT_BACKEND {
+        return label.to_owned();
+    }
+    let (load, rate) = match label.rfind('@') {
+        Some(at) => label.split_at(at),
+        None => (label, ""),
+    };
+    match load.strip_suffix(&format!("/{backend}")) {
+        Some(base) => format!("{base}{rate}"),
+        None => label.to_owned(),
     }
 }
 
@@ -265,9 +275,18 @@ fn side(cell: &Cell) -> Side {
 }
 
 /// The cheapest core under backend `i`, measured against the runner-up.
+/// Only cores measured under every backend of the pair are ranked: a
+/// core missing under one would change that backend's winner for a
+/// reason that is not the client's.
 fn lead(rows: &[DriverRow], i: usize) -> Option<Lead> {
+    let everywhere = |r: &DriverRow| {
+        r.sides
+            .iter()
+            .all(|s| s.as_ref().is_some_and(|s| s.cpu_us_per_req.is_some()))
+    };
     let mut ranked: Vec<(&str, &Side)> = rows
         .iter()
+        .filter(|r| everywhere(r))
         .filter_map(|r| {
             let side = r.sides[i].as_ref()?;
             side.cpu_us_per_req.map(|_| (r.core.as_str(), side))
@@ -352,6 +371,37 @@ mod tests {
             p.rows[0].sides[0].as_ref().unwrap().requests_per_wakeup(),
             Some(4.0)
         );
+    }
+
+    #[test]
+    fn a_core_missing_under_one_backend_is_not_ranked_and_labels_lose_only_their_backend() {
+        let mut p = pair(
+            [
+                ("a", &[10.0, 10.1, 10.2, 10.0, 10.1]),
+                ("b", &[11.0, 11.1, 11.2, 11.0, 11.1]),
+            ],
+            [
+                ("a", &[9.0, 9.1, 9.2, 9.0, 9.1]),
+                ("b", &[12.0, 12.1, 12.2, 12.0, 12.1]),
+            ],
+        );
+        // a failed under io_uring: b would "win" there, but only because
+        // a is missing, so neither backend ranks a.
+        p.rows[0].sides[1] = None;
+        assert!((0..2).all(|i| lead(&p.rows, i).is_none()));
+
+        let mut results: pb_results::Results =
+            serde_json::from_str(include_str!("../tests/fixtures/echo-open-loop.json")).unwrap();
+        let cell = &mut results.cells[0];
+        let epoll_label = cell.label().to_owned();
+        let (load, rate) = epoll_label.split_at(epoll_label.rfind('@').unwrap());
+        cell.id = format!("{load}/io_uring{rate}/{}", cell.core);
+        cell.params.driver = "io_uring".into();
+        assert_eq!(base_label(cell), epoll_label);
+        cell.id = format!("{load}/wrk/{}", cell.core);
+        cell.params.driver = "epoll".into();
+        cell.params.client = Some("wrk".into());
+        assert_eq!(base_label(cell), load);
     }
 
     #[test]

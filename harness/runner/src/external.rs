@@ -3,13 +3,18 @@
 //! set beside the same core under proxybench's own client in one run.
 //!
 //! The core is accounted exactly as in any cell ([`crate::measure`]: CPU,
-//! memory, /proc and perf counters, allocations, sampled at the measured
-//! window's edges, which are wrk's measured run's start and end). What
+//! memory, /proc and perf counters, allocations), sampled just before the
+//! measured wrk process starts and just after it exits: the core's CPU
+//! per request then includes wrk opening its connections (the warm-up
+//! was another process) and closing them, a few ms in seconds of load;
+//! rates count over wrk's own measured time. Its resources are sampled
+//! once (the trial has one interval). What
 //! differs is the client's side: wrk checks nothing but status codes, so
 //! its cells are marked as having unverified responses (the results'
 //! `params.client`); its latency is its own (closed loop, from send to
-//! response, µs resolution), its CPU is its process's (from the kernel's
-//! accounting of the child), and its threads are not perf-counted.
+//! response, µs resolution; responses that timed out are not in it), its
+//! CPU is its process's (from the kernel's accounting of the child), and
+//! its threads are not perf-counted.
 //!
 //! wrk runs whole seconds: the warm-up (a run of its own, discarded) and
 //! the measured run are rounded up to a second, and the window is the
@@ -243,18 +248,13 @@ fn report(out: &WrkOutput, cpu: Duration, threads: usize) -> LoadReport {
         .iter()
         .find(|(k, _)| *k == "status")
         .map_or(0, |(_, n)| *n);
+    // wrk counts responses; a wrong status is one that failed. Its
+    // connect, read, write and timeout errors are kept by kind, but are
+    // not request counts (a timeout is a sweep over connections, and a
+    // late response counts both as a response and as a timeout), so they
+    // are not in the books.
     let answered = out.responses.saturating_sub(status_errors);
-    let failed: u64 = out.errors.iter().map(|(_, n)| n).sum();
-    let mut histogram = hist::new_histogram();
-    // Every 0.1 % step gets its share of the intact responses.
-    let share = answered / GRID as u64;
-    let extra = (answered % GRID as u64) as usize;
-    for (k, &us) in out.grid.iter().enumerate() {
-        let count = share + u64::from(k < extra);
-        if count > 0 {
-            let _ = histogram.record_n(us.max(1) * 1000, count);
-        }
-    }
+    let histogram = rebuild(&out.grid, out.percentiles.max, answered);
     let window = Duration::from_micros(out.duration_us.max(1));
     let util = cpu.as_secs_f64() / (window.as_secs_f64() * threads as f64);
     LoadReport {
@@ -285,10 +285,32 @@ fn report(out: &WrkOutput, cpu: Duration, threads: usize) -> LoadReport {
         }),
         classes: Vec::new(),
         origins: (Vec::new(), Vec::new()),
-        sent: answered + failed,
+        sent: out.responses,
         answered,
-        failed,
+        failed: status_errors,
     }
+}
+
+/// A histogram of `n` latencies shaped like wrk's: step `k` of the grid
+/// gets `round(k·m/G) − round((k−1)·m/G)` of the `m = n − 1` below the
+/// largest, spread evenly whatever `n`, and the largest (`max_us`) is
+/// recorded once, so the tail wrk saw is kept.
+fn rebuild(grid: &[u64], max_us: f64, n: u64) -> hdrhistogram::Histogram<u64> {
+    let mut histogram = hist::new_histogram();
+    if n == 0 {
+        return histogram;
+    }
+    let below = n - 1;
+    let steps = grid.len() as u64;
+    let upto = |k: u64| (k * below + steps / 2) / steps;
+    for (k, &us) in (1..).zip(grid) {
+        let count = upto(k) - upto(k - 1);
+        if count > 0 {
+            let _ = histogram.record_n(us.max(1) * 1000, count);
+        }
+    }
+    let _ = histogram.record((max_us.max(1.0) * 1000.0) as u64);
+    histogram
 }
 
 /// Runs a command to its end; its output, or why it failed.
@@ -353,16 +375,32 @@ mod tests {
         assert_eq!(out.percentiles.p999, 1100.0);
         assert_eq!(out.percentiles.max, 2500.0);
         let report = report(&out, Duration::from_millis(400), 1);
-        // A response with a wrong status is no answer.
+        // A response with a wrong status is no answer; a read error is
+        // kept by kind, not as a request.
         assert_eq!(report.requests, 9_990);
         assert_eq!(report.histogram.len(), 9_990);
-        assert_eq!(report.failed, 12);
-        assert_eq!(report.unaccounted(), 0);
-        // The rebuilt distribution's median is wrk's middle step.
+        assert_eq!((report.sent, report.failed), (10_000, 10));
+        assert_eq!(report.errors["wrk: read error"], 2);
+        // The rebuilt distribution's median is wrk's middle step, and
+        // its largest value wrk's.
         let median_us = report.histogram.value_at_quantile(0.5) as f64 / 1000.0;
         assert!((median_us - 600.0).abs() <= 2.0, "{median_us}");
+        assert!(report.histogram.max().abs_diff(2_500_000) <= 2_500);
         assert!(report.errors.contains_key("wrk: status not 2xx or 3xx"));
         assert!(report.driver_bound.is_none());
+    }
+
+    #[test]
+    fn few_responses_spread_over_the_whole_distribution() {
+        // 10 responses: not the ten lowest steps, but every tenth.
+        let grid: Vec<u64> = (1..=GRID as u64).collect();
+        let h = rebuild(&grid, 5000.0, 10);
+        assert_eq!(h.len(), 10);
+        let p50 = h.value_at_quantile(0.5) / 1000;
+        assert!((400..=600).contains(&p50), "p50 {p50} µs");
+        // The largest wrk saw is kept (to the histogram's precision).
+        assert!(h.max().abs_diff(5_000_000) <= 5_000, "{}", h.max());
+        assert!(rebuild(&grid, 5000.0, 0).is_empty());
     }
 
     #[test]

@@ -124,7 +124,8 @@ pub enum PipelineError {
 }
 
 /// Every load of `cells` once under each of `drivers`: cells that differ
-/// only in their backend are one load, expanded in file order.
+/// only in their backend are one load, expanded in file order. A cell an
+/// external client drives has no backend to vary and passes through.
 fn under_drivers(
     cells: &[pb_scenario::Cell],
     drivers: &[pb_scenario::Backend],
@@ -137,6 +138,10 @@ fn under_drivers(
     let mut seen: Vec<pb_scenario::Cell> = Vec::new();
     let mut out = Vec::new();
     for cell in cells {
+        if cell.params.client.is_some() {
+            out.push(cell.clone());
+            continue;
+        }
         let load = load_of(cell);
         if seen.contains(&load) {
             continue;
@@ -422,10 +427,16 @@ mod tests {
         uring.params.driver = pb_scenario::Backend::IoUring;
         r.scenario.cells.insert(1, uring);
         let loads = r.scenario.cells.len() - 1;
+        // A cell an external client drives has no backend: it runs once.
+        let mut wrk = r.scenario.cells[0].clone();
+        wrk.params.client = Some(pb_scenario::ExternalClient::Wrk);
+        r.scenario.cells.push(wrk);
         r.overrides.drivers = Some(pb_scenario::Backend::ALL.to_vec());
         let cfg = plan(&r).unwrap();
-        assert_eq!(cfg.scenario.cells.len(), 2 * loads);
-        for pair in cfg.scenario.cells.chunks(2) {
+        assert_eq!(cfg.scenario.cells.len(), 2 * loads + 1);
+        let last = cfg.scenario.cells.last().unwrap();
+        assert_eq!(last.params.client, Some(pb_scenario::ExternalClient::Wrk));
+        for pair in cfg.scenario.cells[..2 * loads].chunks(2) {
             assert_eq!(pair[0].params.driver, pb_scenario::Backend::Epoll);
             assert_eq!(pair[1].params.driver, pb_scenario::Backend::IoUring);
             assert_eq!(pair[0].label(), pair[1].label().replace("/io_uring", ""));

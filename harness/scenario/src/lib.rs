@@ -818,6 +818,14 @@ impl ScenarioFile {
                             ),
                         ));
                     }
+                    if raw_cell.in_flight != 1 {
+                        return Err(invalid(
+                            at("client"),
+                            format!(
+                                "{name} sends one request at a time per connection: a cell with a client takes in_flight = 1"
+                            ),
+                        ));
+                    }
                     if raw_cell.driver.is_some() {
                         return Err(invalid(
                             at("client"),
@@ -1125,6 +1133,39 @@ mod tests {
         let plain =
             parse("name = \"t\"\n[[cell]]\nscenario = \"echo\"\nmessage_bytes = 1\n").unwrap();
         assert_eq!(plain.cells[0].params.driver, Backend::Epoll);
+    }
+
+    #[test]
+    fn a_client_cell_is_http_closed_loop_one_in_flight_and_labelled() {
+        let http = "name = \"t\"\n[[cell]]\nscenario = \"http-forward\"\nbody_bytes = 100\n";
+        let file = parse(&format!("{http}client = \"wrk\"\n")).unwrap();
+        let cell = &file.cells[0];
+        assert_eq!(cell.label(), "http-forward/GET/100B/c50x1/wrk");
+        assert_eq!(cell.params.client, Some(ExternalClient::Wrk));
+        assert_eq!(
+            cell.results_params(&file.run).client.as_deref(),
+            Some("wrk")
+        );
+        for (extra, says) in [
+            ("client = \"ab\"\n", "unknown client \"ab\"; known: wrk"),
+            ("client = \"wrk\"\nrate = 100.0\n", "no rate"),
+            ("client = \"wrk\"\nin_flight = 2\n", "in_flight = 1"),
+            ("client = \"wrk\"\ndriver = \"io_uring\"\n", "not both"),
+        ] {
+            let err = parse(&format!("{http}{extra}")).unwrap_err().to_string();
+            assert!(
+                err.contains("cell[0].client") && err.contains(says),
+                "{extra}: {err}"
+            );
+        }
+        let echo =
+            "name = \"t\"\n[[cell]]\nscenario = \"echo\"\nmessage_bytes = 1\nclient = \"wrk\"\n";
+        assert!(
+            parse(echo)
+                .unwrap_err()
+                .to_string()
+                .contains("only http-forward cells")
+        );
     }
 
     #[test]
