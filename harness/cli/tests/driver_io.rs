@@ -77,6 +77,23 @@ fn each_backends_counters_show_its_io_model() {
     );
 }
 
+/// Runs a scenario file in `dir` that must succeed: its table and its
+/// results, checked against the schema.
+fn run_ok(dir: &Path, file: &str) -> (String, serde_json::Value) {
+    let out = common::run_scenario(dir, Path::new(file), &[]);
+    let stdout = common::text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        common::text(&out.stderr)
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results/latest.json")).unwrap())
+            .unwrap();
+    assert_eq!(common::schema_errors(&json), Vec::<String>::new());
+    (stdout, json)
+}
+
 #[test]
 fn a_cell_under_both_drivers_runs_each_and_sets_them_side_by_side() {
     let dir = tempfile::tempdir().unwrap();
@@ -87,19 +104,7 @@ fn a_cell_under_both_drivers_runs_each_and_sets_them_side_by_side() {
          connections = 4\ndriver = [\"epoll\", \"io_uring\"]\n",
     )
     .unwrap();
-    let out = common::run_scenario(dir.path(), Path::new("drivers.toml"), &[]);
-    let stdout = common::text(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        common::text(&out.stderr)
-    );
-
-    let json: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("results/latest.json")).unwrap(),
-    )
-    .unwrap();
-    assert_eq!(common::schema_errors(&json), Vec::<String>::new());
+    let (stdout, json) = run_ok(dir.path(), "drivers.toml");
     let cells = json["cells"].as_array().unwrap();
     let mut seen: Vec<(String, String)> = cells
         .iter()
@@ -184,18 +189,7 @@ fn a_wrk_cell_accounts_the_core_and_marks_its_responses_unverified() {
     }
     let dir = tempfile::tempdir().unwrap();
     wrk_scenario(dir.path());
-    let out = common::run_scenario(dir.path(), Path::new("wrk.toml"), &[]);
-    let stdout = common::text(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        common::text(&out.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("results/latest.json")).unwrap(),
-    )
-    .unwrap();
-    assert_eq!(common::schema_errors(&json), Vec::<String>::new());
+    let (stdout, json) = run_ok(dir.path(), "wrk.toml");
     let cell = &json["cells"][0];
     assert_eq!(cell["id"], "http-forward/GET/100B/c4x1/wrk/tokio-tower");
     assert_eq!(cell["params"]["client"], "wrk");

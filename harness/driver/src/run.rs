@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 use futures_util::future::{Either, select};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use hdrhistogram::Histogram;
-use nix::sys::resource::{UsageWho, getrusage};
 
 use crate::conn::{Net, Schedule, ThreadStats, connection_loop};
 use crate::pace::Pacer;
@@ -443,13 +442,5 @@ fn interval_count(spec: &LoadSpec) -> usize {
 
 /// User + system CPU time of the calling thread.
 fn thread_cpu() -> Duration {
-    match getrusage(UsageWho::RUSAGE_THREAD) {
-        Ok(usage) => {
-            let tv = |t: nix::sys::time::TimeVal| {
-                Duration::from_secs(t.tv_sec() as u64) + Duration::from_micros(t.tv_usec() as u64)
-            };
-            tv(usage.user_time()) + tv(usage.system_time())
-        }
-        Err(_) => Duration::ZERO,
-    }
+    pb_sys::cpus::thread_cpu_time()
 }

@@ -29,7 +29,6 @@ use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
-use nix::sys::resource::{UsageWho, getrusage};
 use pb_driver::{Backend, LoadReport, WindowEdge};
 use pb_results::{Percentiles, hist};
 use pb_scenario::{Cell, ExternalClient, RunSettings};
@@ -232,9 +231,9 @@ pub(crate) fn run(
         run_command(&command(whole(settings.warmup_s)))?;
     }
     on_edge(WindowEdge::Start);
-    let before = children_cpu();
+    let before = pb_sys::cpus::children_cpu_time();
     let stdout = run_command(&command(whole(settings.duration_s)));
-    let cpu = children_cpu().saturating_sub(before);
+    let cpu = pb_sys::cpus::children_cpu_time().saturating_sub(before);
     on_edge(WindowEdge::End);
     let out = parse(&stdout?)?;
     *exact = Some(out.percentiles);
@@ -336,19 +335,6 @@ fn run_command(args: &[String]) -> Result<String, String> {
 fn on_path(name: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(name).is_file()))
-}
-
-/// CPU time of the children this process has waited for.
-fn children_cpu() -> Duration {
-    match getrusage(UsageWho::RUSAGE_CHILDREN) {
-        Ok(usage) => {
-            let tv = |t: nix::sys::time::TimeVal| {
-                Duration::from_secs(t.tv_sec() as u64) + Duration::from_micros(t.tv_usec() as u64)
-            };
-            tv(usage.user_time()) + tv(usage.system_time())
-        }
-        Err(_) => Duration::ZERO,
-    }
 }
 
 #[cfg(test)]

@@ -131,6 +131,28 @@ impl fmt::Display for CpuSet {
     }
 }
 
+/// CPU time (user + system) of the calling thread, from the kernel's
+/// accounting; zero if it cannot be read.
+pub fn thread_cpu_time() -> std::time::Duration {
+    rusage_cpu(nix::sys::resource::UsageWho::RUSAGE_THREAD)
+}
+
+/// CPU time (user + system) of the children this process has waited
+/// for: a program run to its end, measured as a whole.
+pub fn children_cpu_time() -> std::time::Duration {
+    rusage_cpu(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
+}
+
+fn rusage_cpu(who: nix::sys::resource::UsageWho) -> std::time::Duration {
+    let tv = |t: nix::sys::time::TimeVal| {
+        std::time::Duration::from_secs(t.tv_sec() as u64)
+            + std::time::Duration::from_micros(t.tv_usec() as u64)
+    };
+    nix::sys::resource::getrusage(who)
+        .map(|usage| tv(usage.user_time()) + tv(usage.system_time()))
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 //!
 //! | module | what it holds |
 //! |---|---|
-//! | [`cpus`] | [`CpuSet`] parsing (`0-3,6`) and thread pinning |
+//! | [`cpus`] | [`CpuSet`] parsing (`0-3,6`) and thread pinning; a thread's and waited-for children's CPU time |
 //! | [`socket`] | socket settings every core uses ([`BACKLOG`], `SO_REUSEPORT` listeners and port reservation, idle checks, aborts) |
 //! | [`shutdown`] | SIGTERM/SIGINT turned into a flag each runtime polls |
 //! | [`machine`] | machine facts results record (the CPU model) |
