@@ -15,8 +15,9 @@ use pb_results::DriverKernel;
 
 mod common;
 
-/// One ping-pong echo trial (one connection) against a fresh tokio-tower,
-/// driven by `backend`: the driver's counters per request.
+/// One ping-pong echo trial (8 connections, one request in flight on
+/// each) against a fresh tokio-tower, driven by `backend`: the driver's
+/// counters per request.
 fn driver_counters(backend: Backend) -> DriverKernel {
     let args: Vec<String> = ["proxy", "--core", "tokio-tower", "--listen", "127.0.0.1:0"]
         .iter()
@@ -28,7 +29,7 @@ fn driver_counters(backend: Backend) -> DriverKernel {
         ..LoadSpec::closed_echo(
             core.addr(),
             100,
-            1,
+            8,
             1,
             Duration::from_millis(200),
             Duration::from_millis(600),
@@ -55,7 +56,8 @@ fn each_backends_counters_show_its_io_model() {
         assert!(!reason.is_empty() && epoll.perf_per_req.is_empty());
         return;
     };
-    // epoll, ping-pong: a write to send and a read to receive per request.
+    // epoll, ping-pong: a write to send and a read to receive per
+    // request, and the waits.
     let (reads, writes) = (epoll.perf("reads").unwrap(), epoll.perf("writes").unwrap());
     assert!(reads >= 0.95 && writes >= 0.95, "{epoll:?}");
     assert!(epoll_syscalls >= 1.9, "{epoll:?}");
@@ -63,7 +65,9 @@ fn each_backends_counters_show_its_io_model() {
 
     // io_uring: the same two operations are submissions, and the system
     // calls left are the ring's enters, shared by every submission and
-    // completion one wake-up brings.
+    // completion one wake-up brings: at least the read and the write
+    // fewer per request (8 connections: 0.2 against 2.2 measured; one
+    // connection, where nothing is shared: 2.0 against 4.0).
     let uring = driver_counters(Backend::IoUring);
     let submits = uring.perf("uring_submits").unwrap();
     assert!(submits >= 1.9, "{uring:?}");
@@ -72,7 +76,7 @@ fn each_backends_counters_show_its_io_model() {
     assert!(uring.perf("writes").unwrap() < 0.05, "{uring:?}");
     let uring_syscalls = uring.perf("syscalls").unwrap();
     assert!(
-        uring_syscalls < epoll_syscalls / 2.0,
+        uring_syscalls + 1.0 < epoll_syscalls,
         "io_uring {uring_syscalls:.2} vs epoll {epoll_syscalls:.2} system calls per request"
     );
 }
