@@ -87,17 +87,13 @@ impl Net for EpollNet<'_> {
         // Open-loop slots are waited for on the thread's sub-millisecond
         // timer, not tokio's millisecond one (see [`crate::pace`]).
         let mut pacer = self.pacer.sleep_until(start);
-        let mut pacer_at = start;
         loop {
             let pace = match exchange.step(Instant::now()) {
                 Step::Done(next) => return Ok(next),
                 Step::Wait(pace) => pace,
             };
-            if let Some(due) = pace
-                && due != pacer_at
-            {
-                pacer.reset(due);
-                pacer_at = due;
+            if let Some(due) = pace {
+                pacer.follow(due);
             }
             let unwritten = exchange.unwritten();
             tokio::select! {

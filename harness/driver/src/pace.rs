@@ -287,6 +287,13 @@ impl Sleep<'_> {
         self.at = at;
         self.registered = false;
     }
+
+    /// Waits for `at`, registering again only if it is a new instant.
+    pub fn follow(&mut self, at: Instant) {
+        if at != self.at {
+            self.reset(at);
+        }
+    }
 }
 
 impl Future for Sleep<'_> {

@@ -137,17 +137,13 @@ impl Net for UringNet<'_> {
                 exchange.watchdog_at()
             )));
             let mut pacer = self.pacer.sleep_until(start);
-            let mut pacer_at = start;
             loop {
                 let pace = match exchange.step(Instant::now()) {
                     Step::Done(next) => return Ok(next),
                     Step::Wait(pace) => pace,
                 };
-                if let Some(due) = pace
-                    && due != pacer_at
-                {
-                    pacer.reset(due);
-                    pacer_at = due;
+                if let Some(due) = pace {
+                    pacer.follow(due);
                 }
                 if let Some(bytes) = exchange.unwritten()
                     && let Some((wr, mut out)) = idle_writer.take()
