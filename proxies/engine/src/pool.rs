@@ -11,6 +11,15 @@
 //! ones in the LIFO do not linger. Nothing watches a pool between takes:
 //! an upstream nobody asks for keeps its dead connections until the next
 //! request to it.
+//!
+//! A burst (a stall upstream, a spike of load) opens more connections
+//! than steady load needs; afterwards the LIFO keeps reusing the top ones
+//! and the rest sit at the bottom, open, unused. Connections that stayed
+//! at the bottom, untaken, for a whole [`IDLE_TIMEOUT`] are closed at the
+//! next sweep (nginx closes idle upstream connections after 60 s by
+//! default, `keepalive_timeout`), so a pool returns to what its load
+//! needs. Which ones those are needs no clock per connection: each list
+//! remembers how low it was taken down to since its last trim.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -24,6 +33,10 @@ pub const MAX_IDLE_PER_UPSTREAM: usize = 512;
 /// How often at most every idle connection to an upstream is checked
 /// without a dead one having been seen.
 pub const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// How long a connection may sit unused at the bottom of a pool before a
+/// sweep closes it.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Where idle upstream connections wait.
 pub trait UpstreamPool<S> {
@@ -43,10 +56,56 @@ pub trait Adopt {
     fn adopt(&self) -> Self;
 }
 
-/// Idle connections per upstream, with the time each list was last swept.
+/// Idle connections per upstream.
 #[derive(Debug)]
 pub struct Idle<S> {
-    by_addr: HashMap<SocketAddr, (Vec<S>, Instant)>,
+    by_addr: HashMap<SocketAddr, List<S>>,
+}
+
+/// One upstream's idle connections, most recently used last.
+#[derive(Debug)]
+struct List<S> {
+    conns: Vec<S>,
+    /// When every connection was last checked.
+    swept: Instant,
+    /// When the unused bottom was last closed.
+    trimmed: Instant,
+    /// How many at the bottom no take has reached since `trimmed`.
+    untouched: usize,
+}
+
+impl<S> List<S> {
+    fn new(now: Instant) -> List<S> {
+        List {
+            conns: Vec::new(),
+            swept: now,
+            trimmed: now,
+            untouched: 0,
+        }
+    }
+
+    /// Drops what `usable` refuses, anywhere in the list (keeping count
+    /// of the untouched bottom), then, once per [`IDLE_TIMEOUT`], closes
+    /// the bottom no take reached in that time.
+    fn sweep(&mut self, usable: impl Fn(&S) -> bool, now: Instant) {
+        let (mut position, mut untouched) = (0, self.untouched);
+        let bottom = self.untouched;
+        self.conns.retain(|conn| {
+            let keep = usable(conn);
+            if !keep && position < bottom {
+                untouched -= 1;
+            }
+            position += 1;
+            keep
+        });
+        self.untouched = untouched;
+        self.swept = now;
+        if now.duration_since(self.trimmed) >= IDLE_TIMEOUT {
+            self.conns.drain(..self.untouched);
+            self.trimmed = now;
+            self.untouched = self.conns.len();
+        }
+    }
 }
 
 impl<S> Default for Idle<S> {
@@ -60,30 +119,31 @@ impl<S> Default for Idle<S> {
 impl<S> Idle<S> {
     /// See [`UpstreamPool::take`].
     pub fn take(&mut self, addr: SocketAddr, usable: impl Fn(&S) -> bool) -> Option<S> {
-        let (list, swept) = self.by_addr.get_mut(&addr)?;
+        let list = self.by_addr.get_mut(&addr)?;
         let mut dead = false;
         let found = loop {
-            match list.pop() {
+            match list.conns.pop() {
                 None => break None,
                 Some(conn) if usable(&conn) => break Some(conn),
                 Some(_) => dead = true,
             }
         };
-        if dead || swept.elapsed() >= SWEEP_EVERY {
-            list.retain(|conn| usable(conn));
-            *swept = Instant::now();
+        list.untouched = list.untouched.min(list.conns.len());
+        let now = Instant::now();
+        if dead || now.duration_since(list.swept) >= SWEEP_EVERY {
+            list.sweep(usable, now);
         }
         found
     }
 
     /// See [`UpstreamPool::put`].
     pub fn put(&mut self, addr: SocketAddr, conn: S) {
-        let (list, _) = self
+        let list = self
             .by_addr
             .entry(addr)
-            .or_insert_with(|| (Vec::new(), Instant::now()));
-        if list.len() < MAX_IDLE_PER_UPSTREAM {
-            list.push(conn);
+            .or_insert_with(|| List::new(Instant::now()));
+        if list.conns.len() < MAX_IDLE_PER_UPSTREAM {
+            list.conns.push(conn);
         }
     }
 }
@@ -171,8 +231,45 @@ mod tests {
         let usable = |c: &(i32, bool)| c.1;
         assert_eq!(idle.take(addr, usable), Some((3, true)));
         // Finding 4 dead swept the list: 2 is gone too, only 1 is left.
-        assert_eq!(idle.by_addr[&addr].0, [(1, true)]);
+        assert_eq!(idle.by_addr[&addr].conns, [(1, true)]);
         assert_eq!(idle.take(addr, usable), Some((1, true)));
         assert_eq!(idle.take(addr, usable), None);
+    }
+
+    #[test]
+    fn connections_no_take_reached_for_the_idle_timeout_are_closed() {
+        let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let mut idle = Idle::default();
+        // A burst left 10 connections; steady load then uses the top 2.
+        for id in 0..10 {
+            idle.put(addr, id);
+        }
+        // As a trim leaves it: every connection counts as untouched.
+        let start = idle.by_addr[&addr].trimmed;
+        let list = idle.by_addr.get_mut(&addr).unwrap();
+        list.untouched = list.conns.len();
+        let steady = |idle: &mut Idle<i32>| {
+            let a = idle.take(addr, |_| true).unwrap();
+            let b = idle.take(addr, |_| true).unwrap();
+            idle.put(addr, b);
+            idle.put(addr, a);
+        };
+        steady(&mut idle);
+        // Before the timeout, a sweep closes nothing.
+        idle.by_addr
+            .get_mut(&addr)
+            .unwrap()
+            .sweep(|_| true, start + IDLE_TIMEOUT / 2);
+        assert_eq!(idle.by_addr[&addr].conns.len(), 10);
+        // After it, the 8 no take reached are closed; the 2 in use stay.
+        steady(&mut idle);
+        let list = idle.by_addr.get_mut(&addr).unwrap();
+        list.sweep(|_| true, start + IDLE_TIMEOUT);
+        assert_eq!(list.conns, [8, 9]);
+        assert_eq!(list.untouched, 2);
+        // A dead one below the mark is not counted twice.
+        list.untouched = 2;
+        list.sweep(|c| *c != 8, start + IDLE_TIMEOUT);
+        assert_eq!((list.conns.len(), list.untouched), (1, 1));
     }
 }
