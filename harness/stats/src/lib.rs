@@ -9,6 +9,7 @@
 //! | [`median`] | the one median every crate uses |
 //! | [`rank`] | one-sided Mann-Whitney U: exact with ties, normal approximation for large samples |
 //! | [`shift`] | the Hodges-Lehmann shift and its distribution-free interval |
+//! | [`paired`] | the paired, sequential judgement of `gate run`: Wilcoxon signed-rank on within-pair log-ratios, its Hodges-Lehmann estimate and interval, planned looks, the minimum detectable effect |
 //! | [`bootstrap`] | a seeded percentile bootstrap, for statistics of several samples (interactions) |
 //! | [`rule`] | significance level, minimum trials and practical thresholds -> a [`Verdict`]; the words and figures both outputs print |
 //! | [`fmt`] | how a change and a figure read, in the gate's table and on the page alike |
@@ -28,12 +29,14 @@
 pub mod bootstrap;
 pub mod fmt;
 pub mod metric;
+pub mod paired;
 pub mod rank;
 pub mod rule;
 pub mod shift;
 
 pub use crate::bootstrap::bootstrap_interval;
 pub use crate::metric::{Metric, Polarity};
+pub use crate::paired::{PairedJudgement, PairedVerdict, Plan, PlanError};
 pub use crate::rank::{Alternative, Method, StatsError, TestResult, mann_whitney, min_p_value};
 pub use crate::rule::{
     DEFAULT_ALPHA, DEFAULT_THRESHOLD, Judgement, MIN_TRIALS_FLOOR, MetricRule, Rule, Verdict,

@@ -243,7 +243,7 @@ pub(crate) fn u_cdf(m: usize, n: usize) -> Vec<f64> {
 }
 
 /// `P(Z ≥ z)` for a standard normal `Z`.
-fn upper_tail(z: f64) -> f64 {
+pub(crate) fn upper_tail(z: f64) -> f64 {
     0.5 * erfc(z / std::f64::consts::SQRT_2)
 }
 
