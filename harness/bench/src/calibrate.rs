@@ -10,8 +10,9 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use pb_results::Results;
 use pb_results::io::{ResultsIoError, read_results};
-use pb_results::{CellStatus, Results, Summary};
+use pb_results::merge::concat;
 
 /// Why results could not be stitched.
 #[derive(Debug, thiserror::Error)]
@@ -43,43 +44,25 @@ pub enum ConcatError {
 }
 
 /// Reads `paths` (in the order they ran) and returns one results file with
-/// every trial of every cell.
+/// every trial of every cell ([`pb_results::merge::concat`]).
 pub fn concat_trials(paths: &[PathBuf]) -> Result<Results, ConcatError> {
-    let (first_path, rest) = paths.split_first().ok_or(ConcatError::Empty)?;
-    let mut out = read_results(first_path)?;
-    for path in rest {
-        let next = read_results(path)?;
-        let ids = |r: &Results| r.cells.iter().map(|c| c.id.clone()).collect::<Vec<_>>();
-        if ids(&next) != ids(&out) {
-            return Err(ConcatError::Cells {
-                path: path.clone(),
-                first: first_path.clone(),
-                detail: format!("{:?} vs {:?}", ids(&next), ids(&out)),
-            });
-        }
-        for (cell, more) in out.cells.iter_mut().zip(next.cells) {
-            if more.status != CellStatus::Ok && cell.status == CellStatus::Ok {
-                cell.status = more.status;
-                cell.reason = more.reason;
-            }
-            cell.trials.extend(more.trials);
-        }
-        out.finished_at = next.finished_at;
-    }
-    let mut sequence = 0;
-    for cell in &mut out.cells {
-        for (index, trial) in cell.trials.iter_mut().enumerate() {
-            trial.index = index as u32;
-            trial.sequence = sequence;
-            sequence += 1;
-        }
-        cell.params.trials = cell.trials.len() as u32;
-        cell.summary = Summary::from_trials(&cell.trials).map_err(|e| ConcatError::Summary {
-            path: first_path.clone(),
+    let first = paths.first().ok_or(ConcatError::Empty)?;
+    let runs = paths
+        .iter()
+        .map(|p| read_results(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    concat(runs).map_err(|e| match e {
+        pb_results::merge::ConcatError::Empty => ConcatError::Empty,
+        pb_results::merge::ConcatError::Cells { index, detail } => ConcatError::Cells {
+            path: paths[index].clone(),
+            first: first.clone(),
+            detail,
+        },
+        pb_results::merge::ConcatError::Histogram(e) => ConcatError::Summary {
+            path: first.clone(),
             message: e.to_string(),
-        })?;
-    }
-    Ok(out)
+        },
+    })
 }
 
 /// Median over every trial of every cell of a metric (`cpu_us_per_req`,
@@ -108,6 +91,48 @@ pub fn spin_ns_per_iter(iters: u64) -> f64 {
             start.elapsed().as_nanos() as f64 / iters.max(1) as f64
         })
         .fold(f64::INFINITY, f64::min)
+}
+
+/// A background load of known duty cycle, the noise a shared CI runner
+/// makes: each of `threads` threads spins for `duty` of every `period`
+/// and sleeps the rest, for `seconds` in all (bounded: it stops by itself
+/// even if whoever started it does not). Threads are not pinned and
+/// start at staggered phases, so the scheduler moves the load about as
+/// it would a neighbour's build. Returns the duty cycle achieved: CPU
+/// time of the spinning over `threads` × the wall time.
+pub fn noise(duty: f64, period: std::time::Duration, threads: usize, seconds: f64) -> f64 {
+    use std::time::Duration;
+    let duty = duty.clamp(0.0, 1.0);
+    let threads = threads.max(1);
+    let total = Duration::from_secs_f64(seconds.max(0.0));
+    let started = Instant::now();
+    let busy: u128 = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|k| {
+                scope.spawn(move || {
+                    // Stagger the phases across the period.
+                    std::thread::sleep(period.mul_f64(k as f64 / threads as f64));
+                    let (on, off) = (period.mul_f64(duty), period.mul_f64(1.0 - duty));
+                    let mut spun = Duration::ZERO;
+                    while started.elapsed() < total {
+                        if !on.is_zero() {
+                            let burst = Instant::now();
+                            while burst.elapsed() < on {
+                                std::hint::spin_loop();
+                            }
+                            spun += burst.elapsed();
+                        }
+                        if !off.is_zero() {
+                            std::thread::sleep(off);
+                        }
+                    }
+                    spun.as_nanos()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or(0)).sum()
+    });
+    busy as f64 / (threads as f64 * started.elapsed().as_nanos().max(1) as f64)
 }
 
 #[cfg(test)]
@@ -180,6 +205,20 @@ mod tests {
         assert!(
             e.contains("b: cells differ from") && e.contains("echo/y"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn noise_keeps_its_duty_cycle_and_stops_by_itself() {
+        let started = Instant::now();
+        let duty = noise(0.5, std::time::Duration::from_millis(20), 1, 0.3);
+        let took = started.elapsed().as_secs_f64();
+        assert!((0.3..5.0).contains(&took), "{took}");
+        // Spinning only adds; sleeping can overshoot on a busy machine.
+        assert!(duty > 0.2 && duty <= 0.75, "{duty}");
+        assert_eq!(
+            noise(0.0, std::time::Duration::from_millis(5), 2, 0.05),
+            0.0
         );
     }
 

@@ -14,9 +14,11 @@
 //! | `completions`, `man` | shell completions and man pages from this command line (clap_complete, clap_mangen) |
 //! | `merge` | `pb-results` merge: exact combination of several drivers' files |
 //! | `gate` | `pb-gate`: baseline vs current (results or instruction counts), exit 1 on regression |
+//! | `gate run` | `pb-runner` A/B trials in pairs + `pb-gate::paired`: builds revisions, judges sequentially, exit 3 when inconclusive |
 //!
-//! Exit codes: 0 ok, 1 a failed check (errors in a run, a failed cell),
-//! 2 usage or environment error.
+//! Exit codes: 0 ok, 1 a failed check (errors in a run, a failed cell, a
+//! regression), 2 usage or environment error, 3 a check that could not
+//! decide (`gate run`: inconclusive at this noise).
 
 use std::process::ExitCode;
 
@@ -81,6 +83,9 @@ pub(crate) enum Outcome {
     Ok,
     /// A check failed (exit 1).
     Failed,
+    /// A check could not decide (exit 3): `gate run` at a noise its
+    /// budget cannot see through.
+    Inconclusive,
 }
 
 fn main() -> ExitCode {
@@ -105,6 +110,7 @@ fn main() -> ExitCode {
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::Failed) => ExitCode::from(1),
+        Ok(Outcome::Inconclusive) => ExitCode::from(3),
         Err(e) => {
             eprintln!(
                 "proxybench: error: {}",

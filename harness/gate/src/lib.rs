@@ -24,6 +24,7 @@
 //! | [`counters`] | results vs results by kernel and allocation counts per request |
 //! | [`table`] | the printed table |
 //! | [`findings`] | the same verdicts as JSON for bots and Markdown for pull requests |
+//! | [`paired`] | `gate run`: trial pairs of two builds judged as they arrive (sequential, paired), with the minimum detectable effect |
 //!
 //! The statistics, the metrics and their polarity live in `pb-stats`
 //! ([`Metric`] and [`Verdict`] are re-exported here).
@@ -36,6 +37,7 @@ pub mod counters;
 pub mod findings;
 pub mod icount;
 pub mod input;
+pub mod paired;
 pub mod policy;
 pub mod table;
 
@@ -45,7 +47,7 @@ pub use crate::compare::{Comparison, Row, compare};
 pub use crate::counters::{CountersComparison, compare_counters};
 pub use crate::icount::{IcountComparison, compare_icount};
 pub use crate::input::{Input, InputError};
-pub use crate::policy::{Policy, PolicyError};
+pub use crate::policy::{Paired, Policy, PolicyError};
 pub use pb_stats::{Metric, Verdict};
 
 /// Why the gate could not judge.

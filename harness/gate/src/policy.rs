@@ -25,6 +25,13 @@
 //! syscalls = 0.3
 //! uring_submits = 0.3
 //! allocations = 0.3
+//!
+//! [paired]               # `gate run`: pairs of trials, judged as they come
+//! alpha = 0.05           # per side, over all looks
+//! power = 0.9            # of the minimum detectable effect it prints
+//! min_pairs = 8          # the first look
+//! max_pairs = 40         # the budget
+//! metrics = ["cpu_us_per_req"]   # thresholds from [metrics.*]
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -32,7 +39,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::counters::{COUNTERS, Counter};
-use pb_stats::{MIN_TRIALS_FLOOR, Metric, MetricRule, Polarity, Rule, min_p_value};
+use pb_stats::{MIN_TRIALS_FLOOR, Metric, MetricRule, Plan, Polarity, Rule, min_p_value};
 
 /// A policy file that could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +87,78 @@ pub struct Policy {
     /// Growth per request of each kernel or allocation count that fails
     /// the counter gate (`gate --counters`), in [`COUNTERS`] order.
     pub counter_thresholds: [f64; COUNTERS.len()],
+    /// How `gate run` judges its pairs.
+    pub paired: Paired,
+}
+
+/// The paired gate's settings (`[paired]`): one [`Plan`] per judged
+/// metric, each with that metric's threshold from `[metrics.*]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Paired {
+    /// Error rate per side over all looks.
+    pub alpha: f64,
+    /// Power the minimum detectable effect is stated at.
+    pub power: f64,
+    /// Pairs at the first look.
+    pub min_pairs: usize,
+    /// The budget.
+    pub max_pairs: usize,
+    /// The metrics judged, in table order.
+    pub metrics: Vec<Metric>,
+}
+
+impl Default for Paired {
+    /// 5 % per side, 90 % power, looks from 8 pairs to 40, CPU per
+    /// request only: the figure that holds when the driver is the limit
+    /// (p99 and QPS move with the scheduler on a small machine; name them
+    /// in `metrics` to judge them too).
+    fn default() -> Self {
+        Paired {
+            alpha: 0.05,
+            power: 0.9,
+            min_pairs: 8,
+            max_pairs: 40,
+            metrics: vec![Metric::CpuUsPerReq],
+        }
+    }
+}
+
+impl Policy {
+    /// `[paired]`'s first look and budget replaced (`gate run
+    /// --min-pairs/--max-pairs`), checked as the file's would be.
+    pub fn with_pairs(
+        mut self,
+        min_pairs: Option<usize>,
+        max_pairs: Option<usize>,
+    ) -> Result<Policy, pb_stats::PlanError> {
+        let p = &mut self.paired;
+        p.min_pairs = min_pairs.unwrap_or(p.min_pairs);
+        p.max_pairs = max_pairs.unwrap_or(p.max_pairs);
+        for &m in &self.paired.metrics {
+            let p = &self.paired;
+            Plan::new(
+                self.rule.metric(m).threshold,
+                p.alpha,
+                p.power,
+                p.min_pairs,
+                p.max_pairs,
+            )?;
+        }
+        Ok(self)
+    }
+
+    /// The sequential plan for `metric` under `[paired]`.
+    pub fn plan(&self, metric: Metric) -> Plan {
+        let p = &self.paired;
+        Plan::new(
+            self.rule.metric(metric).threshold,
+            p.alpha,
+            p.power,
+            p.min_pairs,
+            p.max_pairs,
+        )
+        .expect("checked when the policy was made")
+    }
 }
 
 impl Default for Policy {
@@ -92,6 +171,7 @@ impl Default for Policy {
             // Below one per request, so one extra syscall or allocation
             // always fails; above the A/A spread (ci/README.md).
             counter_thresholds: [0.3, 0.3, 0.3],
+            paired: Paired::default(),
         }
     }
 }
@@ -216,18 +296,75 @@ impl Policy {
                 counter_thresholds[i] = v;
             }
         }
+        let rule = Rule {
+            alpha,
+            min_trials,
+            cpu_us_per_req: metric(&raw.metrics.cpu_us_per_req, Metric::CpuUsPerReq)?,
+            latency_p99_us: metric(&raw.metrics.latency_p99_us, Metric::LatencyP99Us)?,
+            qps: metric(&raw.metrics.qps, Metric::Qps)?,
+        };
+        let paired = paired(&raw.paired, &rule, &invalid)?;
         Ok(Policy {
             counter_thresholds,
-            rule: Rule {
-                alpha,
-                min_trials,
-                cpu_us_per_req: metric(&raw.metrics.cpu_us_per_req, Metric::CpuUsPerReq)?,
-                latency_p99_us: metric(&raw.metrics.latency_p99_us, Metric::LatencyP99Us)?,
-                qps: metric(&raw.metrics.qps, Metric::Qps)?,
-            },
+            rule,
             instructions_threshold: instructions_pct / 100.0,
+            paired,
         })
     }
+}
+
+/// `[paired]` checked: every plan it implies can be made.
+fn paired(
+    raw: &RawPaired,
+    rule: &Rule,
+    invalid: &dyn Fn(&str, String) -> PolicyError,
+) -> Result<Paired, PolicyError> {
+    let defaults = Paired::default();
+    let metrics = match &raw.metrics {
+        None => defaults.metrics.clone(),
+        Some(keys) => {
+            let mut metrics = Vec::new();
+            for key in keys {
+                let Some(m) = Metric::ALL.into_iter().find(|m| m.key() == key) else {
+                    let known: Vec<&str> = Metric::ALL.iter().map(|m| m.key()).collect();
+                    return Err(invalid(
+                        "paired.metrics",
+                        format!("unknown metric {key:?}; known: {}", known.join(", ")),
+                    ));
+                };
+                if !metrics.contains(&m) {
+                    metrics.push(m);
+                }
+            }
+            if metrics.is_empty() {
+                return Err(invalid("paired.metrics", "names no metric".into()));
+            }
+            metrics
+        }
+    };
+    let p = Paired {
+        alpha: raw.alpha.unwrap_or(defaults.alpha),
+        power: raw.power.unwrap_or(defaults.power),
+        min_pairs: raw.min_pairs.unwrap_or(defaults.min_pairs),
+        max_pairs: raw.max_pairs.unwrap_or(defaults.max_pairs),
+        metrics,
+    };
+    for &m in &p.metrics {
+        let threshold = rule.metric(m).threshold;
+        if let Err(e) = Plan::new(threshold, p.alpha, p.power, p.min_pairs, p.max_pairs) {
+            let field = match e {
+                pb_stats::PlanError::OutOfRange { what: "alpha", .. } => "paired.alpha",
+                pb_stats::PlanError::OutOfRange {
+                    what: "the power", ..
+                } => "paired.power",
+                pb_stats::PlanError::OutOfRange { .. } => "paired.metrics",
+                pb_stats::PlanError::TooFewPairs { .. } => "paired.min_pairs",
+                pb_stats::PlanError::Budget { .. } => "paired.max_pairs",
+            };
+            return Err(invalid(field, format!("{} (for {})", e, m.key())));
+        }
+    }
+    Ok(p)
 }
 
 // === the file as written ===
@@ -243,6 +380,18 @@ struct RawPolicy {
     instructions: RawInstructions,
     #[serde(default)]
     counters: RawCounters,
+    #[serde(default)]
+    paired: RawPaired,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPaired {
+    alpha: Option<f64>,
+    power: Option<f64>,
+    min_pairs: Option<usize>,
+    max_pairs: Option<usize>,
+    metrics: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -370,6 +519,36 @@ mod tests {
         let e = parse("[statistics]\nalpha = 0.001\n").unwrap_err();
         assert!(e.to_string().contains("smallest possible p-value"), "{e}");
         assert!(parse("[statistics]\nalpha = 0.001\nmin_trials = 7\n").is_ok());
+    }
+
+    #[test]
+    fn the_paired_section_is_checked_plan_by_plan() {
+        let p = parse(
+            "[metrics.latency_p99_us]\nthreshold_pct = 25\n\
+             [paired]\nmin_pairs = 10\nmax_pairs = 30\nmetrics = [\"cpu_us_per_req\", \"latency_p99_us\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            p.paired.metrics,
+            [Metric::CpuUsPerReq, Metric::LatencyP99Us]
+        );
+        let plan = p.plan(Metric::LatencyP99Us);
+        assert_eq!((plan.threshold, plan.budget()), (0.25, 30));
+        assert_eq!(parse("").unwrap().paired, Paired::default());
+        let cases = [
+            ("[paired]\nmetrics = [\"p99\"]\n", "paired.metrics"),
+            ("[paired]\nmetrics = []\n", "paired.metrics"),
+            ("[paired]\nmin_pairs = 3\n", "paired.min_pairs"),
+            ("[paired]\nmax_pairs = 5\n", "paired.max_pairs"),
+            ("[paired]\nalpha = 0.7\n", "paired.alpha"),
+            ("[paired]\npower = 0.2\n", "paired.power"),
+        ];
+        for (text, want) in cases {
+            match parse(text).unwrap_err() {
+                PolicyError::Invalid { field, .. } => assert_eq!(field, want, "{text}"),
+                other => panic!("{text}: {other}"),
+            }
+        }
     }
 
     #[test]

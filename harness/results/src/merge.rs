@@ -23,6 +23,64 @@ pub enum MergeError {
     Histogram(#[from] HistogramDecodeError),
 }
 
+/// Runs that cannot be concatenated.
+#[derive(Debug, thiserror::Error)]
+pub enum ConcatError {
+    /// No runs.
+    #[error("no results to concatenate")]
+    Empty,
+    /// A later run's cells differ from the first's.
+    #[error("run {index} (counting from 0) ran other cells than the first: {detail}")]
+    Cells {
+        /// Position of the run in the input.
+        index: usize,
+        /// Both lists of cell ids.
+        detail: String,
+    },
+    /// A summary could not be recomputed (a histogram did not decode).
+    #[error(transparent)]
+    Histogram(#[from] HistogramDecodeError),
+}
+
+/// Later runs of the same cells, one after the other, as one run with
+/// every trial in the order they ran: trials appended per cell and
+/// renumbered, summaries recomputed, `finished_at` the last run's. A
+/// cell that failed in any run stays failed. (`merge` is for runs at the
+/// same time; this is for runs in sequence, such as the batches of a
+/// sequential gate.)
+pub fn concat(runs: Vec<Results>) -> Result<Results, ConcatError> {
+    let mut runs = runs.into_iter();
+    let mut out = runs.next().ok_or(ConcatError::Empty)?;
+    let ids = |r: &Results| r.cells.iter().map(|c| c.id.clone()).collect::<Vec<_>>();
+    for (index, next) in runs.enumerate() {
+        if ids(&next) != ids(&out) {
+            return Err(ConcatError::Cells {
+                index: index + 1,
+                detail: format!("{:?} vs {:?}", ids(&next), ids(&out)),
+            });
+        }
+        for (cell, more) in out.cells.iter_mut().zip(next.cells) {
+            if more.status != crate::CellStatus::Ok && cell.status == crate::CellStatus::Ok {
+                cell.status = more.status;
+                cell.reason = more.reason;
+            }
+            cell.trials.extend(more.trials);
+        }
+        out.finished_at = next.finished_at;
+    }
+    let mut sequence = 0;
+    for cell in &mut out.cells {
+        for (index, trial) in cell.trials.iter_mut().enumerate() {
+            trial.index = index as u32;
+            trial.sequence = sequence;
+            sequence += 1;
+        }
+        cell.params.trials = cell.trials.len() as u32;
+        cell.summary = Summary::from_trials(&cell.trials)?;
+    }
+    Ok(out)
+}
+
 /// Merges `inputs` into one result; the first input provides the
 /// environment and identity, `merged_from` lists every input's run id.
 pub fn merge(inputs: &[Results]) -> Result<Results, MergeError> {

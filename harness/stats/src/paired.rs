@@ -64,7 +64,7 @@ pub struct Plan {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PlanError {
     /// A level, power or threshold outside its range.
-    #[error("{what} must be in ({low}, {high}), got {value}")]
+    #[error("{what} must be between {low} and {high}, got {value}")]
     OutOfRange {
         /// Which parameter.
         what: &'static str,
@@ -108,11 +108,16 @@ impl Plan {
         min_pairs: usize,
         max_pairs: usize,
     ) -> Result<Plan, PlanError> {
-        for (what, value, low, high) in [
-            ("the threshold", threshold, 0.0, 1.0),
-            ("alpha", alpha, 0.0, 0.5),
-            ("the power", power, 0.5, 1.0),
-        ] {
+        if !(0.0..10.0).contains(&threshold) {
+            return Err(PlanError::OutOfRange {
+                what: "the threshold",
+                value: threshold,
+                low: 0.0,
+                high: 10.0,
+            });
+        }
+        for (what, value, low, high) in [("alpha", alpha, 0.0, 0.5), ("the power", power, 0.5, 1.0)]
+        {
             if !(value > low && value < high) {
                 return Err(PlanError::OutOfRange {
                     what,
@@ -578,7 +583,8 @@ mod tests {
             Plan::new(0.05, 0.05, 0.9, 10, 8),
             Err(PlanError::Budget { .. })
         ));
-        assert!(Plan::new(0.0, 0.05, 0.9, 8, 40).is_err());
+        assert!(Plan::new(-0.1, 0.05, 0.9, 8, 40).is_err());
+        assert!(Plan::new(0.0, 0.05, 0.9, 8, 40).is_ok());
         assert!(Plan::new(0.05, 0.05, 1.0, 8, 40).is_err());
     }
 

@@ -7,6 +7,9 @@
 //!   over every trial of `F`, printed as a bare number.
 //! - `pb-calibrate spin-ns`: nanoseconds per iteration of the cores'
 //!   `--spin-iters` loop on this machine, printed as a bare number.
+//! - `pb-calibrate noise --duty 0.5 --seconds 600`: a background load of
+//!   known duty cycle (the calibration's busy machine), for at most the
+//!   seconds given; prints the duty cycle achieved when it ends.
 //!
 //! Exit codes: 0 ok, 2 on any error.
 
@@ -50,6 +53,21 @@ enum Command {
         #[arg(long, default_value_t = 20_000_000)]
         iters: u64,
     },
+    /// Keep CPUs busy for a known share of the time, then stop.
+    Noise {
+        /// Share of each period spent spinning, 0 to 1.
+        #[arg(long)]
+        duty: f64,
+        /// The period, milliseconds.
+        #[arg(long, default_value_t = 20)]
+        period_ms: u64,
+        /// Spinning threads (unpinned).
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// Stop after this many seconds whatever happens.
+        #[arg(long)]
+        seconds: f64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -83,6 +101,28 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::SpinNs { iters } => {
             println!("{}", pb_bench::calibrate::spin_ns_per_iter(iters));
+        }
+        Command::Noise {
+            duty,
+            period_ms,
+            threads,
+            seconds,
+        } => {
+            anyhow::ensure!(
+                (0.0..=1.0).contains(&duty),
+                "--duty is a share of the time, 0 to 1; got {duty}"
+            );
+            anyhow::ensure!(
+                seconds.is_finite() && seconds >= 0.0 && period_ms > 0,
+                "--seconds must be a number of seconds and --period-ms above zero"
+            );
+            let achieved = pb_bench::calibrate::noise(
+                duty,
+                std::time::Duration::from_millis(period_ms),
+                threads,
+                seconds,
+            );
+            println!("{achieved:.3}");
         }
     }
     Ok(())

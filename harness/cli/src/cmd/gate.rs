@@ -1,7 +1,7 @@
 //! `proxybench gate`: a current file against a baseline, through `pb-gate`.
 //! Prints the table; exit 1 on a regression, 0 otherwise, 2 when the
 //! inputs cannot be compared (different cells, too few trials: the error
-//! says which).
+//! says which). `gate run` ([`super::gate_run`]) runs the trials itself.
 
 use std::path::PathBuf;
 
@@ -11,14 +11,17 @@ use crate::Outcome;
 
 /// Options of `gate`.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub(crate) struct Args {
+    #[command(subcommand)]
+    action: Option<Action>,
     /// Baseline: a results file (`proxybench run`) or an instruction-count
     /// file (`pb-icount`), e.g. under results/baseline/.
-    #[arg(long)]
-    baseline: PathBuf,
+    #[arg(long, required = true)]
+    baseline: Option<PathBuf>,
     /// Current file of the same kind.
-    #[arg(long)]
-    current: PathBuf,
+    #[arg(long, required = true)]
+    current: Option<PathBuf>,
     /// Policy (TOML): significance level, minimum trials, thresholds.
     /// Built-in defaults when omitted: alpha 0.01, 5 trials, 10 % per
     /// metric, 2 % for instruction counts.
@@ -39,15 +42,30 @@ pub(crate) struct Args {
     format: Format,
 }
 
+/// `gate`'s other mode.
+#[derive(Debug, clap::Subcommand)]
+enum Action {
+    /// Run the builds yourself: baseline and candidate trials in pairs
+    /// (A B B A), judged after each batch on the within-pair ratios, until
+    /// every figure is a regression or not, or the budget is spent (then
+    /// inconclusive, exit 3). Builds git revisions in release itself.
+    Run(super::gate_run::Args),
+}
+
 /// How `gate` prints its verdicts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Format {
+pub(crate) enum Format {
     Text,
     Markdown,
     Json,
 }
 
 pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
+    let (baseline, current) = match (args.action, args.baseline, args.current) {
+        (Some(Action::Run(run)), _, _) => return super::gate_run::main(run),
+        (None, Some(baseline), Some(current)) => (baseline, current),
+        _ => anyhow::bail!("gate needs --baseline and --current (or `gate run`)"),
+    };
     let policy = Policy::load_or_default(args.policy.as_deref())?;
     // Every gate error names the file(s) and what is wrong with them.
     let mode = if args.counters {
@@ -55,7 +73,7 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
     } else {
         pb_gate::Mode::Timing
     };
-    let report = pb_gate::gate(&args.baseline, &args.current, &policy, mode)?;
+    let report = pb_gate::gate(&baseline, &current, &policy, mode)?;
     let text = match args.format {
         Format::Text => {
             let verdict = if report.regressed() {

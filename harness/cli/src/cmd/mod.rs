@@ -9,6 +9,7 @@ pub(crate) mod docs;
 pub(crate) mod export;
 pub(crate) mod filter;
 pub(crate) mod gate;
+pub(crate) mod gate_run;
 pub(crate) mod load;
 pub(crate) mod merge;
 pub(crate) mod origin;

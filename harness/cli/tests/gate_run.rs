@@ -1,0 +1,209 @@
+//! `proxybench gate run`: the paired, sequential gate running its own
+//! trials. The builds are this very binary on both sides (the build path
+//! is `git worktree` + cargo, too slow for a test); a known cost injected
+//! into the candidate's cores (`--core-spin-iters`) is found at the first
+//! look, the same build against itself passes, a budget too small for
+//! the noise ends inconclusive with exit 3, and bad input exits 2 with
+//! the reason. Every outcome writes both sides' results and the verdict.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+mod common;
+use common::{EXE, proxybench, schema_errors, text};
+
+fn scenario(dir: &Path) -> PathBuf {
+    let path = dir.join("gate.toml");
+    std::fs::write(
+        &path,
+        r#"
+name = "gate-run-test"
+[run]
+trials = 1
+warmup_s = 0.1
+duration_s = 0.25
+core_threads = 1
+driver_threads = 1
+[[cell]]
+scenario = "echo"
+cores = ["tokio-tower"]
+message_bytes = 100
+connections = 4
+rate = 2000.0
+"#,
+    )
+    .unwrap();
+    path
+}
+
+/// A policy judging CPU per request with `threshold` percent, looks
+/// from `first` pairs to `budget`, `alpha` per side in all.
+fn policy(dir: &Path, threshold: f64, first: usize, budget: usize, alpha: f64) -> PathBuf {
+    let path = dir.join(format!("policy-{threshold}-{budget}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "[metrics.cpu_us_per_req]\nthreshold_pct = {threshold}\n\
+             [paired]\nalpha = {alpha}\nmin_pairs = {first}\nmax_pairs = {budget}\n\
+             metrics = [\"cpu_us_per_req\"]\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn gate_run(dir: &Path, policy: &Path, extra: &[&str]) -> (Output, serde_json::Value) {
+    let scenario = scenario(dir);
+    let mut args = vec![
+        "gate",
+        "run",
+        scenario.to_str().unwrap(),
+        "--baseline-exe",
+        EXE,
+        "--candidate-exe",
+        EXE,
+        "--any-profile",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--out",
+        "out",
+        "-q",
+    ];
+    args.extend_from_slice(extra);
+    let out = proxybench(&args, dir);
+    let json = std::fs::read_to_string(dir.join("out/gate.json"))
+        .map(|t| serde_json::from_str(&t).unwrap())
+        .unwrap_or(serde_json::Value::Null);
+    (out, json)
+}
+
+/// Both sides' stitched results are schema-valid and hold every pair.
+fn check_results(dir: &Path, pairs: u64) {
+    for file in ["out/latest.json", "out/baseline/latest.json"] {
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join(file)).unwrap()).unwrap();
+        assert_eq!(schema_errors(&json), Vec::<String>::new(), "{file}");
+        assert_eq!(
+            json["cells"][0]["trials"].as_array().unwrap().len() as u64,
+            pairs,
+            "{file}"
+        );
+    }
+}
+
+#[test]
+fn an_injected_cost_is_a_regression_at_the_first_look() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = policy(dir.path(), 5.0, 8, 16, 0.05);
+    // ~40 µs more per request: several times what the echo costs.
+    let (out, json) = gate_run(dir.path(), &policy, &["--core-spin-iters", "40000"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(
+        stdout.contains("gate run: FAILED: 1 of 1 figures regressed, after 8 pairs"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("at this run's noise the gate detects ≥ "),
+        "{stdout}"
+    );
+    assert_eq!(json["verdict"], "regression");
+    assert_eq!(json["pairs"], 8);
+    let row = &json["rows"][0];
+    assert_eq!(row["cell"], "echo/100B/c4x1@2000rps/tokio-tower");
+    assert!(row["change"].as_f64().unwrap() > 0.5, "{row}");
+    assert!(row["interval"][0].as_f64().unwrap() > 0.05, "{row}");
+    check_results(dir.path(), 8);
+    let md = std::fs::read_to_string(dir.path().join("out/gate.md")).unwrap();
+    assert!(
+        md.contains("**FAILED**") && md.contains("**REGRESSION**"),
+        "{md}"
+    );
+}
+
+#[test]
+fn the_same_build_passes_and_a_budget_too_small_for_the_threshold_is_inconclusive() {
+    let dir = tempfile::tempdir().unwrap();
+    // A wide threshold: the same build is decided at the first look.
+    let wide = policy(dir.path(), 50.0, 8, 8, 0.05);
+    let (out, json) = gate_run(dir.path(), &wide, &[]);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(stdout.contains("gate run: passed"), "{stdout}");
+    assert_eq!(json["verdict"], "no_regression");
+    check_results(dir.path(), 8);
+
+    // A zero threshold: the interval of "no change" straddles it unless
+    // 12 pairs of one build land lopsided beyond a 0.1 % chance, so at
+    // the budget the answer is "cannot tell", exit 3.
+    let zero = policy(dir.path(), 0.0, 12, 12, 0.001);
+    let (out, json) = gate_run(dir.path(), &zero, &["--format", "markdown"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(
+        stdout.contains("**inconclusive** at this noise"),
+        "{stdout}"
+    );
+    assert_eq!(json["verdict"], "inconclusive");
+    assert_eq!(json["rows"][0]["verdict"], "INCONCLUSIVE");
+}
+
+#[test]
+fn bad_input_exits_2_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = policy(dir.path(), 5.0, 8, 8, 0.05);
+    let (out, _) = gate_run(dir.path(), &policy, &["--min-pairs", "3"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("--min-pairs") && stderr.contains("pairs"),
+        "{stderr}"
+    );
+
+    let out = proxybench(
+        &[
+            "gate",
+            "run",
+            scenario(dir.path()).to_str().unwrap(),
+            "--baseline-rev",
+            "no-such-revision-anywhere",
+            "--repo",
+            ".",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("no-such-revision-anywhere"), "{stderr}");
+
+    let out = proxybench(&["gate", "run"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--baseline-rev"),
+        "{}",
+        text(&out.stderr)
+    );
+    // The file gate still needs both files.
+    let out = proxybench(&["gate", "--baseline", "x.json"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--current"),
+        "{}",
+        text(&out.stderr)
+    );
+}
