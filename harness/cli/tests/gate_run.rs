@@ -207,3 +207,44 @@ fn bad_input_exits_2_with_the_reason() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn a_duet_runs_both_builds_at_once_and_sees_the_injected_cost() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = policy(dir.path(), 5.0, 8, 8, 0.05);
+    // Two CPUs are too few for a real duet: refused, saying why.
+    let (out, _) = gate_run(dir.path(), &policy, &["--duet", "--cpus", "0,1"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("--duet needs at least 4 CPUs"), "{stderr}");
+    // Allowed here for the test: each side on one CPU, at the same time.
+    let (out, json) = gate_run(
+        dir.path(),
+        &policy,
+        &[
+            "--duet",
+            "--duet-any-cpus",
+            "--cpus",
+            "0,1",
+            "--core-spin-iters",
+            "40000",
+        ],
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert_eq!(json["verdict"], "regression");
+    check_results(dir.path(), 8);
+    // Each side ran on its own half.
+    let plan = |file: &str| {
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join(file)).unwrap()).unwrap();
+        json["environment"]["cpu_plan"]["allowed"].clone()
+    };
+    assert_eq!(plan("out/latest.json"), serde_json::json!([0]));
+    assert_eq!(plan("out/baseline/latest.json"), serde_json::json!([1]));
+}

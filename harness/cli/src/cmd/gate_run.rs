@@ -68,6 +68,17 @@ pub(crate) struct Args {
     /// iterations: a known injected regression, for calibrating the gate.
     #[arg(long)]
     core_spin_iters: Option<u64>,
+    /// Duet: run each pair's two trials at the same time, each build on
+    /// its own half of the CPUs (core and driver apart on each side), so
+    /// whatever else the machine does hits both alike (Bulej et al.,
+    /// "Duet benchmarking", 2020). Needs at least 4 CPUs; without it the
+    /// two trials of a pair run one after the other (A B B A).
+    #[arg(long)]
+    duet: bool,
+    /// Let a duet run on fewer than 4 CPUs (each side then shares one
+    /// CPU between its core and its driver): for tests only.
+    #[arg(long, hide = true)]
+    duet_any_cpus: bool,
     /// Accept builds of any profile (tests run debug builds); figures of
     /// anything but release builds mean little.
     #[arg(long, hide = true)]
@@ -157,6 +168,10 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
         }),
     };
     let cfg = pipeline::plan(&request)?;
+    let duet = match args.duet {
+        true => Some(Duet::split(&cfg, args.duet_any_cpus)?),
+        false => None,
+    };
 
     let mut session = Session::new(&policy);
     let (mut baseline_runs, mut candidate_runs) = (Vec::new(), Vec::new());
@@ -167,13 +182,20 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
         },
     );
     while let Some(pairs) = session.next_batch() {
-        let mut batch = cfg.clone();
-        batch.scenario.run.trials = u32::try_from(pairs).context("too many pairs")?;
-        let ran = pb_runner::matrix::run(&batch, &mut display)?;
-        let base = ran
-            .baseline
-            .context("the runner returned no baseline results for an A/B run")?;
-        if let Err(problems) = session.add(&base, &ran.results) {
+        let trials = u32::try_from(pairs).context("too many pairs")?;
+        let (base, cand) = match &duet {
+            Some(duet) => duet.run(trials)?,
+            None => {
+                let mut batch = cfg.clone();
+                batch.scenario.run.trials = trials;
+                let ran = pb_runner::matrix::run(&batch, &mut display)?;
+                let base = ran
+                    .baseline
+                    .context("the runner returned no baseline results for an A/B run")?;
+                (base, ran.results)
+            }
+        };
+        if let Err(problems) = session.add(&base, &cand) {
             bail!(
                 "the trials cannot be paired:\n  - {}",
                 problems.join("\n  - ")
@@ -192,7 +214,7 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
             report.rows.len()
         )));
         baseline_runs.push(base);
-        candidate_runs.push(ran.results);
+        candidate_runs.push(cand);
     }
     drop(display);
     let report = session.report();
@@ -226,6 +248,67 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
         Overall::Regression => Outcome::Failed,
         Overall::Inconclusive => Outcome::Inconclusive,
     })
+}
+
+/// A duet: one single-build run per side, each on its half of the CPUs,
+/// started together for every batch.
+struct Duet {
+    baseline: pb_runner::RunConfig,
+    candidate: pb_runner::RunConfig,
+}
+
+impl Duet {
+    /// `cfg`'s CPUs split in two halves, the candidate's cores on the
+    /// first and the baseline's on the second, each side measured alone.
+    fn split(cfg: &pb_runner::RunConfig, any_cpus: bool) -> anyhow::Result<Duet> {
+        let ids = cfg.allowed_cpus.ids();
+        if ids.len() < 4 && !any_cpus {
+            bail!(
+                "--duet needs at least 4 CPUs (each build's core and driver apart), \
+                 and this run may use {} ({:?}); leave --duet off to alternate the builds",
+                ids.len(),
+                ids
+            );
+        }
+        anyhow::ensure!(ids.len() >= 2, "--duet needs at least 2 CPUs");
+        let half = ids.len() / 2;
+        let set = |ids: &[usize]| CpuSet::new(ids.to_vec()).context("an empty CPU set");
+        let baseline_side = cfg
+            .baseline
+            .as_ref()
+            .context("a gate run always has a baseline build")?;
+        let mut candidate = cfg.clone();
+        candidate.baseline = None;
+        candidate.allowed_cpus = set(&ids[..half])?;
+        let mut baseline = cfg.clone();
+        baseline.baseline = None;
+        baseline.exe = baseline_side.exe.clone();
+        baseline.build = baseline_side.build.clone();
+        // The injected cost is the candidate's alone, as in A B B A.
+        baseline.scenario.run.core_spin_iters = 0;
+        baseline.allowed_cpus = set(&ids[half..])?;
+        Ok(Duet {
+            baseline,
+            candidate,
+        })
+    }
+
+    /// `trials` trials of each side at the same time: (baseline, candidate).
+    fn run(&self, trials: u32) -> anyhow::Result<(pb_results::Results, pb_results::Results)> {
+        let side = |cfg: &pb_runner::RunConfig| {
+            let mut cfg = cfg.clone();
+            cfg.scenario.run.trials = trials;
+            move || pb_runner::matrix::run(&cfg, &mut pb_progress::ignore)
+        };
+        let (base, cand) = std::thread::scope(|scope| {
+            let base = scope.spawn(side(&self.baseline));
+            let cand = scope.spawn(side(&self.candidate));
+            (base.join(), cand.join())
+        });
+        let base = base.map_err(|_| anyhow::anyhow!("the baseline side's runner panicked"))??;
+        let cand = cand.map_err(|_| anyhow::anyhow!("the candidate side's runner panicked"))??;
+        Ok((base.results, cand.results))
+    }
 }
 
 fn write(path: &Path, text: &str) -> anyhow::Result<()> {
