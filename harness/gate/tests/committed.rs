@@ -40,6 +40,11 @@ fn the_ci_policy_parses() {
     let policy = Policy::load(&repo("ci/gate.toml")).unwrap();
     assert!(policy.instructions_threshold > 0.0);
     assert!(policy.rule.min_trials >= pb_stats::MIN_TRIALS_FLOOR);
+    // The paired gate's plan, as ci/gate.toml's comments describe it.
+    let plan = policy.plan(pb_stats::Metric::CpuUsPerReq);
+    assert_eq!(plan.looks, [8, 12, 18, 27, 40]);
+    assert!((plan.threshold - 0.05).abs() < 1e-12);
+    assert_eq!(policy.paired.metrics, [pb_stats::Metric::CpuUsPerReq]);
 }
 
 #[test]
