@@ -67,6 +67,7 @@ fn origin_args(id: &str, cpus: &CpuSet) -> Vec<String> {
         id.into(),
         "--cpus".into(),
         cpus.to_string(),
+        "--exit-with-parent".into(),
     ]
 }
 
@@ -92,6 +93,8 @@ impl CoreProcess {
         // Every measured core counts its allocations (a few ns each; the
         // reference programs ignore it).
         args.push("--count-allocations".into());
+        // No core outlives a harness that is killed (SIGKILL, a crash).
+        args.push("--exit-with-parent".into());
         if let Some(config) = cmd.config {
             args.extend(["--config".into(), config.display().to_string()]);
         }

@@ -35,6 +35,25 @@ impl Shutdown {
         Ok(shutdown)
     }
 
+    /// Makes the kernel send this process SIGTERM when the process that
+    /// started it ends, so a harness killed without the chance to stop
+    /// its children (SIGKILL, a crash, a SIGTERM it does not forward)
+    /// leaves no core or origin behind. Call after [`Shutdown::on_signals`]:
+    /// the signal then stops the process as SIGTERM always does. Strictly,
+    /// the signal follows the *thread* that spawned the process, so a
+    /// harness starts its children from the thread that also stops them.
+    pub fn exit_with_parent(&self) -> io::Result<()> {
+        let parent = std::os::unix::process::parent_id();
+        nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM)
+            .map_err(io::Error::from)?;
+        // The parent may have gone before the request took effect: then
+        // this process was already handed to init (or a subreaper).
+        if parent == 1 || std::os::unix::process::parent_id() != parent {
+            self.trigger();
+        }
+        Ok(())
+    }
+
     /// Whether a stop was requested.
     pub fn requested(&self) -> bool {
         self.flag.load(Ordering::Relaxed)

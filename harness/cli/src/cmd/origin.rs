@@ -36,6 +36,11 @@ pub(crate) struct Args {
     /// (the upstream of tcp-forward).
     #[arg(long)]
     echo: bool,
+    /// Stop (as on SIGTERM) when the process that started this one ends:
+    /// what the harness asks of every process it starts, so none outlives
+    /// a harness that was killed.
+    #[arg(long, hide = true)]
+    exit_with_parent: bool,
     /// Misbehave on this share (0..=1) of requests, at random: reset
     /// mid-body, stall, or close after answering (a chaos test's origin).
     #[arg(long, value_parser = share)]
@@ -72,6 +77,11 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
         }),
     };
     let shutdown = Shutdown::on_signals().context("installing signal handlers")?;
+    if args.exit_with_parent {
+        shutdown
+            .exit_with_parent()
+            .context("asking to stop with the parent process")?;
+    }
     pb_origin::run(&opts, &shutdown, &mut |addr| {
         let line = ReadyLine {
             core: format!("origin:{}", args.id),

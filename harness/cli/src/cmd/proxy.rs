@@ -63,6 +63,11 @@ pub(crate) struct Args {
     /// reference proxies that run a program (its allocations are its own).
     #[arg(long)]
     count_allocations: bool,
+    /// Stop (as on SIGTERM) when the process that started this one ends:
+    /// what the harness asks of every process it starts, so none outlives
+    /// a harness that was killed.
+    #[arg(long, hide = true)]
+    exit_with_parent: bool,
     /// Take new forwarding configurations while serving: an HTTP
     /// endpoint on this address (port 0 picks one; the readiness line
     /// says `admin=ADDR`) where `PUT /config` with the new TOML publishes
@@ -142,6 +147,11 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
         crate::ALLOC.table_addr()
     });
     let shutdown = Shutdown::on_signals().context("installing signal handlers")?;
+    if args.exit_with_parent {
+        shutdown
+            .exit_with_parent()
+            .context("asking to stop with the parent process")?;
+    }
     let name = core.info().name;
     let served = core.serve(&opts, &shutdown, &mut |addr, threads| {
         let line = ReadyLine {
