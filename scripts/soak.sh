@@ -20,12 +20,14 @@
 # core in all (two hours for the default six at 10 minutes).
 #
 # --parallel N splits the cores into N groups soaked at the same time,
-# one `proxybench run` each (results in DIR/group-K, its log beside
-# them), so every core of the 32 takes 4 x 2 x minutes with N = 8 rather
-# than 32 x 2 x minutes. The rates are fixed, so the rules judge each
-# core as before, on a busier machine: a leak still grows with requests.
-# Busy-polling cores (glommio-spin*) each keep a CPU busy while they
-# run, so they go into one group of their own, one after the other.
+# one `proxybench run` each on two CPUs of its own (core on one, driver
+# and origin on the other; results in DIR/group-K, its log beside them),
+# so on a machine with 16 CPUs every core of the 32 takes 4 x 2 x minutes
+# with N = 8 rather than 32 x 2 x minutes. It needs 2 x N CPUs: groups
+# sharing CPUs would overload them (tried on 2 CPUs with N = 8: p99 of
+# seconds, the driver behind its schedule), and the soak would judge
+# the overload, not the cores. Busy-polling cores (glommio-spin*) keep a
+# CPU busy while they run, so they go into one group of their own.
 # The binary is copied first: a rebuild during an hours-long soak must
 # not swap the program the runner starts its cores from.
 set -euo pipefail
@@ -96,6 +98,11 @@ for k in "${!plain[@]}"; do
 done
 [ -n "$spin" ] && groups+=("$spin")
 
+cpus=$(nproc)
+if [ $((2 * ${#groups[@]})) -gt "$cpus" ]; then
+  echo "--parallel $parallel makes ${#groups[@]} groups, which need $((2 * ${#groups[@]})) CPUs (two each); this machine gives $cpus" >&2
+  exit 2
+fi
 pids=()
 children() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
 trap 'children; wait; rm -rf "$bin"' EXIT
@@ -105,7 +112,8 @@ for i in "${!groups[@]}"; do
   mkdir -p "$dir"
   echo "group $((i + 1)): ${groups[i]} (log: $dir/run.log)"
   "$pb" run scenarios/soak.toml --out "$dir" --reports "reports/soak/group-$((i + 1))" \
-    --duration "$duration" --cores "${groups[i]}" "$@" >"$dir/run.log" 2>&1 &
+    --duration "$duration" --cores "${groups[i]}" --cpus "$((2 * i)),$((2 * i + 1))" \
+    "$@" >"$dir/run.log" 2>&1 &
   pids+=($!)
 done
 failed=0
