@@ -77,6 +77,18 @@ fn gate_run(dir: &Path, policy: &Path, extra: &[&str]) -> (Output, serde_json::V
     (out, json)
 }
 
+/// The run's stdout, once its exit code is `code` (else both outputs).
+fn exited(out: &Output, code: i32) -> String {
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    stdout
+}
+
 /// Both sides' stitched results are schema-valid and hold every pair.
 fn check_results(dir: &Path, pairs: u64) {
     for file in ["out/latest.json", "out/baseline/latest.json"] {
@@ -97,13 +109,7 @@ fn an_injected_cost_is_a_regression_at_the_first_look() {
     let policy = policy(dir.path(), 5.0, 8, 16, 0.05);
     // ~40 µs more per request: several times what the echo costs.
     let (out, json) = gate_run(dir.path(), &policy, &["--core-spin-iters", "40000"]);
-    let stdout = text(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{stdout}\n{}",
-        text(&out.stderr)
-    );
+    let stdout = exited(&out, 1);
     assert!(
         stdout.contains("gate run: FAILED: 1 of 1 figures regressed, after 8 pairs"),
         "{stdout}"
@@ -132,13 +138,7 @@ fn the_same_build_passes_and_a_budget_too_small_for_the_threshold_is_inconclusiv
     // A wide threshold: the same build is decided at the first look.
     let wide = policy(dir.path(), 50.0, 8, 8, 0.05);
     let (out, json) = gate_run(dir.path(), &wide, &[]);
-    let stdout = text(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        text(&out.stderr)
-    );
+    let stdout = exited(&out, 0);
     assert!(stdout.contains("gate run: passed"), "{stdout}");
     assert_eq!(json["verdict"], "no_regression");
     check_results(dir.path(), 8);
@@ -148,13 +148,7 @@ fn the_same_build_passes_and_a_budget_too_small_for_the_threshold_is_inconclusiv
     // the budget the answer is "cannot tell", exit 3.
     let zero = policy(dir.path(), 0.0, 12, 12, 0.001);
     let (out, json) = gate_run(dir.path(), &zero, &["--format", "markdown"]);
-    let stdout = text(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "{stdout}\n{}",
-        text(&out.stderr)
-    );
+    let stdout = exited(&out, 3);
     assert!(
         stdout.contains("**inconclusive** at this noise"),
         "{stdout}"
@@ -230,13 +224,7 @@ fn a_duet_runs_both_builds_at_once_and_sees_the_injected_cost() {
             "40000",
         ],
     );
-    let stdout = text(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{stdout}\n{}",
-        text(&out.stderr)
-    );
+    exited(&out, 1);
     assert_eq!(json["verdict"], "regression");
     check_results(dir.path(), 8);
     // Each side ran on its own half.

@@ -64,10 +64,7 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
         exe: std::env::current_exe().context("locating the proxybench executable")?,
         proxy_args: args.externals.proxy_args()?,
         cores: super::core_entries(&args.externals, probe.as_ref())?,
-        allowed_cpus: match args.cpus {
-            Some(set) => set,
-            None => CpuSet::allowed().context("reading this process's CPU affinity")?,
-        },
+        allowed_cpus: super::allowed_cpus(args.cpus)?,
         io_uring: probe.io_uring(),
         memlock_limit: probe.memlock_limit(),
         build,

@@ -155,10 +155,7 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
         exe: candidate.clone(),
         proxy_args: args.externals.proxy_args()?,
         cores: super::core_entries(&args.externals, probe.as_ref())?,
-        allowed_cpus: match args.cpus {
-            Some(set) => set,
-            None => CpuSet::allowed().context("reading this process's CPU affinity")?,
-        },
+        allowed_cpus: super::allowed_cpus(args.cpus)?,
         io_uring: probe.io_uring(),
         memlock_limit: probe.memlock_limit(),
         build: candidate_build,
@@ -365,12 +362,7 @@ fn build_revision(repo: &Path, rev: &str, store: &Path) -> anyhow::Result<PathBu
     let store = std::path::absolute(store).context("locating target/gate-run")?;
     let src = store.join("src").join(&commit);
     if src.exists() {
-        let _ = Command::new("git")
-            .arg("-C")
-            .arg(repo)
-            .args(["worktree", "remove", "--force"])
-            .arg(&src)
-            .output();
+        remove_worktree(repo, &src);
         let _ = std::fs::remove_dir_all(&src);
     }
     run(
@@ -401,11 +393,17 @@ fn build_revision(repo: &Path, rev: &str, store: &Path) -> anyhow::Result<PathBu
             "building {rev} ({commit}) failed ({built})"
         ))
     };
+    remove_worktree(repo, &src);
+    result
+}
+
+/// Removes a worktree this command added; a failure leaves a directory
+/// the next run removes, so it is not an error.
+fn remove_worktree(repo: &Path, src: &Path) {
     let _ = Command::new("git")
         .arg("-C")
         .arg(repo)
         .args(["worktree", "remove", "--force"])
-        .arg(&src)
+        .arg(src)
         .output();
-    result
 }

@@ -115,6 +115,14 @@ pub(crate) fn find(
         })
 }
 
+/// `--cpus` when given, else every CPU this process may run on.
+pub(crate) fn allowed_cpus(given: Option<pb_sys::CpuSet>) -> anyhow::Result<pb_sys::CpuSet> {
+    match given {
+        Some(set) => Ok(set),
+        None => pb_sys::CpuSet::allowed().context("reading this process's CPU affinity"),
+    }
+}
+
 /// The probe every command uses.
 pub(crate) fn probe() -> Box<dyn Probe> {
     match std::env::var(FAKE_NO_IO_URING) {

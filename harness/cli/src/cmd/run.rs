@@ -75,10 +75,7 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
     };
     let probe = super::probe();
     let cores = super::core_entries(&args.externals, probe.as_ref())?;
-    let allowed_cpus = match args.cpus {
-        Some(set) => set,
-        None => CpuSet::allowed().context("reading this process's CPU affinity")?,
-    };
+    let allowed_cpus = super::allowed_cpus(args.cpus)?;
     let request = Request {
         scenario,
         overrides: Overrides {
