@@ -135,29 +135,29 @@ impl Policy {
         p.min_pairs = min_pairs.unwrap_or(p.min_pairs);
         p.max_pairs = max_pairs.unwrap_or(p.max_pairs);
         for &m in &self.paired.metrics {
-            let p = &self.paired;
-            Plan::new(
-                self.rule.metric(m).threshold,
-                p.alpha,
-                p.power,
-                p.min_pairs,
-                p.max_pairs,
-            )?;
+            self.paired.plan(self.rule.metric(m).threshold)?;
         }
         Ok(self)
     }
 
     /// The sequential plan for `metric` under `[paired]`.
     pub fn plan(&self, metric: Metric) -> Plan {
-        let p = &self.paired;
+        self.paired
+            .plan(self.rule.metric(metric).threshold)
+            .expect("checked when the policy was made")
+    }
+}
+
+impl Paired {
+    /// The plan these settings give a metric with `threshold`.
+    fn plan(&self, threshold: f64) -> Result<Plan, pb_stats::PlanError> {
         Plan::new(
-            self.rule.metric(metric).threshold,
-            p.alpha,
-            p.power,
-            p.min_pairs,
-            p.max_pairs,
+            threshold,
+            self.alpha,
+            self.power,
+            self.min_pairs,
+            self.max_pairs,
         )
-        .expect("checked when the policy was made")
     }
 }
 
@@ -350,8 +350,7 @@ fn paired(
         metrics,
     };
     for &m in &p.metrics {
-        let threshold = rule.metric(m).threshold;
-        if let Err(e) = Plan::new(threshold, p.alpha, p.power, p.min_pairs, p.max_pairs) {
+        if let Err(e) = p.plan(rule.metric(m).threshold) {
             let field = match e {
                 pb_stats::PlanError::OutOfRange { what: "alpha", .. } => "paired.alpha",
                 pb_stats::PlanError::OutOfRange {
