@@ -15,7 +15,10 @@
 #                  the busy runner the gate must live with (pb-calibrate
 #                  noise; started and stopped here, bounded by itself)
 #   --inject PCT   the A/B regression, % of the core's CPU per request
-#                  (default 10)
+#                  (default 10), measured in the conditions the comparisons
+#                  run in (with the background load, when there is one:
+#                  it makes every request dearer, and +10 % of the quiet
+#                  cost would be a smaller regression there)
 #   --mde-check    afterwards, REPS more A/B runs injecting 1.5x the
 #                  median minimum detectable effect the A/A runs printed:
 #                  the MDE is honest if they are (nearly) all detected
@@ -80,6 +83,16 @@ stop_noise() {
 trap 'stop_noise; rm -rf "$work"' EXIT
 [ -n "$keep" ] && mkdir -p "$keep"
 
+if [ -n "$noise" ] && [ "$noise" != 0 ]; then
+    # Bounded by itself too: at most four hours even if this script dies.
+    "$cal" noise --duty "$noise" --threads 1 --seconds 14400 >/dev/null &
+    noise_pid=$! noise_started=$SECONDS
+    label="noise-$noise"
+    echo "background load: one thread spinning $noise of every 20 ms (pid $noise_pid)"
+else
+    label=quiet
+fi
+
 echo "== measuring: $core CPU per request, spin loop cost"
 if ! "$pb" run "$scenario" --cores "$core" --trials 5 --out "$work/probe" \
     --reports "$work/reports" --skip-conform -q >"$work/probe.log" 2>&1; then
@@ -92,15 +105,6 @@ spin=$(spin_for "$inject")
 echo "core CPU per request ${cpu_us} µs (median of 5 trials); spin loop ${ns_per_iter} ns/iteration"
 echo "injected cost: --core-spin-iters $spin (~${inject} % of the CPU per request)"
 
-if [ -n "$noise" ] && [ "$noise" != 0 ]; then
-    # Bounded by itself too: at most four hours even if this script dies.
-    "$cal" noise --duty "$noise" --threads 1 --seconds 14400 >/dev/null &
-    noise_pid=$! noise_started=$SECONDS
-    label="noise-$noise"
-    echo "background load: one thread spinning $noise of every 20 ms (pid $noise_pid)"
-else
-    label=quiet
-fi
 echo "policy: $policy; $reps comparisons of each kind"
 echo
 
