@@ -40,6 +40,7 @@ fn start(core: &str) -> Option<CoreProcess> {
         config: None,
         program_config_out: None,
         extra_args: &[],
+        listen: pb_process::LOOPBACK,
     };
     match CoreProcess::start(&cmd) {
         Ok(p) => Some(p),

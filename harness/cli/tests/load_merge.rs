@@ -23,6 +23,7 @@ fn start_core() -> CoreProcess {
         config: None,
         program_config_out: None,
         extra_args: &[],
+        listen: pb_process::LOOPBACK,
     })
     .unwrap()
 }

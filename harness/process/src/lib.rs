@@ -6,7 +6,7 @@
 pub mod kernel;
 
 use std::io::{BufRead, BufReader, Read};
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -17,6 +17,10 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use pb_core::ReadyLine;
 use pb_sys::CpuSet;
+
+/// Where cores and origins listen unless a cell's network path puts them
+/// on a link's address.
+pub const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
 /// How long a core may take to print its readiness line.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -57,16 +61,21 @@ pub struct CoreCommand<'a> {
     pub program_config_out: Option<&'a Path>,
     /// More arguments for `proxy` (`--external FILE`: cores users brought).
     pub extra_args: &'a [String],
+    /// The address it listens on (the port is the kernel's choice):
+    /// [`LOOPBACK`], or its address on a network path.
+    pub listen: IpAddr,
 }
 
-/// `origin --id ID --cpus CPUS`.
-fn origin_args(id: &str, cpus: &CpuSet) -> Vec<String> {
+/// `origin --id ID --cpus CPUS --listen LISTEN:0`.
+fn origin_args(id: &str, cpus: &CpuSet, listen: IpAddr) -> Vec<String> {
     vec![
         "origin".into(),
         "--id".into(),
         id.into(),
         "--cpus".into(),
         cpus.to_string(),
+        "--listen".into(),
+        SocketAddr::new(listen, 0).to_string(),
         "--exit-with-parent".into(),
     ]
 }
@@ -86,7 +95,10 @@ impl CoreProcess {
             .iter()
             .map(|s| s.to_string())
             .collect();
-        args.extend(["--listen".into(), "127.0.0.1:0".into()]);
+        args.extend([
+            "--listen".into(),
+            SocketAddr::new(cmd.listen, 0).to_string(),
+        ]);
         args.extend(["--threads".into(), cmd.threads.to_string()]);
         args.extend(["--cpus".into(), cmd.cpus.to_string()]);
         args.extend(["--spin-iters".into(), cmd.spin_iters.to_string()]);
@@ -105,9 +117,15 @@ impl CoreProcess {
         CoreProcess::spawn(cmd.exe, cmd.core, &args)
     }
 
-    /// Spawns `proxybench origin` (one worker thread) on `cpus`.
-    pub fn start_origin(exe: &Path, id: &str, cpus: &CpuSet) -> Result<CoreProcess, StartError> {
-        CoreProcess::spawn(exe, id, &origin_args(id, cpus))
+    /// Spawns `proxybench origin` (one worker thread) on `cpus`,
+    /// listening on `listen`.
+    pub fn start_origin(
+        exe: &Path,
+        id: &str,
+        cpus: &CpuSet,
+        listen: IpAddr,
+    ) -> Result<CoreProcess, StartError> {
+        CoreProcess::spawn(exe, id, &origin_args(id, cpus, listen))
     }
 
     /// Starts an echo origin (`proxybench origin --echo`, tcp-forward's
@@ -116,8 +134,9 @@ impl CoreProcess {
         exe: &Path,
         id: &str,
         cpus: &CpuSet,
+        listen: IpAddr,
     ) -> Result<CoreProcess, StartError> {
-        let mut args = origin_args(id, cpus);
+        let mut args = origin_args(id, cpus, listen);
         args.push("--echo".into());
         CoreProcess::spawn(exe, id, &args)
     }

@@ -17,6 +17,7 @@ use crate::analysis::{Analysis, CoreRow, GroupAnalysis, Winner};
 use crate::charts::{Chart, ChartKind, Palette};
 use crate::compare::Comparison;
 use crate::error::ReportError;
+use crate::factors::Factor;
 use crate::model::{Run, status_label};
 use crate::{INDEX, fmt};
 
@@ -136,33 +137,36 @@ struct Page {
     /// more grid cores, and its effect sentences.
     grids: Vec<GridView>,
     /// Loads run under two or more driver backends, side by side.
-    drivers: Vec<DriverPairView>,
+    drivers: Vec<FactorView>,
+    /// Loads run across two or more networks, side by side.
+    networks: Vec<FactorView>,
 }
 
-/// One load under each driver backend, as the page draws it.
+/// One load at each level of a factor, as the page draws it.
 #[derive(Debug, Serialize)]
-struct DriverPairView {
+struct FactorView {
     label: String,
-    backends: Vec<String>,
-    /// One row per core: its name and one cell per backend.
-    rows: Vec<(String, Vec<DriverSideView>)>,
+    levels: Vec<String>,
+    /// One row per core: its name and one cell per level.
+    rows: Vec<(String, Vec<LevelView>)>,
     verdict: String,
-    /// The cheapest core changed with the driver, clearly.
+    /// The cheapest core changed with the level, clearly.
     flip: bool,
 }
 
 #[derive(Debug, Serialize)]
-struct DriverSideView {
+struct LevelView {
     ran: bool,
     cpu: String,
+    p99: String,
     per_wakeup: String,
     driver_syscalls: String,
     driver_cpu: String,
     qps: String,
 }
 
-impl DriverPairView {
-    fn new(pair: &crate::drivers::DriverPair) -> DriverPairView {
+impl FactorView {
+    fn new(pair: &crate::factors::Comparison) -> FactorView {
         let num =
             |v: Option<f64>, digits: usize| v.map_or("-".to_owned(), |v| format!("{v:.digits$}"));
         let rows = pair
@@ -173,17 +177,19 @@ impl DriverPairView {
                     .sides
                     .iter()
                     .map(|side| match side {
-                        Some(s) => DriverSideView {
+                        Some(s) => LevelView {
                             ran: true,
                             cpu: num(s.cpu_us_per_req, 1),
+                            p99: num(s.p99_us, 0),
                             per_wakeup: num(s.requests_per_wakeup(), 1),
                             driver_syscalls: num(s.driver_syscalls_per_req, 2),
                             driver_cpu: num(s.driver_cpu_us_per_req, 1),
                             qps: s.qps.map_or("-".to_owned(), crate::fmt::rate),
                         },
-                        None => DriverSideView {
+                        None => LevelView {
                             ran: false,
                             cpu: String::new(),
+                            p99: String::new(),
                             per_wakeup: String::new(),
                             driver_syscalls: String::new(),
                             driver_cpu: String::new(),
@@ -194,9 +200,9 @@ impl DriverPairView {
                 (row.core.clone(), sides)
             })
             .collect();
-        DriverPairView {
+        FactorView {
             label: pair.label.clone(),
-            backends: pair.backends.clone(),
+            levels: pair.levels.clone(),
             rows,
             verdict: pair.verdict(),
             flip: pair.flip(),
@@ -732,9 +738,13 @@ impl Page {
             .collect();
         Page {
             grids,
-            drivers: crate::drivers::pairs(results)
+            drivers: crate::factors::comparisons(results, Factor::Driver)
                 .iter()
-                .map(DriverPairView::new)
+                .map(FactorView::new)
+                .collect(),
+            networks: crate::factors::comparisons(results, Factor::Network)
+                .iter()
+                .map(FactorView::new)
                 .collect(),
             run: RunInfo::new(current),
             baseline: baseline.map(RunInfo::new),

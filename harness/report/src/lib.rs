@@ -12,7 +12,7 @@
 //! | [`charts`] | PNGs drawn with plotters and an embedded font |
 //! | [`html`] | the page, from `templates/` via minijinja |
 //! | [`kernel`] | per scenario cell: where each core's CPU goes (user vs kernel, syscalls, io_uring, switches, allocations), the distance from the scenario's floor of data syscalls, the largest difference between cores |
-//! | [`drivers`] | loads run under two driver backends: each core's cost under each, the counters that explain it, and whether the cheapest core changes with the client's I/O model |
+//! | [`factors`] | loads run at two or more levels of a setup factor (driver backends, network paths): each core's cost and tail at each, the counters that explain it, and whether the cheapest core changes with the level |
 //! | [`grid`] | the runtime × composition grid of each scenario cell, and each factor's effect with the other held fixed |
 //! | [`runs`] | the index of every run kept (`reports/index.html`): a link to each, and each headline figure's trend across runs |
 //! | [`claims`] | the claims ledger of `proxybench claims` as a page (`reports/claims/<run-id>/index.html`) |
@@ -31,8 +31,8 @@ pub mod analysis;
 pub mod charts;
 pub mod claims;
 pub mod compare;
-pub mod drivers;
 pub mod error;
+pub mod factors;
 pub mod fmt;
 pub mod grid;
 pub mod html;

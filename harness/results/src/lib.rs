@@ -25,6 +25,7 @@ pub mod icount;
 pub mod io;
 pub mod merge;
 pub mod model;
+pub mod network;
 pub mod soak;
 pub mod summary;
 

@@ -224,6 +224,9 @@ pub struct CellParams {
     /// Upstreams of a `tcp-forward` cell.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tcp: Option<TcpCellParams>,
+    /// The network path the scenario asked for; absent on loopback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<crate::network::NetworkParams>,
 }
 
 fn epoll() -> String {
@@ -315,6 +318,10 @@ pub struct Cell {
     /// Absent for compiled cores.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub program_config: Option<String>,
+    /// What the cell's network path ran across (namespaces and links, or
+    /// the loopback it fell back to); absent for a loopback cell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<crate::network::NetworkRun>,
     /// Derived from `trials`; absent when no trial ran.
     pub summary: Option<Summary>,
 }

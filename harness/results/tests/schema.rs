@@ -7,7 +7,7 @@ use pb_results::*;
 mod common;
 
 /// A results file that uses every optional part of the model: a rate
-/// search, a core exit, a memlock limit.
+/// search, a core exit, a memlock limit, a network path.
 fn sample() -> Results {
     let h = common::histogram([12_345]);
     let trial = Trial {
@@ -55,6 +55,38 @@ fn sample() -> Results {
             engine: "wasmtime".into(),
             module: Some("mine.wat".into()),
         }),
+    });
+    let lan = network::LinkSpec {
+        delay_ms: 0.1,
+        ..Default::default()
+    };
+    let wan = network::LinkSpec {
+        delay_ms: 10.0,
+        jitter_ms: 1.0,
+        loss_pct: 0.1,
+        rate_mbit: Some(100.0),
+    };
+    cell.params.network = Some(network::NetworkParams {
+        name: "wan-origin".into(),
+        links: network::NetworkSpec {
+            client: lan,
+            origin: wan,
+        },
+    });
+    cell.network = Some(network::NetworkRun {
+        namespaces: true,
+        note: Some("the kernel has no netem: links emulated in user space".into()),
+        links: [("client", lan), ("origin", wan)]
+            .map(|(link, spec)| network::LinkReport {
+                link: link.into(),
+                spec,
+                emulation: network::Emulation::Userspace,
+                delivered: 1000,
+                lost: 1,
+                overflowed: 0,
+                cpu_s: 0.25,
+            })
+            .to_vec(),
     });
     results
 }
@@ -123,6 +155,25 @@ fn the_schema_rejects_what_it_must() {
         (
             "a filter engine proxybench does not have",
             Box::new(|v| v["cells"][0]["params"]["http"]["filter"]["engine"] = "lua".into()),
+        ),
+        (
+            "a link that loses every packet",
+            Box::new(|v| {
+                v["cells"][0]["params"]["network"]["links"]["origin"]["loss_pct"] = 100.0.into()
+            }),
+        ),
+        (
+            "a link carried by something proxybench does not use",
+            Box::new(|v| v["cells"][0]["network"]["links"][0]["emulation"] = "dummynet".into()),
+        ),
+        (
+            "a network run that does not say whether it used namespaces",
+            Box::new(|v| {
+                v["cells"][0]["network"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("namespaces");
+            }),
         ),
         (
             "no CPU plan",

@@ -20,6 +20,7 @@
 //! | [`plan`] | splitting the allowed CPUs between core, driver and origin ([`CpuPlan`](pb_results::CpuPlan)) |
 //! | [`matrix`] | for each cell, start every core, run trials interleaved across cores (A B C A B C ...); in an A/B run each core of a baseline build beside this build's, A B B A |
 //! | [`measure`] | one driver run (or a rate search) against a target -> a results trial, with the target's CPU sampled at the window edges |
+//! | `network` | a cell's network path (`network = "lan"`): the namespaces and links made for it ([`pb_netpath`]), who is started in which, what the results record; loopback when none can be made, with the reason |
 //! | `external` | a cell driven by an external client (`client = "wrk"`): wrk run, its output parsed into the same trial, its responses marked unverified |
 //! | [`env`] | the machine: kernel, CPU, rustc, git revision, io_uring, memlock |
 //! | [`table`] | the readable table printed at the end |
@@ -31,6 +32,7 @@ pub mod env;
 mod external;
 pub mod matrix;
 pub mod measure;
+mod network;
 pub mod pipeline;
 pub mod plan;
 pub mod table;

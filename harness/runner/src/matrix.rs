@@ -14,6 +14,7 @@ use pb_core::config::{
 };
 use pb_driver::LoadSpec;
 use pb_driver::search::{LatencyBound, SearchSpec};
+use pb_netpath::Role;
 use pb_progress::{Event, Progress, Stage, Units};
 use pb_results::{Cell, CellStatus, CoreStatus, CpuPlan, GridCell, Results, ScenarioRef, Summary};
 use pb_scenario::ScenarioFile;
@@ -22,6 +23,7 @@ use pb_sys::CpuSet;
 
 use crate::env::{self, BuildInfo};
 use crate::measure::{measure, rate_search};
+use crate::network::CellNet;
 use crate::plan;
 use pb_process::{CoreCommand, CoreProcess, ProcSampler, StartError};
 
@@ -330,41 +332,61 @@ fn run_cell(
     progress: &mut Tracker<'_>,
 ) -> Result<Vec<(Side, Cell)>, RunnerError> {
     let label = cell.label();
+    // The network path first, so it is removed last (locals drop in
+    // reverse): after every process in it has stopped.
+    let net = match CellNet::open(cell, &pins.driver) {
+        Ok(net) => net,
+        Err(reason) => {
+            progress.note(&format!("[{label}] {reason}"));
+            return Ok(failed_cell_for_all(cfg, cell, &reason));
+        }
+    };
+    if let Some(why) = net.fallback() {
+        progress.note(&format!("[{label}] {why}"));
+    }
     // Origins and the proxy configuration pointing at them.
     let started = match (&cell.params.http, &cell.params.tcp) {
-        (Some(h), _) => Some(Origins::start(
-            &cfg.exe,
-            h.origins,
-            h.policy,
-            Some(h),
-            &pins.origin,
-            &label,
-        )),
-        (None, Some(t)) => Some(Origins::start(
-            &cfg.exe,
-            t.origins,
-            t.policy,
-            None,
-            &pins.origin,
-            &label,
-        )),
+        (Some(h), _) => Some((h.origins, h.policy, Some(h))),
+        (None, Some(t)) => Some((t.origins, t.policy, None)),
         (None, None) => None,
-    };
+    }
+    .map(|(count, policy, http)| {
+        net.within(Role::Origin, || {
+            Origins::start(
+                &cfg.exe,
+                count,
+                policy,
+                http,
+                &pins.origin,
+                net.listen(Role::Origin),
+                &label,
+            )
+        })
+        .and_then(|started| started)
+    });
     let origins = match started {
         Some(Ok(origins)) => Some(origins),
         Some(Err(reason)) => {
             progress.note(&format!("[{label}] origins: {reason}"));
+            let reason = format!("origins did not start: {reason}");
             return Ok(failed_cell_for_all(cfg, cell, &reason));
         }
         None => None,
     };
-    let mut slots = start_slots(cfg, cell, pins, origins.as_ref(), progress);
-    run_trials(cfg, cell, pins, &mut slots, sequence, progress);
+    let mut slots = start_slots(cfg, cell, pins, &net, origins.as_ref(), progress);
+    run_trials(cfg, cell, pins, &net, &mut slots, sequence, progress);
     if let Some(bound) = cell.rate_search {
-        run_rate_search(cfg, cell, pins, bound, &mut slots, progress);
+        run_rate_search(cfg, cell, pins, &net, bound, &mut slots, progress);
     }
+    let broken_link = net.failure();
     let mut cells = Vec::with_capacity(slots.len());
     for mut slot in slots {
+        if let Some(failure) = &broken_link
+            && slot.cell.status == CellStatus::Ok
+        {
+            slot.end(CellStatus::Failed, format!("network path broke: {failure}"));
+        }
+        slot.cell.network = net.record();
         if let Some(process) = slot.process.take() {
             let rss = process.sampler().rss_max().unwrap_or(0);
             if let Some(last) = slot.cell.trials.last_mut() {
@@ -384,6 +406,7 @@ fn start_slots(
     cfg: &RunConfig,
     cell: &pb_scenario::Cell,
     pins: &Pins,
+    net: &CellNet,
     origins: Option<&Origins>,
     progress: &mut Tracker<'_>,
 ) -> Vec<Slot> {
@@ -411,7 +434,7 @@ fn start_slots(
     let mut slots = Vec::with_capacity(wanted.len());
     for entry in wanted {
         for &side in sides(cfg, entry) {
-            let slot = start_slot(cfg, cell, pins, origins, entry, side);
+            let slot = start_slot(cfg, cell, pins, net, origins, entry, side);
             if let Some(reason) = &slot.cell.reason {
                 progress.note(&format!("[{label}] {}: {reason}", slot.name()));
             }
@@ -426,6 +449,7 @@ fn start_slot(
     cfg: &RunConfig,
     cell: &pb_scenario::Cell,
     pins: &Pins,
+    net: &CellNet,
     origins: Option<&Origins>,
     entry: &CoreEntry,
     side: Side,
@@ -466,8 +490,12 @@ fn start_slot(
                 config: origins.map(|o| &*o.config),
                 program_config_out: program_config.as_deref(),
                 extra_args: &cfg.proxy_args,
+                listen: net.listen(Role::Core),
             };
-            match CoreProcess::start(&cmd) {
+            let started = net
+                .within(Role::Core, || CoreProcess::start(&cmd))
+                .unwrap_or_else(|reason| Err(StartError::Failed(reason)));
+            match started {
                 Ok(process) => {
                     slot.cell.program_config = program_config
                         .and_then(|path| std::fs::read_to_string(&path).ok())
@@ -511,6 +539,7 @@ fn run_trials(
     cfg: &RunConfig,
     cell: &pb_scenario::Cell,
     pins: &Pins,
+    net: &CellNet,
     slots: &mut [Slot],
     sequence: &mut u32,
     progress: &mut Tracker<'_>,
@@ -523,22 +552,26 @@ fn run_trials(
             let Some((addr, sampler)) = slot.target else {
                 continue;
             };
-            let measured = match cell.params.client {
-                None => {
-                    let spec = cell.load_spec(settings, addr, Some(pins.driver.clone()));
-                    measure(&spec, Some(sampler), trial, *sequence)
-                }
-                Some(client) => crate::measure::measure_external(
-                    client,
-                    cell,
-                    settings,
-                    addr,
-                    Some(&pins.driver),
-                    Some(sampler),
-                    trial,
-                    *sequence,
-                ),
-            };
+            // The driver's threads (or wrk) start inside the driver's
+            // namespace, so every connection crosses the path.
+            let measured = net
+                .within(Role::Driver, || match cell.params.client {
+                    None => {
+                        let spec = cell.load_spec(settings, addr, Some(pins.driver.clone()));
+                        measure(&spec, Some(sampler), trial, *sequence)
+                    }
+                    Some(client) => crate::measure::measure_external(
+                        client,
+                        cell,
+                        settings,
+                        addr,
+                        Some(&pins.driver),
+                        Some(sampler),
+                        trial,
+                        *sequence,
+                    ),
+                })
+                .and_then(|measured| measured);
             match measured {
                 Ok(t) => {
                     let what = format!(
@@ -587,6 +620,7 @@ fn run_rate_search(
     cfg: &RunConfig,
     cell: &pb_scenario::Cell,
     pins: &Pins,
+    net: &CellNet,
     bound: LatencyBound,
     slots: &mut [Slot],
     progress: &mut Tracker<'_>,
@@ -604,7 +638,7 @@ fn run_rate_search(
             ..cell.load_spec(settings, addr, Some(pins.driver.clone()))
         };
         let core = slot.name();
-        let found = rate_search(&base, &search, |p| {
+        let searched = net.within(Role::Driver, || rate_search(&base, &search, |p| {
             let line = format!(
                 "[{label}] rate search {core}: {:>9.0} req/s offered, {:>9.0} done, p99 {:>9.1} µs, p99.9 {:>9.1} µs: {}",
                 p.offered,
@@ -619,7 +653,8 @@ fn run_rate_search(
             );
             let what = format!("[{label}] {core} rate search at {:.0} req/s", p.offered);
             progress.step(probe_load(settings), &what, &line);
-        });
+        }));
+        let found = searched.and_then(|found| found.map_err(|e| e.to_string()));
         match found {
             Ok(result) => slot.cell.rate_search = Some(result),
             Err(reason) => slot.end(CellStatus::Failed, format!("rate search: {reason}")),
@@ -800,12 +835,15 @@ impl Origins {
         policy: Policy,
         http: Option<&HttpParams>,
         cpus: &CpuSet,
+        listen: std::net::IpAddr,
         label: &str,
     ) -> Result<Origins, String> {
         let processes = (0..count)
             .map(|i| match http {
-                Some(_) => CoreProcess::start_origin(exe, &format!("origin-{i}"), cpus),
-                None => CoreProcess::start_echo_origin(exe, &format!("echo-origin-{i}"), cpus),
+                Some(_) => CoreProcess::start_origin(exe, &format!("origin-{i}"), cpus, listen),
+                None => {
+                    CoreProcess::start_echo_origin(exe, &format!("echo-origin-{i}"), cpus, listen)
+                }
             })
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| e.to_string())?;
@@ -838,10 +876,7 @@ fn failed_cell_for_all(
         };
         for &side in builds {
             let mut slot = Slot::new(cell.results_cell(&name, &cfg.scenario.run), side);
-            slot.end(
-                CellStatus::Failed,
-                format!("origins did not start: {reason}"),
-            );
+            slot.end(CellStatus::Failed, reason.to_owned());
             cells.push((side, slot.cell));
         }
     }

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use pb_progress::Progress;
+use pb_results::network::NetworkParams;
 use pb_results::{CellStatus, Results};
 use pb_scenario::ScenarioFile;
 use pb_sys::CpuSet;
@@ -61,6 +62,10 @@ pub struct Overrides {
     /// Run every cell under each of these driver backends (one cell per
     /// backend), whatever the file says.
     pub drivers: Option<Vec<pb_scenario::Backend>>,
+    /// Run every cell across each of these networks (`loopback`, `lan`,
+    /// `wan-origin` or one the file defines), one cell per network,
+    /// whatever the file says.
+    pub networks: Option<Vec<String>>,
 }
 
 /// Where a run's files went.
@@ -156,6 +161,34 @@ fn under_drivers(
     out
 }
 
+/// Every load of `cells` once across each of `networks`, as
+/// [`under_drivers`] does for backends.
+fn under_networks(
+    cells: &[pb_scenario::Cell],
+    networks: &[Option<NetworkParams>],
+) -> Vec<pb_scenario::Cell> {
+    let load_of = |cell: &pb_scenario::Cell| {
+        let mut cell = cell.clone();
+        cell.params.network = None;
+        cell
+    };
+    let mut seen: Vec<pb_scenario::Cell> = Vec::new();
+    let mut out = Vec::new();
+    for cell in cells {
+        let load = load_of(cell);
+        if seen.contains(&load) {
+            continue;
+        }
+        for network in networks {
+            let mut cell = load.clone();
+            cell.params.network = network.clone();
+            out.push(cell);
+        }
+        seen.push(load);
+    }
+    out
+}
+
 /// Stage 1: the request checked and its overrides applied.
 pub fn plan(request: &Request) -> Result<RunConfig, PipelineError> {
     let bad = |message: &str| Err(PipelineError::Options(message.to_owned()));
@@ -187,6 +220,23 @@ pub fn plan(request: &Request) -> Result<RunConfig, PipelineError> {
             return bad("--driver needs at least one backend");
         }
         scenario.cells = under_drivers(&scenario.cells, drivers);
+    }
+    if let Some(names) = &o.networks {
+        if names.is_empty() {
+            return bad("--network needs at least one network");
+        }
+        let mut networks = Vec::with_capacity(names.len());
+        for (i, name) in names.iter().enumerate() {
+            if names[..i].contains(name) {
+                return bad(&format!("--network lists {name:?} twice"));
+            }
+            networks.push(
+                scenario
+                    .network(name)
+                    .map_err(|e| PipelineError::Options(format!("--network: {e}")))?,
+            );
+        }
+        scenario.cells = under_networks(&scenario.cells, &networks);
     }
     if let Some(only) = &o.cores {
         let names: Vec<&str> = request.cores.iter().map(|c| c.name.as_str()).collect();
@@ -478,11 +528,47 @@ mod tests {
                 },
                 "--driver",
             ),
+            (
+                Overrides {
+                    networks: Some(vec!["moon".into()]),
+                    ..Overrides::default()
+                },
+                "--network: unknown network \"moon\"; known: loopback, lan, wan-origin",
+            ),
+            (
+                Overrides {
+                    networks: Some(vec!["lan".into(), "lan".into()]),
+                    ..Overrides::default()
+                },
+                "twice",
+            ),
         ] {
             let mut r = request();
             r.overrides = bad;
             let error = plan(&r).unwrap_err().to_string();
             assert!(error.contains(says), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_network_override_runs_every_load_across_each_network_once() {
+        let mut r = request();
+        let loads = r.scenario.cells.len();
+        // A cell the file already put on a network is the same load.
+        let mut on_lan = r.scenario.cells[0].clone();
+        on_lan.params.network = r.scenario.network("lan").unwrap();
+        r.scenario.cells.push(on_lan);
+        r.overrides.networks = Some(vec!["loopback".into(), "wan-origin".into()]);
+        let cfg = plan(&r).unwrap();
+        assert_eq!(cfg.scenario.cells.len(), 2 * loads);
+        for pair in cfg.scenario.cells.chunks(2) {
+            assert_eq!(pair[0].params.network, None);
+            let wan = pair[1].params.network.as_ref().unwrap();
+            assert_eq!(wan.name, "wan-origin");
+            assert_eq!(
+                pair[1].label(),
+                format!("{}/net-wan-origin", pair[0].label())
+            );
         }
     }
 

@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use pb_report::factors::{Comparison, Factor};
 use pb_results::{CellStatus, DIRECT, Results};
 
 /// Renders the results as a fixed-width text table.
@@ -157,8 +158,10 @@ pub fn render(results: &Results) -> String {
     for grid in pb_report::grid::grids(results) {
         render_grid(&mut out, &grid);
     }
-    for pair in pb_report::drivers::pairs(results) {
-        render_driver_pair(&mut out, &pair, w);
+    for factor in [Factor::Driver, Factor::Network] {
+        for comparison in pb_report::factors::comparisons(results, factor) {
+            render_comparison(&mut out, &comparison, w);
+        }
     }
     let over_direct = added_over_direct(results);
     if !over_direct.is_empty() {
@@ -222,34 +225,48 @@ allocs/req: heap allocations per request (counted inside the proxybench binary; 
     out
 }
 
-/// One load under each driver backend: each core's CPU per request, the
-/// requests its every wake-up brought, the driver's system calls and CPU
-/// per request, then whether the cheapest core changed.
-fn render_driver_pair(out: &mut String, pair: &pb_report::drivers::DriverPair, w: usize) {
-    let _ = writeln!(
-        out,
-        "\n{}: under each driver, core µs/req median (requests per core wake-up; driver syscalls/req, driver µs/req)",
-        pair.label
-    );
+/// One load at each level of a factor: each core's CPU per request and
+/// what explains it (under each driver: the requests its every wake-up
+/// brought, the driver's system calls and CPU per request; across each
+/// network: p99 and requests per wake-up), then whether the cheapest core
+/// changed.
+fn render_comparison(out: &mut String, pair: &Comparison, w: usize) {
+    let what = match pair.factor {
+        Factor::Driver => {
+            "under each driver, core µs/req median (requests per core wake-up; driver syscalls/req, driver µs/req)"
+        }
+        Factor::Network => {
+            "across each network, core µs/req median (p99 µs; requests per core wake-up)"
+        }
+    };
+    let _ = writeln!(out, "\n{}: {what}", pair.label);
     let col = 38;
     let mut header = format!("  {:<w$}", "core");
-    for backend in &pair.backends {
-        let _ = write!(header, " {backend:>col$}");
+    for level in &pair.levels {
+        let _ = write!(header, " {level:>col$}");
     }
     let _ = writeln!(out, "{header}");
     let num = |v: Option<f64>, digits: usize| v.map_or("-".to_owned(), |v| format!("{v:.digits$}"));
     for row in &pair.rows {
         let mut line = format!("  {:<w$}", row.core);
         for side in &row.sides {
-            let text = side.as_ref().map_or("did not run".to_owned(), |s| {
-                format!(
-                    "{} ({}/wake; {} sysc, {} µs)",
-                    num(s.cpu_us_per_req, 1),
-                    num(s.requests_per_wakeup(), 1),
-                    num(s.driver_syscalls_per_req, 2),
-                    num(s.driver_cpu_us_per_req, 1),
-                )
-            });
+            let text = side
+                .as_ref()
+                .map_or("did not run".to_owned(), |s| match pair.factor {
+                    Factor::Driver => format!(
+                        "{} ({}/wake; {} sysc, {} µs)",
+                        num(s.cpu_us_per_req, 1),
+                        num(s.requests_per_wakeup(), 1),
+                        num(s.driver_syscalls_per_req, 2),
+                        num(s.driver_cpu_us_per_req, 1),
+                    ),
+                    Factor::Network => format!(
+                        "{} (p99 {}; {}/wake)",
+                        num(s.cpu_us_per_req, 1),
+                        num(s.p99_us, 0),
+                        num(s.requests_per_wakeup(), 1),
+                    ),
+                });
             let _ = write!(line, " {text:>col$}");
         }
         let _ = writeln!(out, "{line}");

@@ -7,7 +7,14 @@
 //!
 //! Every error names the file and the field (`cell[1].message_bytes`), so a
 //! typo never silently becomes a default.
+//!
+//! A cell runs on loopback unless it names a `network`: a profile the file
+//! defines in a `[network.NAME]` table (`client` and `origin` links, each
+//! with `delay_ms`, `jitter_ms`, `loss_pct`, `rate_mbit`) or a built-in one
+//! ([`builtin_network`]: `lan`, `wan-origin`); `loopback` names the
+//! default, so `network = ["loopback", "lan"]` compares the two.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -19,6 +26,7 @@ pub use pb_driver::Backend;
 use pb_driver::http::{Heavy, HttpWorkload, Method};
 use pb_driver::search::LatencyBound;
 use pb_driver::{LoadSpec, Workload};
+use pb_results::network::{LinkSpec, NetworkParams, NetworkSpec};
 use pb_sys::CpuSet;
 use serde::Deserialize;
 
@@ -242,6 +250,9 @@ struct RawFile {
     description: String,
     #[serde(default)]
     run: RunSettings,
+    /// Network profiles cells may name, besides the built-in ones.
+    #[serde(default)]
+    network: BTreeMap<String, NetworkSpec>,
     #[serde(rename = "cell")]
     cells: Vec<RawCell>,
 }
@@ -284,6 +295,8 @@ struct RawCell {
     heavy_iters: Option<u64>,
     #[serde(default)]
     filter: Option<String>,
+    #[serde(default)]
+    network: Option<OneOrMany<String>>,
 }
 
 /// What an `http-forward` cell asks of the proxy and its origins.
@@ -329,6 +342,72 @@ pub struct CellParams {
     /// An external load client that drives the cell instead of
     /// proxybench's driver; `None` for proxybench's own.
     pub client: Option<ExternalClient>,
+    /// The network path between driver, core and origins; `None` for
+    /// loopback.
+    pub network: Option<NetworkParams>,
+}
+
+/// The name of the network every cell runs on unless it names another.
+pub const LOOPBACK: &str = "loopback";
+
+/// The networks every scenario file may name without defining them:
+/// `lan`, a data-centre LAN (0.1 ms each way on both links: 0.2 ms round
+/// trips between neighbours), and `wan-origin`, a proxy near its clients
+/// whose origins are far (the origin link 10 ms each way, a 20 ms round
+/// trip, with 0.1 % loss).
+pub fn builtin_network(name: &str) -> Option<NetworkSpec> {
+    let lan = LinkSpec {
+        delay_ms: 0.1,
+        ..LinkSpec::default()
+    };
+    match name {
+        "lan" => Some(NetworkSpec {
+            client: lan,
+            origin: lan,
+        }),
+        "wan-origin" => Some(NetworkSpec {
+            client: lan,
+            origin: LinkSpec {
+                delay_ms: 10.0,
+                loss_pct: 0.1,
+                ..LinkSpec::default()
+            },
+        }),
+        _ => None,
+    }
+}
+
+/// The built-in networks' names, for messages.
+pub const BUILTIN_NETWORKS: [&str; 2] = ["lan", "wan-origin"];
+
+/// The network `name` means given a file's own profiles: `None` for
+/// loopback; an error listing every name it could have been.
+fn resolve_network(
+    own: &BTreeMap<String, NetworkSpec>,
+    name: &str,
+) -> Result<Option<NetworkParams>, String> {
+    if name == LOOPBACK {
+        return Ok(None);
+    }
+    match own.get(name).copied().or_else(|| builtin_network(name)) {
+        Some(links) => Ok(Some(NetworkParams {
+            name: name.to_owned(),
+            links,
+        })),
+        None => {
+            let mut known: Vec<&str> = vec![LOOPBACK];
+            known.extend(BUILTIN_NETWORKS);
+            known.extend(
+                own.keys()
+                    .map(String::as_str)
+                    .filter(|n| !BUILTIN_NETWORKS.contains(n)),
+            );
+            Err(format!(
+                "unknown network {name:?}; known: {}",
+                known.join(", ")
+            ))
+        }
+    }
 }
 
 /// A load client other than proxybench's driver, run as a program, whose
@@ -436,8 +515,14 @@ impl Cell {
             (None, Backend::Epoll) => String::new(),
             (None, other) => format!("/{other}"),
         };
+        // Loopback, the default, adds nothing, for the same reason.
+        let network = self
+            .params
+            .network
+            .as_ref()
+            .map_or(String::new(), |n| format!("/net-{}", n.name));
         format!(
-            "{}/{http}{}B/c{}x{}{close}{work}{filter}{driver}{rate}",
+            "{}/{http}{}B/c{}x{}{close}{work}{filter}{driver}{rate}{network}",
             self.scenario.name(),
             self.params.message_bytes,
             self.params.connections,
@@ -481,6 +566,7 @@ impl Cell {
                 origins: t.origins,
                 policy: t.policy.name().into(),
             }),
+            network: p.network.clone(),
         }
     }
 
@@ -499,6 +585,7 @@ impl Cell {
             core_exit: None,
             conformance_failures: Vec::new(),
             program_config: None,
+            network: None,
             summary: None,
         }
     }
@@ -574,6 +661,9 @@ pub struct ScenarioFile {
     pub run: RunSettings,
     /// The expanded matrix, in file order.
     pub cells: Vec<Cell>,
+    /// The network profiles the file defines (`[network.NAME]`), besides
+    /// the built-in ones.
+    pub networks: BTreeMap<String, NetworkSpec>,
 }
 
 impl fmt::Display for ScenarioFile {
@@ -623,6 +713,21 @@ impl ScenarioFile {
             message,
         };
         check_run(&raw.run).map_err(|(field, message)| invalid(format!("run.{field}"), message))?;
+        for (name, spec) in &raw.network {
+            if name == LOOPBACK
+                || name.is_empty()
+                || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            {
+                return Err(invalid(
+                    format!("network.{name}"),
+                    format!(
+                        "{name:?} cannot name a network: use letters, digits and '-', and not {LOOPBACK:?} (no links at all)"
+                    ),
+                ));
+            }
+            spec.check()
+                .map_err(|m| invalid(format!("network.{name}"), m))?;
+        }
         if raw.cells.is_empty() {
             return Err(invalid(
                 "cell".into(),
@@ -847,6 +952,31 @@ impl ScenarioFile {
                     Some(client)
                 }
             };
+            let networks = match &raw_cell.network {
+                None => vec![None],
+                Some(names) => {
+                    let names = names.values();
+                    if names.is_empty() {
+                        return Err(invalid(
+                            at("network"),
+                            format!("list is empty; omit it for {LOOPBACK}"),
+                        ));
+                    }
+                    let mut networks = Vec::new();
+                    for (j, name) in names.iter().enumerate() {
+                        if names[..j].contains(name) {
+                            return Err(invalid(
+                                at("network"),
+                                format!("{name:?} is listed twice"),
+                            ));
+                        }
+                        let network = resolve_network(&raw.network, name)
+                            .map_err(|m| invalid(at("network"), m))?;
+                        networks.push(network);
+                    }
+                    networks
+                }
+            };
             if sizes.is_empty() {
                 let field = if http.is_some() {
                     "body_bytes"
@@ -855,24 +985,27 @@ impl ScenarioFile {
                 };
                 return Err(invalid(at(field), "list is empty".into()));
             }
-            for size in sizes {
-                for &driver in &drivers {
-                    cells.push(Cell {
-                        scenario,
-                        cores: raw_cell.cores.clone(),
-                        params: CellParams {
-                            message_bytes: size,
-                            connections: raw_cell.connections,
-                            in_flight: raw_cell.in_flight,
-                            rate: raw_cell.rate,
-                            http: http.clone(),
-                            tcp: tcp.clone(),
-                            driver,
-                            client,
-                        },
-                        rate_search,
-                        origin: format!("cell[{i}]"),
-                    });
+            for network in &networks {
+                for &size in &sizes {
+                    for &driver in &drivers {
+                        cells.push(Cell {
+                            scenario,
+                            cores: raw_cell.cores.clone(),
+                            params: CellParams {
+                                message_bytes: size,
+                                connections: raw_cell.connections,
+                                in_flight: raw_cell.in_flight,
+                                rate: raw_cell.rate,
+                                http: http.clone(),
+                                tcp: tcp.clone(),
+                                driver,
+                                client,
+                                network: network.clone(),
+                            },
+                            rate_search,
+                            origin: format!("cell[{i}]"),
+                        });
+                    }
                 }
             }
         }
@@ -882,7 +1015,15 @@ impl ScenarioFile {
             description: raw.description,
             run: raw.run,
             cells,
+            networks: raw.network,
         })
+    }
+
+    /// The network a cell naming `name` runs across in this file: `None`
+    /// for loopback, the file's own profile or a built-in one; an error
+    /// that lists the known names otherwise.
+    pub fn network(&self, name: &str) -> Result<Option<NetworkParams>, String> {
+        resolve_network(&self.networks, name)
     }
 
     /// Checks that every core a cell names is one of `known`; the error
@@ -1166,6 +1307,82 @@ mod tests {
                 .to_string()
                 .contains("only http-forward cells")
         );
+    }
+
+    #[test]
+    fn a_cell_names_networks_built_in_or_its_files_own_and_loopback_adds_nothing() {
+        let file = parse(
+            "name = \"t\"\n[network.metro]\norigin = { delay_ms = 2.0, rate_mbit = 1000.0 }\n[[cell]]\nscenario = \"http-forward\"\nbody_bytes = 100\nnetwork = [\"loopback\", \"lan\", \"wan-origin\", \"metro\"]\n",
+        )
+        .unwrap();
+        let labels: Vec<_> = file.cells.iter().map(Cell::label).collect();
+        assert_eq!(
+            labels,
+            [
+                "http-forward/GET/100B/c50x1",
+                "http-forward/GET/100B/c50x1/net-lan",
+                "http-forward/GET/100B/c50x1/net-wan-origin",
+                "http-forward/GET/100B/c50x1/net-metro"
+            ]
+        );
+        assert_eq!(file.cells[0].params.network, None);
+        assert_eq!(file.cells[0].results_params(&file.run).network, None);
+        let wan = file.cells[2].results_params(&file.run).network.unwrap();
+        assert_eq!(wan.name, "wan-origin");
+        assert_eq!(
+            (wan.links.origin.delay_ms, wan.links.origin.loss_pct),
+            (10.0, 0.1)
+        );
+        assert_eq!(wan.links.client.delay_ms, 0.1);
+        let metro = file.cells[3].params.network.as_ref().unwrap();
+        assert_eq!(metro.links.origin.rate_mbit, Some(1000.0));
+        assert!(metro.links.client.is_plain());
+    }
+
+    #[test]
+    fn a_bad_network_names_the_field() {
+        let cell = "[[cell]]\nscenario = \"echo\"\nmessage_bytes = 1\n";
+        for (text, field, says) in [
+            (
+                format!("{cell}network = \"moon\"\n"),
+                "cell[0].network",
+                "unknown network \"moon\"; known: loopback, lan, wan-origin",
+            ),
+            (
+                format!("{cell}network = [\"lan\", \"lan\"]\n"),
+                "cell[0].network",
+                "listed twice",
+            ),
+            (
+                format!("{cell}network = []\n"),
+                "cell[0].network",
+                "list is empty",
+            ),
+            (
+                format!("[network.far]\norigin = {{ loss_pct = 100.0 }}\n{cell}"),
+                "network.far",
+                "origin link: loss_pct",
+            ),
+            (
+                format!("[network.loopback]\n{cell}"),
+                "network.loopback",
+                "cannot name a network",
+            ),
+            (
+                format!("[network.x]\norigin = {{ delay = 1.0 }}\n{cell}"),
+                "network.x.origin",
+                "unknown field `delay`",
+            ),
+        ] {
+            let err = parse(&format!("name = \"t\"\n{text}")).unwrap_err();
+            let shown = err.to_string();
+            // (serde may name the unknown key itself after the table.)
+            assert!(
+                err.field().is_some_and(|f| f.starts_with(field)),
+                "{text}: {shown}"
+            );
+            assert!(shown.contains(says), "{text}: {shown}");
+        }
     }
 
     #[test]

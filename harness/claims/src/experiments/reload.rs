@@ -189,7 +189,7 @@ fn run(lab: &mut Lab<'_>) -> Result<Vec<Judged>, ClaimsError> {
 
     let origins: Vec<CoreProcess> = ["old-1", "old-2", "new-1", "new-2"]
         .iter()
-        .map(|id| CoreProcess::start_origin(&request.exe, id, &origin_cpus))
+        .map(|id| CoreProcess::start_origin(&request.exe, id, &origin_cpus, pb_process::LOOPBACK))
         .collect::<Result<_, _>>()
         .map_err(|e| ClaimsError::Experiment(format!("reload: origins: {e}")))?;
     let addrs: Vec<SocketAddr> = origins.iter().map(CoreProcess::addr).collect();
@@ -279,6 +279,7 @@ fn run(lab: &mut Lab<'_>) -> Result<Vec<Judged>, ClaimsError> {
                 config: Some(&v1_path),
                 program_config_out: None,
                 extra_args: &extra,
+                listen: pb_process::LOOPBACK,
             };
             let process = match CoreProcess::start(&cmd) {
                 Ok(p) => p,

@@ -123,6 +123,8 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
             tcp: None,
             driver: args.driver,
             client: None,
+            // A driver host's own network is whatever it stands on.
+            network: None,
         },
         rate_search: args.rate_search,
         origin: "proxybench load".into(),

@@ -38,6 +38,14 @@ pub(crate) struct Args {
     /// epoll, io_uring), one cell per backend, whatever the file says.
     #[arg(long, value_delimiter = ',', value_parser = super::load::parse_driver)]
     driver: Option<Vec<pb_driver::Backend>>,
+    /// Run every cell across each of these networks (comma-separated:
+    /// loopback, lan, wan-origin, or a `[network.NAME]` of the file), one
+    /// cell per network, whatever the file says. Driver, core and origins
+    /// then run in network namespaces of their own joined by links with
+    /// the network's delay and loss; needs root (elsewhere the cells run
+    /// on loopback and their results say why).
+    #[arg(long, value_delimiter = ',', value_name = "NETWORK")]
+    network: Option<Vec<String>>,
     /// Skip the conformance suite that otherwise runs first (its results
     /// mark any core that fails a case).
     #[arg(long)]
@@ -85,6 +93,7 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
             warmup_s: args.warmup,
             core_spin_iters: args.core_spin_iters,
             drivers: args.driver,
+            networks: args.network,
         },
         conform: !args.skip_conform,
         results_dir: args.out,

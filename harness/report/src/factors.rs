@@ -1,21 +1,28 @@
-//! The driver as a factor: cells that ran the same load under two driver
-//! backends (`driver = ["epoll", "io_uring"]`), or under an external
-//! client beside them (`client = "wrk"`), side by side.
+//! Factors of the setup, not of the cores, that can change their ranking:
+//! the same load run at two or more levels of one [`Factor`], side by
+//! side.
 //!
-//! How the client does I/O changes how requests reach the server — how
-//! many arrive per wake-up, how many system calls each costs on either
-//! side — and so what a core costs per request. A ranking that holds
-//! under one backend and not the other depends on the client, not on the
-//! cores alone; [`DriverPair::flip`] says so, and the counters beside the
-//! figures (the core's waits per request, whose inverse is requests per
-//! server wake-up, and the driver's own system calls) show the mechanism.
+//! - [`Factor::Driver`]: two driver backends (`driver = ["epoll",
+//!   "io_uring"]`), or an external client beside them (`client = "wrk"`).
+//!   How the client does I/O changes how requests reach the server — how
+//!   many arrive per wake-up, how many system calls each costs on either
+//!   side — and so what a core costs per request; the counters beside the
+//!   figures (the core's waits per request, whose inverse is requests per
+//!   server wake-up, and the driver's own system calls) show the
+//!   mechanism.
+//! - [`Factor::Network`]: loopback and network paths (`network =
+//!   ["loopback", "lan", "wan-origin"]`). Milliseconds between client,
+//!   proxy and origin change batching, wake-ups, pool sizes and the tail;
+//!   p99 stands beside CPU per request.
 //!
-//! A winner is the core with the lowest median CPU per request under a
-//! backend; its lead is clear when the Hodges-Lehmann shift's 95 %
-//! interval over the runner-up excludes zero ([`pb_stats::shift_interval`],
-//! the grid's effects' rule). A flip is two backends with clear winners
-//! that differ; winners that differ without clear leads are reported as
-//! such, never as a flip.
+//! A ranking that holds at one level and not another depends on the
+//! setup, not on the cores alone; [`Comparison::flip`] says so. A winner
+//! is the core with the lowest median CPU per request at a level; its
+//! lead is clear when the Hodges-Lehmann shift's 95 % interval over the
+//! runner-up excludes zero ([`pb_stats::shift_interval`], the grid's
+//! effects' rule). A flip is two levels with clear winners that differ;
+//! winners that differ without clear leads are reported as such, never as
+//! a flip.
 
 use pb_results::{Cell, CellStatus, Results};
 use pb_stats::{Interval, hodges_lehmann, median, shift_interval};
@@ -27,6 +34,75 @@ const LEAD_ALPHA: f64 = 0.025;
 /// before there was a choice).
 pub const DEFAULT_BACKEND: &str = "epoll";
 
+/// The network of a cell that names none.
+pub const DEFAULT_NETWORK: &str = "loopback";
+
+/// What varies between the cells of one load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Factor {
+    /// The client: proxybench's driver backend, or an external client.
+    Driver,
+    /// The network path between driver, core and origins.
+    Network,
+}
+
+impl Factor {
+    /// The level a cell ran at.
+    fn level(self, cell: &Cell) -> String {
+        match self {
+            Factor::Driver => backend(cell).to_owned(),
+            Factor::Network => match (&cell.params.network, &cell.network) {
+                (None, _) => DEFAULT_NETWORK.to_owned(),
+                // Asked for a path, ran on loopback (not root): not the
+                // same level as either.
+                (Some(n), Some(run)) if !run.namespaces => format!("{} (ran on loopback)", n.name),
+                (Some(n), _) => n.name.clone(),
+            },
+        }
+    }
+
+    /// The level every comparison shows first.
+    fn default_level(self) -> &'static str {
+        match self {
+            Factor::Driver => DEFAULT_BACKEND,
+            Factor::Network => DEFAULT_NETWORK,
+        }
+    }
+
+    /// The cell's label without this factor's part (the default level's
+    /// label).
+    fn base_label(self, cell: &Cell) -> String {
+        match self {
+            Factor::Driver => base_label(cell),
+            Factor::Network => {
+                let label = cell.label();
+                cell.params
+                    .network
+                    .as_ref()
+                    .and_then(|n| label.strip_suffix(&format!("/net-{}", n.name)))
+                    .unwrap_or(label)
+                    .to_owned()
+            }
+        }
+    }
+
+    /// What a clear change of winner means.
+    fn depends_on(self) -> &'static str {
+        match self {
+            Factor::Driver => "the client's I/O model",
+            Factor::Network => "the network path",
+        }
+    }
+
+    /// The factor's name in sentences.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Factor::Driver => "driver",
+            Factor::Network => "network",
+        }
+    }
+}
+
 /// One core under one backend.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Side {
@@ -36,6 +112,8 @@ pub struct Side {
     pub trials: Vec<f64>,
     /// Median requests per second.
     pub qps: Option<f64>,
+    /// Median over trials of each trial's p99 latency, µs.
+    pub p99_us: Option<f64>,
     /// Median driver CPU µs per request.
     pub driver_cpu_us_per_req: Option<f64>,
     /// Median waits (epoll_wait, io_uring_enter) of the core per request.
@@ -59,17 +137,17 @@ impl Side {
     }
 }
 
-/// One core's figures under each backend of a pair.
+/// One core's figures at each level of a comparison.
 #[derive(Debug, Clone, PartialEq)]
-pub struct DriverRow {
+pub struct Row {
     /// The core.
     pub core: String,
-    /// In [`DriverPair::backends`] order; `None` where the core did not
-    /// run (or failed) under that backend.
+    /// In [`Comparison::levels`] order; `None` where the core did not
+    /// run (or failed) at that level.
     pub sides: Vec<Option<Side>>,
 }
 
-/// The cheapest core under one backend.
+/// The cheapest core at one level.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Lead {
     /// The winner.
@@ -89,21 +167,23 @@ impl Lead {
     }
 }
 
-/// The same load under two or more driver backends.
+/// The same load at two or more levels of a factor.
 #[derive(Debug, Clone, PartialEq)]
-pub struct DriverPair {
-    /// The epoll cell's label: the load without its backend.
+pub struct Comparison {
+    /// What varies.
+    pub factor: Factor,
+    /// The default level's label: the load without the factor's part.
     pub label: String,
-    /// The backends, epoll first.
-    pub backends: Vec<String>,
-    /// Every core that ran under any of them.
-    pub rows: Vec<DriverRow>,
-    /// The cheapest core under each backend (with two or more cores).
+    /// The levels, the default first.
+    pub levels: Vec<String>,
+    /// Every core that ran at any of them.
+    pub rows: Vec<Row>,
+    /// The cheapest core at each level (with two or more cores).
     pub leads: Vec<Option<Lead>>,
 }
 
-impl DriverPair {
-    /// Whether the clear winner changes with the backend.
+impl Comparison {
+    /// Whether the clear winner changes with the level.
     pub fn flip(&self) -> bool {
         let clear: Vec<&str> = self
             .leads
@@ -115,8 +195,8 @@ impl DriverPair {
         clear.windows(2).any(|w| w[0] != w[1])
     }
 
-    /// Whether the cheapest core differs between backends at all, clear
-    /// or not.
+    /// Whether the cheapest core differs between levels at all, clear or
+    /// not.
     pub fn winners_differ(&self) -> bool {
         let winners: Vec<&str> = self
             .leads
@@ -141,23 +221,25 @@ impl DriverPair {
                         l.margin, l.over
                     ),
                 };
-                format!("{} under {} ({size})", l.core, self.backends[i])
+                format!("{} under {} ({size})", l.core, self.levels[i])
             })
         };
-        let all: Vec<String> = (0..self.backends.len()).map(named).collect();
+        let all: Vec<String> = (0..self.levels.len()).map(named).collect();
+        let noun = self.factor.noun();
         if self.flip() {
             format!(
-                "this ranking depends on the client's I/O model: cheapest {}",
+                "this ranking depends on {}: cheapest {}",
+                self.factor.depends_on(),
                 all.join("; ")
             )
         } else if self.winners_differ() {
             format!(
-                "the cheapest core differs by driver, within noise: {}",
+                "the cheapest core differs by {noun}, within noise: {}",
                 all.join("; ")
             )
         } else {
             format!(
-                "the same cheapest core under every driver: {}",
+                "the same cheapest core under every {noun}: {}",
                 all.join("; ")
             )
         }
@@ -193,11 +275,11 @@ fn base_label(cell: &Cell) -> String {
     }
 }
 
-/// Every load that ran under two or more backends, in file order.
-pub fn pairs(results: &Results) -> Vec<DriverPair> {
+/// Every load that ran at two or more levels of `factor`, in file order.
+pub fn comparisons(results: &Results, factor: Factor) -> Vec<Comparison> {
     let mut labels: Vec<String> = Vec::new();
     for cell in &results.cells {
-        let base = base_label(cell);
+        let base = factor.base_label(cell);
         if !labels.contains(&base) {
             labels.push(base);
         }
@@ -207,44 +289,46 @@ pub fn pairs(results: &Results) -> Vec<DriverPair> {
         let cells: Vec<&Cell> = results
             .cells
             .iter()
-            .filter(|c| base_label(c) == label)
+            .filter(|c| factor.base_label(c) == label)
             .collect();
-        let mut backends: Vec<String> = Vec::new();
+        let mut levels: Vec<String> = Vec::new();
         for cell in &cells {
-            if !backends.iter().any(|b| b == backend(cell)) {
-                backends.push(backend(cell).to_owned());
+            let level = factor.level(cell);
+            if !levels.contains(&level) {
+                levels.push(level);
             }
         }
-        if backends.len() < 2 {
+        if levels.len() < 2 {
             continue;
         }
-        backends.sort_by_key(|b| b != DEFAULT_BACKEND);
+        levels.sort_by_key(|l| l != factor.default_level());
         let mut cores: Vec<String> = Vec::new();
         for cell in &cells {
             if !cores.contains(&cell.core) {
                 cores.push(cell.core.clone());
             }
         }
-        let rows: Vec<DriverRow> = cores
+        let rows: Vec<Row> = cores
             .iter()
-            .map(|core| DriverRow {
+            .map(|core| Row {
                 core: core.clone(),
-                sides: backends
+                sides: levels
                     .iter()
-                    .map(|b| {
+                    .map(|level| {
                         cells
                             .iter()
-                            .find(|c| &c.core == core && backend(c) == b)
+                            .find(|c| &c.core == core && &factor.level(c) == level)
                             .filter(|c| c.status == CellStatus::Ok)
                             .map(|c| side(c))
                     })
                     .collect(),
             })
             .collect();
-        let leads = (0..backends.len()).map(|i| lead(&rows, i)).collect();
-        out.push(DriverPair {
+        let leads = (0..levels.len()).map(|i| lead(&rows, i)).collect();
+        out.push(Comparison {
+            factor,
             label,
-            backends,
+            levels,
             rows,
             leads,
         });
@@ -266,6 +350,7 @@ fn side(cell: &Cell) -> Side {
         cpu_us_per_req: median(&trials),
         trials,
         qps: of(&|t| Some(t.qps)),
+        p99_us: of(&|t| Some(t.latency_us.p99)),
         driver_cpu_us_per_req: of(&|t| t.driver_cpu_us_per_req),
         core_waits_per_req: of(&|t| t.kernel.as_ref()?.perf("waits")),
         core_syscalls_per_req: of(&|t| t.kernel.as_ref()?.perf("syscalls")),
@@ -274,12 +359,11 @@ fn side(cell: &Cell) -> Side {
     }
 }
 
-/// The cheapest core under backend `i`, measured against the runner-up.
-/// Only cores measured under every backend of the pair are ranked: a
-/// core missing under one would change that backend's winner for a
-/// reason that is not the client's.
-fn lead(rows: &[DriverRow], i: usize) -> Option<Lead> {
-    let everywhere = |r: &DriverRow| {
+/// The cheapest core at level `i`, measured against the runner-up. Only
+/// cores measured at every level are ranked: a core missing at one would
+/// change that level's winner for a reason that is not the factor's.
+fn lead(rows: &[Row], i: usize) -> Option<Lead> {
+    let everywhere = |r: &Row| {
         r.sides
             .iter()
             .all(|s| s.as_ref().is_some_and(|s| s.cpu_us_per_req.is_some()))
@@ -317,6 +401,7 @@ mod tests {
             cpu_us_per_req: median(trials),
             trials: trials.to_vec(),
             qps: None,
+            p99_us: None,
             driver_cpu_us_per_req: None,
             core_waits_per_req: Some(0.25),
             core_syscalls_per_req: None,
@@ -325,10 +410,10 @@ mod tests {
         }
     }
 
-    fn pair(epoll: [(&str, &[f64]); 2], uring: [(&str, &[f64]); 2]) -> DriverPair {
-        let rows: Vec<DriverRow> = epoll
+    fn pair(epoll: [(&str, &[f64]); 2], uring: [(&str, &[f64]); 2]) -> Comparison {
+        let rows: Vec<Row> = epoll
             .iter()
-            .map(|(core, trials)| DriverRow {
+            .map(|(core, trials)| Row {
                 core: (*core).into(),
                 sides: vec![
                     Some(side_of(trials)),
@@ -337,9 +422,10 @@ mod tests {
             })
             .collect();
         let leads = (0..2).map(|i| lead(&rows, i)).collect();
-        DriverPair {
+        Comparison {
+            factor: Factor::Driver,
             label: "echo/1024B/c50x1".into(),
-            backends: vec!["epoll".into(), "io_uring".into()],
+            levels: vec!["epoll".into(), "io_uring".into()],
             rows,
             leads,
         }
@@ -402,6 +488,62 @@ mod tests {
         cell.params.driver = "epoll".into();
         cell.params.client = Some("wrk".into());
         assert_eq!(base_label(cell), load);
+    }
+
+    #[test]
+    fn cells_across_networks_compare_by_network_and_a_fallback_is_a_level_of_its_own() {
+        use pb_results::network::{NetworkParams, NetworkRun, NetworkSpec};
+        let original: Results =
+            serde_json::from_str(include_str!("../tests/fixtures/echo-open-loop.json")).unwrap();
+        let on_lan = |mut cell: Cell, namespaces: bool| {
+            cell.id = format!("{}/net-lan/{}", cell.label(), cell.core);
+            cell.params.network = Some(NetworkParams {
+                name: "lan".into(),
+                links: NetworkSpec::default(),
+            });
+            cell.network = Some(NetworkRun {
+                namespaces,
+                note: None,
+                links: Vec::new(),
+            });
+            cell
+        };
+        let mut results = original.clone();
+        results
+            .cells
+            .extend(original.cells.iter().cloned().map(|c| on_lan(c, true)));
+        let mut loads: Vec<&str> = original.cells.iter().map(Cell::label).collect();
+        loads.sort_unstable();
+        loads.dedup();
+        let found = comparisons(&results, Factor::Network);
+        assert_eq!(found.len(), loads.len());
+        for c in &found {
+            assert_eq!(c.levels, ["loopback", "lan"]);
+            assert!(loads.contains(&c.label.as_str()), "{}", c.label);
+            assert!(c.rows.iter().all(|r| r.sides.iter().all(Option::is_some)));
+            assert!(c.verdict().contains(" under lan"), "{}", c.verdict());
+        }
+        // The network is no driver level.
+        assert_eq!(
+            comparisons(&results, Factor::Driver).len(),
+            comparisons(&original, Factor::Driver).len()
+        );
+        // A cell that asked for lan but ran on loopback is neither.
+        results
+            .cells
+            .last_mut()
+            .unwrap()
+            .network
+            .as_mut()
+            .unwrap()
+            .namespaces = false;
+        let found = comparisons(&results, Factor::Network);
+        assert!(
+            found
+                .iter()
+                .any(|c| c.levels.iter().any(|l| l == "lan (ran on loopback)")),
+            "{found:?}"
+        );
     }
 
     #[test]
