@@ -24,7 +24,7 @@
 //! winners that differ without clear leads are reported as such, never as
 //! a flip.
 
-use pb_results::{Cell, CellStatus, Results};
+use pb_results::{Cell, CellStatus, DIRECT, Results};
 use pb_stats::{Interval, hodges_lehmann, median, shift_interval};
 
 /// Each side's one-sided level of a lead's interval (95 % two-sided).
@@ -362,6 +362,7 @@ fn side(cell: &Cell) -> Side {
 /// The cheapest core at level `i`, measured against the runner-up. Only
 /// cores measured at every level are ranked: a core missing at one would
 /// change that level's winner for a reason that is not the factor's.
+/// `direct` (no proxy at all) is the baseline, never a contender.
 fn lead(rows: &[Row], i: usize) -> Option<Lead> {
     let everywhere = |r: &Row| {
         r.sides
@@ -370,7 +371,7 @@ fn lead(rows: &[Row], i: usize) -> Option<Lead> {
     };
     let mut ranked: Vec<(&str, &Side)> = rows
         .iter()
-        .filter(|r| everywhere(r))
+        .filter(|r| r.core != DIRECT && everywhere(r))
         .filter_map(|r| {
             let side = r.sides[i].as_ref()?;
             side.cpu_us_per_req.map(|_| (r.core.as_str(), side))
@@ -474,6 +475,10 @@ mod tests {
         // a failed under io_uring: b would "win" there, but only because
         // a is missing, so neither backend ranks a.
         p.rows[0].sides[1] = None;
+        assert!((0..2).all(|i| lead(&p.rows, i).is_none()));
+        // Nor is direct a contender, however cheap: it is no proxy.
+        p.rows[0].core = DIRECT.into();
+        p.rows[0].sides[1] = p.rows[1].sides[1].clone();
         assert!((0..2).all(|i| lead(&p.rows, i).is_none()));
 
         let mut results: pb_results::Results =
