@@ -24,7 +24,7 @@
 #                  the MDE is honest if they are (nearly) all detected
 #   --core NAME    the core judged (default tokio-tower)
 #   --policy FILE  default ci/gate.toml (its [paired] section)
-#   --scenario F   default ci/gate-echo.toml
+#   --scenario F   default ci/gate-paired.toml (gate run's own default)
 #   --keep DIR     keep every gate run's gate.json there
 #
 # Each comparison is one `gate run` (pairs of trials in A B B A order,
@@ -41,7 +41,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 reps=10 noise="" inject=10 mde_check=0 core=tokio-tower
-policy=ci/gate.toml scenario=ci/gate-echo.toml keep=""
+policy=ci/gate.toml scenario=ci/gate-paired.toml keep=""
 while [ $# -gt 0 ]; do
     case "$1" in
     --reps) reps="$2"; shift 2 ;;

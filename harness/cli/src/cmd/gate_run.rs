@@ -22,8 +22,9 @@ use crate::progress::{Display, Shown};
 /// Options of `gate run`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Scenario file whose cells are judged.
-    #[arg(default_value = "ci/gate-echo.toml")]
+    /// Scenario file whose cells are judged (the default: one connection,
+    /// so a busy machine does not change the work per request).
+    #[arg(default_value = "ci/gate-paired.toml")]
     scenario: PathBuf,
     /// The baseline as a git revision of the repository (`--repo`), built
     /// in release with `cargo build --release --locked -p proxybench` in a
