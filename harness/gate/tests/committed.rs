@@ -42,7 +42,7 @@ fn the_ci_policy_parses() {
     assert!(policy.rule.min_trials >= pb_stats::MIN_TRIALS_FLOOR);
     // The paired gate's plan, as ci/gate.toml's comments describe it.
     let plan = policy.plan(pb_stats::Metric::CpuUsPerReq);
-    assert_eq!(plan.looks, [8, 12, 18, 27, 40, 60]);
+    assert_eq!(plan.looks, [8, 12, 18, 27, 41, 60]);
     assert!((plan.threshold - 0.05).abs() < 1e-12);
     assert_eq!(policy.paired.metrics, [pb_stats::Metric::CpuUsPerReq]);
 }
