@@ -69,9 +69,14 @@ fn statuses(proxy: &CoreProcess) -> Vec<u16> {
         .collect()
 }
 
-/// Lines the origin has recorded (one per request it received).
+/// Requests the origin has recorded. Its record also says when each
+/// upstream connection closed, and those lines come whenever a stopped
+/// proxy's connections go away, after the next core's count began: they
+/// are no requests.
 fn received(record: &Path) -> usize {
-    std::fs::read_to_string(record).map_or(0, |t| t.lines().count())
+    std::fs::read_to_string(record).map_or(0, |t| {
+        t.lines().filter(|l| !l.contains("\"closed\":true")).count()
+    })
 }
 
 /// The direct children of `pid`.

@@ -169,25 +169,20 @@ pub(crate) fn run(program: &str, args: &[&str]) -> Result<(), NetError> {
 /// Whether `tc netem` works here: tried on a throw-away namespace's
 /// loopback, so nothing on the machine changes.
 fn netem_in_kernel() -> bool {
-    let Ok(ns) = Namespace::create(&format!("{}-probe", ns::fresh_prefix())) else {
-        return false;
+    Namespace::create(&format!("{}-probe", ns::fresh_prefix())).is_ok_and(|ns| netem_works(&ns))
+}
+
+/// Whether netem can be put on (and taken off) `ns`'s loopback: the
+/// kernel has `sch_netem` and `tc` runs.
+fn netem_works(ns: &Namespace) -> bool {
+    let qdisc = |verb: &str, rest: &[&str]| {
+        let mut args = vec!["-n", ns.name(), "qdisc", verb, "dev", "lo", "root"];
+        args.extend(rest);
+        run("tc", &args)
     };
-    run(
-        "tc",
-        &[
-            "-n",
-            ns.name(),
-            "qdisc",
-            "add",
-            "dev",
-            "lo",
-            "root",
-            "netem",
-            "delay",
-            "0ms",
-        ],
-    )
-    .is_ok()
+    qdisc("add", &["netem", "delay", "0ms"])
+        .and_then(|()| qdisc("del", &[]))
+        .is_ok()
 }
 
 /// The namespaces, the links between them, and the threads of user-space
@@ -264,36 +259,7 @@ impl Topology {
             }
         }
         let netem = !(spec.client.is_plain() && spec.origin.is_plain())
-            && run(
-                "tc",
-                &[
-                    "-n",
-                    topology.ns(Role::Core).name(),
-                    "qdisc",
-                    "add",
-                    "dev",
-                    "lo",
-                    "root",
-                    "netem",
-                    "delay",
-                    "0ms",
-                ],
-            )
-            .and_then(|()| {
-                run(
-                    "tc",
-                    &[
-                        "-n",
-                        topology.ns(Role::Core).name(),
-                        "qdisc",
-                        "del",
-                        "dev",
-                        "lo",
-                        "root",
-                    ],
-                )
-            })
-            .is_ok();
+            && netem_works(topology.ns(Role::Core));
         for (name, link, a, b) in [
             ("client", spec.client, Role::Driver, Role::Core),
             ("origin", spec.origin, Role::Core, Role::Origin),
