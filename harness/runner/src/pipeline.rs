@@ -128,32 +128,32 @@ pub enum PipelineError {
     Report(#[from] pb_report::ReportError),
 }
 
-/// Every load of `cells` once under each of `drivers`: cells that differ
-/// only in their backend are one load, expanded in file order. A cell an
-/// external client drives has no backend to vary and passes through.
-fn under_drivers(
+/// Every load of `cells` once at each of `levels` of one setting (`set`
+/// writes it; `unset` is its default): cells that differ only in that
+/// setting are one load, expanded in file order. A cell `fixed` says
+/// cannot vary the setting passes through as it is.
+fn under_each<T: Clone>(
     cells: &[pb_scenario::Cell],
-    drivers: &[pb_scenario::Backend],
+    levels: &[T],
+    unset: T,
+    set: impl Fn(&mut pb_scenario::Cell, T),
+    fixed: impl Fn(&pb_scenario::Cell) -> bool,
 ) -> Vec<pb_scenario::Cell> {
-    let load_of = |cell: &pb_scenario::Cell| {
-        let mut cell = cell.clone();
-        cell.params.driver = pb_scenario::Backend::Epoll;
-        cell
-    };
     let mut seen: Vec<pb_scenario::Cell> = Vec::new();
     let mut out = Vec::new();
     for cell in cells {
-        if cell.params.client.is_some() {
+        if fixed(cell) {
             out.push(cell.clone());
             continue;
         }
-        let load = load_of(cell);
+        let mut load = cell.clone();
+        set(&mut load, unset.clone());
         if seen.contains(&load) {
             continue;
         }
-        for &driver in drivers {
+        for level in levels {
             let mut cell = load.clone();
-            cell.params.driver = driver;
+            set(&mut cell, level.clone());
             out.push(cell);
         }
         seen.push(load);
@@ -161,32 +161,33 @@ fn under_drivers(
     out
 }
 
-/// Every load of `cells` once across each of `networks`, as
-/// [`under_drivers`] does for backends.
+/// Every load of `cells` once under each of `drivers`. A cell an external
+/// client drives has no backend to vary and passes through.
+fn under_drivers(
+    cells: &[pb_scenario::Cell],
+    drivers: &[pb_scenario::Backend],
+) -> Vec<pb_scenario::Cell> {
+    under_each(
+        cells,
+        drivers,
+        pb_scenario::Backend::Epoll,
+        |cell, driver| cell.params.driver = driver,
+        |cell| cell.params.client.is_some(),
+    )
+}
+
+/// Every load of `cells` once across each of `networks` (`None`: loopback).
 fn under_networks(
     cells: &[pb_scenario::Cell],
     networks: &[Option<NetworkParams>],
 ) -> Vec<pb_scenario::Cell> {
-    let load_of = |cell: &pb_scenario::Cell| {
-        let mut cell = cell.clone();
-        cell.params.network = None;
-        cell
-    };
-    let mut seen: Vec<pb_scenario::Cell> = Vec::new();
-    let mut out = Vec::new();
-    for cell in cells {
-        let load = load_of(cell);
-        if seen.contains(&load) {
-            continue;
-        }
-        for network in networks {
-            let mut cell = load.clone();
-            cell.params.network = network.clone();
-            out.push(cell);
-        }
-        seen.push(load);
-    }
-    out
+    under_each(
+        cells,
+        networks,
+        None,
+        |cell, network| cell.params.network = network,
+        |_| false,
+    )
 }
 
 /// Stage 1: the request checked and its overrides applied.
@@ -222,20 +223,9 @@ pub fn plan(request: &Request) -> Result<RunConfig, PipelineError> {
         scenario.cells = under_drivers(&scenario.cells, drivers);
     }
     if let Some(names) = &o.networks {
-        if names.is_empty() {
-            return bad("--network needs at least one network");
-        }
-        let mut networks = Vec::with_capacity(names.len());
-        for (i, name) in names.iter().enumerate() {
-            if names[..i].contains(name) {
-                return bad(&format!("--network lists {name:?} twice"));
-            }
-            networks.push(
-                scenario
-                    .network(name)
-                    .map_err(|e| PipelineError::Options(format!("--network: {e}")))?,
-            );
-        }
+        let networks = scenario
+            .networks(names)
+            .map_err(|e| PipelineError::Options(format!("--network: {e}")))?;
         scenario.cells = under_networks(&scenario.cells, &networks);
     }
     if let Some(only) = &o.cores {

@@ -380,6 +380,30 @@ pub fn builtin_network(name: &str) -> Option<NetworkSpec> {
 /// The built-in networks' names, for messages.
 pub const BUILTIN_NETWORKS: [&str; 2] = ["lan", "wan-origin"];
 
+/// Each name of a list resolved, in order. An empty list, a name given
+/// twice or one `resolve` refuses is an error; `default` names what
+/// leaving the field out means.
+fn resolve_all<T>(
+    names: &[String],
+    default: &str,
+    resolve: impl Fn(&str) -> Result<T, String>,
+) -> Result<Vec<T>, String> {
+    if names.is_empty() {
+        return Err(format!("list is empty; omit it for {default}"));
+    }
+    names
+        .iter()
+        .enumerate()
+        .map(|(j, name)| {
+            let resolved = resolve(name)?;
+            if names[..j].contains(name) {
+                return Err(format!("{name:?} is listed twice"));
+            }
+            Ok(resolved)
+        })
+        .collect()
+}
+
 /// The network `name` means given a file's own profiles: `None` for
 /// loopback; an error listing every name it could have been.
 fn resolve_network(
@@ -874,30 +898,13 @@ impl ScenarioFile {
             };
             let drivers = match &raw_cell.driver {
                 None => vec![Backend::Epoll],
-                Some(names) => {
-                    let names = names.values();
-                    if names.is_empty() {
-                        return Err(invalid(
-                            at("driver"),
-                            "list is empty; omit it for epoll".into(),
-                        ));
-                    }
-                    let mut drivers = Vec::new();
-                    for name in names {
-                        let backend = Backend::from_name(&name).ok_or_else(|| {
-                            let known: Vec<_> = Backend::ALL.iter().map(|b| b.name()).collect();
-                            invalid(
-                                at("driver"),
-                                format!("unknown driver {name:?}; known: {}", known.join(", ")),
-                            )
-                        })?;
-                        if drivers.contains(&backend) {
-                            return Err(invalid(at("driver"), format!("{name:?} is listed twice")));
-                        }
-                        drivers.push(backend);
-                    }
-                    drivers
-                }
+                Some(names) => resolve_all(&names.values(), "epoll", |name| {
+                    Backend::from_name(name).ok_or_else(|| {
+                        let known: Vec<_> = Backend::ALL.iter().map(|b| b.name()).collect();
+                        format!("unknown driver {name:?}; known: {}", known.join(", "))
+                    })
+                })
+                .map_err(|m| invalid(at("driver"), m))?,
             };
             let client = match raw_cell.client.as_deref() {
                 None => None,
@@ -954,28 +961,10 @@ impl ScenarioFile {
             };
             let networks = match &raw_cell.network {
                 None => vec![None],
-                Some(names) => {
-                    let names = names.values();
-                    if names.is_empty() {
-                        return Err(invalid(
-                            at("network"),
-                            format!("list is empty; omit it for {LOOPBACK}"),
-                        ));
-                    }
-                    let mut networks = Vec::new();
-                    for (j, name) in names.iter().enumerate() {
-                        if names[..j].contains(name) {
-                            return Err(invalid(
-                                at("network"),
-                                format!("{name:?} is listed twice"),
-                            ));
-                        }
-                        let network = resolve_network(&raw.network, name)
-                            .map_err(|m| invalid(at("network"), m))?;
-                        networks.push(network);
-                    }
-                    networks
-                }
+                Some(names) => resolve_all(&names.values(), LOOPBACK, |name| {
+                    resolve_network(&raw.network, name)
+                })
+                .map_err(|m| invalid(at("network"), m))?,
             };
             if sizes.is_empty() {
                 let field = if http.is_some() {
@@ -1024,6 +1013,12 @@ impl ScenarioFile {
     /// that lists the known names otherwise.
     pub fn network(&self, name: &str) -> Result<Option<NetworkParams>, String> {
         resolve_network(&self.networks, name)
+    }
+
+    /// Each of `names` as [`ScenarioFile::network`] resolves it; an empty
+    /// list or a name given twice is an error too.
+    pub fn networks(&self, names: &[String]) -> Result<Vec<Option<NetworkParams>>, String> {
+        resolve_all(names, LOOPBACK, |name| self.network(name))
     }
 
     /// Checks that every core a cell names is one of `known`; the error
