@@ -249,13 +249,15 @@ impl Topology {
             let ns = Namespace::create(&format!("{prefix}-{}", role.name()))?;
             run("ip", &["-n", ns.name(), "link", "set", "lo", "up"])?;
             topology.namespaces.push(ns);
-        }
-        for role in Role::ALL {
+            let _inside = topology.enter(role)?;
             // IPv4 only: no router solicitations or duplicate-address
             // probes crossing the links beside the measured traffic.
-            let _inside = topology.enter(role)?;
             for conf in ["all", "default"] {
                 let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{conf}/disable_ipv6"), "1");
+            }
+            if role == Role::Core {
+                std::fs::write("/proc/sys/net/ipv4/ip_forward", "1")
+                    .map_err(|e| NetError::io("enabling forwarding in the core's namespace", e))?;
             }
         }
         let netem = !(spec.client.is_plain() && spec.origin.is_plain())
@@ -267,36 +269,24 @@ impl Topology {
             let made = topology.link(name, link, a, b, netem, link_cpus)?;
             topology.links.push(made);
         }
-        let core_to_client = address("client", 2).to_string();
-        let core_to_origin = address("origin", 1).to_string();
-        run(
-            "ip",
-            &[
-                "-n",
-                topology.ns(Role::Driver).name(),
-                "route",
-                "add",
-                "default",
-                "via",
-                &core_to_client,
-            ],
-        )?;
-        run(
-            "ip",
-            &[
-                "-n",
-                topology.ns(Role::Origin).name(),
-                "route",
-                "add",
-                "default",
-                "via",
-                &core_to_origin,
-            ],
-        )?;
-        {
-            let _inside = topology.enter(Role::Core)?;
-            std::fs::write("/proc/sys/net/ipv4/ip_forward", "1")
-                .map_err(|e| NetError::io("enabling forwarding in the core's namespace", e))?;
+        // Driver and origin reach everything else through the core.
+        for (role, via) in [
+            (Role::Driver, address("client", 2)),
+            (Role::Origin, address("origin", 1)),
+        ] {
+            let via = via.to_string();
+            run(
+                "ip",
+                &[
+                    "-n",
+                    topology.ns(role).name(),
+                    "route",
+                    "add",
+                    "default",
+                    "via",
+                    &via,
+                ],
+            )?;
         }
         Ok(topology)
     }
@@ -355,12 +345,13 @@ impl Topology {
                 Some(emulator::Link::start(name, end_a, end_b, spec, seed, cpus)?),
             )
         };
+        let netem = netem_args(&spec);
         for (ns, host) in [(ns_a, 1), (ns_b, 2)] {
             let addr = format!("{}/30", address(name, host));
             run("ip", &["-n", ns.name(), "addr", "add", &addr, "dev", &dev])?;
             run("ip", &["-n", ns.name(), "link", "set", &dev, "up"])?;
             if emulation == Emulation::Netem {
-                let mut args: Vec<String> = [
+                let mut args = vec![
                     "-n",
                     ns.name(),
                     "qdisc",
@@ -369,11 +360,8 @@ impl Topology {
                     &dev,
                     "root",
                     "netem",
-                ]
-                .map(String::from)
-                .to_vec();
-                args.extend(netem_args(&spec));
-                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                ];
+                args.extend(netem.iter().map(String::as_str));
                 run("tc", &args)?;
             }
         }

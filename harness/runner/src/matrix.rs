@@ -378,7 +378,10 @@ fn run_cell(
     if let Some(bound) = cell.rate_search {
         run_rate_search(cfg, cell, pins, &net, bound, &mut slots, progress);
     }
+    // One record for every core of the cell (its links are the cell's),
+    // taken before any process stops.
     let broken_link = net.failure();
+    let network = net.record();
     let mut cells = Vec::with_capacity(slots.len());
     for mut slot in slots {
         if let Some(failure) = &broken_link
@@ -386,7 +389,7 @@ fn run_cell(
         {
             slot.end(CellStatus::Failed, format!("network path broke: {failure}"));
         }
-        slot.cell.network = net.record();
+        slot.cell.network = network.clone();
         if let Some(process) = slot.process.take() {
             let rss = process.sampler().rss_max().unwrap_or(0);
             if let Some(last) = slot.cell.trials.last_mut() {

@@ -9,7 +9,7 @@
 
 use std::net::IpAddr;
 
-use pb_netpath::{Role, Topology};
+use pb_netpath::{NetError, Role, Topology};
 use pb_results::network::NetworkRun;
 use pb_sys::CpuSet;
 
@@ -32,21 +32,21 @@ impl CellNet {
                 fallback: None,
             });
         };
-        if let Some(why) = pb_netpath::unavailable() {
-            return Ok(CellNet {
+        // Topology::create says first whether one can be made here at all.
+        match Topology::create(&network.links, Some(link_cpus)) {
+            Ok(topology) => Ok(CellNet {
+                topology: Some(topology),
+                fallback: None,
+            }),
+            Err(NetError::Unavailable(why)) => Ok(CellNet {
                 topology: None,
                 fallback: Some(format!(
                     "ran on loopback, not across {}: {why}",
                     network.name
                 )),
-            });
+            }),
+            Err(e) => Err(format!("network {}: {e}", network.name)),
         }
-        let topology = Topology::create(&network.links, Some(link_cpus))
-            .map_err(|e| format!("network {}: {e}", network.name))?;
-        Ok(CellNet {
-            topology: Some(topology),
-            fallback: None,
-        })
     }
 
     /// The note to show once when the cell fell back to loopback.
