@@ -4,9 +4,11 @@
 # do; the full package is what operators run) and haproxy, and cmake,
 # which the Pingora core's zlib-ng is built with (then build proxybench
 # with `--features pingora`); and wrk, the external load client a cell
-# may name (`client = "wrk"`); and iproute2 (`ip`, `tc`), which a cell's
-# network path is made with (`network = "lan"`). Non-interactive; needs root (or sudo) and
-# the Debian package mirrors. Installed packages' own services are kept
+# may name (`client = "wrk"`); iproute2 (`ip`, `tc`), which a cell's
+# network path is made with (`network = "lan"`); and OpenSSH, client and
+# server, which a driver fleet is reached with (`run --drivers`) and its
+# test stands up inside namespaces. Non-interactive; needs root (or sudo)
+# and the Debian package mirrors. Installed packages' own services are kept
 # from starting: proxybench starts the binaries itself, in the
 # foreground, per cell.
 set -euo pipefail
@@ -17,8 +19,10 @@ command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
 command -v cmake >/dev/null 2>&1 || need+=(cmake)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
 present() {
-    echo "reference proxies: $(nginx -v 2>&1 | tr -d '\n'), $(haproxy -v 2>&1 | head -1); $(cmake --version | head -1) for pingora (cargo build --release -p proxybench --features pingora); $(wrk -v 2>&1 | head -1 | cut -c1-40) as an external client"
+    echo "reference proxies: $(nginx -v 2>&1 | tr -d '\n'), $(haproxy -v 2>&1 | head -1); $(cmake --version | head -1) for pingora (cargo build --release -p proxybench --features pingora); $(wrk -v 2>&1 | head -1 | cut -c1-40) as an external client; $(ssh -V 2>&1) for driver fleets"
 }
 if [ ${#need[@]} -eq 0 ]; then
     present

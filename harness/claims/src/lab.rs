@@ -130,6 +130,7 @@ impl<'a> Lab<'a> {
             memlock_limit: r.memlock_limit,
             build: r.build.clone(),
             baseline: None,
+            fleet: None,
         })?;
         Ok(pb_runner::matrix::run(&cfg, self.progress)?.results)
     }

@@ -5,8 +5,9 @@
 //! | `cores` | `pb-cores` registry + `pb-core` probe |
 //! | `proxy` | one core from the registry, as its own process |
 //! | `origin` | `pb-origin`: the HTTP origin, as its own process |
-//! | `load` | `pb-driver` alone against an address |
-//! | `run` | `pb-runner` over a scenario file -> `pb-results` + table + `pb-report` |
+//! | `load` | `pb-driver` alone against an address (`--start-at`, `--out -`: one host of a driver fleet) |
+//! | `run` | `pb-runner` over a scenario file -> `pb-results` + table + `pb-report` (`--drivers`: the load from several hosts over SSH) |
+//! | `clock` (hidden) | this host's clock for a fleet's offset probes |
 //! | `report` | `pb-report`: results (and a baseline) -> HTML with PNG charts |
 //! | `conform` | `pb-conform`: the case x core conformance matrix |
 //! | `claims` | `pb-claims`: the design article's claims as experiments, with verdicts |
@@ -75,6 +76,10 @@ enum Command {
     /// with an `ipc` dynamic filter starts (not run by hand).
     #[command(hide = true)]
     FilterServe(cmd::filter::Args),
+    /// Answer clock readings on standard input and output: what a driver
+    /// fleet's runner starts on each host over SSH (not run by hand).
+    #[command(hide = true)]
+    Clock(cmd::clock::Args),
 }
 
 /// How a command ended, beyond success.
@@ -106,6 +111,7 @@ fn main() -> ExitCode {
         Command::Man(args) => cmd::docs::man(args),
         Command::Gate(args) => cmd::gate::main(args),
         Command::FilterServe(args) => cmd::filter::main(args),
+        Command::Clock(args) => cmd::clock::main(args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -32,15 +32,18 @@
 //! | [`Topology`], [`Role`] | the namespaces and links while they exist |
 //! | [`LinkReport`], [`Emulation`] | what carried each link, and what it dropped |
 //! | [`ns`] | one namespace: made, entered by one thread, removed |
+//! | [`Hosts`] | stand-in hosts linked to this namespace (a driver fleet rehearsed on one machine) |
 //! | [`emulator`] | the user-space link and its packet schedule |
 
 pub mod emulator;
+pub mod hosts;
 pub mod ns;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub use hosts::Hosts;
 pub use ns::{Entered, Namespace};
 pub use pb_results::network::{Emulation, LinkReport, LinkSpec, NetworkSpec};
 
@@ -119,6 +122,18 @@ impl NetError {
 /// Checked before anything is made, so a caller falls back to loopback
 /// with the reason in its results instead of failing half-way.
 pub fn unavailable() -> Option<String> {
+    if let Some(why) = no_namespaces() {
+        return Some(why);
+    }
+    if !std::path::Path::new("/dev/net/tun").exists() && !netem_in_kernel() {
+        return Some("the kernel has neither netem nor /dev/net/tun to delay packets with".into());
+    }
+    None
+}
+
+/// Why this process cannot make namespaces and veth links at all (not
+/// root, no iproute2), or `None`.
+pub(crate) fn no_namespaces() -> Option<String> {
     let euid = nix::unistd::geteuid();
     if !euid.is_root() {
         return Some(format!(
@@ -134,9 +149,6 @@ pub fn unavailable() -> Option<String> {
         return Some(format!(
             "iproute2's `ip` cannot run ({e}); scripts/install-references.sh installs it"
         ));
-    }
-    if !std::path::Path::new("/dev/net/tun").exists() && !netem_in_kernel() {
-        return Some("the kernel has neither netem nor /dev/net/tun to delay packets with".into());
     }
     None
 }

@@ -10,6 +10,7 @@
 //! | [`icount`] | the instruction-count file `pb-icount` writes and the gate reads |
 //! | [`io`] | reading and writing result files, with the path in every error |
 //! | [`merge`] | exact combination of files from several drivers (histograms added) |
+//! | [`fleet`] | the record of a trial driven from several hosts at once: each host's share, clock offset, start and figures |
 //! | [`export`] | one CSV row per trial and cell, for notebooks and dashboards |
 //! | [`soak`] | the soak verdict: memory, descriptors and errors over a long fixed-rate trial |
 //! | [`claims`] | the claims ledger `proxybench claims` writes, with its own schema ([`claims::LEDGER_SCHEMA_JSON`]) |
@@ -19,6 +20,7 @@
 
 pub mod claims;
 pub mod export;
+pub mod fleet;
 pub mod hdr;
 pub mod hist;
 pub mod icount;

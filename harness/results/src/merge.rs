@@ -112,6 +112,18 @@ pub fn merge(inputs: &[Results]) -> Result<Results, MergeError> {
     Ok(out)
 }
 
+/// One trial from the trials of several drivers that ran the same window
+/// against the same target at the same time: counts added, histograms
+/// summed (percentiles recomputed), the first part's index and sequence.
+pub fn merge_trials(parts: &[Trial]) -> Result<Trial, MergeError> {
+    let (first, rest) = parts.split_first().ok_or(MergeError::TooFew)?;
+    let mut out = first.clone();
+    for part in rest {
+        merge_trial(&mut out, part)?;
+    }
+    Ok(out)
+}
+
 fn merge_cell(cell: &mut Cell, part: &Cell) -> Result<(), MergeError> {
     if cell.trials.len() != part.trials.len() {
         return Err(MergeError::Mismatch(format!(
@@ -173,6 +185,10 @@ fn merge_trial(t: &mut Trial, o: &Trial) -> Result<(), MergeError> {
     t.late_driver += o.late_driver;
     t.late_blocked += o.late_blocked;
     t.max_lag_us = t.max_lag_us.max(o.max_lag_us);
+    t.start_late_ms = match (t.start_late_ms, o.start_late_ms) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    };
     // The same process, measured by whoever could see it.
     if t.threads.is_empty() {
         t.threads.clone_from(&o.threads);

@@ -438,6 +438,14 @@ pub struct Trial {
     /// asks for it (`[run] soak = true`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub soak: Option<crate::soak::SoakVerdict>,
+    /// How long after its shared start instant this driver began, ms, by
+    /// its own clock (`proxybench load --start-at`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_late_ms: Option<f64>,
+    /// The driver hosts of a trial driven from several at once (`run
+    /// --drivers`); absent for one driver.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<crate::fleet::FleetTrial>,
 }
 
 /// One thread's CPU time inside a trial's window.

@@ -104,6 +104,8 @@ pub(crate) mod tests {
             classes: Vec::new(),
             threads: Vec::new(),
             soak: None,
+            start_late_ms: None,
+            fleet: None,
         }
     }
 

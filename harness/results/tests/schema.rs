@@ -7,7 +7,7 @@ use pb_results::*;
 mod common;
 
 /// A results file that uses every optional part of the model: a rate
-/// search, a core exit, a memlock limit, a network path.
+/// search, a core exit, a memlock limit, a network path, a driver fleet.
 fn sample() -> Results {
     let h = common::histogram([12_345]);
     let trial = Trial {
@@ -22,6 +22,23 @@ fn sample() -> Results {
                 histogram: hist::encode(&h),
             })
             .collect(),
+        start_late_ms: Some(0.4),
+        fleet: Some(fleet::FleetTrial {
+            start_at_unix_ms: 1.8e12,
+            hosts: vec![fleet::FleetHost {
+                host: "root@load1".into(),
+                connections: 2,
+                rate: Some(200.0),
+                clock_offset_ms: -0.8,
+                clock_error_ms: 0.05,
+                start_late_ms: 0.4,
+                requests: 1,
+                errors: 0,
+                qps: 1.0,
+                behind: None,
+                file: Some("fleet/20261126T221530Z/echo-monoio-t0-load1.json".into()),
+            }],
+        }),
         ..common::trial(&h)
     };
     let mut results = common::results("20261126T221530Z", "monoio", trial);
@@ -174,6 +191,19 @@ fn the_schema_rejects_what_it_must() {
                     .unwrap()
                     .remove("namespaces");
             }),
+        ),
+        (
+            "a fleet host that does not say whether it fell behind",
+            Box::new(|v| {
+                v["cells"][0]["trials"][0]["fleet"]["hosts"][0]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("behind");
+            }),
+        ),
+        (
+            "a fleet with no hosts",
+            Box::new(|v| v["cells"][0]["trials"][0]["fleet"]["hosts"] = serde_json::json!([])),
         ),
         (
             "no CPU plan",

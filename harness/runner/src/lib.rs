@@ -21,6 +21,7 @@
 //! | [`matrix`] | for each cell, start every core, run trials interleaved across cores (A B C A B C ...); in an A/B run each core of a baseline build beside this build's, A B B A |
 //! | [`measure`] | one driver run (or a rate search) against a target -> a results trial, with the target's CPU sampled at the window edges |
 //! | `network` | a cell's network path (`network = "lan"`): the namespaces and links made for it ([`pb_netpath`]), who is started in which, what the results record; loopback when none can be made, with the reason |
+//! | [`fleet`] | a driver fleet (`--drivers`): each host's clock probed over SSH, its share of the load started at a shared instant, the hosts' results merged exactly |
 //! | `external` | a cell driven by an external client (`client = "wrk"`): wrk run, its output parsed into the same trial, its responses marked unverified |
 //! | [`env`] | the machine: kernel, CPU, rustc, git revision, io_uring, memlock |
 //! | [`table`] | the readable table printed at the end |
@@ -30,6 +31,7 @@
 
 pub mod env;
 mod external;
+pub mod fleet;
 pub mod matrix;
 pub mod measure;
 mod network;

@@ -22,10 +22,19 @@ use pb_scenario::{DIRECT, HttpParams};
 use pb_sys::CpuSet;
 
 use crate::env::{self, BuildInfo};
+use crate::fleet::{self, Fleet, FleetConfig};
 use crate::measure::{measure, rate_search};
 use crate::network::CellNet;
 use crate::plan;
 use pb_process::{CoreCommand, CoreProcess, ProcSampler, StartError};
+
+/// The cores' connect timeout in a run. A lossy path (`wan-origin`)
+/// loses a SYN now and then; Linux sends it again after its initial
+/// retransmission timeout, 1 s, and again 2 s later. The cores' own
+/// default of 1 s turned each lost SYN into a 502 (or not, by a hair);
+/// 3.5 s lets two retransmissions through, as a deployment facing such a
+/// path would.
+const BENCH_CONNECT_MS: u64 = 3500;
 
 /// How long a core gets to stop after SIGTERM before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -97,6 +106,9 @@ pub struct RunConfig {
     /// by trial in A B B A order (`run --baseline-exe`): the baseline of a
     /// pull request measured in the same minutes as its head.
     pub baseline: Option<Baseline>,
+    /// Driver hosts that load each trial together over SSH (`run
+    /// --drivers`), instead of the driver in this process.
+    pub fleet: Option<FleetConfig>,
 }
 
 /// The other build of an A/B run.
@@ -149,9 +161,17 @@ pub fn run(cfg: &RunConfig, progress: &mut dyn Progress) -> Result<Ran, RunnerEr
     let pins = Pins::plan(cfg, &mut tracker);
     let mut cells = Vec::new();
     let mut sequence = 0u32;
+    let run_id = env::run_id(started);
     for cell in &cfg.scenario.cells {
         let before = tracker.done;
-        cells.extend(run_cell(cfg, cell, &pins, &mut sequence, &mut tracker)?);
+        cells.extend(run_cell(
+            cfg,
+            cell,
+            &pins,
+            &run_id,
+            &mut sequence,
+            &mut tracker,
+        )?);
         // Cores that could not start, failed early or searched in fewer
         // probes than planned: the rest of the plan is what it was.
         tracker.settle(planned_load(cfg, cell), tracker.done - before);
@@ -328,13 +348,32 @@ fn run_cell(
     cfg: &RunConfig,
     cell: &pb_scenario::Cell,
     pins: &Pins,
+    run_id: &str,
     sequence: &mut u32,
     progress: &mut Tracker<'_>,
 ) -> Result<Vec<(Side, Cell)>, RunnerError> {
     let label = cell.label();
+    // A fleet's hosts answer (and their clocks are read) before anything
+    // starts for the cell.
+    let fleet = match &cfg.fleet {
+        None => None,
+        Some(config) => {
+            match fleet::unsupported(cell).map_or_else(|| Fleet::connect(config, run_id), Err) {
+                Ok(fleet) => {
+                    progress.note(&format!("[{label}] {}", fleet.describe()));
+                    Some(fleet)
+                }
+                Err(reason) => {
+                    progress.note(&format!("[{label}] {reason}"));
+                    return Ok(failed_cell_for_all(cfg, cell, &reason));
+                }
+            }
+        }
+    };
     // The network path first, so it is removed last (locals drop in
     // reverse): after every process in it has stopped.
-    let net = match CellNet::open(cell, &pins.driver) {
+    let fleet_address = cfg.fleet.as_ref().map(|f| f.core_address);
+    let net = match CellNet::open(cell, &pins.driver, fleet_address) {
         Ok(net) => net,
         Err(reason) => {
             progress.note(&format!("[{label}] {reason}"));
@@ -374,7 +413,16 @@ fn run_cell(
         None => None,
     };
     let mut slots = start_slots(cfg, cell, pins, &net, origins.as_ref(), progress);
-    run_trials(cfg, cell, pins, &net, &mut slots, sequence, progress);
+    run_trials(
+        cfg,
+        cell,
+        pins,
+        &net,
+        fleet.as_ref(),
+        &mut slots,
+        sequence,
+        progress,
+    );
     if let Some(bound) = cell.rate_search {
         run_rate_search(cfg, cell, pins, &net, bound, &mut slots, progress);
     }
@@ -538,11 +586,13 @@ fn trial_order(slots: &[Slot], trial: u32) -> Vec<usize> {
 
 /// Trial `t` on every core, then trial `t + 1` on every core: drift hits
 /// them alike. A core that fails or exits ends its cell.
+#[allow(clippy::too_many_arguments)]
 fn run_trials(
     cfg: &RunConfig,
     cell: &pb_scenario::Cell,
     pins: &Pins,
     net: &CellNet,
+    fleet: Option<&Fleet<'_>>,
     slots: &mut [Slot],
     sequence: &mut u32,
     progress: &mut Tracker<'_>,
@@ -555,15 +605,19 @@ fn run_trials(
             let Some((addr, sampler)) = slot.target else {
                 continue;
             };
+            let core = slot.cell.core.clone();
             // The driver's threads (or wrk) start inside the driver's
             // namespace, so every connection crosses the path.
             let measured = net
-                .within(Role::Driver, || match cell.params.client {
-                    None => {
+                .within(Role::Driver, || match (cell.params.client, fleet) {
+                    (None, Some(fleet)) => {
+                        fleet.measure(cell, settings, &core, addr, sampler, trial, *sequence)
+                    }
+                    (None, None) => {
                         let spec = cell.load_spec(settings, addr, Some(pins.driver.clone()));
                         measure(&spec, Some(sampler), trial, *sequence)
                     }
-                    Some(client) => crate::measure::measure_external(
+                    (Some(client), _) => crate::measure::measure_external(
                         client,
                         cell,
                         settings,
@@ -783,7 +837,10 @@ fn cell_proxy_config(
             response_add: vec![("via".into(), "1.1 proxybench".into())],
             ..HeadersConfig::default()
         },
-        timeouts: TimeoutsConfig::default(),
+        timeouts: TimeoutsConfig {
+            connect_ms: BENCH_CONNECT_MS,
+            ..TimeoutsConfig::default()
+        },
         limits: LimitsConfig::default(),
         work: work.map(|w| WorkConfig {
             call_iters: w.call_iters,

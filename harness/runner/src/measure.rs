@@ -33,7 +33,9 @@ pub fn measure_observed(
     observe: &mut dyn FnMut(WindowEdge),
 ) -> Result<Trial, String> {
     let load = |on_edge: &mut dyn FnMut(WindowEdge)| {
-        pb_driver::run(spec, on_edge).map_err(|e| e.to_string())
+        pb_driver::run(spec, on_edge)
+            .map(|report| trial_from_report(&report, None, 0, index, sequence))
+            .map_err(|e| e.to_string())
     };
     measure_load(target, index, sequence, spec.interval, true, observe, load)
 }
@@ -63,6 +65,7 @@ pub fn measure_external(
             on_edge,
             &mut exact,
         )
+        .map(|report| trial_from_report(&report, None, 0, index, sequence))
     };
     let mut trial = measure_load(
         sampler,
@@ -81,10 +84,12 @@ pub fn measure_external(
 }
 
 /// One trial of any load that reports its window's edges as they pass
-/// (`load`: proxybench's driver, or an external client,
-/// [`crate::external`]): the target sampled at the edges (CPU, /proc
-/// counts, perf counters, allocations, threads, and its resources every
-/// `interval`), the driver's own threads counted when `count_driver`.
+/// and returns the trial it measured (`load`: proxybench's driver, an
+/// external client, [`crate::external`], or a driver fleet,
+/// [`crate::fleet`]), with the target's side added: the target sampled at
+/// the edges (CPU, /proc counts, perf counters, allocations, threads, and
+/// its resources every `interval`), the driver's own threads counted when
+/// `count_driver`.
 pub(crate) fn measure_load(
     target: Option<ProcSampler>,
     index: u32,
@@ -92,7 +97,7 @@ pub(crate) fn measure_load(
     interval: Duration,
     count_driver: bool,
     observe: &mut dyn FnMut(WindowEdge),
-    load: impl FnOnce(&mut dyn FnMut(WindowEdge)) -> Result<LoadReport, String>,
+    load: impl FnOnce(&mut dyn FnMut(WindowEdge)) -> Result<Trial, String>,
 ) -> Result<Trial, String> {
     let mut cpu_at_start = None;
     let mut cpu_at_end = None;
@@ -145,7 +150,7 @@ pub(crate) fn measure_load(
     // after the target's edge samples (which want to be nearest the edge).
     let mut driver_counters: Option<Result<KernelCounters, String>> = None;
     let mut driver_perf: Option<Result<Counts, String>> = None;
-    let report = load(&mut |edge| {
+    let mut trial = load(&mut |edge| {
         if let Some(target) = target {
             sample_target(edge, target);
         }
@@ -171,15 +176,22 @@ pub(crate) fn measure_load(
         (Some(_), Some(a), Some(b)) => Some(b.saturating_sub(a)),
         _ => return Err("the target's CPU time was not sampled".into()),
     };
-    let rss = target.and_then(|t| t.rss_max().ok()).unwrap_or(0);
-    let mut trial = trial_from_report(&report, core_cpu, rss, index, sequence);
+    trial.index = index;
+    trial.sequence = sequence;
+    trial.rss_max_bytes = target.and_then(|t| t.rss_max().ok()).unwrap_or(0);
+    if let Some(cpu) = core_cpu {
+        trial.core_cpu_us = cpu.as_secs_f64() * 1e6;
+        trial.cpu_us_per_req =
+            (trial.requests > 0).then(|| trial.core_cpu_us / trial.requests as f64);
+    }
+    let requests = trial.requests;
     if let (Some(start), Some(end)) = (threads_start, threads_end) {
         trial.threads = window_threads(&start, &end);
     }
     for (point, sample) in trial.intervals.iter_mut().zip(resources) {
         point.resources = sample;
     }
-    trial.driver_kernel = driver_perf.map(|perf| driver_kernel(report.requests, perf));
+    trial.driver_kernel = driver_perf.map(|perf| driver_kernel(requests, perf));
     if let (Some(start), Some(end), Some(perf)) = (proc_start, proc_end, perf) {
         let allocations = match (allocs_start, allocs_end) {
             (Some(Ok(a)), Some(Ok(b))) => Ok(b.since(a)),
@@ -187,7 +199,7 @@ pub(crate) fn measure_load(
             _ => Err("the allocation counters were not sampled".into()),
         };
         trial.kernel = Some(kernel_work(
-            report.requests,
+            requests,
             core_cpu,
             end.since(start),
             perf,
@@ -431,6 +443,8 @@ pub fn trial_from_report(
             .collect(),
         threads: Vec::new(),
         soak: None,
+        start_late_ms: None,
+        fleet: None,
     }
 }
 

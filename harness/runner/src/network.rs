@@ -18,6 +18,9 @@ pub(crate) struct CellNet {
     topology: Option<Topology>,
     /// Why a cell that asked for a path ran on loopback.
     fallback: Option<String>,
+    /// Where the core and the origins listen for a driver fleet: this
+    /// host's address on the fleet's network.
+    fleet_address: Option<IpAddr>,
 }
 
 impl CellNet {
@@ -25,11 +28,18 @@ impl CellNet {
     /// user-space link's threads on `link_cpus`, the driver's), or
     /// loopback with the reason none can be made here. Errors only when
     /// one could be made and making it failed.
-    pub(crate) fn open(cell: &pb_scenario::Cell, link_cpus: &CpuSet) -> Result<CellNet, String> {
+    /// A cell driven by a fleet (`fleet_address`) runs on the host's own
+    /// network: its core and origins listen on that address.
+    pub(crate) fn open(
+        cell: &pb_scenario::Cell,
+        link_cpus: &CpuSet,
+        fleet_address: Option<IpAddr>,
+    ) -> Result<CellNet, String> {
         let Some(network) = &cell.params.network else {
             return Ok(CellNet {
                 topology: None,
                 fallback: None,
+                fleet_address,
             });
         };
         // Topology::create says first whether one can be made here at all.
@@ -37,6 +47,7 @@ impl CellNet {
             Ok(topology) => Ok(CellNet {
                 topology: Some(topology),
                 fallback: None,
+                fleet_address: None,
             }),
             Err(NetError::Unavailable(why)) => Ok(CellNet {
                 topology: None,
@@ -44,6 +55,7 @@ impl CellNet {
                     "ran on loopback, not across {}: {why}",
                     network.name
                 )),
+                fleet_address: None,
             }),
             Err(e) => Err(format!("network {}: {e}", network.name)),
         }
@@ -56,9 +68,11 @@ impl CellNet {
 
     /// Where `role` listens.
     pub(crate) fn listen(&self, role: Role) -> IpAddr {
-        self.topology
-            .as_ref()
-            .map_or(pb_process::LOOPBACK, |t| t.addr(role))
+        match (&self.topology, self.fleet_address) {
+            (Some(t), _) => t.addr(role),
+            (None, Some(address)) => address,
+            (None, None) => pb_process::LOOPBACK,
+        }
     }
 
     /// Runs `f` on this thread inside `role`'s namespace: the sockets it

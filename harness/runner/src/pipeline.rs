@@ -44,6 +44,8 @@ pub struct Request {
     pub build: BuildInfo,
     /// A baseline build to run beside this one, trial by trial (A/B).
     pub baseline: Option<Baseline>,
+    /// Driver hosts that load each trial together (`--drivers`).
+    pub fleet: Option<crate::fleet::FleetConfig>,
 }
 
 /// Settings given on the command line, each replacing the file's.
@@ -195,6 +197,9 @@ pub fn plan(request: &Request) -> Result<RunConfig, PipelineError> {
     let bad = |message: &str| Err(PipelineError::Options(message.to_owned()));
     let o = &request.overrides;
     let mut scenario = request.scenario.clone();
+    if let Some(fleet) = &request.fleet {
+        fleet.check().map_err(PipelineError::Options)?;
+    }
     if let Some(trials) = o.trials {
         if trials < 1 {
             return bad("--trials must be at least 1");
@@ -254,6 +259,7 @@ pub fn plan(request: &Request) -> Result<RunConfig, PipelineError> {
         memlock_limit: request.memlock_limit,
         build: request.build.clone(),
         baseline: request.baseline.clone(),
+        fleet: request.fleet.clone(),
     })
 }
 
@@ -438,6 +444,7 @@ mod tests {
                 profile: "test".into(),
             },
             baseline: None,
+            fleet: None,
         }
     }
 

@@ -164,6 +164,7 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
             exe: baseline,
             build: baseline_build,
         }),
+        fleet: None,
     };
     let cfg = pipeline::plan(&request)?;
     let duet = match args.duet {

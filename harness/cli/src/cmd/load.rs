@@ -77,9 +77,18 @@ pub(crate) struct Args {
     /// Name the target in the results file (e.g. the core behind the address).
     #[arg(long, default_value = "external")]
     core_name: String,
-    /// Write a results file (mergeable with `proxybench merge`).
+    /// Write a results file (mergeable with `proxybench merge`); `-`
+    /// writes it to standard output (and what is otherwise printed there
+    /// to standard error), as a driver fleet's hosts do.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Begin at this instant (Unix time in nanoseconds, by this host's
+    /// clock) rather than at once: the shared start of a driver fleet
+    /// (`proxybench run --drivers` gives each host the instant in its own
+    /// clock). At most two minutes ahead; the results record how late the
+    /// load really began.
+    #[arg(long, value_name = "UNIX_NS", conflicts_with = "rate_search")]
+    start_at: Option<u64>,
     /// Also write HdrHistogram .hgrm/.hlog files into this directory.
     #[arg(long)]
     hdr: Option<PathBuf>,
@@ -156,6 +165,15 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
         http.policy = "-".into();
     }
 
+    let to_stdout = args.out.as_deref() == Some(std::path::Path::new("-"));
+    let say = |text: String| {
+        if to_stdout {
+            eprintln!("{text}");
+        } else {
+            println!("{text}");
+        }
+    };
+    let start_late_ms = args.start_at.map(wait_until).transpose()?;
     if let Some(bound) = args.rate_search {
         let search = SearchSpec::new(bound, args.search_start, args.search_max);
         let result = rate_search(&spec, &search, |p| {
@@ -173,19 +191,23 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
         })
         .map_err(|e| anyhow::anyhow!(e))?;
         match result.found_rate {
-            Some(rate) => println!(
+            Some(rate) => say(format!(
                 "highest rate meeting {bound}: {rate:.0} req/s ({} steps)",
                 result.points.len()
-            ),
-            None => println!("no rate from {} req/s down met {bound}", args.search_start),
+            )),
+            None => say(format!(
+                "no rate from {} req/s down met {bound}",
+                args.search_start
+            )),
         }
         result_cell.rate_search = Some(result);
     } else {
-        let trial = measure(&spec, target, 0, 0).map_err(|e| anyhow::anyhow!(e))?;
+        let mut trial = measure(&spec, target, 0, 0).map_err(|e| anyhow::anyhow!(e))?;
+        trial.start_late_ms = start_late_ms;
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&trial)?);
+            say(serde_json::to_string_pretty(&trial)?);
         } else {
-            print_trial(&trial, args.rate);
+            say(trial_text(&trial, args.rate));
         }
         result_cell.trials.push(trial);
         result_cell.summary = Summary::from_trials(&result_cell.trials)?;
@@ -193,9 +215,13 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
 
     let errors = result_cell.summary.as_ref().map_or(0, |s| s.errors);
     let results = results_file(&args, result_cell, started)?;
-    if let Some(path) = &args.out {
-        pb_results::io::write_results_file(&results, path)?;
-        eprintln!("results: {}", path.display());
+    match &args.out {
+        Some(_) if to_stdout => crate::print(&serde_json::to_string_pretty(&results)?)?,
+        Some(path) => {
+            pb_results::io::write_results_file(&results, path)?;
+            eprintln!("results: {}", path.display());
+        }
+        None => {}
     }
     if let Some(dir) = &args.hdr {
         let files = pb_results::hdr::write_hdr_files(&results, dir)?;
@@ -234,15 +260,39 @@ impl From<HttpMethod> for Method {
     }
 }
 
-fn print_trial(t: &pb_results::Trial, rate: Option<f64>) {
+/// Sleeps until `at_ns` (Unix ns, this host's clock); how late it woke,
+/// ms (0 when it was already past: then the lateness is how far past).
+fn wait_until(at_ns: u64) -> anyhow::Result<f64> {
+    let at = std::time::UNIX_EPOCH + Duration::from_nanos(at_ns);
+    let now = SystemTime::now();
+    if let Ok(ahead) = at.duration_since(now) {
+        anyhow::ensure!(
+            ahead <= Duration::from_secs(120),
+            "--start-at is {:.0} s ahead of this host's clock; at most 120 (are the clocks that far apart?)",
+            ahead.as_secs_f64()
+        );
+        std::thread::sleep(ahead);
+    }
+    Ok(SystemTime::now()
+        .duration_since(at)
+        .unwrap_or_default()
+        .as_secs_f64()
+        * 1e3)
+}
+
+fn trial_text(t: &pb_results::Trial, rate: Option<f64>) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
     let p = &t.latency_us;
     let offered = rate.map_or(String::new(), |r| format!(" of {r:.0} offered"));
-    println!(
+    let _ = writeln!(
+        out,
         "{:.0} req/s{offered} over {:.1} s ({} requests), latency µs p50 {:.1} p90 {:.1} p99 {:.1} p99.9 {:.1} max {:.1}",
         t.qps, t.window_s, t.requests, p.p50, p.p90, p.p99, p.p999, p.max
     );
     if let (Some(_), Some(u)) = (rate, &t.latency_uncorrected_us) {
-        println!(
+        let _ = writeln!(
+            out,
             "uncorrected (from actual send): p50 {:.1} p99 {:.1} p99.9 {:.1} max {:.1}; late sends {} (driver) + {} (connection full), max lag {:.1} ms",
             u.p50,
             u.p99,
@@ -253,7 +303,8 @@ fn print_trial(t: &pb_results::Trial, rate: Option<f64>) {
             t.max_lag_us / 1e3
         );
     }
-    println!(
+    let _ = writeln!(
+        out,
         "driver: {:.0}% CPU, {} µs CPU per request{}",
         t.driver_util * 100.0,
         t.driver_cpu_us_per_req
@@ -263,12 +314,17 @@ fn print_trial(t: &pb_results::Trial, rate: Option<f64>) {
             .map_or(String::new(), |r| format!(" — DRIVER-BOUND: {r}"))
     );
     if let Some(cpu) = t.cpu_us_per_req {
-        println!(
+        let _ = writeln!(
+            out,
             "target: {cpu:.2} µs CPU per request, peak RSS {} KiB",
             t.rss_max_bytes / 1024
         );
     }
-    println!("errors: {} {:?}", t.errors, t.errors_by_kind);
+    let _ = write!(out, "errors: {} {:?}", t.errors, t.errors_by_kind);
+    if let Some(late) = t.start_late_ms {
+        let _ = write!(out, "\nbegan {late:.2} ms after --start-at");
+    }
+    out
 }
 
 fn results_file(args: &Args, cell: Cell, started: SystemTime) -> anyhow::Result<Results> {

@@ -2,6 +2,7 @@
 //! `Args` and hands the work to a library.
 
 pub(crate) mod claims;
+pub(crate) mod clock;
 pub(crate) mod conform;
 pub(crate) mod cores;
 pub(crate) mod differential;

@@ -46,6 +46,34 @@ pub(crate) struct Args {
     /// on loopback and their results say why).
     #[arg(long, value_delimiter = ',', value_name = "NETWORK")]
     network: Option<Vec<String>>,
+    /// Drive every trial from these hosts at once (comma-separated SSH
+    /// destinations) instead of from this process: each runs `proxybench
+    /// load` with its share of the cell's connections and rate, all
+    /// started at one instant (their clock offsets measured and
+    /// recorded); their results are kept under `<out>/fleet/` and merged
+    /// exactly. A host that fails fails the cell; one that falls behind
+    /// marks it driver-bound. Needs --core-address.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "HOST",
+        requires = "core_address"
+    )]
+    drivers: Option<Vec<String>>,
+    /// With --drivers: this host's address as the driver hosts reach it;
+    /// the core and the origins listen on it.
+    #[arg(long, value_name = "ADDRESS", requires = "drivers")]
+    core_address: Option<std::net::IpAddr>,
+    /// With --drivers: the SSH configuration file (`ssh -F`) that says how
+    /// to reach the hosts (user, key, port); the usual one otherwise.
+    /// Sessions run with BatchMode: a host must accept a key.
+    #[arg(long, value_name = "FILE", requires = "drivers")]
+    ssh_config: Option<PathBuf>,
+    /// With --drivers: the proxybench executable on the driver hosts
+    /// (default: `proxybench` on their PATH). Use the same version as
+    /// this one.
+    #[arg(long, value_name = "PATH", requires = "drivers")]
+    driver_exe: Option<String>,
     /// Skip the conformance suite that otherwise runs first (its results
     /// mark any core that fails a case).
     #[arg(long)]
@@ -84,6 +112,16 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
     let probe = super::probe();
     let cores = super::core_entries(&args.externals, probe.as_ref())?;
     let allowed_cpus = super::allowed_cpus(args.cpus)?;
+    let fleet = match (args.drivers, args.core_address) {
+        (Some(hosts), Some(core_address)) => Some(pb_runner::fleet::FleetConfig {
+            hosts,
+            core_address,
+            ssh_config: args.ssh_config,
+            driver_exe: args.driver_exe.unwrap_or_else(|| "proxybench".into()),
+            results_dir: args.out.clone(),
+        }),
+        _ => None,
+    };
     let request = Request {
         scenario,
         overrides: Overrides {
@@ -122,6 +160,7 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
             }),
             None => None,
         },
+        fleet,
     };
     if request.build.profile != "release" {
         eprintln!(

@@ -109,6 +109,8 @@ pub(crate) fn trial(h: &Histogram<u64>) -> Trial {
             passed: true,
             reasons: Vec::new(),
         }),
+        start_late_ms: None,
+        fleet: None,
     }
 }
 
