@@ -175,13 +175,7 @@ fn three_ssh_driver_hosts_add_up_exactly_late_ones_mark_the_trial_an_unreachable
     assert!(stderr.contains("driver fleet, clock offsets"), "{stderr}");
 
     let results = dir.path().join("results");
-    let text = std::fs::read_to_string(results.join("latest.json")).unwrap();
-    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let errors = common::schema_errors(&json);
-    assert!(
-        errors.is_empty(),
-        "results do not match the schema: {errors:?}"
-    );
+    let json = common::checked_results(&results.join("latest.json"));
     let cells = json["cells"].as_array().unwrap();
     assert_eq!(cells.len(), 3);
     for cell in cells {
@@ -257,8 +251,7 @@ fn three_ssh_driver_hosts_add_up_exactly_late_ones_mark_the_trial_an_unreachable
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     let unreachable = format!("driver host {}", names[3]);
     assert!(stderr.contains(&unreachable), "{stderr}");
-    let text = std::fs::read_to_string(results.join("latest.json")).unwrap();
-    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let json = common::checked_results(&results.join("latest.json"));
     for cell in json["cells"].as_array().unwrap() {
         assert_eq!(cell["status"], "failed", "{cell}");
         let reason = cell["reason"].as_str().unwrap();
@@ -303,8 +296,7 @@ fn three_ssh_driver_hosts_add_up_exactly_late_ones_mark_the_trial_an_unreachable
     );
     let stderr = common::text(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    let text = std::fs::read_to_string(results.join("latest.json")).unwrap();
-    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let json = common::checked_results(&results.join("latest.json"));
     let cell = &json["cells"][0];
     assert_eq!(cell["status"], "ok", "{cell}");
     assert_eq!(cell["summary"]["driver_bound"], true, "{cell}");

@@ -58,13 +58,7 @@ fn our_links() -> Vec<String> {
 }
 
 fn cells(dir: &Path) -> Vec<serde_json::Value> {
-    let text = std::fs::read_to_string(dir.join("results/latest.json")).unwrap();
-    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let errors = common::schema_errors(&json);
-    assert!(
-        errors.is_empty(),
-        "results do not match the schema: {errors:?}"
-    );
+    let json = common::checked_results(&dir.join("results/latest.json"));
     json["cells"].as_array().unwrap().clone()
 }
 

@@ -75,6 +75,20 @@ pub(crate) fn schema_errors(json: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+/// A results file, read and checked against the committed schema.
+pub(crate) fn checked_results(path: &Path) -> serde_json::Value {
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let errors = schema_errors(&json);
+    assert!(
+        errors.is_empty(),
+        "{} does not match the schema: {errors:?}",
+        path.display()
+    );
+    json
+}
+
 /// `proxybench run SCENARIO --skip-conform --out results --reports
 /// reports EXTRA...` in `dir`: a measured run without the conformance
 /// suite, its files under `dir/results` and `dir/reports`.
