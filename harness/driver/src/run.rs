@@ -129,6 +129,9 @@ pub struct LoadReport {
     /// was no request's: refused connections, slots not sent, a reset or
     /// stray bytes on a connection with nothing in flight).
     pub failed: u64,
+    /// With [`LoadSpec::start_at`]: how much later than that instant the
+    /// schedule began (zero when on time).
+    pub start_late: Option<Duration>,
 }
 
 /// The requests of one latency class (light or heavy connections).
@@ -213,6 +216,27 @@ pub(crate) struct ThreadOutcome {
     pub(crate) cpu: Duration,
 }
 
+/// When the schedule begins: `START_MARGIN` from now (the threads wait
+/// for it), or at `start_at` when that is later; with `start_at`, also
+/// how late that is.
+fn schedule_start(start_at: Option<std::time::SystemTime>) -> (Instant, Option<Duration>) {
+    let (now, wall) = (Instant::now(), std::time::SystemTime::now());
+    let ready = now + START_MARGIN;
+    let Some(at) = start_at else {
+        return (ready, None);
+    };
+    // The instant on this process's monotonic clock, or how long ago it was.
+    let (at, ago) = match at.duration_since(wall) {
+        Ok(ahead) => (now + ahead, Duration::ZERO),
+        Err(past) => (now, past.duration()),
+    };
+    if at >= ready {
+        (at, Some(Duration::ZERO))
+    } else {
+        (ready, Some(ready - at + ago))
+    }
+}
+
 /// Runs `spec` to completion. `on_edge` is called from the calling thread
 /// as the measured window opens and closes.
 pub fn run(
@@ -254,7 +278,7 @@ pub fn run(
         }
     }
 
-    let start = Instant::now() + START_MARGIN;
+    let (start, start_late) = schedule_start(spec.start_at);
     let window_start = start + spec.warmup;
     let window_end = window_start + spec.duration;
     let schedule = Schedule {
@@ -353,6 +377,7 @@ pub fn run(
         sent: total.sent,
         answered: total.answered,
         failed: total.failed,
+        start_late,
     };
     report.judge_driver();
     Ok(report)
@@ -443,4 +468,33 @@ fn interval_count(spec: &LoadSpec) -> usize {
 /// User + system CPU time of the calling thread.
 fn thread_cpu() -> Duration {
     pb_sys::cpus::thread_cpu_time()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::SystemTime;
+
+    #[test]
+    fn a_start_instant_is_kept_when_ahead_and_its_lateness_counted_when_past() {
+        let (start, late) = schedule_start(None);
+        assert_eq!(late, None);
+        assert!(start > Instant::now());
+
+        let (start, late) = schedule_start(Some(SystemTime::now() + Duration::from_secs(10)));
+        assert_eq!(late, Some(Duration::ZERO));
+        let ahead = start - Instant::now();
+        assert!(
+            ahead > Duration::from_secs(9) && ahead <= Duration::from_secs(10),
+            "{ahead:?}"
+        );
+
+        // Past by a second: the schedule starts once the threads can, and
+        // the lateness counts both.
+        let (start, late) = schedule_start(Some(SystemTime::now() - Duration::from_secs(1)));
+        let late = late.unwrap();
+        assert!(late >= Duration::from_secs(1) + START_MARGIN, "{late:?}");
+        assert!(late < Duration::from_secs(2), "{late:?}");
+        assert!(start <= Instant::now() + START_MARGIN);
+    }
 }

@@ -178,6 +178,12 @@ pub struct LoadSpec {
     /// scheduling delay: jitter below it is the driver's own and is neither
     /// counted nor charged to the target's latency.
     pub late_after: Duration,
+    /// When the schedule starts (the warm-up's first request), by the
+    /// wall clock: a driver fleet's shared instant, at which every host's
+    /// warm-up, and so its window, must begin together. `None`: as soon as
+    /// the threads are set up. An instant the set-up overran starts late,
+    /// and the report says by how much ([`crate::LoadReport::start_late`]).
+    pub start_at: Option<std::time::SystemTime>,
 }
 
 impl LoadSpec {
@@ -207,6 +213,7 @@ impl LoadSpec {
             drain: Duration::from_secs(1),
             interval: Duration::from_secs(1),
             late_after: Duration::from_millis(2),
+            start_at: None,
         }
     }
 

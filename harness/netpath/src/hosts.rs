@@ -43,10 +43,12 @@ impl Hosts {
             )));
         }
         ns::sweep_stale();
-        // Sets made by this process take turns over 16 blocks of 16 /30s;
-        // the root namespace's addresses must not collide between sets.
+        // Sets take turns over 16 blocks of 16 /30s, this process's first
+        // set chosen by its pid: the root namespace's addresses must not
+        // collide between sets, of this process or of another.
         static NEXT: AtomicU8 = AtomicU8::new(0);
-        let block = (NEXT.fetch_add(1, Ordering::Relaxed) % 16) * 16 + 1;
+        let first = (std::process::id() % 16) as u8;
+        let block = (first.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed)) % 16) * 16 + 1;
         let prefix = ns::fresh_prefix();
         let mut hosts = Hosts {
             namespaces: Vec::with_capacity(count),

@@ -43,10 +43,11 @@ pub struct FleetHost {
     pub errors: u64,
     /// Its `requests / window`.
     pub qps: f64,
-    /// Why it counts as having fallen behind (late start, a driver that
-    /// could not keep its schedule, too few requests for its share);
-    /// absent when it kept up. A host that fell behind marks the trial
-    /// driver-bound.
+    /// Why it counts as having fallen behind (a late start, or a driver
+    /// that could not keep its schedule); absent when it kept up. A host
+    /// that fell behind marks the trial driver-bound; one that began late
+    /// also voids the trial's core CPU per request (its window and the
+    /// core's sampled one differ).
     pub behind: Option<String>,
     /// Its own results file, kept beside the run's (mergeable with
     /// `proxybench merge`), relative to the results directory.

@@ -107,6 +107,9 @@ pub fn merge(inputs: &[Results]) -> Result<Results, MergeError> {
         out.finished_at = out.finished_at.max(other.finished_at.clone());
     }
     for cell in &mut out.cells {
+        for trial in &mut cell.trials {
+            trial.driver_util /= inputs.len() as f64;
+        }
         cell.summary = Summary::from_trials(&cell.trials)?;
     }
     Ok(out)
@@ -121,6 +124,7 @@ pub fn merge_trials(parts: &[Trial]) -> Result<Trial, MergeError> {
     for part in rest {
         merge_trial(&mut out, part)?;
     }
+    out.driver_util /= parts.len() as f64;
     Ok(out)
 }
 
@@ -177,7 +181,9 @@ fn merge_trial(t: &mut Trial, o: &Trial) -> Result<(), MergeError> {
     let per_req = |cpu: f64| (t.requests > 0 && cpu > 0.0).then(|| cpu / t.requests as f64);
     t.cpu_us_per_req = per_req(t.core_cpu_us);
     t.driver_cpu_us_per_req = per_req(t.driver_cpu_us);
-    t.driver_util = (t.driver_util + o.driver_util) / 2.0;
+    // Summed here; the caller divides by the number of parts (a mean
+    // taken pair by pair would weigh the last part as much as all others).
+    t.driver_util += o.driver_util;
     t.driver_bound |= o.driver_bound;
     if t.driver_bound_reason.is_none() {
         t.driver_bound_reason.clone_from(&o.driver_bound_reason);

@@ -251,7 +251,8 @@ pub struct HttpCellParams {
     pub keep_alive: bool,
     /// Origin processes behind the proxy.
     pub origins: usize,
-    /// Balancing policy of the proxy.
+    /// Balancing policy of the proxy; `-` when proxybench did not
+    /// configure it (`proxybench load` against an address).
     pub policy: String,
     /// Injected work per request in the proxies' middleware
     /// (experiments only); absent for a normal cell.

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use pb_results::merge::{MergeError, merge};
+use pb_results::merge::{self, MergeError, merge};
 use pb_results::*;
 
 mod common;
@@ -73,4 +73,37 @@ fn files_of_different_cells_are_refused() {
         Err(MergeError::Mismatch(_))
     ));
     assert!(matches!(merge(&[a]), Err(MergeError::TooFew)));
+}
+
+#[test]
+fn three_drivers_merge_as_one_sum_and_one_mean_whichever_way() {
+    let parts: Vec<Results> = [
+        (0.3, vec![1_000u64; 10]),
+        (0.6, vec![2_000; 20]),
+        (0.9, vec![3_000; 30]),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(i, (util, values))| {
+        let mut r = half(&format!("D{i}"), values);
+        r.cells[0].trials[0].driver_util = util;
+        r
+    })
+    .collect();
+    let trials: Vec<Trial> = parts.iter().map(|r| r.cells[0].trials[0].clone()).collect();
+    let files = merge(&parts).unwrap().cells[0].trials[0].clone();
+    let fleet = merge::merge_trials(&trials).unwrap();
+    for merged in [&files, &fleet] {
+        assert_eq!(merged.requests, 60);
+        assert_eq!(merged.errors, 3);
+        assert_eq!(hist::decode(&merged.histogram).unwrap().len(), 60);
+        // Each driver's share of its CPUs, averaged over the three (a mean
+        // taken pair by pair would give 0.675).
+        assert!(
+            (merged.driver_util - 0.6).abs() < 1e-12,
+            "{}",
+            merged.driver_util
+        );
+    }
+    assert!(matches!(merge::merge_trials(&[]), Err(MergeError::TooFew)));
 }

@@ -287,6 +287,7 @@ fn report(out: &WrkOutput, cpu: Duration, threads: usize) -> LoadReport {
         sent: out.responses,
         answered,
         failed: status_errors,
+        start_late: None,
     }
 }
 

@@ -195,9 +195,15 @@ impl<'a> Fleet<'a> {
             .map(|c| c.setup)
             .max()
             .unwrap_or_default();
-        let start = SystemTime::now() + MIN_LEAD.max(slowest * 3);
-        let start_ns = unix_ns(start);
+        let lead = MIN_LEAD.max(slowest * 3);
+        // The instant on both clocks: the wall clock's for the hosts, the
+        // monotonic one for our window's edges (a clock step in between
+        // must not move them).
+        let (start, start_ns) = (Instant::now() + lead, unix_ns(SystemTime::now() + lead));
         let window = spec.duration;
+        // A host that began late enough to put its window beside ours
+        // voids the core's per-request figures (sampled over ours).
+        let mut misaligned = None;
         let files = self.cfg.results_dir.join("fleet").join(&self.run_id);
         std::fs::create_dir_all(&files)
             .map_err(|e| format!("creating {}: {e}", files.display()))?;
@@ -216,9 +222,10 @@ impl<'a> Fleet<'a> {
                 );
                 drivers.push(Driver::start(self.cfg, host, &args)?);
             }
-            sleep_until(start + spec.warmup);
+            std::thread::sleep((start + spec.warmup).saturating_duration_since(Instant::now()));
             on_edge(WindowEdge::Start);
-            sleep_until(start + spec.warmup + window);
+            let end = start + spec.warmup + window;
+            std::thread::sleep(end.saturating_duration_since(Instant::now()));
             on_edge(WindowEdge::End);
             let due = Instant::now() + COLLECT_GRACE;
             let mut parts = Vec::with_capacity(drivers.len());
@@ -229,8 +236,10 @@ impl<'a> Fleet<'a> {
                 .zip(&shares)
                 .zip(&self.cfg.hosts)
             {
+                // The run's sequence number keeps both builds' trials of
+                // an A/B run apart.
                 let name = format!(
-                    "{}-{core}-t{index}-{}.json",
+                    "{}-{core}-t{index}-s{sequence}-{}.json",
                     file_safe(&cell.label()),
                     file_safe(host)
                 );
@@ -243,6 +252,9 @@ impl<'a> Fleet<'a> {
                     clock,
                     window,
                 );
+                if misaligned.is_none() && behind.as_deref().is_some_and(is_late) {
+                    misaligned = Some(host.clone());
+                }
                 hosts.push(FleetHost {
                     host: host.clone(),
                     connections: share.0,
@@ -261,7 +273,8 @@ impl<'a> Fleet<'a> {
                 });
                 parts.push(part);
             }
-            let mut merged = pb_results::merge::merge_trials(&parts).map_err(|e| e.to_string())?;
+            let mut merged = pb_results::merge::merge_trials(&parts)
+                .map_err(|e| format!("merging the driver hosts' trials: {e}"))?;
             if let Some(host) = hosts.iter().find(|h| h.behind.is_some()) {
                 merged.driver_bound = true;
                 merged.driver_bound_reason = Some(format!(
@@ -270,15 +283,15 @@ impl<'a> Fleet<'a> {
                     host.behind.as_deref().unwrap_or_default()
                 ));
             }
-            // The hosts' drivers ran elsewhere: no CPU of theirs is ours
-            // to attribute per request beside the core's.
+            // The driver figures (CPU, per request, utilisation) are the
+            // hosts' together, each measured on its own machine.
             merged.fleet = Some(FleetTrial {
                 start_at_unix_ms: start_ns as f64 / 1e6,
                 hosts,
             });
             Ok(merged)
         };
-        crate::measure::measure_load(
+        let mut trial = crate::measure::measure_load(
             Some(sampler),
             index,
             sequence,
@@ -286,7 +299,17 @@ impl<'a> Fleet<'a> {
             false,
             &mut |_| {},
             load,
-        )
+        )?;
+        if let Some(host) = misaligned {
+            // The CPU the core spent stays recorded; per request it would
+            // divide one window's CPU by another window's requests.
+            trial.cpu_us_per_req = None;
+            trial.kernel = None;
+            trial.driver_bound_reason = trial.driver_bound_reason.map(|r| {
+                format!("{r}; no CPU per request: the core was sampled over a window {host}'s load did not fill")
+            });
+        }
+        Ok(trial)
     }
 }
 
@@ -325,7 +348,7 @@ fn behind(
     let error = clock.error_ns as f64 / 1e6;
     if late + error > limit {
         return Some(format!(
-            "began {late:.1} ms after the shared instant (clock known to ± {error:.2} ms), more than {:.0} % of the {:.1} s window",
+            "{LATE_REASON}{late:.1} ms after the shared instant (clock known to ± {error:.2} ms), more than {:.0} % of the {:.1} s window",
             LATE_SHARE * 100.0,
             window.as_secs_f64()
         ));
@@ -336,6 +359,15 @@ fn behind(
             .to_string()
     })
 }
+
+/// Whether a [`behind`] reason is a late start (the windows differ), not
+/// a driver that lagged inside the same window.
+fn is_late(reason: &str) -> bool {
+    reason.starts_with(LATE_REASON)
+}
+
+/// How [`behind`] begins a late start's reason.
+const LATE_REASON: &str = "began ";
 
 /// `proxybench load` for one host's share, starting at `at_ns` by its
 /// clock; the results file on its standard output.
@@ -382,6 +414,7 @@ fn load_args(
             args.push("--connection-per-request".into());
         }
     }
+    args.push("--until-stdin-closes".into());
     args
 }
 
@@ -389,6 +422,9 @@ fn load_args(
 struct Driver {
     host: String,
     child: Child,
+    /// Open while we want the load: closing it (or losing the session)
+    /// stops the remote `load` (`--until-stdin-closes`).
+    _stdin: Option<std::process::ChildStdin>,
     stdout: mpsc::Receiver<std::io::Result<Vec<u8>>>,
     stderr: mpsc::Receiver<String>,
 }
@@ -396,7 +432,7 @@ struct Driver {
 impl Driver {
     fn start(cfg: &FleetConfig, host: &str, args: &[String]) -> Result<Driver, String> {
         let mut child = ssh(cfg, host, args)
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -407,6 +443,7 @@ impl Driver {
         );
         Ok(Driver {
             host: host.to_string(),
+            _stdin: child.stdin.take(),
             child,
             stdout,
             stderr,
@@ -452,7 +489,12 @@ impl Driver {
         let bytes = match self.stdout.recv_timeout(Duration::from_secs(5)) {
             Ok(Ok(bytes)) => bytes,
             Ok(Err(e)) => return Err(format!("driver host {host}: reading its output: {e}")),
-            Err(_) => return Err(format!("driver host {host}: its output did not end")),
+            Err(_) => {
+                return Err(fail(
+                    format!("ssh ended ({status}) but its output did not"),
+                    &self.stderr,
+                ));
+            }
         };
         // `load` exits 1 when its load saw errors: the results still count
         // (errors are part of them). Anything else is a failed driver.
@@ -528,14 +570,28 @@ fn probe_clock(cfg: &FleetConfig, host: &str) -> Result<Clock, String> {
     let lines = read_lines(child.stdout.take().expect("piped"));
     let mut stdin = child.stdin.take().expect("piped");
     let result = (|| {
-        let header = lines
-            .recv_timeout(SSH_TIMEOUT)
-            .map_err(|_| format!("no answer within {} s", SSH_TIMEOUT.as_secs()))?;
-        if !header.starts_with(pb_results::fleet::CLOCK_HEADER) {
+        let header = lines.recv_timeout(SSH_TIMEOUT).map_err(|e| match e {
+            mpsc::RecvTimeoutError::Timeout => {
+                format!("no answer within {} s", SSH_TIMEOUT.as_secs())
+            }
+            mpsc::RecvTimeoutError::Disconnected => "ssh ended without an answer".to_string(),
+        })?;
+        let mut words = header.split_whitespace();
+        if words.next() != Some(pb_results::fleet::CLOCK_HEADER) {
             return Err(format!(
                 "`{} clock` answered {header:?}, not a proxybench clock",
                 cfg.driver_exe
             ));
+        }
+        let version = env!("CARGO_PKG_VERSION");
+        match words.next() {
+            Some(theirs) if theirs == version => {}
+            theirs => {
+                return Err(format!(
+                    "it runs proxybench {}, this is {version}: use the same version on every host",
+                    theirs.unwrap_or("(no version)")
+                ));
+            }
         }
         let setup = began.elapsed();
         let mut best: Option<(i128, i128)> = None;
@@ -547,7 +603,7 @@ fn probe_clock(cfg: &FleetConfig, host: &str) -> Result<Clock, String> {
                 .map_err(|e| format!("writing a clock probe: {e}"))?;
             let reply = lines
                 .recv_timeout(SSH_TIMEOUT)
-                .map_err(|_| "a clock probe went unanswered".to_string())?;
+                .map_err(|_| "a clock probe went unanswered (or ssh ended)".to_string())?;
             let received = unix_ns(SystemTime::now());
             let theirs: i128 = reply
                 .trim()
@@ -649,12 +705,6 @@ fn unix_ns(at: SystemTime) -> i128 {
     match at.duration_since(UNIX_EPOCH) {
         Ok(d) => d.as_nanos() as i128,
         Err(e) => -(e.duration().as_nanos() as i128),
-    }
-}
-
-fn sleep_until(at: SystemTime) {
-    if let Ok(wait) = at.duration_since(SystemTime::now()) {
-        std::thread::sleep(wait);
     }
 }
 

@@ -443,7 +443,7 @@ pub fn trial_from_report(
             .collect(),
         threads: Vec::new(),
         soak: None,
-        start_late_ms: None,
+        start_late_ms: report.start_late.map(|late| late.as_secs_f64() * 1e3),
         fleet: None,
     }
 }

@@ -82,13 +82,19 @@ pub(crate) struct Args {
     /// to standard error), as a driver fleet's hosts do.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Begin at this instant (Unix time in nanoseconds, by this host's
-    /// clock) rather than at once: the shared start of a driver fleet
-    /// (`proxybench run --drivers` gives each host the instant in its own
-    /// clock). At most two minutes ahead; the results record how late the
-    /// load really began.
+    /// Begin the warm-up at this instant (Unix time in nanoseconds, by
+    /// this host's clock) rather than once set up: the shared start of a
+    /// driver fleet (`proxybench run --drivers` gives each host the
+    /// instant in its own clock), so every host's window opens together.
+    /// At most two minutes ahead; the results record how late the load
+    /// really began.
     #[arg(long, value_name = "UNIX_NS", conflicts_with = "rate_search")]
     start_at: Option<u64>,
+    /// Stop at once when standard input closes: a fleet's runner keeps it
+    /// open over SSH while it wants the load, so a session it abandons
+    /// ends the load instead of leaving it running against a core.
+    #[arg(long, hide = true)]
+    until_stdin_closes: bool,
     /// Also write HdrHistogram .hgrm/.hlog files into this directory.
     #[arg(long)]
     hdr: Option<PathBuf>,
@@ -98,6 +104,15 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
+    if args.until_stdin_closes {
+        std::thread::spawn(|| {
+            let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+            eprintln!(
+                "proxybench load: standard input closed (the fleet's runner went away): stopping"
+            );
+            std::process::exit(2);
+        });
+    }
     let seconds = |v: f64, name: &str| {
         Duration::try_from_secs_f64(v)
             .map_err(|_| anyhow::anyhow!("--{name} must be a non-negative number of seconds"))
@@ -153,6 +168,7 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
     };
     let spec = LoadSpec {
         interval: seconds(args.interval, "interval")?,
+        start_at: args.start_at.map(start_instant).transpose()?,
         ..cell.load_spec(&settings, args.target, args.cpus.clone())
     };
     spec.validate().map_err(|e| anyhow::anyhow!(e))?;
@@ -173,7 +189,6 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
             println!("{text}");
         }
     };
-    let start_late_ms = args.start_at.map(wait_until).transpose()?;
     if let Some(bound) = args.rate_search {
         let search = SearchSpec::new(bound, args.search_start, args.search_max);
         let result = rate_search(&spec, &search, |p| {
@@ -202,8 +217,7 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
         }
         result_cell.rate_search = Some(result);
     } else {
-        let mut trial = measure(&spec, target, 0, 0).map_err(|e| anyhow::anyhow!(e))?;
-        trial.start_late_ms = start_late_ms;
+        let trial = measure(&spec, target, 0, 0).map_err(|e| anyhow::anyhow!(e))?;
         if args.json {
             say(serde_json::to_string_pretty(&trial)?);
         } else {
@@ -260,24 +274,19 @@ impl From<HttpMethod> for Method {
     }
 }
 
-/// Sleeps until `at_ns` (Unix ns, this host's clock); how late it woke,
-/// ms (0 when it was already past: then the lateness is how far past).
-fn wait_until(at_ns: u64) -> anyhow::Result<f64> {
+/// `--start-at`'s instant, refused when it is more than two minutes
+/// ahead (a clock that far off, or a mistyped value, would otherwise hold
+/// the driver for as long).
+fn start_instant(at_ns: u64) -> anyhow::Result<SystemTime> {
     let at = std::time::UNIX_EPOCH + Duration::from_nanos(at_ns);
-    let now = SystemTime::now();
-    if let Ok(ahead) = at.duration_since(now) {
+    if let Ok(ahead) = at.duration_since(SystemTime::now()) {
         anyhow::ensure!(
             ahead <= Duration::from_secs(120),
             "--start-at is {:.0} s ahead of this host's clock; at most 120 (are the clocks that far apart?)",
             ahead.as_secs_f64()
         );
-        std::thread::sleep(ahead);
     }
-    Ok(SystemTime::now()
-        .duration_since(at)
-        .unwrap_or_default()
-        .as_secs_f64()
-        * 1e3)
+    Ok(at)
 }
 
 fn trial_text(t: &pb_results::Trial, rate: Option<f64>) -> String {
