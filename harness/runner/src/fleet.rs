@@ -28,7 +28,7 @@
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -455,36 +455,20 @@ impl Driver {
     fn finish(mut self, due: Instant, path: &Path) -> Result<Trial, String> {
         let host = self.host.clone();
         let fail = |what: String, stderr: &mpsc::Receiver<String>| {
-            let said = stderr
-                .recv_timeout(Duration::from_secs(1))
-                .unwrap_or_default();
-            let said = said.trim();
-            format!(
-                "driver host {host}: {what}{}",
-                if said.is_empty() {
-                    String::new()
-                } else {
-                    format!(" — it said: {}", last_lines(said, 3))
-                }
-            )
+            with_stderr(format!("driver host {host}: {what}"), "it", stderr)
         };
-        let status = loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if Instant::now() < due => std::thread::sleep(Duration::from_millis(20)),
-                Ok(None) => {
-                    let _ = self.child.kill();
-                    let _ = self.child.wait();
-                    return Err(fail(
-                        format!(
-                            "no results {} s after the window ended (stopped)",
-                            COLLECT_GRACE.as_secs()
-                        ),
-                        &self.stderr,
-                    ));
-                }
-                Err(e) => return Err(format!("driver host {host}: waiting for ssh: {e}")),
+        let status = match end_by(&mut self.child, due) {
+            Ok(Some(status)) => status,
+            Ok(None) => {
+                return Err(fail(
+                    format!(
+                        "no results {} s after the window ended (stopped)",
+                        COLLECT_GRACE.as_secs()
+                    ),
+                    &self.stderr,
+                ));
             }
+            Err(e) => return Err(format!("driver host {host}: waiting for ssh: {e}")),
         };
         let bytes = match self.stdout.recv_timeout(Duration::from_secs(5)) {
             Ok(Ok(bytes)) => bytes,
@@ -520,12 +504,9 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        // A driver abandoned on an error path: its session goes (the
-        // remote load is bounded by its own duration).
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        // A driver abandoned on an error path: its session goes (and with
+        // it the remote load, `--until-stdin-closes`).
+        let _ = end_by(&mut self.child, Instant::now());
     }
 }
 
@@ -623,34 +604,35 @@ fn probe_clock(cfg: &FleetConfig, host: &str) -> Result<Clock, String> {
         })
     })();
     drop(stdin);
-    wait_briefly(&mut child);
-    match result {
-        Ok(clock) => Ok(clock),
-        Err(e) => {
-            let said = stderr
-                .recv_timeout(Duration::from_secs(1))
-                .unwrap_or_default();
-            let said = said.trim();
-            Err(if said.is_empty() {
-                e
-            } else {
-                format!("{e} — ssh said: {}", last_lines(said, 3))
-            })
-        }
-    }
+    let _ = end_by(&mut child, Instant::now() + Duration::from_secs(5));
+    result.map_err(|e| with_stderr(e, "ssh", &stderr))
 }
 
-/// Waits a moment for `child` to end by itself, then kills it.
-fn wait_briefly(child: &mut Child) {
-    let due = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < due {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
+/// Waits until `due` for `child` to end by itself, then kills it (and
+/// reaps it): its exit status when it ended by itself, `None` when killed.
+fn end_by(child: &mut Child, due: Instant) -> std::io::Result<Option<ExitStatus>> {
+    loop {
+        match child.try_wait()? {
+            Some(status) => return Ok(Some(status)),
+            None if Instant::now() < due => std::thread::sleep(Duration::from_millis(10)),
+            None => break,
         }
-        std::thread::sleep(Duration::from_millis(10));
     }
     let _ = child.kill();
     let _ = child.wait();
+    Ok(None)
+}
+
+/// `message`, followed by the last lines `who` wrote on `stderr` if it
+/// wrote any (waiting a moment for them).
+fn with_stderr(message: String, who: &str, stderr: &mpsc::Receiver<String>) -> String {
+    let said = stderr
+        .recv_timeout(Duration::from_secs(1))
+        .unwrap_or_default();
+    match said.trim() {
+        "" => message,
+        said => format!("{message} — {who} said: {}", last_lines(said, 3)),
+    }
 }
 
 /// Every byte of `from` once it ends, from a thread of its own (so a full
