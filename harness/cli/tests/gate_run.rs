@@ -2,9 +2,10 @@
 //! trials. The builds are this very binary on both sides (the build path
 //! is `git worktree` + cargo, too slow for a test); a known cost injected
 //! into the candidate's cores (`--core-spin-iters`) is found at the first
-//! look, the same build against itself passes, a budget too small for
-//! the noise ends inconclusive with exit 3, and bad input exits 2 with
-//! the reason. Every outcome writes both sides' results and the verdict.
+//! look under every pairing, the same build against itself passes, a
+//! budget too small for the noise ends inconclusive with exit 3, and bad
+//! input exits 2 with the reason. Every outcome writes both sides'
+//! results and the verdict, which say how the pairs were taken.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -89,6 +90,22 @@ fn exited(out: &Output, code: i32) -> String {
     stdout
 }
 
+fn results(dir: &Path, file: &str) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join(file)).unwrap()).unwrap()
+}
+
+/// The verdict's notes on how its pairs were taken.
+fn pairing_notes(json: &serde_json::Value) -> Vec<String> {
+    json["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n.as_str())
+        .filter(|n| n.starts_with("pairing "))
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Both sides' stitched results are schema-valid and hold every pair.
 fn check_results(dir: &Path, pairs: u64) {
     for file in ["out/latest.json", "out/baseline/latest.json"] {
@@ -120,6 +137,25 @@ fn an_injected_cost_is_a_regression_at_the_first_look() {
     );
     assert_eq!(json["verdict"], "regression");
     assert_eq!(json["pairs"], 8);
+    assert_eq!(
+        pairing_notes(&json),
+        ["pairing together: the two trials of each pair ran at the same time on the same CPUs"]
+    );
+    // Both builds on the same CPUs at once, and each side's results say so.
+    for file in ["out/latest.json", "out/baseline/latest.json"] {
+        let plan = &results(dir.path(), file)["environment"]["cpu_plan"];
+        assert_eq!(
+            plan["allowed"],
+            results(dir.path(), "out/latest.json")["environment"]["cpu_plan"]["allowed"]
+        );
+        assert_eq!(plan["shared"], true, "{file}: {plan}");
+        assert!(
+            plan["note"].as_str().unwrap().contains(
+                "the other build's trial of each pair ran at the same time on these CPUs"
+            ),
+            "{file}: {plan}"
+        );
+    }
     let row = &json["rows"][0];
     assert_eq!(row["cell"], "echo/100B/c4x1@2000rps/tokio-tower");
     assert!(row["change"].as_f64().unwrap() > 0.5, "{row}");
@@ -203,20 +239,28 @@ fn bad_input_exits_2_with_the_reason() {
 }
 
 #[test]
-fn a_duet_runs_both_builds_at_once_and_sees_the_injected_cost() {
+fn split_and_alternate_pairings_see_the_injected_cost_too() {
     let dir = tempfile::tempdir().unwrap();
     let policy = policy(dir.path(), 5.0, 8, 8, 0.05);
-    // Two CPUs are too few for a real duet: refused, saying why.
-    let (out, _) = gate_run(dir.path(), &policy, &["--duet", "--cpus", "0,1"]);
+    // Two CPUs are too few for a real split: refused, saying why.
+    let (out, _) = gate_run(
+        dir.path(),
+        &policy,
+        &["--pairing", "split", "--cpus", "0,1"],
+    );
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("--duet needs at least 4 CPUs"), "{stderr}");
+    assert!(
+        stderr.contains("--pairing split needs at least 4 CPUs"),
+        "{stderr}"
+    );
     // Allowed here for the test: each side on one CPU, at the same time.
     let (out, json) = gate_run(
         dir.path(),
         &policy,
         &[
-            "--duet",
+            "--pairing",
+            "split",
             "--duet-any-cpus",
             "--cpus",
             "0,1",
@@ -226,13 +270,29 @@ fn a_duet_runs_both_builds_at_once_and_sees_the_injected_cost() {
     );
     exited(&out, 1);
     assert_eq!(json["verdict"], "regression");
+    assert_eq!(
+        pairing_notes(&json),
+        [
+            "pairing split: the two trials of each pair ran at the same time, each build on its own half of the CPUs"
+        ]
+    );
     check_results(dir.path(), 8);
     // Each side ran on its own half.
-    let plan = |file: &str| {
-        let json: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.path().join(file)).unwrap()).unwrap();
-        json["environment"]["cpu_plan"]["allowed"].clone()
-    };
+    let plan = |file: &str| results(dir.path(), file)["environment"]["cpu_plan"]["allowed"].clone();
     assert_eq!(plan("out/latest.json"), serde_json::json!([0]));
     assert_eq!(plan("out/baseline/latest.json"), serde_json::json!([1]));
+
+    // One after the other, through the runner's A/B mode.
+    let (out, json) = gate_run(
+        dir.path(),
+        &policy,
+        &["--pairing", "alternate", "--core-spin-iters", "40000"],
+    );
+    exited(&out, 1);
+    assert_eq!(json["verdict"], "regression");
+    assert_eq!(
+        pairing_notes(&json),
+        ["pairing alternate: the two trials of each pair ran one after the other, A B B A"]
+    );
+    check_results(dir.path(), 8);
 }

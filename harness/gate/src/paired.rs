@@ -1,8 +1,8 @@
 //! The paired gate (`proxybench gate run`): trial pairs of a baseline and
-//! a candidate build, taken back to back, judged as they arrive.
+//! a candidate build, taken side by side, judged as they arrive.
 //!
-//! The caller runs the trials (in `A B B A` order, or at the same time on
-//! disjoint CPUs) and hands each batch to [`Session::add`] as two results
+//! The caller runs the trials (at the same time on the same CPUs or on
+//! disjoint halves, or back to back in `A B B A` order) and hands each batch to [`Session::add`] as two results
 //! files whose trial `k` was taken side by side; [`Session::next_batch`]
 //! says how many pairs the next look needs, or that every figure is
 //! decided. Each figure (a cell and a metric of `[paired] metrics`) is
@@ -370,7 +370,7 @@ impl Report {
         }
         let _ = writeln!(
             out,
-            "paired trials in A B B A order; change = Hodges-Lehmann estimate of the within-pair ratio, \
+            "change = Hodges-Lehmann estimate of the within-pair ratio, \
              interval at {:.4} per side per look (looks at {} pairs: {:.0} % per side in all); \
              a regression needs the whole interval beyond the threshold, a pass the whole interval short of it",
             self.alpha_per_look,

@@ -130,7 +130,9 @@ pub struct CpuPlan {
     pub driver: Vec<usize>,
     /// CPUs of the origin server (empty when the scenario has none).
     pub origin: Vec<usize>,
-    /// True when any two roles share a CPU.
+    /// True when any two roles share a CPU, or when another run shared
+    /// these CPUs at the same time (the paired gate's `--pairing
+    /// together`; the note says so).
     pub shared: bool,
     /// One line a reader can act on.
     pub note: String,

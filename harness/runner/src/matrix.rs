@@ -26,6 +26,7 @@ use crate::fleet::{self, Fleet, FleetConfig};
 use crate::measure::{measure, rate_search};
 use crate::network::CellNet;
 use crate::plan;
+use crate::rendezvous::Rendezvous;
 use pb_process::{CoreCommand, CoreProcess, ProcSampler, StartError};
 
 /// The cores' connect timeout in a run. A lossy path (`wan-origin`)
@@ -109,6 +110,10 @@ pub struct RunConfig {
     /// Driver hosts that load each trial together over SSH (`run
     /// --drivers`), instead of the driver in this process.
     pub fleet: Option<FleetConfig>,
+    /// Another run this one keeps in step with, trial by trial (the
+    /// paired gate's `--pairing together`): both meet here before each
+    /// trial, so trial `k` of each overlaps the other's.
+    pub in_step_with: Option<Rendezvous>,
 }
 
 /// The other build of an A/B run.
@@ -606,6 +611,15 @@ fn run_trials(
                 continue;
             };
             let core = slot.cell.core.clone();
+            if let Some(meet) = &cfg.in_step_with
+                && !meet.meet()
+            {
+                progress.note(&format!(
+                    "[{label}] {}: trial {} started without its partner run (it did not come in time)",
+                    slot.name(),
+                    trial + 1
+                ));
+            }
             // The driver's threads (or wrk) start inside the driver's
             // namespace, so every connection crosses the path.
             let measured = net

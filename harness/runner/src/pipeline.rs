@@ -260,6 +260,7 @@ pub fn plan(request: &Request) -> Result<RunConfig, PipelineError> {
         build: request.build.clone(),
         baseline: request.baseline.clone(),
         fleet: request.fleet.clone(),
+        in_step_with: None,
     })
 }
 

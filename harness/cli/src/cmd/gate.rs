@@ -46,7 +46,7 @@ pub(crate) struct Args {
 #[derive(Debug, clap::Subcommand)]
 enum Action {
     /// Run the builds yourself: baseline and candidate trials in pairs
-    /// (A B B A), judged after each batch on the within-pair ratios, until
+    /// (by default each pair's two trials at once on the same CPUs), judged after each batch on the within-pair ratios, until
     /// every figure is a regression or not, or the budget is spent (then
     /// inconclusive, exit 3). Builds git revisions in release itself.
     Run(super::gate_run::Args),

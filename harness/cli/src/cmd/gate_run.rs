@@ -1,18 +1,21 @@
 //! `proxybench gate run`: the paired, sequential A/B gate in one command.
 //! Builds the baseline (and, if asked, the candidate) from git revisions,
-//! runs the scenario's trials of both builds in pairs (`A B B A`, through
-//! the runner's A/B mode), hands each batch to [`pb_gate::paired::Session`]
-//! and stops at the first look that decides every figure. Exit 0: no
+//! runs the scenario's trials of both builds in pairs (`--pairing`: by
+//! default a pair's two trials at the same time on the same CPUs, or on
+//! disjoint halves, or `A B B A` through the runner's A/B mode), hands
+//! each batch to [`pb_gate::paired::Session`] and stops at the first look that decides every figure. Exit 0: no
 //! regression; 1: a regression; 2: an error; 3: inconclusive at this noise.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use pb_gate::Policy;
 use pb_gate::paired::{Overall, Session};
 use pb_progress::{Event, Progress as _};
 use pb_runner::pipeline::{self, Overrides, Request};
+use pb_runner::rendezvous::Rendezvous;
 use pb_scenario::ScenarioFile;
 use pb_sys::CpuSet;
 
@@ -69,15 +72,17 @@ pub(crate) struct Args {
     /// iterations: a known injected regression, for calibrating the gate.
     #[arg(long)]
     core_spin_iters: Option<u64>,
-    /// Duet: run each pair's two trials at the same time, each build on
-    /// its own half of the CPUs (core and driver apart on each side), so
-    /// whatever else the machine does hits both alike (Bulej et al.,
-    /// "Duet benchmarking", 2020). Needs at least 4 CPUs; without it the
-    /// two trials of a pair run one after the other (A B B A).
-    #[arg(long)]
-    duet: bool,
-    /// Let a duet run on fewer than 4 CPUs (each side then shares one
-    /// CPU between its core and its driver): for tests only.
+    /// How the two trials of a pair share the machine. `together` (the
+    /// default): at the same time on the same CPUs, each build's core on
+    /// the core's CPUs and each build's driver on the driver's, so
+    /// whatever slows the machine for a second slows both alike (duet
+    /// benchmarking, Bulej et al. 2020). `split`: at the same time, each
+    /// build on its own half of the CPUs (at least 4). `alternate`: one
+    /// after the other, A B B A, each trial with the machine to itself.
+    #[arg(long, value_enum, default_value_t = Pairing::Together)]
+    pairing: Pairing,
+    /// Let a split pairing run on fewer than 4 CPUs (each side then
+    /// shares one CPU between its core and its driver): for tests only.
     #[arg(long, hide = true)]
     duet_any_cpus: bool,
     /// Accept builds of any profile (tests run debug builds); figures of
@@ -167,9 +172,13 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
         fleet: None,
     };
     let cfg = pipeline::plan(&request)?;
-    let duet = match args.duet {
-        true => Some(Duet::split(&cfg, args.duet_any_cpus)?),
-        false => None,
+    if args.duet_any_cpus && args.pairing != Pairing::Split {
+        bail!("--duet-any-cpus goes with --pairing split");
+    }
+    let duet = match args.pairing {
+        Pairing::Together => Some(Duet::together(&cfg)?),
+        Pairing::Split => Some(Duet::split(&cfg, args.duet_any_cpus)?),
+        Pairing::Alternate => None,
     };
 
     let mut session = Session::new(&policy);
@@ -183,7 +192,7 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
     while let Some(pairs) = session.next_batch() {
         let trials = u32::try_from(pairs).context("too many pairs")?;
         let (base, cand) = match &duet {
-            Some(duet) => duet.run(trials)?,
+            Some(duet) => duet.run(trials, &mut display)?,
             None => {
                 let mut batch = cfg.clone();
                 batch.scenario.run.trials = trials;
@@ -216,7 +225,8 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
         candidate_runs.push(cand);
     }
     drop(display);
-    let report = session.report();
+    let mut report = session.report();
+    report.notes.push(args.pairing.describe().into());
 
     // Every trial of each side, stitched, for `proxybench report` and a
     // second look with `proxybench gate`.
@@ -249,11 +259,42 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
     })
 }
 
-/// A duet: one single-build run per side, each on its half of the CPUs,
-/// started together for every batch.
+/// How the two trials of a pair share the machine (`--pairing`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Pairing {
+    /// At the same time, on the same CPUs.
+    Together,
+    /// At the same time, each build on its own half of the CPUs.
+    Split,
+    /// One after the other (A B B A).
+    Alternate,
+}
+
+impl Pairing {
+    /// The verdict's note on how the pairs were taken.
+    fn describe(self) -> &'static str {
+        match self {
+            Pairing::Together => {
+                "pairing together: the two trials of each pair ran at the same time on the same CPUs"
+            }
+            Pairing::Split => {
+                "pairing split: the two trials of each pair ran at the same time, each build on its own half of the CPUs"
+            }
+            Pairing::Alternate => {
+                "pairing alternate: the two trials of each pair ran one after the other, A B B A"
+            }
+        }
+    }
+}
+
+/// A duet: one single-build run per side, started together for every
+/// batch, on the same CPUs or on disjoint halves.
 struct Duet {
     baseline: pb_runner::RunConfig,
     candidate: pb_runner::RunConfig,
+    /// What each side's CPU plan gains when both share the CPUs: a
+    /// result must say that another run shared its CPUs.
+    shared: Option<String>,
 }
 
 impl Duet {
@@ -263,50 +304,90 @@ impl Duet {
         let ids = cfg.allowed_cpus.ids();
         if ids.len() < 4 && !any_cpus {
             bail!(
-                "--duet needs at least 4 CPUs (each build's core and driver apart), \
-                 and this run may use {} ({:?}); leave --duet off to alternate the builds",
+                "--pairing split needs at least 4 CPUs (each build's core and driver apart), \
+                 and this run may use {} ({:?}); --pairing together runs both builds on the same CPUs",
                 ids.len(),
                 ids
             );
         }
-        anyhow::ensure!(ids.len() >= 2, "--duet needs at least 2 CPUs");
+        anyhow::ensure!(ids.len() >= 2, "--pairing split needs at least 2 CPUs");
         let half = ids.len() / 2;
         let set = |ids: &[usize]| CpuSet::new(ids.to_vec()).context("an empty CPU set");
-        let baseline_side = cfg
+        let mut duet = Duet::together(cfg)?;
+        duet.candidate.allowed_cpus = set(&ids[..half])?;
+        duet.baseline.allowed_cpus = set(&ids[half..])?;
+        duet.shared = None;
+        Ok(duet)
+    }
+
+    /// Both sides on all of `cfg`'s CPUs: each build's core where the
+    /// plan puts the core, each build's driver where it puts the driver.
+    /// A second, a slower CPU or a neighbour's burst then falls on both
+    /// builds' trials of a pair, not on one of them; on a 2-vCPU VM this
+    /// took the minimum detectable effect the gate printed from 11–17 %
+    /// (A B B A) to 6–9 % (ci/README.md, "The paired gate").
+    fn together(cfg: &pb_runner::RunConfig) -> anyhow::Result<Duet> {
+        let side = cfg
             .baseline
             .as_ref()
             .context("a gate run always has a baseline build")?;
         let mut candidate = cfg.clone();
         candidate.baseline = None;
-        candidate.allowed_cpus = set(&ids[..half])?;
         let mut baseline = cfg.clone();
         baseline.baseline = None;
-        baseline.exe = baseline_side.exe.clone();
-        baseline.build = baseline_side.build.clone();
+        baseline.exe = side.exe.clone();
+        baseline.build = side.build.clone();
         // The injected cost is the candidate's alone, as in A B B A.
         baseline.scenario.run.core_spin_iters = 0;
-        baseline.allowed_cpus = set(&ids[half..])?;
+        // Trial k of each side at the same moment: both meet before every
+        // trial. A side that does not come (its core failed) is waited
+        // for a trial's length and ten seconds more, then left.
+        let run = &cfg.scenario.run;
+        let patience = Duration::from_secs_f64(run.warmup_s + run.duration_s + 10.0);
+        let meet = Rendezvous::new(2, patience);
+        candidate.in_step_with = Some(meet.clone());
+        baseline.in_step_with = Some(meet);
         Ok(Duet {
             baseline,
             candidate,
+            shared: Some(
+                "pairing together: the other build's trial of each pair ran at the same time on these CPUs"
+                    .into(),
+            ),
         })
     }
 
-    /// `trials` trials of each side at the same time: (baseline, candidate).
-    fn run(&self, trials: u32) -> anyhow::Result<(pb_results::Results, pb_results::Results)> {
-        let side = |cfg: &pb_runner::RunConfig| {
+    /// `trials` trials of each side at the same time: (baseline,
+    /// candidate). The candidate's run reports to `progress` (its trials,
+    /// its CPU plan, a core that could not start); the baseline's, kept
+    /// in step with it, would say the same again.
+    fn run(
+        &self,
+        trials: u32,
+        progress: &mut (dyn pb_progress::Progress + Send),
+    ) -> anyhow::Result<(pb_results::Results, pb_results::Results)> {
+        let batch = |cfg: &pb_runner::RunConfig| {
             let mut cfg = cfg.clone();
             cfg.scenario.run.trials = trials;
-            move || pb_runner::matrix::run(&cfg, &mut pb_progress::ignore)
+            cfg
         };
+        let (baseline, candidate) = (batch(&self.baseline), batch(&self.candidate));
         let (base, cand) = std::thread::scope(|scope| {
-            let base = scope.spawn(side(&self.baseline));
-            let cand = scope.spawn(side(&self.candidate));
+            let base = scope.spawn(|| pb_runner::matrix::run(&baseline, &mut pb_progress::ignore));
+            let cand = scope.spawn(|| pb_runner::matrix::run(&candidate, progress));
             (base.join(), cand.join())
         });
         let base = base.map_err(|_| anyhow::anyhow!("the baseline side's runner panicked"))??;
         let cand = cand.map_err(|_| anyhow::anyhow!("the candidate side's runner panicked"))??;
-        Ok((base.results, cand.results))
+        let (mut base, mut cand) = (base.results, cand.results);
+        if let Some(note) = &self.shared {
+            for results in [&mut base, &mut cand] {
+                let plan = &mut results.environment.cpu_plan;
+                plan.shared = true;
+                plan.note = format!("{}; {note}", plan.note);
+            }
+        }
+        Ok((base, cand))
     }
 }
 
