@@ -141,19 +141,20 @@ fn an_injected_cost_is_a_regression_at_the_first_look() {
         pairing_notes(&json),
         ["pairing together: the two trials of each pair ran at the same time on the same CPUs"]
     );
-    // Both builds on the same CPUs at once, and each side's results say so.
-    for file in ["out/latest.json", "out/baseline/latest.json"] {
-        let plan = &results(dir.path(), file)["environment"]["cpu_plan"];
-        assert_eq!(
-            plan["allowed"],
-            results(dir.path(), "out/latest.json")["environment"]["cpu_plan"]["allowed"]
-        );
-        assert_eq!(plan["shared"], true, "{file}: {plan}");
+    // Both builds' cores on the same CPUs, both drivers on the same CPUs,
+    // and each side's results say that the other shared them.
+    let plan = |file: &str| results(dir.path(), file)["environment"]["cpu_plan"].clone();
+    let (candidate, baseline) = (plan("out/latest.json"), plan("out/baseline/latest.json"));
+    for role in ["allowed", "core", "driver"] {
+        assert_eq!(candidate[role], baseline[role], "{role}");
+    }
+    for plan in [candidate, baseline] {
+        assert_eq!(plan["shared"], true, "{plan}");
         assert!(
             plan["note"].as_str().unwrap().contains(
                 "the other build's trial of each pair ran at the same time on these CPUs"
             ),
-            "{file}: {plan}"
+            "{plan}"
         );
     }
     let row = &json["rows"][0];
@@ -295,4 +296,9 @@ fn split_and_alternate_pairings_see_the_injected_cost_too() {
         ["pairing alternate: the two trials of each pair ran one after the other, A B B A"]
     );
     check_results(dir.path(), 8);
+    let note = &results(dir.path(), "out/latest.json")["environment"]["cpu_plan"]["note"];
+    assert!(
+        !note.as_str().unwrap().contains("pairing together"),
+        "{note}"
+    );
 }
