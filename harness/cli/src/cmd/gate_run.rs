@@ -3,8 +3,9 @@
 //! runs the scenario's trials of both builds in pairs (`--pairing`: by
 //! default a pair's two trials at the same time on the same CPUs, or on
 //! disjoint halves, or `A B B A` through the runner's A/B mode), hands
-//! each batch to [`pb_gate::paired::Session`] and stops at the first look that decides every figure. Exit 0: no
-//! regression; 1: a regression; 2: an error; 3: inconclusive at this noise.
+//! each batch to [`pb_gate::paired::Session`] and stops at the first look
+//! that decides every figure. Exit 0: no regression; 1: a regression; 2:
+//! an error; 3: inconclusive at this noise.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
