@@ -109,8 +109,7 @@ fn pairing_notes(json: &serde_json::Value) -> Vec<String> {
 /// Both sides' stitched results are schema-valid and hold every pair.
 fn check_results(dir: &Path, pairs: u64) {
     for file in ["out/latest.json", "out/baseline/latest.json"] {
-        let json: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join(file)).unwrap()).unwrap();
+        let json = results(dir, file);
         assert_eq!(schema_errors(&json), Vec::<String>::new(), "{file}");
         assert_eq!(
             json["cells"][0]["trials"].as_array().unwrap().len() as u64,

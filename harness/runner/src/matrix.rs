@@ -159,6 +159,8 @@ pub enum RunnerError {
 /// milliseconds of planned load), a step per trial or rate-search probe,
 /// and a note for the CPU plan and every core that could not run.
 pub fn run(cfg: &RunConfig, progress: &mut dyn Progress) -> Result<Ran, RunnerError> {
+    // However this run ends, its partner run (if any) stops waiting.
+    let _leaves = cfg.in_step_with.as_ref().map(Rendezvous::leave_on_drop);
     let names: Vec<&str> = cfg.cores.iter().map(|c| c.name.as_str()).collect();
     cfg.scenario.check_cores(&names)?;
     let started = SystemTime::now();
@@ -607,15 +609,16 @@ fn run_trials(
     for trial in 0..settings.trials {
         for index in trial_order(slots, trial) {
             let slot = &mut slots[index];
+            // Met even for a core that is gone, so both runs still come
+            // to the same meeting for every later trial.
+            let met = cfg.in_step_with.as_ref().is_none_or(Rendezvous::meet);
             let Some((addr, sampler)) = slot.target else {
                 continue;
             };
             let core = slot.cell.core.clone();
-            if let Some(meet) = &cfg.in_step_with
-                && !meet.meet()
-            {
+            if !met {
                 progress.note(&format!(
-                    "[{label}] {}: trial {} started without its partner run (it did not come in time)",
+                    "[{label}] {}: trial {} started without its partner run (it did not come in time, or its run ended)",
                     slot.name(),
                     trial + 1
                 ));

@@ -8,9 +8,11 @@
 //!
 //! A [`Rendezvous`] is that meeting point: both runs call
 //! [`Rendezvous::meet`] before each trial and go on together. A party
-//! that never comes (its core failed, its cell ended) is waited for at
-//! most `patience`, so a broken side slows the other down but never
-//! hangs it.
+//! that is done (its run ended or failed) says so with
+//! [`Rendezvous::leave`], and one that does not come is waited for at
+//! most `patience`, once: either ends the pairing, and every later
+//! meeting returns at once, so a broken side costs the other at most one
+//! wait, not one per remaining trial.
 
 use std::fmt;
 use std::sync::{Arc, Condvar, Mutex};
@@ -31,6 +33,8 @@ struct State {
     waiting: usize,
     /// Meetings completed; a waiter leaves when it moves on.
     meetings: u64,
+    /// A party left or a meeting timed out: nobody waits any more.
+    over: bool,
 }
 
 impl Rendezvous {
@@ -45,11 +49,14 @@ impl Rendezvous {
     }
 
     /// Waits until every party has arrived (true), or until `patience`
-    /// has passed (false: this party goes on alone and no longer counts
-    /// as waiting).
+    /// has passed or a party has left (false: this party goes on alone,
+    /// as will every party at every later meeting).
     pub fn meet(&self) -> bool {
         let (lock, arrived) = &*self.shared;
         let mut state = lock.lock().unwrap_or_else(|e| e.into_inner());
+        if state.over {
+            return false;
+        }
         let meeting = state.meetings;
         state.waiting += 1;
         if state.waiting == self.parties {
@@ -59,13 +66,40 @@ impl Rendezvous {
             return true;
         }
         let (mut state, _) = arrived
-            .wait_timeout_while(state, self.patience, |s| s.meetings == meeting)
+            .wait_timeout_while(state, self.patience, |s| s.meetings == meeting && !s.over)
             .unwrap_or_else(|e| e.into_inner());
         if state.meetings == meeting {
             state.waiting -= 1;
+            state.over = true;
+            arrived.notify_all();
             return false;
         }
         true
+    }
+
+    /// This party will come to no more meetings: whoever waits, or will
+    /// wait, goes on at once.
+    pub fn leave(&self) {
+        let (lock, arrived) = &*self.shared;
+        lock.lock().unwrap_or_else(|e| e.into_inner()).over = true;
+        arrived.notify_all();
+    }
+
+    /// Leaves when the returned guard drops: a run that ends by an error
+    /// or a panic leaves as surely as one that finishes.
+    pub fn leave_on_drop(&self) -> Departure {
+        Departure(self.clone())
+    }
+}
+
+/// Leaves its [`Rendezvous`] when dropped.
+#[must_use = "the party leaves as soon as the guard drops"]
+#[derive(Debug)]
+pub struct Departure(Rendezvous);
+
+impl Drop for Departure {
+    fn drop(&mut self) {
+        self.0.leave();
     }
 }
 
@@ -110,9 +144,35 @@ mod tests {
         let meet = Rendezvous::new(2, Duration::from_millis(20));
         assert!(!meet.meet());
         assert!(!meet.meet());
-        // The one who gave up no longer counts as waiting, so the next
-        // two to come still make a full meeting.
+        // The one who gave up no longer counts as waiting, and nobody
+        // will wait again.
         let state = meet.shared.0.lock().unwrap();
-        assert_eq!((state.waiting, state.meetings), (0, 0));
+        assert_eq!((state.waiting, state.meetings, state.over), (0, 0, true));
+    }
+
+    #[test]
+    fn after_one_wait_in_vain_nobody_waits_again() {
+        // Patience longer than any test may take: the second meeting must
+        // return because the first timed out, not because it waited.
+        let meet = Rendezvous::new(2, Duration::from_millis(20));
+        assert!(!meet.meet());
+        let patient = Rendezvous {
+            patience: Duration::from_secs(3600),
+            ..meet.clone()
+        };
+        assert!(!patient.meet());
+        assert!(!patient.meet());
+    }
+
+    #[test]
+    fn a_party_that_leaves_releases_the_one_waiting() {
+        let meet = Rendezvous::new(2, Duration::from_secs(3600));
+        let waiter = meet.clone();
+        let waiting = std::thread::spawn(move || waiter.meet());
+        // Leaving before or after the other arrives: either way it is
+        // not kept waiting for its hour.
+        drop(meet.leave_on_drop());
+        assert!(!waiting.join().unwrap());
+        assert!(!meet.meet());
     }
 }

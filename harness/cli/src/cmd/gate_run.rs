@@ -293,10 +293,12 @@ impl Pairing {
 struct Duet {
     baseline: pb_runner::RunConfig,
     candidate: pb_runner::RunConfig,
-    /// What each side's CPU plan gains when both share the CPUs: a
-    /// result must say that another run shared its CPUs.
-    shared: Option<String>,
 }
+
+/// What each side's CPU plan says when both builds ran on the same CPUs:
+/// a result must say that another run shared its CPUs.
+const SHARED_NOTE: &str =
+    "pairing together: the other build's trial of each pair ran at the same time on these CPUs";
 
 impl Duet {
     /// `cfg`'s CPUs split in two halves, the candidate's cores on the
@@ -317,7 +319,6 @@ impl Duet {
         let mut duet = Duet::together(cfg)?;
         duet.candidate.allowed_cpus = set(&ids[..half])?;
         duet.baseline.allowed_cpus = set(&ids[half..])?;
-        duet.shared = None;
         Ok(duet)
     }
 
@@ -340,21 +341,9 @@ impl Duet {
         baseline.build = side.build.clone();
         // The injected cost is the candidate's alone, as in A B B A.
         baseline.scenario.run.core_spin_iters = 0;
-        // Trial k of each side at the same moment: both meet before every
-        // trial. A side that does not come (its core failed) is waited
-        // for a trial's length and ten seconds more, then left.
-        let run = &cfg.scenario.run;
-        let patience = Duration::from_secs_f64(run.warmup_s + run.duration_s + 10.0);
-        let meet = Rendezvous::new(2, patience);
-        candidate.in_step_with = Some(meet.clone());
-        baseline.in_step_with = Some(meet);
         Ok(Duet {
             baseline,
             candidate,
-            shared: Some(
-                "pairing together: the other build's trial of each pair ran at the same time on these CPUs"
-                    .into(),
-            ),
         })
     }
 
@@ -367,9 +356,17 @@ impl Duet {
         trials: u32,
         progress: &mut (dyn pb_progress::Progress + Send),
     ) -> anyhow::Result<(pb_results::Results, pb_results::Results)> {
+        // Trial k of each side at the same moment: both meet before every
+        // trial. A side that does not come (its core failed) is waited
+        // for a trial's length and ten seconds more, once; a side whose
+        // run ends leaves. Each batch meets afresh.
+        let run = &self.candidate.scenario.run;
+        let patience = Duration::from_secs_f64(run.warmup_s + run.duration_s + 10.0);
+        let meet = Rendezvous::new(2, patience);
         let batch = |cfg: &pb_runner::RunConfig| {
             let mut cfg = cfg.clone();
             cfg.scenario.run.trials = trials;
+            cfg.in_step_with = Some(meet.clone());
             cfg
         };
         let (baseline, candidate) = (batch(&self.baseline), batch(&self.candidate));
@@ -381,11 +378,12 @@ impl Duet {
         let base = base.map_err(|_| anyhow::anyhow!("the baseline side's runner panicked"))??;
         let cand = cand.map_err(|_| anyhow::anyhow!("the candidate side's runner panicked"))??;
         let (mut base, mut cand) = (base.results, cand.results);
-        if let Some(note) = &self.shared {
+        // Shared exactly when both sides were given the same CPUs.
+        if self.baseline.allowed_cpus == self.candidate.allowed_cpus {
             for results in [&mut base, &mut cand] {
                 let plan = &mut results.environment.cpu_plan;
                 plan.shared = true;
-                plan.note = format!("{}; {note}", plan.note);
+                plan.note = format!("{}; {SHARED_NOTE}", plan.note);
             }
         }
         Ok((base, cand))
