@@ -23,7 +23,7 @@
 //! | `network` | a cell's network path (`network = "lan"`): the namespaces and links made for it ([`pb_netpath`]), who is started in which, what the results record; loopback when none can be made, with the reason |
 //! | [`fleet`] | a driver fleet (`--drivers`): each host's clock probed over SSH, its share of the load started at a shared instant, the hosts' results merged exactly |
 //! | `external` | a cell driven by an external client (`client = "wrk"`): wrk run, its output parsed into the same trial, its responses marked unverified |
-//! | [`rendezvous`] | two runs kept in step trial by trial (the paired gate's `--pairing together`) |
+//! | [`rendezvous`] | two runs kept in step trial by trial (the paired gate's duets) |
 //! | [`env`] | the machine: kernel, CPU, rustc, git revision, io_uring, memlock |
 //! | [`table`] | the readable table printed at the end |
 //!

@@ -111,8 +111,8 @@ pub struct RunConfig {
     /// --drivers`), instead of the driver in this process.
     pub fleet: Option<FleetConfig>,
     /// Another run this one keeps in step with, trial by trial (the
-    /// paired gate's `--pairing together`): both meet here before each
-    /// trial, so trial `k` of each overlaps the other's.
+    /// paired gate's duets, `--pairing together` and `split`): both meet
+    /// here before each trial, so trial `k` of each overlaps the other's.
     pub in_step_with: Option<Rendezvous>,
 }
 
@@ -606,22 +606,30 @@ fn run_trials(
 ) {
     let settings = &cfg.scenario.run;
     let label = cell.label();
+    // Said once per cell: after the first, every later trial is alone too.
+    let mut told_alone = false;
     for trial in 0..settings.trials {
         for index in trial_order(slots, trial) {
             let slot = &mut slots[index];
             // Met even for a core that is gone, so both runs still come
-            // to the same meeting for every later trial.
-            let met = cfg.in_step_with.as_ref().is_none_or(Rendezvous::meet);
+            // to the same meeting for every later trial of the cell.
+            let met = cfg.in_step_with.as_ref().map(|meet| {
+                let key = format!("[{label}] {} trial {}", slot.name(), trial + 1);
+                (meet, meet.meet(&key))
+            });
             let Some((addr, sampler)) = slot.target else {
                 continue;
             };
             let core = slot.cell.core.clone();
-            if !met {
-                progress.note(&format!(
-                    "[{label}] {}: trial {} started without its partner run (it did not come in time, or its run ended)",
-                    slot.name(),
-                    trial + 1
-                ));
+            if let Some((meet, Err(why))) = met {
+                meet.ran_alone();
+                if !std::mem::replace(&mut told_alone, true) {
+                    progress.note(&format!(
+                        "[{label}] {}: trial {} and the rest started without the partner run's trial beside them: {why}",
+                        slot.name(),
+                        trial + 1
+                    ));
+                }
             }
             // The driver's threads (or wrk) start inside the driver's
             // namespace, so every connection crosses the path.

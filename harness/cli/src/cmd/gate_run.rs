@@ -184,6 +184,8 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
 
     let mut session = Session::new(&policy);
     let (mut baseline_runs, mut candidate_runs) = (Vec::new(), Vec::new());
+    // Trials a duet ran without their partner beside them.
+    let mut alone = 0;
     let mut display = Display::choose(
         args.progress,
         Shown {
@@ -193,7 +195,11 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
     while let Some(pairs) = session.next_batch() {
         let trials = u32::try_from(pairs).context("too many pairs")?;
         let (base, cand) = match &duet {
-            Some(duet) => duet.run(trials, &mut display)?,
+            Some(duet) => {
+                let (base, cand, apart) = duet.run(trials, &mut display)?;
+                alone += apart;
+                (base, cand)
+            }
             None => {
                 let mut batch = cfg.clone();
                 batch.scenario.run.trials = trials;
@@ -228,6 +234,12 @@ pub(crate) fn main(args: Args) -> anyhow::Result<Outcome> {
     drop(display);
     let mut report = session.report();
     report.notes.push(args.pairing.describe().into());
+    if alone > 0 {
+        report.notes.push(format!(
+            "{alone} of the {} trials ran without the other build's trial beside them (a side came late, ended or skipped a cell): those pairs were not taken at the same moment",
+            2 * session.pairs()
+        ));
+    }
 
     // Every trial of each side, stitched, for `proxybench report` and a
     // second look with `proxybench gate`.
@@ -355,11 +367,12 @@ impl Duet {
         &self,
         trials: u32,
         progress: &mut (dyn pb_progress::Progress + Send),
-    ) -> anyhow::Result<(pb_results::Results, pb_results::Results)> {
+    ) -> anyhow::Result<(pb_results::Results, pb_results::Results, u64)> {
         // Trial k of each side at the same moment: both meet before every
-        // trial. A side that does not come (its core failed) is waited
-        // for a trial's length and ten seconds more, once; a side whose
-        // run ends leaves. Each batch meets afresh.
+        // trial. A side that is slow to come is waited for a trial's
+        // length and ten seconds more, once; a side whose run ends
+        // leaves; either ends the pairing for the batch, and the trials
+        // run apart are counted. Each batch meets afresh.
         let run = &self.candidate.scenario.run;
         let patience = Duration::from_secs_f64(run.warmup_s + run.duration_s + 10.0);
         let meet = Rendezvous::new(2, patience);
@@ -378,15 +391,23 @@ impl Duet {
         let base = base.map_err(|_| anyhow::anyhow!("the baseline side's runner panicked"))??;
         let cand = cand.map_err(|_| anyhow::anyhow!("the candidate side's runner panicked"))??;
         let (mut base, mut cand) = (base.results, cand.results);
+        let alone = meet.alone();
         // Shared exactly when both sides were given the same CPUs.
-        if self.baseline.allowed_cpus == self.candidate.allowed_cpus {
-            for results in [&mut base, &mut cand] {
-                let plan = &mut results.environment.cpu_plan;
+        let shared = self.baseline.allowed_cpus == self.candidate.allowed_cpus;
+        for results in [&mut base, &mut cand] {
+            let plan = &mut results.environment.cpu_plan;
+            if shared {
                 plan.shared = true;
                 plan.note = format!("{}; {SHARED_NOTE}", plan.note);
             }
+            if alone > 0 {
+                plan.note = format!(
+                    "{}; {alone} trial(s) of the two builds' runs ran without the other build's trial beside them",
+                    plan.note
+                );
+            }
         }
-        Ok((base, cand))
+        Ok((base, cand, alone))
     }
 }
 
