@@ -1,12 +1,14 @@
 //! A core as a child process: spawned pinned, awaited until its readiness
 //! line, sampled in /proc, stopped with SIGTERM (SIGKILL only if it hangs).
 //! A `CoreProcess` that is dropped kills its child: no run leaves a core
-//! behind. [`kernel`] counts the kernel's work for its process tree.
+//! behind. [`CoreProcess::freeze`] holds a core stopped while another is
+//! measured. [`kernel`] counts the kernel's work for its process tree.
 
 pub mod kernel;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -146,6 +148,12 @@ impl CoreProcess {
     pub fn spawn(exe: &Path, name: &str, args: &[String]) -> Result<CoreProcess, StartError> {
         let mut child = Command::new(exe)
             .args(args)
+            // A group of its own: should the harness die while this
+            // process is frozen (SIGSTOP, see `freeze`), the kernel finds
+            // the group orphaned with a stopped member and sends it SIGHUP
+            // and SIGCONT, so it does not stay stopped, its SIGTERM from
+            // `--exit-with-parent` pending, forever.
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -235,6 +243,25 @@ impl CoreProcess {
             pid: self.pid(),
             alloc_table: self.ready.alloc_table,
         }
+    }
+
+    /// Stops the process and everything it started (SIGSTOP) until the
+    /// returned guard drops (SIGCONT). The runner freezes a cell's other
+    /// cores while it measures one: an idle core is not idle to its
+    /// neighbour on the same CPU when it polls for work — a
+    /// `glommio-spin` core that has nothing to do spins its CPU at 100 %
+    /// — and its timers wake on that CPU all the same.
+    pub fn freeze(&self) -> Frozen {
+        let Some(child) = &self.child else {
+            return Frozen(Vec::new());
+        };
+        let root = child.id();
+        let stopped = std::iter::once(root)
+            .chain(descendants(root))
+            .map(|pid| Pid::from_raw(pid as i32))
+            .filter(|&pid| kill(pid, Signal::SIGSTOP).is_ok())
+            .collect();
+        Frozen(stopped)
     }
 
     /// `Some(description)` if the process has exited.
@@ -557,6 +584,32 @@ fn kill_tree(pid: u32) {
     }
 }
 
+/// Processes held stopped by [`CoreProcess::freeze`]; dropping it lets
+/// them go on.
+#[must_use = "the processes resume as soon as the guard drops"]
+#[derive(Debug)]
+pub struct Frozen(Vec<Pid>);
+
+impl Frozen {
+    /// How many processes it holds.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether it holds none (a core with no process, or one gone).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        for &pid in &self.0 {
+            let _ = kill(pid, Signal::SIGCONT);
+        }
+    }
+}
+
 impl Drop for CoreProcess {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take()
@@ -623,20 +676,50 @@ mod tests {
     /// Whether `pid` is a live process (not gone, not a zombie waiting
     /// for a reaper).
     fn alive(pid: u32) -> bool {
-        std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .ok()
-            .and_then(|stat| {
-                let state = stat.rsplit_once(") ")?.1.chars().next()?;
-                Some(state != 'Z' && state != 'X')
-            })
-            .unwrap_or(false)
+        state(pid).is_some_and(|state| state != 'Z' && state != 'X')
+    }
+
+    /// The process's state letter in /proc (R, S, T for stopped, Z, ...).
+    fn state(pid: u32) -> Option<char> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        stat.rsplit_once(") ")?.1.chars().next()
+    }
+
+    /// Waits (at most five seconds) until `pid`'s state is, or is not,
+    /// 'T'; whether it got there.
+    fn comes_to(pid: u32, stopped: bool) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if (state(pid) == Some('T')) == stopped {
+                return true;
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     #[test]
-    fn a_dropped_core_takes_what_it_started_with_it() {
-        // A launcher that starts a program and then serves until stopped,
-        // as an external reference core does; dropped without `stop`,
-        // the program must not outlive it.
+    fn a_frozen_core_and_what_it_started_stop_until_the_guard_drops() {
+        // Its program spins, as an idle busy-polling core does: both
+        // must stop, and both must go on afterwards.
+        let (core, spinner) = launcher("while :; do :; done");
+        let frozen = core.freeze();
+        assert_eq!(frozen.len(), 2);
+        assert!(comes_to(core.pid(), true), "the launcher did not stop");
+        assert!(comes_to(spinner, true), "its program did not stop");
+        drop(frozen);
+        assert!(comes_to(core.pid(), false), "the launcher stayed stopped");
+        assert!(comes_to(spinner, false), "its program stayed stopped");
+        drop(core);
+        assert!(comes_to_an_end(spinner));
+    }
+
+    /// A launcher that starts `program` (shell) in the background, then
+    /// says it is ready and serves until stopped, as an external
+    /// reference core does; and the program's pid.
+    fn launcher(program: &str) -> (CoreProcess, u32) {
         let pid_file = std::env::temp_dir().join(format!(
             "pb-process-test-{}-{}.pid",
             std::process::id(),
@@ -646,25 +729,37 @@ mod tests {
                 .as_nanos()
         ));
         let script = format!(
-            "sleep 300 & echo $! > {}; echo \"proxybench-ready core=t addr=127.0.0.1:9 threads=1 pid=$$\"; wait",
+            "({program}) & echo $! > {}; echo \"proxybench-ready core=t addr=127.0.0.1:9 threads=1 pid=$$\"; wait",
             pid_file.display()
         );
         let core =
             CoreProcess::spawn(Path::new("/bin/sh"), "t", &["-c".to_owned(), script]).unwrap();
-        let program: u32 = std::fs::read_to_string(&pid_file)
+        let program = std::fs::read_to_string(&pid_file)
             .unwrap()
             .trim()
             .parse()
             .unwrap();
         let _ = std::fs::remove_file(&pid_file);
-        assert!(alive(program));
-        drop(core);
+        (core, program)
+    }
+
+    /// Waits (at most five seconds) until `pid` is gone.
+    fn comes_to_an_end(pid: u32) -> bool {
         let deadline = Instant::now() + Duration::from_secs(5);
-        while alive(program) && Instant::now() < deadline {
+        while alive(pid) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
+        !alive(pid)
+    }
+
+    #[test]
+    fn a_dropped_core_takes_what_it_started_with_it() {
+        // Dropped without `stop`, the program must not outlive it.
+        let (core, program) = launcher("sleep 300");
+        assert!(alive(program));
+        drop(core);
         assert!(
-            !alive(program),
+            comes_to_an_end(program),
             "the launcher's program {program} outlived it"
         );
     }

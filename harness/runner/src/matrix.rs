@@ -621,6 +621,8 @@ fn run_trials(
                 continue;
             };
             let core = slot.cell.core.clone();
+            let _others = freeze_all_but(slots, index);
+            let slot = &mut slots[index];
             if let Some((meet, Err(why))) = met {
                 meet.ran_alone();
                 if !std::mem::replace(&mut told_alone, true) {
@@ -697,6 +699,19 @@ fn run_trials(
     }
 }
 
+/// Every core process of the cell but `measured`'s, stopped until the
+/// guards drop: a core waiting for its turn must not take the CPU from the
+/// one being measured (an idle `glommio-spin` core spins its CPU at
+/// 100 %; any core's timers wake on it).
+fn freeze_all_but(slots: &[Slot], measured: usize) -> Vec<pb_process::Frozen> {
+    slots
+        .iter()
+        .enumerate()
+        .filter(|&(index, _)| index != measured)
+        .filter_map(|(_, slot)| slot.process.as_ref().map(CoreProcess::freeze))
+        .collect()
+}
+
 /// The highest rate meeting `bound`, per core, after the trials.
 fn run_rate_search(
     cfg: &RunConfig,
@@ -710,10 +725,12 @@ fn run_rate_search(
     let settings = &cfg.scenario.run;
     let label = cell.label();
     let search = SearchSpec::new(bound, settings.search_start_rate, settings.search_max_rate);
-    for slot in slots.iter_mut() {
-        let Some((addr, _)) = slot.target else {
+    for index in 0..slots.len() {
+        let Some((addr, _)) = slots[index].target else {
             continue;
         };
+        let _others = freeze_all_but(slots, index);
+        let slot = &mut slots[index];
         let base = LoadSpec {
             warmup: settings.warmup().min(SEARCH_WARMUP),
             duration: Duration::from_secs_f64(settings.search_step_s),
