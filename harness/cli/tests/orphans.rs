@@ -1,7 +1,10 @@
 //! No process a run starts outlives it: a `proxybench run` killed with
 //! SIGKILL (no chance to stop its children) still leaves no core and no
 //! origin running, because each asked the kernel to be stopped with its
-//! parent (`--exit-with-parent`, which the harness passes to all).
+//! parent (`--exit-with-parent`, which the harness passes to all) — a
+//! core the run had frozen (SIGSTOP, while another core of its cell was
+//! measured) included, which cannot act on that signal until the kernel
+//! resumes it.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -9,7 +12,10 @@ use std::time::{Duration, Instant};
 mod common;
 use common::EXE;
 
-const LONG: &str = r#"
+/// A run that lasts a minute, with these cores in its one cell.
+fn long(cores: &str) -> String {
+    format!(
+        r#"
 name = "long"
 [run]
 trials = 1
@@ -17,12 +23,14 @@ warmup_s = 0.1
 duration_s = 60.0
 [[cell]]
 scenario = "http-forward"
-cores = ["tokio-tower"]
+cores = [{cores}]
 method = "GET"
 body_bytes = 64
 connections = 2
 rate = 200.0
-"#;
+"#
+    )
+}
 
 /// The direct children of `pid`, from /proc.
 fn children(pid: u32) -> Vec<u32> {
@@ -33,24 +41,35 @@ fn children(pid: u32) -> Vec<u32> {
         .collect()
 }
 
-/// Whether `pid` is still running (absent or a zombie is not).
+/// `pid`'s state letter in /proc (R, S, T for stopped, Z, ...).
+fn state(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit(')').next()?;
+    rest.split_whitespace().next().map(str::to_owned)
+}
+
+/// Whether `pid` is still running or stopped (absent or a zombie is not).
 fn running(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => false,
-        Ok(stat) => {
-            let state = stat
-                .rsplit(')')
-                .next()
-                .and_then(|rest| rest.split_whitespace().next());
-            !matches!(state, Some("Z") | Some("X"))
-        }
-    }
+    state(pid).is_some_and(|s| s != "Z" && s != "X")
 }
 
 #[test]
 fn a_killed_run_leaves_no_core_or_origin_behind() {
+    killed_mid_trial(r#""tokio-tower""#, 2, false);
+}
+
+#[test]
+fn a_killed_run_leaves_no_frozen_core_behind() {
+    // The second core waits its turn frozen while the first is measured.
+    killed_mid_trial(r#""tokio-tower", "monoio-epoll""#, 3, true);
+}
+
+/// Kills a run (SIGKILL) once it has started `processes` children — and,
+/// if `frozen`, once one of them is stopped — and checks that none is
+/// left 10 s later.
+fn killed_mid_trial(cores: &str, processes: usize, frozen: bool) {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("long.toml"), LONG).unwrap();
+    std::fs::write(dir.path().join("long.toml"), long(cores)).unwrap();
     let mut run = Command::new(EXE)
         .args(["run", "long.toml", "--skip-conform", "--out", "out", "-q"])
         .current_dir(dir.path())
@@ -58,16 +77,17 @@ fn a_killed_run_leaves_no_core_or_origin_behind() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Wait for the origin and the core (bounded).
+    // Wait for the origin and the cores, one frozen if asked (bounded).
     let started = Instant::now();
     let kids = loop {
         let kids = children(run.id());
-        if kids.len() >= 2 {
+        let stopped = kids.iter().any(|&k| state(k).as_deref() == Some("T"));
+        if kids.len() >= processes && (stopped || !frozen) {
             break kids;
         }
         assert!(
             started.elapsed() < Duration::from_secs(30),
-            "the run started {kids:?} within 30 s"
+            "the run started {kids:?} within 30 s, frozen: {stopped}"
         );
         std::thread::sleep(Duration::from_millis(50));
     };

@@ -116,7 +116,7 @@ impl CoreProcess {
             args.extend(["--program-config-out".into(), out.display().to_string()]);
         }
         args.extend(cmd.extra_args.iter().cloned());
-        CoreProcess::spawn(cmd.exe, cmd.core, &args)
+        CoreProcess::spawn_as(cmd.exe, cmd.core, &args, Group::Own)
     }
 
     /// Spawns `proxybench origin` (one worker thread) on `cpus`,
@@ -146,14 +146,21 @@ impl CoreProcess {
     /// Spawns `exe args...` and waits for its readiness line (any
     /// `proxybench` subcommand that prints one: `proxy`, `origin`).
     pub fn spawn(exe: &Path, name: &str, args: &[String]) -> Result<CoreProcess, StartError> {
-        let mut child = Command::new(exe)
+        CoreProcess::spawn_as(exe, name, args, Group::Harness)
+    }
+
+    fn spawn_as(
+        exe: &Path,
+        name: &str,
+        args: &[String],
+        group: Group,
+    ) -> Result<CoreProcess, StartError> {
+        let mut command = Command::new(exe);
+        if group == Group::Own {
+            command.process_group(0);
+        }
+        let mut child = command
             .args(args)
-            // A group of its own: should the harness die while this
-            // process is frozen (SIGSTOP, see `freeze`), the kernel finds
-            // the group orphaned with a stopped member and sends it SIGHUP
-            // and SIGCONT, so it does not stay stopped, its SIGTERM from
-            // `--exit-with-parent` pending, forever.
-            .process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -256,12 +263,31 @@ impl CoreProcess {
             return Frozen(Vec::new());
         };
         let root = child.id();
-        let stopped = std::iter::once(root)
-            .chain(descendants(root))
-            .map(|pid| Pid::from_raw(pid as i32))
-            .filter(|&pid| kill(pid, Signal::SIGSTOP).is_ok())
-            .collect();
-        Frozen(stopped)
+        let mut stopped: Vec<u32> = Vec::new();
+        // The root first, then what it started, listed again until the
+        // list holds nothing new: a process forked while the list was
+        // read is stopped in the next round.
+        let mut listed = vec![root];
+        for _ in 0..FREEZE_ROUNDS {
+            let new: Vec<u32> = listed
+                .into_iter()
+                .filter(|pid| !stopped.contains(pid))
+                .collect();
+            if new.is_empty() {
+                break;
+            }
+            stopped.extend(
+                new.into_iter()
+                    .filter(|&pid| kill(Pid::from_raw(pid as i32), Signal::SIGSTOP).is_ok()),
+            );
+            listed = descendants(root);
+        }
+        Frozen(
+            stopped
+                .into_iter()
+                .map(|pid| Pid::from_raw(pid as i32))
+                .collect(),
+        )
     }
 
     /// `Some(description)` if the process has exited.
@@ -582,6 +608,27 @@ fn kill_tree(pid: u32) {
     for p in below {
         let _ = kill(Pid::from_raw(p as i32), Signal::SIGKILL);
     }
+}
+
+/// Rounds of stop-and-list in [`CoreProcess::freeze`]: a program that
+/// keeps forking new processes is frozen as far as this many.
+const FREEZE_ROUNDS: usize = 8;
+
+/// Which process group a spawned process joins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Group {
+    /// The harness's: a terminal's Ctrl-C reaches it too (conformance
+    /// cores and origins, test helpers).
+    Harness,
+    /// One of its own, for the runner's cores, which it freezes
+    /// ([`CoreProcess::freeze`]): should the harness die while one is
+    /// frozen, the kernel finds its group orphaned with a stopped member
+    /// and sends it SIGHUP and SIGCONT (SIGHUP stops a core as SIGTERM
+    /// does), so it does not stay stopped with the SIGTERM of
+    /// `--exit-with-parent` pending. That holds when the process that
+    /// inherits it (init, a subreaper) is outside the harness's session,
+    /// as it is unless the harness runs as a session's reaper itself.
+    Own,
 }
 
 /// Processes held stopped by [`CoreProcess::freeze`]; dropping it lets

@@ -1,9 +1,11 @@
 //! The run itself: cells x cores x trials, interleaved.
 //!
 //! For each cell every core is started once (each its own process on the
-//! core CPUs; idle ones sleep in their event loop), then trial `t` runs on
-//! core A, B, C, then trial `t+1` on A, B, C ..., so drift in the machine
-//! (thermal, noisy neighbours) hits every core alike.
+//! core CPUs), then trial `t` runs on core A, B, C, then trial `t+1` on
+//! A, B, C ..., so drift in the machine (thermal, noisy neighbours) hits
+//! every core alike. While one core is measured the others are frozen
+//! (SIGSTOP until their turn, [`Freezer`]): idle is not idle to a CPU's
+//! other tenant when a core polls for work.
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
@@ -350,7 +352,8 @@ impl Pins {
 }
 
 /// One cell for every core it lists: origins, core processes, interleaved
-/// trials, the rate search, then every process stopped.
+/// trials (the cores not measured frozen), the rate search, then every
+/// process stopped.
 fn run_cell(
     cfg: &RunConfig,
     cell: &pb_scenario::Cell,
@@ -608,8 +611,15 @@ fn run_trials(
     let label = cell.label();
     // Said once per cell: after the first, every later trial is alone too.
     let mut told_alone = false;
+    let mut frozen = Freezer::new(slots);
     for trial in 0..settings.trials {
         for index in trial_order(slots, trial) {
+            // Kept in step with a partner run, which may still be
+            // measuring on these CPUs: every core of this run waits
+            // frozen, the next one to be measured too.
+            if cfg.in_step_with.is_some() {
+                frozen.hold(slots, None);
+            }
             let slot = &mut slots[index];
             // Met even for a core that is gone, so both runs still come
             // to the same meeting for every later trial of the cell.
@@ -621,7 +631,7 @@ fn run_trials(
                 continue;
             };
             let core = slot.cell.core.clone();
-            let _others = freeze_all_but(slots, index);
+            frozen.hold(slots, Some(index));
             let slot = &mut slots[index];
             if let Some((meet, Err(why))) = met {
                 meet.ran_alone();
@@ -699,17 +709,28 @@ fn run_trials(
     }
 }
 
-/// Every core process of the cell but `measured`'s, stopped until the
-/// guards drop: a core waiting for its turn must not take the CPU from the
-/// one being measured (an idle `glommio-spin` core spins its CPU at
-/// 100 %; any core's timers wake on it).
-fn freeze_all_but(slots: &[Slot], measured: usize) -> Vec<pb_process::Frozen> {
-    slots
-        .iter()
-        .enumerate()
-        .filter(|&(index, _)| index != measured)
-        .filter_map(|(_, slot)| slot.process.as_ref().map(CoreProcess::freeze))
-        .collect()
+/// The cell's core processes held stopped (SIGSTOP) while another is
+/// measured, one entry per slot: a core waiting for its turn must not
+/// take the CPU from the one being measured (an idle `glommio-spin` core
+/// spins its CPU at 100 %; any core's timers wake on it). Dropped, it
+/// lets them all go on.
+struct Freezer(Vec<Option<pb_process::Frozen>>);
+
+impl Freezer {
+    fn new(slots: &[Slot]) -> Freezer {
+        Freezer(slots.iter().map(|_| None).collect())
+    }
+
+    /// Every slot's process stopped but `running`'s, which goes on.
+    fn hold(&mut self, slots: &[Slot], running: Option<usize>) {
+        for (index, (slot, held)) in slots.iter().zip(&mut self.0).enumerate() {
+            if Some(index) == running {
+                *held = None;
+            } else if held.is_none() {
+                *held = slot.process.as_ref().map(CoreProcess::freeze);
+            }
+        }
+    }
 }
 
 /// The highest rate meeting `bound`, per core, after the trials.
@@ -725,11 +746,12 @@ fn run_rate_search(
     let settings = &cfg.scenario.run;
     let label = cell.label();
     let search = SearchSpec::new(bound, settings.search_start_rate, settings.search_max_rate);
+    let mut frozen = Freezer::new(slots);
     for index in 0..slots.len() {
         let Some((addr, _)) = slots[index].target else {
             continue;
         };
-        let _others = freeze_all_but(slots, index);
+        frozen.hold(slots, Some(index));
         let slot = &mut slots[index];
         let base = LoadSpec {
             warmup: settings.warmup().min(SEARCH_WARMUP),

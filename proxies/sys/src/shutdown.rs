@@ -26,10 +26,18 @@ impl Shutdown {
         Shutdown::default()
     }
 
-    /// A handle that SIGTERM and SIGINT trigger.
+    /// A handle that SIGTERM, SIGINT and SIGHUP trigger. SIGHUP too: a
+    /// core the runner froze (SIGSTOP) when the runner died is sent
+    /// SIGHUP and SIGCONT by the kernel (its process group orphaned), and
+    /// must then stop as cleanly as on SIGTERM — a reference launcher
+    /// stopping its program, not leaving it behind.
     pub fn on_signals() -> io::Result<Shutdown> {
         let shutdown = Shutdown::default();
-        for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        for signal in [
+            signal_hook::consts::SIGTERM,
+            signal_hook::consts::SIGINT,
+            signal_hook::consts::SIGHUP,
+        ] {
             signal_hook::flag::register(signal, Arc::clone(&shutdown.flag))?;
         }
         Ok(shutdown)

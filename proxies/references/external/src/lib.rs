@@ -370,6 +370,9 @@ impl Running {
     /// the whole group killed.
     fn stop(&mut self, graceful: Signal, drain: Duration) {
         let _ = killpg(self.group(), graceful);
+        // A frozen program (the runner stops a cell's idle cores) acts on
+        // the signal only once it runs again.
+        let _ = killpg(self.group(), Signal::SIGCONT);
         let deadline = Instant::now() + drain;
         while self.exited().is_none() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
