@@ -732,19 +732,21 @@ mod tests {
         stat.rsplit_once(") ")?.1.chars().next()
     }
 
-    /// Waits (at most five seconds) until `pid`'s state is, or is not,
-    /// 'T'; whether it got there.
-    fn comes_to(pid: u32, stopped: bool) -> bool {
+    /// Whether `holds` comes true within five seconds.
+    fn eventually(holds: impl Fn() -> bool) -> bool {
         let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            if (state(pid) == Some('T')) == stopped {
-                return true;
-            }
+        while !holds() {
             if Instant::now() > deadline {
                 return false;
             }
             std::thread::sleep(Duration::from_millis(5));
         }
+        true
+    }
+
+    /// Whether `pid`'s state comes to be, or stops being, 'T' (stopped).
+    fn comes_to(pid: u32, stopped: bool) -> bool {
+        eventually(|| (state(pid) == Some('T')) == stopped)
     }
 
     #[test]
@@ -790,13 +792,9 @@ mod tests {
         (core, program)
     }
 
-    /// Waits (at most five seconds) until `pid` is gone.
+    /// Whether `pid` is gone within five seconds.
     fn comes_to_an_end(pid: u32) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while alive(pid) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        !alive(pid)
+        eventually(|| !alive(pid))
     }
 
     #[test]
